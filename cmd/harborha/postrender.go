@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/pflag"
+
+	"github.com/harborha/helm-harborha/internal/postrender"
+)
+
+func init() {
+	register(command{
+		name:    "post-render",
+		summary: "read rendered goharbor manifests on stdin, write the HA topology on stdout",
+		run:     runPostRender,
+	})
+}
+
+const postRenderHelp = `Usage: harborha post-render [flags] < rendered.yaml > ha.yaml
+
+Turns the rendered goharbor/harbor chart into a highly-available topology.
+Use it as Helm's post-renderer:
+  Helm 3: helm install ... --post-renderer "$HELM_BIN" --post-renderer-args harborha --post-renderer-args post-render [--post-renderer-args FLAG ...]
+  Helm 4: helm install ... --post-renderer harborha-post-renderer [--post-renderer-args FLAG ...]
+
+Flags:
+`
+
+func runPostRender(_ context.Context, s *streams, args []string) error {
+	// Helm 4 calls the post-renderer plugin with the args list as given; the
+	// list that serves Helm 3 starts with "harborha post-render".
+	if len(args) > 0 && args[0] == "post-render" {
+		args = args[1:]
+	}
+	var flagErr bytes.Buffer
+	opts, rest, err := postrender.ParseArgs("post-render", args, &flagErr)
+	if errors.Is(err, pflag.ErrHelp) {
+		io.WriteString(s.out, postRenderHelp)
+		postrender.Usage("post-render", s.out)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected argument %q: post-render reads manifests on stdin and takes only flags", rest[0])
+	}
+	r, err := postrender.New(opts, s.err)
+	if err != nil {
+		return err
+	}
+	in, err := io.ReadAll(s.in)
+	if err != nil {
+		return fmt.Errorf("reading stdin: %w", err)
+	}
+	out, err := r.Run(bytes.NewBuffer(in))
+	if err != nil {
+		return err
+	}
+	_, err = s.out.Write(out.Bytes())
+	return err
+}

@@ -1,0 +1,247 @@
+// Package harbor recognises the goharbor chart's objects in a rendered
+// stream: its workloads by component, the claims they mount and the
+// PodDisruptionBudgets that select them. The post-renderer and the linter
+// both read a release through this model.
+package harbor
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/harborha/helm-harborha/internal/manifest"
+)
+
+// Components are the chart's Harbor services that can run several replicas,
+// in the order the chart renders them.
+var Components = []string{"core", "portal", "registry", "jobservice", "nginx", "trivy", "exporter"}
+
+// Internal components are the chart's single-pod PostgreSQL and Redis.
+var Internal = []string{"database", "redis"}
+
+// IsComponent reports whether name is one of Components.
+func IsComponent(name string) bool { return contains(Components, name) }
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Selector labels: every chart version selects its pods by these three
+// (pod labels differ between 1.14 and 1.19, selectors do not).
+const (
+	LabelRelease   = "release"
+	LabelApp       = "app"
+	LabelComponent = "component"
+)
+
+// Workload is a Deployment or StatefulSet of the chart.
+type Workload struct {
+	Doc       *manifest.Doc
+	Component string
+	Kind      string // "Deployment" or "StatefulSet"
+
+	Deployment  *appsv1.Deployment  // set when Kind is Deployment
+	StatefulSet *appsv1.StatefulSet // set when Kind is StatefulSet
+}
+
+// Name is the workload's metadata.name.
+func (w *Workload) Name() string { return w.Doc.Obj.GetName() }
+
+// Namespace is the workload's metadata.namespace.
+func (w *Workload) Namespace() string { return w.Doc.Obj.GetNamespace() }
+
+// Replicas is spec.replicas, 1 when unset (the API server's default).
+func (w *Workload) Replicas() int32 {
+	var r *int32
+	if w.Deployment != nil {
+		r = w.Deployment.Spec.Replicas
+	} else {
+		r = w.StatefulSet.Spec.Replicas
+	}
+	if r == nil {
+		return 1
+	}
+	return *r
+}
+
+// Template is the pod template.
+func (w *Workload) Template() *corev1.PodTemplateSpec {
+	if w.Deployment != nil {
+		return &w.Deployment.Spec.Template
+	}
+	return &w.StatefulSet.Spec.Template
+}
+
+// Selector is spec.selector.matchLabels.
+func (w *Workload) Selector() map[string]string {
+	if w.Deployment != nil && w.Deployment.Spec.Selector != nil {
+		return w.Deployment.Spec.Selector.MatchLabels
+	}
+	if w.StatefulSet != nil && w.StatefulSet.Spec.Selector != nil {
+		return w.StatefulSet.Spec.Selector.MatchLabels
+	}
+	return nil
+}
+
+// PodLabels are the pod template's labels.
+func (w *Workload) PodLabels() map[string]string { return w.Template().Labels }
+
+// Volume returns the pod volume with the given name.
+func (w *Workload) Volume(name string) *corev1.Volume {
+	for i := range w.Template().Spec.Volumes {
+		if v := &w.Template().Spec.Volumes[i]; v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// PDB is a PodDisruptionBudget of the stream.
+type PDB struct {
+	Doc    *manifest.Doc
+	Budget *policyv1.PodDisruptionBudget
+}
+
+// Selects reports whether the budget selects w's pods: same namespace (a
+// budget without one lands in the release namespace, like the chart's) and
+// a selector that matches the pod template labels.
+func (p *PDB) Selects(w *Workload) bool {
+	if ns := p.Budget.Namespace; ns != "" && ns != w.Namespace() {
+		return false
+	}
+	return SelectorMatches(p.Budget.Spec.Selector, w.PodLabels())
+}
+
+// SelectorMatches reports whether a label selector selects pods with the
+// given labels. A nil, empty or invalid selector selects nothing here:
+// none of them is what a budget or an affinity term for one workload means.
+func SelectorMatches(sel *metav1.LabelSelector, podLabels map[string]string) bool {
+	if sel == nil || (len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0) {
+		return false
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return false
+	}
+	return s.Matches(labels.Set(podLabels))
+}
+
+// Release is the chart's objects, read from a stream.
+type Release struct {
+	Workloads []*Workload // chart workloads, HA components and internal ones
+	Claims    map[string]*corev1.PersistentVolumeClaim
+	PDBs      []*PDB
+}
+
+// Claim returns the PersistentVolumeClaim ns/name rendered in the stream.
+func (r *Release) Claim(namespace, name string) *corev1.PersistentVolumeClaim {
+	return r.Claims[namespace+"/"+name]
+}
+
+// Workload returns the workload of a component, or nil.
+func (r *Release) Workload(component string) *Workload {
+	for _, w := range r.Workloads {
+		if w.Component == component {
+			return w
+		}
+	}
+	return nil
+}
+
+// Read builds the release model from a stream's documents. Hooks are not
+// part of the running release and are left out. Objects whose fields do not
+// have the types Kubernetes requires are reported with their document.
+func Read(docs []*manifest.Doc) (*Release, error) {
+	r := &Release{Claims: map[string]*corev1.PersistentVolumeClaim{}}
+	byComponent := map[string]*Workload{}
+	for _, d := range docs {
+		if d.Hook {
+			continue
+		}
+		gvk := d.Obj.GroupVersionKind()
+		switch {
+		case gvk.Group == "apps" && (gvk.Kind == "Deployment" || gvk.Kind == "StatefulSet"):
+			w, err := readWorkload(d)
+			if err != nil {
+				return nil, err
+			}
+			if w == nil {
+				continue
+			}
+			if prev := byComponent[w.Component]; prev != nil && prev.Selector()[LabelRelease] == w.Selector()[LabelRelease] {
+				return nil, fmt.Errorf("%s: a second workload of component %q (the first is document %d); one chart release renders one per component", d.Describe(), w.Component, prev.Doc.Pos)
+			}
+			byComponent[w.Component] = w
+			r.Workloads = append(r.Workloads, w)
+		case gvk.Group == "" && gvk.Kind == "PersistentVolumeClaim":
+			var c corev1.PersistentVolumeClaim
+			if err := decode(d, &c); err != nil {
+				return nil, err
+			}
+			r.Claims[c.Namespace+"/"+c.Name] = &c
+		case gvk.Group == "policy" && gvk.Kind == "PodDisruptionBudget":
+			var p policyv1.PodDisruptionBudget
+			if err := decode(d, &p); err != nil {
+				return nil, err
+			}
+			r.PDBs = append(r.PDBs, &PDB{Doc: d, Budget: &p})
+		}
+	}
+	return r, nil
+}
+
+// readWorkload decodes a Deployment or StatefulSet; it returns nil for
+// workloads that are not the chart's (no {release, app, component} selector
+// naming a known component).
+func readWorkload(d *manifest.Doc) (*Workload, error) {
+	w := &Workload{Doc: d, Kind: d.Obj.GetKind()}
+	if w.Kind == "Deployment" {
+		w.Deployment = &appsv1.Deployment{}
+		if err := decode(d, w.Deployment); err != nil {
+			return nil, err
+		}
+	} else {
+		w.StatefulSet = &appsv1.StatefulSet{}
+		if err := decode(d, w.StatefulSet); err != nil {
+			return nil, err
+		}
+	}
+	sel := w.Selector()
+	comp := sel[LabelComponent]
+	if sel[LabelRelease] == "" || sel[LabelApp] == "" || !(IsComponent(comp) || contains(Internal, comp)) {
+		return nil, nil
+	}
+	w.Component = comp
+	return w, nil
+}
+
+// decode converts a document into a typed object, naming the document and
+// the field when a value has the wrong type.
+func decode(d *manifest.Doc, into any) error {
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(d.Obj.Object, into); err != nil {
+		return fmt.Errorf("%s: %s", d.Describe(), strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
+// SortedKeys returns a map's keys in order, for deterministic output.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

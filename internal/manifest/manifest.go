@@ -1,0 +1,171 @@
+// Package manifest splits a rendered Helm manifest stream into documents,
+// checks that each is a Kubernetes object, and writes streams back.
+//
+// Splitting is Helm's own (releaseutil.SplitManifests), so a stream is cut
+// exactly where Helm cuts it. Each document keeps its original text, so
+// documents that nobody changes can be written back byte for byte.
+package manifest
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// HookAnnotation marks a Helm hook; hooks pass through untouched.
+const HookAnnotation = "helm.sh/hook"
+
+// FilenameAnnotation is how Helm 4 tells a post-renderer which template a
+// document came from; it must survive on every document.
+const FilenameAnnotation = "postrenderer.helm.sh/postrender-filename"
+
+// Doc is one object of the stream.
+type Doc struct {
+	Pos  int    // 1-based position in the stream, for error messages
+	Raw  string // original text, including leading comments such as "# Source:"
+	Obj  *unstructured.Unstructured
+	Hook bool
+}
+
+// ID identifies an object the way the API server does.
+type ID struct {
+	Group, Kind, Namespace, Name string
+}
+
+func (id ID) String() string {
+	if id.Namespace == "" {
+		return id.Kind + "/" + id.Name
+	}
+	return id.Kind + "/" + id.Namespace + "/" + id.Name
+}
+
+// IDOf is the identity of an object.
+func IDOf(u *unstructured.Unstructured) ID {
+	return ID{Group: u.GroupVersionKind().Group, Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
+}
+
+// ID is the identity of the document's object.
+func (d *Doc) ID() ID { return IDOf(d.Obj) }
+
+// Describe names a document in messages: "document 3 (Deployment/harbor/x)".
+func (d *Doc) Describe() string {
+	return fmt.Sprintf("document %d (%s)", d.Pos, d.ID())
+}
+
+// Head is the run of comment lines (Helm 3's "# Source: ...") before the
+// object, so they can be put back on a document that was rewritten.
+func (d *Doc) Head() string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(strings.TrimLeft(d.Raw, "\n"), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			break
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// Parse splits a stream into documents. Empty documents (only blanks or
+// comments, as templates that render nothing leave behind) are dropped.
+// It fails on the first document that is not YAML or not a Kubernetes
+// object, and on two objects with the same identity.
+func Parse(stream []byte) ([]*Doc, error) {
+	parts := releaseutil.SplitManifests(string(stream))
+	keys := make([]string, 0, len(parts))
+	for k := range parts {
+		keys = append(keys, k)
+	}
+	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
+
+	docs := make([]*Doc, 0, len(keys))
+	seen := make(map[ID]int, len(keys))
+	for i, k := range keys {
+		raw := parts[k]
+		pos := i + 1
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(raw), &obj); err != nil {
+			return nil, fmt.Errorf("document %d: not valid YAML: %s", pos, yamlReason(err))
+		}
+		if obj == nil {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		if err := checkObject(u); err != nil {
+			return nil, fmt.Errorf("document %d: %s", pos, err)
+		}
+		d := &Doc{Pos: pos, Raw: raw, Obj: u}
+		_, d.Hook = u.GetAnnotations()[HookAnnotation]
+		id := d.ID()
+		if first, dup := seen[id]; dup {
+			return nil, fmt.Errorf("%s: same kind, namespace and name as document %d; each object may appear once", d.Describe(), first)
+		}
+		seen[id] = pos
+		docs = append(docs, d)
+	}
+	return docs, nil
+}
+
+// checkObject reports what makes a decoded mapping not a Kubernetes object.
+// unstructured's getters panic-free accessors return "" for wrong types, so
+// look at the raw values to say exactly what is wrong.
+func checkObject(u *unstructured.Unstructured) error {
+	for _, field := range []string{"apiVersion", "kind"} {
+		v, ok := u.Object[field]
+		if s, isString := v.(string); !ok || !isString || s == "" {
+			return fmt.Errorf("not a Kubernetes object: %q must be a non-empty string", field)
+		}
+	}
+	md, ok := u.Object["metadata"].(map[string]any)
+	if !ok {
+		return fmt.Errorf("not a Kubernetes object: %s has no metadata mapping", u.GetKind())
+	}
+	if name, _ := md["name"].(string); name == "" {
+		return fmt.Errorf("not a Kubernetes object: %s has no metadata.name", u.GetKind())
+	}
+	if ns, present := md["namespace"]; present && ns != nil {
+		if _, isString := ns.(string); !isString {
+			return fmt.Errorf("%s/%v: metadata.namespace must be a string", u.GetKind(), md["name"])
+		}
+	}
+	for _, f := range []string{"labels", "annotations"} {
+		if m, present := md[f]; present && m != nil {
+			mm, isMap := m.(map[string]any)
+			if !isMap {
+				return fmt.Errorf("%s/%s: metadata.%s must be a mapping of strings", u.GetKind(), md["name"], f)
+			}
+			for k, v := range mm {
+				if _, isString := v.(string); !isString {
+					return fmt.Errorf("%s/%s: metadata.%s[%s] must be a string (quote it)", u.GetKind(), md["name"], f, k)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// yamlReason shortens a YAML library error to its reason.
+func yamlReason(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "error converting YAML to JSON: ")
+	return strings.TrimPrefix(s, "yaml: ")
+}
+
+// Write joins documents into a stream, each starting with "---".
+func Write(docs []string) []byte {
+	var b bytes.Buffer
+	for _, d := range docs {
+		d = strings.Trim(d, "\n")
+		if d == "" {
+			continue
+		}
+		b.WriteString("---\n")
+		b.WriteString(d)
+		b.WriteString("\n")
+	}
+	return b.Bytes()
+}

@@ -1,0 +1,448 @@
+package postrender
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/manifest"
+	"github.com/harborha/helm-harborha/overlays"
+)
+
+// plan is what the post-renderer does to one stream: a strategic-merge patch
+// per workload, objects to add (each after the document it belongs with),
+// chart objects to drop, and warnings for the user.
+type plan struct {
+	patches  []map[string]any
+	added    []addition
+	drop     map[manifest.ID]bool
+	warnings []string
+}
+
+type addition struct {
+	after manifest.ID // the document the object is written after
+	obj   *unstructured.Unstructured
+}
+
+func (p *plan) warnf(format string, args ...any) {
+	p.warnings = append(p.warnings, fmt.Sprintf(format, args...))
+}
+
+// storage is how a workload keeps its data, which decides whether several
+// replicas and rolling updates are safe.
+type storage int
+
+const (
+	stateless storage = iota // no claim: emptyDir, object storage, or VCTs per replica
+	shared                   // a ReadWriteMany claim, or one the chart does not render (assumed shared)
+	exclusive                // a ReadWriteOnce claim rendered by the chart
+)
+
+// makePlan decides every change from the release model and the options.
+func makePlan(rel *harbor.Release, docs []*manifest.Doc, o Options) (*plan, error) {
+	p := &plan{drop: map[manifest.ID]bool{}}
+	for _, comp := range harbor.SortedKeys(o.Replicas.Exact) {
+		if rel.Workload(comp) == nil {
+			p.warnf("--replicas %s=%d: the chart rendered no %s workload, so there is nothing to scale", comp, o.Replicas.Exact[comp], comp)
+		}
+	}
+	for _, w := range rel.Workloads {
+		if !harbor.IsComponent(w.Component) {
+			p.warnf("%s: the chart's internal %s is a single pod and cannot be made highly available; use an external one (helm harborha values)", w.Doc.ID(), w.Component)
+		}
+	}
+
+	sharedClaims := map[string]bool{} // claims rewritten onto the shared claim, maybe to drop
+	claimOf := map[*harbor.Workload]map[string]string{}
+	if o.SharedPVC != "" {
+		for _, comp := range sharedComponents() {
+			w := rel.Workload(comp)
+			if w == nil {
+				p.warnf("--shared-pvc: the chart rendered no %s workload; only the others use %s", comp, o.SharedPVC)
+				continue
+			}
+			v := w.Volume(sharedVolumes[comp])
+			if v == nil || v.PersistentVolumeClaim == nil {
+				p.warnf("--shared-pvc: %s keeps its data elsewhere (volume %s is not a claim: object storage, or logs not to files); %s is not mounted there", comp, sharedVolumes[comp], o.SharedPVC)
+				continue
+			}
+			if old := v.PersistentVolumeClaim.ClaimName; old != o.SharedPVC {
+				sharedClaims[w.Namespace()+"/"+old] = true
+			}
+			claimOf[w] = map[string]string{v.Name: o.SharedPVC}
+		}
+	}
+
+	var sharedAnchor *harbor.Workload
+	for _, w := range rel.Workloads {
+		if !harbor.IsComponent(w.Component) {
+			continue
+		}
+		if claimOf[w] != nil && sharedAnchor == nil {
+			sharedAnchor = w
+		}
+		patch, err := planWorkload(p, rel, w, o, claimOf[w])
+		if err != nil {
+			return nil, err
+		}
+		p.patches = append(p.patches, patch)
+	}
+
+	// Drop the chart's claims that only the moved volumes mounted.
+	for key := range sharedClaims {
+		ns, name, _ := strings.Cut(key, "/")
+		if rel.Claim(ns, name) == nil || mountedElsewhere(rel, claimOf, ns, name) {
+			continue
+		}
+		p.drop[manifest.ID{Kind: "PersistentVolumeClaim", Namespace: ns, Name: name}] = true
+	}
+
+	if o.CreateSharedPVC && sharedAnchor != nil && rel.Claim(sharedAnchor.Namespace(), o.SharedPVC) == nil {
+		pvc, err := sharedClaim(sharedAnchor, o)
+		if err != nil {
+			return nil, err
+		}
+		p.added = append(p.added, addition{after: sharedAnchor.Doc.ID(), obj: pvc})
+	}
+	return p, nil
+}
+
+// mountedElsewhere reports whether any workload still mounts claim ns/name
+// once the moved volumes point at the shared claim.
+func mountedElsewhere(rel *harbor.Release, moved map[*harbor.Workload]map[string]string, ns, name string) bool {
+	for _, w := range rel.Workloads {
+		if w.Namespace() != ns {
+			continue
+		}
+		for _, v := range w.Template().Spec.Volumes {
+			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == name && moved[w][v.Name] == "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// planWorkload builds one workload's patch and records its PDB and warnings.
+func planWorkload(p *plan, rel *harbor.Release, w *harbor.Workload, o Options, moved map[string]string) (map[string]any, error) {
+	replicas := o.Replicas.For(w.Component, w.Replicas())
+	podSpec := map[string]any{}
+	spec := map[string]any{"replicas": int64(replicas), "template": map[string]any{"spec": podSpec}}
+
+	tmpl := w.Template()
+	if replicas >= 2 && o.AntiAffinity != AntiAffinityNone {
+		if aff, changed := withAntiAffinity(tmpl.Spec.Affinity, w.Selector(), o); changed {
+			podSpec["affinity"] = toMap(aff)
+		}
+	}
+	if replicas >= 2 && o.ZoneSpread {
+		if tsc, changed := withZoneSpread(tmpl.Spec.TopologySpreadConstraints, w.Selector()); changed {
+			podSpec["topologySpreadConstraints"] = toMap(tsc)
+		}
+	}
+	if len(moved) > 0 {
+		addSharedMounts(podSpec, tmpl, moved, o.SubPaths[w.Component])
+	}
+
+	st := storageOf(rel, w, moved)
+	if replicas >= 2 && st == exclusive {
+		p.warnf("%s: %d replicas on ReadWriteOnce claim %s; the second pod will hang on Multi-Attach: use --shared-pvc with a ReadWriteMany claim, or object storage", w.Doc.ID(), replicas, exclusiveClaim(rel, w))
+	}
+	if w.Deployment != nil {
+		if strategy := deploymentStrategy(w, replicas, st, o); strategy != nil {
+			spec["strategy"] = strategy
+		}
+	}
+
+	if replicas >= 2 {
+		if err := planPDB(p, rel, w); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]any{
+		"apiVersion": w.Doc.Obj.GetAPIVersion(),
+		"kind":       w.Kind,
+		"metadata":   map[string]any{"name": w.Name(), "namespace": w.Namespace()},
+		"spec":       spec,
+	}, nil
+}
+
+// withAntiAffinity adds our anti-affinity term to the chart's affinity,
+// keeping every term already there. It adds nothing when an equivalent
+// term exists (a required one also satisfies a soft request), which is
+// what makes post-rendering our own output a no-op.
+func withAntiAffinity(in *corev1.Affinity, selector map[string]string, o Options) (*corev1.Affinity, bool) {
+	term := corev1.PodAffinityTerm{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: selector},
+		TopologyKey:   o.TopologyKey,
+	}
+	aff := &corev1.Affinity{}
+	if in != nil {
+		aff = in.DeepCopy()
+	}
+	if aff.PodAntiAffinity == nil {
+		aff.PodAntiAffinity = &corev1.PodAntiAffinity{}
+	}
+	paa := aff.PodAntiAffinity
+	for _, t := range paa.RequiredDuringSchedulingIgnoredDuringExecution {
+		if sameTerm(t, term) {
+			return in, false
+		}
+	}
+	if o.AntiAffinity == AntiAffinityHard {
+		paa.RequiredDuringSchedulingIgnoredDuringExecution = append(paa.RequiredDuringSchedulingIgnoredDuringExecution, term)
+		return aff, true
+	}
+	for _, t := range paa.PreferredDuringSchedulingIgnoredDuringExecution {
+		if sameTerm(t.PodAffinityTerm, term) {
+			return in, false
+		}
+	}
+	paa.PreferredDuringSchedulingIgnoredDuringExecution = append(paa.PreferredDuringSchedulingIgnoredDuringExecution,
+		corev1.WeightedPodAffinityTerm{Weight: 100, PodAffinityTerm: term})
+	return aff, true
+}
+
+func sameTerm(a, b corev1.PodAffinityTerm) bool {
+	return a.TopologyKey == b.TopologyKey && len(a.Namespaces) == 0 && a.NamespaceSelector == nil &&
+		a.LabelSelector != nil && len(a.LabelSelector.MatchExpressions) == 0 &&
+		reflect.DeepEqual(a.LabelSelector.MatchLabels, b.LabelSelector.MatchLabels)
+}
+
+// withZoneSpread adds a zone spread constraint unless one on the zone key
+// is already there (the chart's own, or ours from an earlier run).
+func withZoneSpread(in []corev1.TopologySpreadConstraint, selector map[string]string) ([]corev1.TopologySpreadConstraint, bool) {
+	for _, c := range in {
+		if c.TopologyKey == ZoneTopologyKey {
+			return in, false
+		}
+	}
+	out := append(append([]corev1.TopologySpreadConstraint{}, in...), corev1.TopologySpreadConstraint{
+		MaxSkew:           1,
+		TopologyKey:       ZoneTopologyKey,
+		WhenUnsatisfiable: corev1.ScheduleAnyway,
+		LabelSelector:     &metav1.LabelSelector{MatchLabels: selector},
+	})
+	return out, true
+}
+
+// addSharedMounts points the moved volumes at the shared claim and gives
+// every mount of them (registry and registryctl both mount the image store)
+// the component's subPath. Volumes merge by name and mounts by mountPath
+// in a strategic-merge patch, so the patch names only what changes.
+func addSharedMounts(podSpec map[string]any, tmpl *corev1.PodTemplateSpec, moved map[string]string, subPath string) {
+	var vols []any
+	for _, name := range harbor.SortedKeys(moved) {
+		vols = append(vols, map[string]any{"name": name, "persistentVolumeClaim": map[string]any{"claimName": moved[name]}})
+	}
+	podSpec["volumes"] = vols
+	for _, field := range []string{"initContainers", "containers"} {
+		list := tmpl.Spec.Containers
+		if field == "initContainers" {
+			list = tmpl.Spec.InitContainers
+		}
+		var patched []any
+		for _, c := range list {
+			var mounts []any
+			for _, m := range c.VolumeMounts {
+				if moved[m.Name] != "" {
+					mounts = append(mounts, map[string]any{"name": m.Name, "mountPath": m.MountPath, "subPath": subPath})
+				}
+			}
+			if mounts != nil {
+				patched = append(patched, map[string]any{"name": c.Name, "volumeMounts": mounts})
+			}
+		}
+		if patched != nil {
+			podSpec[field] = patched
+		}
+	}
+}
+
+// storageOf classifies a workload's claims after the shared-claim move.
+func storageOf(rel *harbor.Release, w *harbor.Workload, moved map[string]string) storage {
+	st := stateless
+	for _, v := range w.Template().Spec.Volumes {
+		if v.PersistentVolumeClaim == nil {
+			continue
+		}
+		if moved[v.Name] != "" {
+			st = max(st, shared)
+			continue
+		}
+		c := rel.Claim(w.Namespace(), v.PersistentVolumeClaim.ClaimName)
+		if c != nil && !hasAccessMode(c, corev1.ReadWriteMany) {
+			return exclusive
+		}
+		st = max(st, shared)
+	}
+	return st
+}
+
+func exclusiveClaim(rel *harbor.Release, w *harbor.Workload) string {
+	for _, v := range w.Template().Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			if c := rel.Claim(w.Namespace(), v.PersistentVolumeClaim.ClaimName); c != nil && !hasAccessMode(c, corev1.ReadWriteMany) {
+				return c.Name
+			}
+		}
+	}
+	return ""
+}
+
+func hasAccessMode(c *corev1.PersistentVolumeClaim, mode corev1.PersistentVolumeAccessMode) bool {
+	for _, m := range c.Spec.AccessModes {
+		if m == mode {
+			return true
+		}
+	}
+	return false
+}
+
+// deploymentStrategy returns the strategy a Deployment needs so that a
+// rollout cannot deadlock, or nil to keep the chart's:
+//   - one replica on a ReadWriteOnce claim: Recreate (a surge pod on
+//     another node would wait forever for the claim);
+//   - shared or no storage: RollingUpdate (Recreate means downtime);
+//   - hard anti-affinity: no surge (the extra pod may have no node left);
+//   - never a rollingUpdate block under Recreate (the API server rejects it).
+func deploymentStrategy(w *harbor.Workload, replicas int32, st storage, o Options) map[string]any {
+	cur := w.Deployment.Spec.Strategy
+	want := cur.Type
+	if want == "" {
+		want = appsv1.RollingUpdateDeploymentStrategyType
+	}
+	switch {
+	case st == exclusive && replicas == 1:
+		want = appsv1.RecreateDeploymentStrategyType
+	case st != exclusive:
+		want = appsv1.RollingUpdateDeploymentStrategyType
+	}
+	if want == appsv1.RecreateDeploymentStrategyType {
+		if cur.Type == want && cur.RollingUpdate == nil {
+			return nil
+		}
+		return map[string]any{"type": string(want), "rollingUpdate": nil}
+	}
+	out := map[string]any{"type": string(want)}
+	if o.AntiAffinity == AntiAffinityHard && replicas >= 2 {
+		out["rollingUpdate"] = map[string]any{"maxSurge": int64(0), "maxUnavailable": int64(1)}
+	}
+	if cur.Type == want && out["rollingUpdate"] == nil {
+		return nil
+	}
+	return out
+}
+
+// planPDB adds a PodDisruptionBudget for w unless one already selects its
+// pods (chart 1.19 renders its own when asked to).
+func planPDB(p *plan, rel *harbor.Release, w *harbor.Workload) error {
+	for _, b := range rel.PDBs {
+		if b.Selects(w) {
+			return nil
+		}
+	}
+	pdb, err := fromOverlay("pdb.yaml")
+	if err != nil {
+		return err
+	}
+	name := w.Name()
+	for _, b := range rel.PDBs {
+		if b.Budget.Name == name {
+			name += "-harborha" // the chart's name is taken by a budget for other pods
+		}
+	}
+	pdb.SetName(name)
+	pdb.SetNamespace(w.Namespace())
+	pdb.SetLabels(w.Doc.Obj.GetLabels())
+	inheritFilename(pdb, w)
+	sel := map[string]any{}
+	for k, v := range w.Selector() {
+		sel[k] = v
+	}
+	if err := unstructured.SetNestedMap(pdb.Object, sel, "spec", "selector", "matchLabels"); err != nil {
+		return err
+	}
+	p.added = append(p.added, addition{after: w.Doc.ID(), obj: pdb})
+	return nil
+}
+
+// sharedClaim builds the --create-shared-pvc claim beside registry.
+func sharedClaim(anchor *harbor.Workload, o Options) (*unstructured.Unstructured, error) {
+	pvc, err := fromOverlay("shared-pvc.yaml")
+	if err != nil {
+		return nil, err
+	}
+	pvc.SetName(o.SharedPVC)
+	pvc.SetNamespace(anchor.Namespace())
+	lbls := map[string]string{}
+	for k, v := range anchor.Doc.Obj.GetLabels() {
+		if k != harbor.LabelComponent && k != "app.kubernetes.io/component" {
+			lbls[k] = v
+		}
+	}
+	pvc.SetLabels(lbls)
+	inheritFilename(pvc, anchor)
+	if o.StorageClass != "" {
+		if err := unstructured.SetNestedField(pvc.Object, o.StorageClass, "spec", "storageClassName"); err != nil {
+			return nil, err
+		}
+	}
+	if err := unstructured.SetNestedField(pvc.Object, o.Size, "spec", "resources", "requests", "storage"); err != nil {
+		return nil, err
+	}
+	return pvc, nil
+}
+
+// inheritFilename gives an added object the Helm 4 template filename of the
+// workload it belongs with, so Helm 4 files it beside that workload.
+func inheritFilename(obj *unstructured.Unstructured, w *harbor.Workload) {
+	if f, ok := w.Doc.Obj.GetAnnotations()[manifest.FilenameAnnotation]; ok {
+		ann := obj.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[manifest.FilenameAnnotation] = f
+		obj.SetAnnotations(ann)
+	}
+}
+
+func fromOverlay(name string) (*unstructured.Unstructured, error) {
+	b, err := overlays.FS.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(b, &u.Object); err != nil {
+		return nil, fmt.Errorf("overlays/%s: %w", name, err)
+	}
+	return u, nil
+}
+
+// toMap turns a typed API value into the plain form a patch is made of.
+func toMap(v any) any {
+	switch t := v.(type) {
+	case []corev1.TopologySpreadConstraint:
+		out := make([]any, len(t))
+		for i := range t {
+			out[i] = toMap(&t[i])
+		}
+		return out
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(v)
+	if err != nil {
+		panic(fmt.Sprintf("converting %T: %v", v, err)) // typed API values always convert
+	}
+	return m
+}
+
+var _ = intstr.FromInt

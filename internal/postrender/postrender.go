@@ -1,0 +1,215 @@
+// Package postrender turns the rendered goharbor chart into a highly
+// available topology: replicas, pod anti-affinity, zone spread, one shared
+// ReadWriteMany claim with subPaths, PodDisruptionBudgets and rollouts that
+// cannot deadlock. The changes are planned from the rendered workloads and
+// applied by kustomize, in-process.
+//
+// Renderer implements Helm's postrender.PostRenderer, so Helm SDK users can
+// set it on action.Install / action.Upgrade directly.
+package postrender
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/postrender"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/manifest"
+)
+
+// Renderer post-renders with fixed options.
+type Renderer struct {
+	opts Options
+	warn io.Writer
+}
+
+var _ postrender.PostRenderer = (*Renderer)(nil)
+
+// New checks the options and returns a Renderer. Warnings (a workload that
+// stays on a ReadWriteOnce claim, an internal database) go to warn, one
+// line each; nil discards them.
+func New(opts Options, warn io.Writer) (*Renderer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if warn == nil {
+		warn = io.Discard
+	}
+	return &Renderer{opts: opts, warn: warn}, nil
+}
+
+// ErrEmpty is returned for a stream with no objects: Helm would install an
+// empty release, which is never what a Harbor install means.
+var ErrEmpty = errors.New("no Kubernetes objects on stdin; pipe in the output of `helm template`, or use --post-renderer")
+
+// Run post-renders a manifest stream. It never returns partial output: on
+// error the returned buffer is nil.
+func (r *Renderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
+	out, warnings, err := r.render(in.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(r.warn, "harborha post-render: warning: %s\n", w)
+	}
+	return bytes.NewBuffer(out), nil
+}
+
+// item is one document of the output stream.
+type item struct {
+	id   manifest.ID
+	head string // leading comments of the input document ("# Source: ...")
+	text string
+	hook bool
+}
+
+func (r *Renderer) render(stream []byte) ([]byte, []string, error) {
+	docs, err := manifest.Parse(stream)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(docs) == 0 {
+		return nil, nil, ErrEmpty
+	}
+	rel, err := harbor.Read(docs)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := makePlan(rel, docs, r.opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	items, err := applyPlan(docs, rel, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.opts.Kustomize != "" {
+		if items, err = applyUser(items, r.opts.Kustomize); err != nil {
+			return nil, nil, err
+		}
+	}
+	texts := make([]string, 0, len(items))
+	for _, it := range items {
+		texts = append(texts, it.text)
+	}
+	out := manifest.Write(texts)
+	if len(out) == 0 {
+		return nil, nil, fmt.Errorf("every object was removed (by --kustomize %s?); refusing to write an empty release", r.opts.Kustomize)
+	}
+	return out, p.warnings, nil
+}
+
+// applyPlan runs our kustomization over the workloads it patches and the
+// objects it adds; every other document is copied through byte for byte.
+func applyPlan(docs []*manifest.Doc, rel *harbor.Release, p *plan) ([]item, error) {
+	patched := map[manifest.ID]bool{}
+	var resources []string
+	for _, w := range rel.Workloads {
+		if harbor.IsComponent(w.Component) {
+			patched[w.Doc.ID()] = true
+			resources = append(resources, w.Doc.Raw)
+		}
+	}
+	for _, a := range p.added {
+		b, err := yaml.Marshal(a.obj.Object)
+		if err != nil {
+			return nil, err
+		}
+		resources = append(resources, string(b))
+	}
+	byID := map[manifest.ID]string{}
+	if len(resources) > 0 {
+		mem := filesys.MakeFsInMemory()
+		if err := ourKustomization(mem, "/harborha", resources, p.patches); err != nil {
+			return nil, err
+		}
+		out, err := kustomizeRun(mem, "/harborha")
+		if err != nil {
+			return nil, fmt.Errorf("applying the HA patches: %s", err)
+		}
+		for _, o := range out {
+			byID[o.orig] = o.yaml
+		}
+	}
+
+	var items []item
+	for _, d := range docs {
+		id := d.ID()
+		if p.drop[id] {
+			continue
+		}
+		it := item{id: id, head: d.Head(), text: d.Raw, hook: d.Hook}
+		if patched[id] {
+			it.text = it.head + byID[id]
+		}
+		items = append(items, it)
+		for _, a := range p.added {
+			if a.after == id {
+				aid := manifest.IDOf(a.obj)
+				items = append(items, item{id: aid, text: byID[aid]})
+			}
+		}
+	}
+	return items, nil
+}
+
+// applyUser runs the user's kustomization over our output. Hooks stay out
+// of it and keep their place (Helm 4 hands hooks to post-renderers too, and
+// a hook that repeats a template's object would clash in kustomize).
+func applyUser(items []item, dir string) ([]item, error) {
+	var texts []string
+	for _, it := range items {
+		if !it.hook {
+			texts = append(texts, it.text)
+		}
+	}
+	mem := filesys.MakeFsInMemory()
+	if err := userKustomization(mem, "/user", dir, manifest.Write(texts)); err != nil {
+		return nil, err
+	}
+	out, err := kustomizeRun(mem, "/user")
+	if err != nil {
+		return nil, fmt.Errorf("--kustomize %s: %s", dir, err)
+	}
+	byID := map[manifest.ID]rendered{}
+	for _, o := range out {
+		byID[o.orig] = o
+	}
+	var result []item
+	used := map[manifest.ID]bool{}
+	for _, it := range items {
+		if it.hook {
+			result = append(result, it)
+			continue
+		}
+		if o, ok := byID[it.id]; ok {
+			used[it.id] = true
+			result = append(result, item{id: it.id, head: it.head, text: it.head + o.yaml})
+		}
+	}
+	for _, o := range out { // objects the user's kustomization adds
+		if !used[o.orig] {
+			result = append(result, item{id: o.orig, text: o.yaml})
+		}
+	}
+	return result, nil
+}
+
+// trimHead removes leading comment lines kustomize may carry over, so the
+// input document's own head is not written twice.
+func trimHead(s string) string {
+	for strings.HasPrefix(s, "#") {
+		_, rest, ok := strings.Cut(s, "\n")
+		if !ok {
+			return ""
+		}
+		s = rest
+	}
+	return s
+}

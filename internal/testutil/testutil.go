@@ -1,0 +1,232 @@
+// Package testutil locates the project's test inputs (../shared, the tools
+// in ./bin) and renders the real goharbor chart with the real helm binary.
+//
+// Inputs that are missing make a test skip on a developer's machine, and
+// fail under HARBORHA_STRICT=1 (set by `make test`, so CI never counts a
+// skipped test as passed).
+package testutil
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// Update is the -update flag: golden files are rewritten instead of compared.
+var Update = flag.Bool("update", false, "rewrite golden files instead of comparing with them")
+
+// RepoRoot is the directory holding go.mod.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Strict reports whether missing inputs are failures (make test, CI).
+func Strict() bool { return os.Getenv("HARBORHA_STRICT") == "1" }
+
+// Missing skips the test, or fails it in strict mode.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if Strict() {
+		t.Fatalf("test input missing (HARBORHA_STRICT=1): "+format, args...)
+	}
+	t.Skipf("test input missing: "+format, args...)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// SharedDir is ../shared (HARBORHA_SHARED overrides it).
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	dir := envOr("HARBORHA_SHARED", filepath.Join(RepoRoot(), "..", "shared"))
+	if _, err := os.Stat(dir); err != nil {
+		Missing(t, "shared inputs directory %s (set HARBORHA_SHARED)", dir)
+	}
+	return dir
+}
+
+// SharedFile is a file under ../shared, which must exist.
+func SharedFile(t testing.TB, rel string) string {
+	t.Helper()
+	p := filepath.Join(SharedDir(t), rel)
+	if _, err := os.Stat(p); err != nil {
+		Missing(t, "%s", p)
+	}
+	return p
+}
+
+// Chart is the path of a packaged goharbor chart, e.g. "harbor-1.19.1.tgz",
+// looked up in HARBORHA_CHARTS (default ../shared/charts).
+func Chart(t testing.TB, file string) string {
+	t.Helper()
+	dir := os.Getenv("HARBORHA_CHARTS")
+	if dir == "" {
+		dir = filepath.Join(SharedDir(t), "charts")
+	}
+	p := filepath.Join(dir, file)
+	if _, err := os.Stat(p); err != nil {
+		Missing(t, "chart %s (set HARBORHA_CHARTS)", p)
+	}
+	return p
+}
+
+// Tool is a binary built by `make tools` into ./bin, or named by env.
+func Tool(t testing.TB, env, rel string) string {
+	t.Helper()
+	p := envOr(env, filepath.Join(RepoRoot(), "bin", rel))
+	if _, err := os.Stat(p); err != nil {
+		Missing(t, "%s (run `make tools`, or set %s)", p, env)
+	}
+	return p
+}
+
+// Helm3 is the helm v3 binary built by `make tools`.
+func Helm3(t testing.TB) string { return Tool(t, "HARBORHA_HELM3", "helm") }
+
+// Harborha is the plugin binary built by `make build`.
+func Harborha(t testing.TB) string { return Tool(t, "HARBORHA_BIN", "harborha") }
+
+// KubeVersion is passed to `helm template` so renders do not depend on the
+// version compiled into a helm built without release ldflags.
+const KubeVersion = "v1.37.1"
+
+// PinSecrets is ../shared/harbor/pin-secrets.example.yaml: values that pin
+// the chart's generated secrets so that renders are byte-stable.
+func PinSecrets(t testing.TB) string {
+	return SharedFile(t, "harbor/pin-secrets.example.yaml")
+}
+
+// HelmTemplate renders chart as release "myharbor" in namespace "harbor"
+// with the real helm v3 binary, the pinned secrets and the given values
+// files and extra helm arguments.
+func HelmTemplate(t testing.TB, chart string, valueFiles []string, extra ...string) []byte {
+	t.Helper()
+	args := []string{"template", "myharbor", chart, "--namespace", "harbor", "--kube-version", KubeVersion, "-f", PinSecrets(t)}
+	for _, f := range valueFiles {
+		args = append(args, "-f", f)
+	}
+	args = append(args, extra...)
+	return Run(t, nil, Helm3(t), args...)
+}
+
+// Run runs a command with an isolated Helm home and returns its stdout; a
+// non-zero exit fails the test with the command's stderr.
+func Run(t testing.TB, stdin []byte, name string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), IsolatedHelmEnv(t)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, errb.String())
+	}
+	return out.Bytes()
+}
+
+// IsolatedHelmEnv gives helm its own data, config and cache homes under the
+// test's temporary directory, so tests never read or change the user's.
+func IsolatedHelmEnv(t testing.TB) []string {
+	t.Helper()
+	home := t.TempDir()
+	return []string{
+		"HELM_DATA_HOME=" + filepath.Join(home, "data"),
+		"HELM_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"HELM_CACHE_HOME=" + filepath.Join(home, "cache"),
+	}
+}
+
+// Golden compares got with testdata file path, or rewrites it under -update.
+// A mismatch reports a unified-style line diff.
+func Golden(t testing.TB, path string, got []byte) {
+	t.Helper()
+	if *Update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("golden %s: %v (run `go test ./... -update` to create it)", path, err)
+	}
+	if !bytes.Equal(want, got) {
+		t.Errorf("output differs from golden %s (run `go test ./... -update` after reading the diff):\n%s", path, LineDiff(string(want), string(got)))
+	}
+}
+
+// LineDiff is a small line diff (- want, + got) with 3 lines of context,
+// enough to read a golden mismatch without external tools.
+func LineDiff(want, got string) string {
+	a, b := strings.Split(want, "\n"), strings.Split(got, "\n")
+	// Longest common subsequence table; goldens are a few thousand lines.
+	n, m := len(a), len(b)
+	lcs := make([][]int32, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int32, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	type line struct {
+		op   byte
+		text string
+	}
+	var ops []line
+	i, j := 0, 0
+	for i < n || j < m {
+		switch {
+		case i < n && j < m && a[i] == b[j]:
+			ops = append(ops, line{' ', a[i]})
+			i, j = i+1, j+1
+		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
+			ops = append(ops, line{'+', b[j]})
+			j++
+		default:
+			ops = append(ops, line{'-', a[i]})
+			i++
+		}
+	}
+	var sb strings.Builder
+	shown := -1
+	for k, op := range ops {
+		if op.op == ' ' {
+			continue
+		}
+		from := max(k-3, shown+1)
+		if from > shown+1 && shown >= 0 {
+			sb.WriteString("@@\n")
+		}
+		for c := from; c < k; c++ {
+			sb.WriteString("  " + ops[c].text + "\n")
+		}
+		sb.WriteString(string(op.op) + " " + op.text + "\n")
+		shown = k
+		for c := k + 1; c <= k+3 && c < len(ops) && ops[c].op == ' '; c++ {
+			sb.WriteString("  " + ops[c].text + "\n")
+			shown = c
+		}
+	}
+	return sb.String()
+}
