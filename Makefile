@@ -36,7 +36,7 @@ $(HELM3):
 .PHONY: test
 test: build tools
 	$(TEST_ENV) $(GO) test -count=1 ./...
-	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 20s ./internal/postrender
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s ./internal/postrender
 
 .PHONY: update-golden
 update-golden: build tools

@@ -224,6 +224,11 @@ func readWorkload(d *manifest.Doc) (*Workload, error) {
 		return nil, nil
 	}
 	w.Component = comp
+	// The API server rejects such a workload; catching it here also keeps
+	// every selector we derive from it (anti-affinity, PDB) meaningful.
+	if !SelectorMatches(&metav1.LabelSelector{MatchLabels: sel}, w.PodLabels()) {
+		return nil, fmt.Errorf("%s: spec.selector does not match the pod template's labels; Kubernetes rejects such a %s", d.Describe(), w.Kind)
+	}
 	return w, nil
 }
 

@@ -1,6 +1,7 @@
 package postrender
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -9,8 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
@@ -333,14 +332,15 @@ func deploymentStrategy(w *harbor.Workload, replicas int32, st storage, o Option
 		}
 		return map[string]any{"type": string(want), "rollingUpdate": nil}
 	}
-	out := map[string]any{"type": string(want)}
 	if o.AntiAffinity == AntiAffinityHard && replicas >= 2 {
-		out["rollingUpdate"] = map[string]any{"maxSurge": int64(0), "maxUnavailable": int64(1)}
+		return map[string]any{"type": string(want), "rollingUpdate": map[string]any{"maxSurge": int64(0), "maxUnavailable": int64(1)}}
 	}
-	if cur.Type == want && out["rollingUpdate"] == nil {
+	if cur.Type == want {
 		return nil
 	}
-	return out
+	// Switching from Recreate: drop the chart's "rollingUpdate: null" too, and
+	// let the API server's defaults (25% surge, 25% unavailable) apply.
+	return map[string]any{"type": string(want), "rollingUpdate": nil}
 }
 
 // planPDB adds a PodDisruptionBudget for w unless one already selects its
@@ -429,20 +429,16 @@ func fromOverlay(name string) (*unstructured.Unstructured, error) {
 }
 
 // toMap turns a typed API value into the plain form a patch is made of.
+// The round trip through JSON cannot fail for API types; should it ever,
+// the field is left out of the patch rather than crash the render.
 func toMap(v any) any {
-	switch t := v.(type) {
-	case []corev1.TopologySpreadConstraint:
-		out := make([]any, len(t))
-		for i := range t {
-			out[i] = toMap(&t[i])
-		}
-		return out
-	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(v)
+	b, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("converting %T: %v", v, err)) // typed API values always convert
+		return nil
 	}
-	return m
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil
+	}
+	return out
 }
-
-var _ = intstr.FromInt

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"helm.sh/helm/v3/pkg/postrender"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -199,17 +198,4 @@ func applyUser(items []item, dir string) ([]item, error) {
 		}
 	}
 	return result, nil
-}
-
-// trimHead removes leading comment lines kustomize may carry over, so the
-// input document's own head is not written twice.
-func trimHead(s string) string {
-	for strings.HasPrefix(s, "#") {
-		_, rest, ok := strings.Cut(s, "\n")
-		if !ok {
-			return ""
-		}
-		s = rest
-	}
-	return s
 }
