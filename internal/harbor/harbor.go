@@ -180,10 +180,11 @@ func Read(docs []*manifest.Doc) (*Release, error) {
 			if w == nil {
 				continue
 			}
-			if prev := byComponent[w.Component]; prev != nil && prev.Selector()[LabelRelease] == w.Selector()[LabelRelease] {
-				return nil, fmt.Errorf("%s: a second workload of component %q (the first is document %d); one chart release renders one per component", d.Describe(), w.Component, prev.Doc.Pos)
+			key := w.Namespace() + "/" + w.Selector()[LabelRelease] + "/" + w.Component
+			if prev := byComponent[key]; prev != nil {
+				return nil, fmt.Errorf("%s: a second workload of component %q in release %q (the first is document %d); a chart release renders one per component", d.Describe(), w.Component, w.Selector()[LabelRelease], prev.Doc.Pos)
 			}
-			byComponent[w.Component] = w
+			byComponent[key] = w
 			r.Workloads = append(r.Workloads, w)
 		case gvk.Group == "" && gvk.Kind == "PersistentVolumeClaim":
 			var c corev1.PersistentVolumeClaim

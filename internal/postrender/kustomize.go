@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/konfig"
@@ -52,7 +53,7 @@ func fromResMap(rm resmap.ResMap) ([]rendered, error) {
 
 // ourKustomization writes the workloads, the added objects and one patch
 // per workload into mem under dir, from overlays/kustomization.yaml.
-func ourKustomization(mem filesys.FileSystem, dir string, resources []string, patches []map[string]any) error {
+func ourKustomization(mem filesys.FileSystem, dir string, resources []string, patches []patch) error {
 	base, err := overlays.FS.ReadFile("kustomization.yaml")
 	if err != nil {
 		return err
@@ -67,7 +68,10 @@ func ourKustomization(mem filesys.FileSystem, dir string, resources []string, pa
 	k["resources"] = []any{"resources.yaml"}
 	var refs []any
 	for i, p := range patches {
-		b, err := yaml.Marshal(p)
+		if len(p.ops) == 0 {
+			continue
+		}
+		b, err := yaml.Marshal(p.ops)
 		if err != nil {
 			return err
 		}
@@ -75,7 +79,13 @@ func ourKustomization(mem filesys.FileSystem, dir string, resources []string, pa
 		if err := mem.WriteFile(filepath.Join(dir, name), b); err != nil {
 			return err
 		}
-		refs = append(refs, map[string]any{"path": name})
+		w := p.target
+		gvk := w.Doc.Obj.GroupVersionKind()
+		target := map[string]any{"group": gvk.Group, "version": gvk.Version, "kind": gvk.Kind, "name": regexp.QuoteMeta(w.Name())}
+		if ns := w.Namespace(); ns != "" {
+			target["namespace"] = regexp.QuoteMeta(ns)
+		}
+		refs = append(refs, map[string]any{"path": name, "target": target})
 	}
 	k["patches"] = refs
 	b, err := yaml.Marshal(k)
