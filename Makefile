@@ -52,7 +52,7 @@ bench: build tools
 HELM ?= $(shell command -v helm 2>/dev/null || echo $(HELM3))
 .PHONY: install
 install: build tools
-	-$(HELM) plugin uninstall harborha >/dev/null 2>&1
+	@$(HELM) plugin uninstall harborha >/dev/null 2>&1 || true
 	$(HELM) plugin install $(CURDIR)
 
 .PHONY: fmt
