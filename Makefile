@@ -11,12 +11,18 @@ GO         ?= go
 
 HELM3_VERSION := v3.22.0
 HELM3         := $(BIN)/helm
+# Helm 4 keeps the name "helm" (plugins and helmfile call it by that name).
+HELM4_VERSION := v4.3.1
+HELM4         := $(BIN)/helm4/helm
+HELMFILE      := $(BIN)/helmfile
 
 # Tests read third-party inputs from ../shared and the tools from ./bin.
 # HARBORHA_STRICT turns "input missing" into a failure instead of a skip.
 export HARBORHA_SHARED ?= $(SHARED)
 export HARBORHA_CHARTS ?= $(SHARED)/charts
 export HARBORHA_HELM3  ?= $(HELM3)
+export HARBORHA_HELM4  ?= $(HELM4)
+export HARBORHA_HELMFILE ?= $(HELMFILE)
 TEST_ENV := HARBORHA_STRICT=1
 
 .PHONY: build
@@ -28,10 +34,17 @@ $(BIN)/harborha: $(shell find cmd internal overlays -type f 2>/dev/null) go.mod 
 # tools: every external binary the tests use, built from Go modules (there is
 # no other way to get them on these machines).
 .PHONY: tools
-tools: $(HELM3)
+tools: $(HELM3) $(HELM4) $(HELMFILE)
 
 $(HELM3):
 	GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM3_VERSION)
+
+$(HELM4):
+	GOBIN=$(dir $(HELM4)) $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM4_VERSION)
+
+# helmfile's go.mod has replace lines, so it builds from its own module.
+$(HELMFILE): tools/helmfile/go.mod tools/helmfile/go.sum
+	cd tools/helmfile && $(GO) build -trimpath -ldflags '-s -w' -o $@ github.com/helmfile/helmfile
 
 .PHONY: test
 test: build tools
@@ -45,7 +58,6 @@ update-golden: build tools
 .PHONY: bench
 bench: build tools
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/postrender | tee $(BIN)/bench.txt
-	./scripts/bench-process.sh
 
 # install builds the binary and installs this checkout as a Helm plugin
 # (a symlink: later `make build` runs update the installed plugin).
@@ -96,3 +108,9 @@ $(KUBE_ASSETS)/kube-apiserver: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
 
 $(KUBE_ASSETS)/etcd: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
 	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '-s -w' -o $@ go.etcd.io/etcd/server/v3
+
+# bench-discover: discovery against the real API server, with the request
+# count per run (README figures).
+.PHONY: bench-discover
+bench-discover: build kube-assets
+	$(GO) test -run '^$$' -bench Discover -count 5 ./internal/discover | tee $(BIN)/bench-discover.txt

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 
 	"github.com/spf13/pflag"
 
+	"github.com/harborha/helm-harborha/internal/helmrun"
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
@@ -31,13 +33,26 @@ Use it as Helm's post-renderer:
 Flags:
 `
 
-func runPostRender(_ context.Context, s *streams, args []string) error {
+func runPostRender(ctx context.Context, s *streams, args []string) error {
+	err := postRender(ctx, s, args)
+	if err != nil {
+		// Helm 4 swallows a post-renderer's stderr: leave the message where
+		// the wrapper that started Helm can show it.
+		if f := os.Getenv(helmrun.ErrorFileEnv); f != "" {
+			_ = os.WriteFile(f, []byte(oneLine(err.Error())+"\n"), 0o600)
+		}
+	}
+	return err
+}
+
+func postRender(_ context.Context, s *streams, args []string) error {
 	// A filter that lives for one render: collecting garbage less often
 	// saves ~10 ms of a ~70 ms run for a few MB more memory.
 	debug.SetGCPercent(400)
-	// Helm 4 calls the post-renderer plugin with the args list as given; the
-	// list that serves Helm 3 starts with "harborha post-render".
-	if len(args) > 0 && args[0] == "post-render" {
+	// Helm 4's post-renderer plugin runs "harborha post-render ARGS"; with
+	// the postRendererArgs list that serves Helm 3 ("harborha post-render
+	// ..."), ARGS starts with those two words again: skip them.
+	for len(args) > 0 && (args[0] == "harborha" || args[0] == "post-render") {
 		args = args[1:]
 	}
 	var flagErr bytes.Buffer

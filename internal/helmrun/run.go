@@ -1,0 +1,155 @@
+package helmrun
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// Helm 4 runs post-renderers as plugins of type postrenderer/v1, by name.
+const Helm4PostRenderer = "harborha-post-renderer"
+
+// ErrorFileEnv names a file the post-renderer also writes its error to:
+// Helm 4 swallows a post-renderer's stderr, so the wrapper reads it there.
+const ErrorFileEnv = "HARBORHA_POSTRENDER_ERROR_FILE"
+
+// Run is one invocation of the user's Helm.
+type Run struct {
+	Helm       string   // the helm binary ($HELM_BIN)
+	Major      int      // 3 or 4, from Major()
+	Action     string   // install, upgrade or template
+	HelmArgs   []string // the user's arguments, passed through untouched
+	Overlay    []byte   // values overlay; nil for none (--no-discover)
+	PostRender []string // post-render knobs, as the user gave them
+	// Self is how Helm 3 reaches our post-renderer: $HELM_BIN with
+	// "harborha post-render" when we run as a plugin, or our own executable.
+	Self     []string
+	Env      []string // the child's environment (nil: ours)
+	Stdout   io.Writer
+	Stderr   io.Writer
+	Progress io.Writer // our progress lines
+}
+
+// Major asks a helm binary for its major version.
+func Major(ctx context.Context, helm string) (int, error) {
+	out, err := exec.CommandContext(ctx, helm, "version", "--short").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return 0, fmt.Errorf("%s version failed: %s", helm, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return 0, fmt.Errorf("cannot run helm %q: %v; set HELM_BIN or put helm on PATH", helm, err)
+	}
+	v := strings.TrimSpace(string(out))
+	switch {
+	case strings.HasPrefix(v, "v3."):
+		return 3, nil
+	case strings.HasPrefix(v, "v4."):
+		return 4, nil
+	}
+	return 0, fmt.Errorf("%s reports version %q; helm-harborha supports Helm 3 and Helm 4", helm, v)
+}
+
+// Args builds Helm's argument list: the action, our overlay as the FIRST
+// values file (the user's -f and --set come after it and win), our
+// post-renderer, then the user's arguments.
+func (r *Run) Args(overlayPath string) ([]string, error) {
+	for _, a := range r.HelmArgs {
+		if a == "--post-renderer" || strings.HasPrefix(a, "--post-renderer=") {
+			return nil, errors.New("--post-renderer: harborha attaches its own post-renderer; apply your own patches with --kustomize DIR instead")
+		}
+	}
+	args := []string{r.Action}
+	if overlayPath != "" {
+		args = append(args, "--values", overlayPath)
+	}
+	var prArgs []string
+	switch r.Major {
+	case 3:
+		if len(r.Self) == 0 {
+			return nil, errors.New("no post-renderer command for Helm 3")
+		}
+		args = append(args, "--post-renderer", r.Self[0])
+		prArgs = append(prArgs, r.Self[1:]...)
+	case 4:
+		args = append(args, "--post-renderer", Helm4PostRenderer)
+	default:
+		return nil, fmt.Errorf("unsupported Helm major %d", r.Major)
+	}
+	prArgs = append(prArgs, r.PostRender...)
+	for _, a := range prArgs {
+		args = append(args, "--post-renderer-args", a)
+	}
+	return append(args, r.HelmArgs...), nil
+}
+
+// Exec runs Helm and returns its exit status. The overlay (it may hold the
+// Redis password) lives in a private temporary directory only while Helm
+// runs, and is removed on success, on failure and on an interrupt.
+func (r *Run) Exec(ctx context.Context) (code int, err error) {
+	tmp, err := os.MkdirTemp("", "harborha-")
+	if err != nil {
+		return 1, fmt.Errorf("creating a private temporary directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	var overlayPath string
+	if r.Overlay != nil {
+		overlayPath = filepath.Join(tmp, "overlay.yaml")
+		if err := os.WriteFile(overlayPath, r.Overlay, 0o600); err != nil {
+			return 1, fmt.Errorf("writing the values overlay: %w", err)
+		}
+	}
+	args, err := r.Args(overlayPath)
+	if err != nil {
+		return 1, err
+	}
+	errFile := filepath.Join(tmp, "post-render.err")
+
+	cmd := exec.Command(r.Helm, args...)
+	cmd.Env = append(r.env(), ErrorFileEnv+"="+errFile)
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = r.Stdout, r.Stderr
+	fmt.Fprintf(r.Progress, "harborha: running helm %s (Helm %d, post-renderer: %s)\n", r.Action, r.Major, strings.Join(append([]string{"post-render"}, r.PostRender...), " "))
+	if err := cmd.Start(); err != nil {
+		return 1, fmt.Errorf("starting %s: %w", r.Helm, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// Interrupted: let Helm stop cleanly (it handles SIGINT), then clean up.
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		err = <-done
+	}
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return 1, fmt.Errorf("running %s: %w", r.Helm, err)
+		}
+		code = ee.ExitCode()
+		if code < 0 { // killed by a signal
+			code = 130
+		}
+		if b, readErr := os.ReadFile(errFile); readErr == nil && len(bytes.TrimSpace(b)) > 0 && r.Major == 4 {
+			fmt.Fprintf(r.Stderr, "harborha: the post-renderer failed (Helm 4 does not show its message): %s\n", strings.TrimSpace(string(b)))
+		}
+		return code, nil
+	}
+	return 0, nil
+}
+
+func (r *Run) env() []string {
+	if r.Env != nil {
+		return r.Env
+	}
+	return os.Environ()
+}
