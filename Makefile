@@ -47,7 +47,7 @@ $(HELMFILE): tools/helmfile/go.mod tools/helmfile/go.sum
 	cd tools/helmfile && $(GO) build -trimpath -ldflags '-s -w' -o $@ github.com/helmfile/helmfile
 
 .PHONY: test
-test: build tools
+test: build tools test-services
 	$(TEST_ENV) $(GO) test -count=1 ./...
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s ./internal/postrender
 
@@ -113,4 +113,12 @@ $(KUBE_ASSETS)/etcd: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
 # count per run (README figures).
 .PHONY: bench-discover
 bench-discover: build kube-assets
-	$(GO) test -run '^$$' -bench Discover -count 5 ./internal/discover | tee $(BIN)/bench-discover.txt
+	$(GO) test -run '^$$' -bench Discover -count 5 -timeout 30m ./internal/discover | tee $(BIN)/bench-discover.txt
+
+# test-services: the PostgreSQL and Redis server binaries the bootstrap tests
+# run (Debian's postgresql and redis-server packages, installed with apt-get
+# only when missing). Nothing is started here: each test starts its own
+# throwaway server on loopback, on a free port, in a temporary directory.
+.PHONY: test-services
+test-services:
+	./scripts/test-services.sh

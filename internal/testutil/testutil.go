@@ -230,3 +230,17 @@ func LineDiff(want, got string) string {
 	}
 	return sb.String()
 }
+
+// OneLineWith checks that an error message is a single line containing
+// every want: the contract of user-facing errors.
+func OneLineWith(t testing.TB, msg string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("message:\n  %s\ndoes not contain:\n  %s", msg, w)
+		}
+	}
+	if strings.Contains(strings.TrimSuffix(msg, "\n"), "\n") {
+		t.Errorf("message spans lines: %q", msg)
+	}
+}

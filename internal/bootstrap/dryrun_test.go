@@ -1,0 +1,49 @@
+package bootstrap
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/harborha/helm-harborha/internal/testutil"
+)
+
+// The --dry-run document: what would be created, passwords redacted.
+func TestDryRunGolden(t *testing.T) {
+	o := validOptions()
+	o.Redis.Service = "myredis-redis-redis"
+	o.Postgres.Namespace = "databases"
+	doc, err := DryRun(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Golden(t, filepath.Join("testdata", "dry-run.golden.yaml"), doc)
+}
+
+// Every secret value in the dry run is the placeholder, and every
+// credential variable of the Jobs is read through secretKeyRef. (Run's own
+// objects are checked against the real generated passwords in
+// TestRunSetsUpBothOnceThenReusesEverything.)
+func TestDryRunHoldsNoSecretValue(t *testing.T) {
+	o := validOptions()
+	o.Postgres.Namespace = "databases"
+	doc, err := DryRun(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	if n := strings.Count(text, Redacted); n != 3 { // two Secrets, one single-use copy
+		t.Errorf("%d redacted values, want 3:\n%s", n, text)
+	}
+	for _, key := range []string{"PGUSER", "PGPASSWORD", "HARBOR_DB_PASSWORD", "REDIS_ADMIN_USER", "REDISCLI_AUTH", "HARBOR_REDIS_PASSWORD"} {
+		i := strings.Index(text, "- name: "+key+"\n")
+		if i < 0 {
+			t.Errorf("%s missing", key)
+			continue
+		}
+		rest := strings.TrimLeft(text[i+len("- name: "+key+"\n"):], " ")
+		if !strings.HasPrefix(rest, "valueFrom:\n") || !strings.HasPrefix(strings.TrimLeft(rest[len("valueFrom:\n"):], " "), "secretKeyRef:") {
+			t.Errorf("%s is not read through secretKeyRef:\n%.200s", key, rest)
+		}
+	}
+}

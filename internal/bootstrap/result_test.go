@@ -1,0 +1,133 @@
+package bootstrap
+
+import (
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+var bootstrapped = Result{Namespace: "harbor",
+	Database: &DatabaseResult{Role: "harbor", Database: "registry", Secret: "myharbor-harborha-db"},
+	Redis:    &RedisResult{User: "harbor", Secret: "myharbor-harborha-redis", Nodes: []string{"10.0.0.11:6379"}, Password: "REDISPASSWORDABCDEFGHIJKLMN"},
+}
+
+// The overlay after bootstrap uses the dedicated role, its Secret and the
+// chosen database name, and Redis's dedicated user.
+func TestSettingsPointTheOverlayAtTheBootstrappedRoleAndUser(t *testing.T) {
+	// An overlay as values writes it from discovery alone: the superuser,
+	// the KubeBlocks Secrets.
+	var values map[string]any
+	if err := yaml.Unmarshal([]byte(`
+database:
+  type: external
+  external:
+    host: 10.96.0.10
+    port: "5432"
+    username: postgres
+    password: superuser-password-inline
+    coreDatabase: registry
+    existingSecret: mypg-conn-credential
+    sslmode: disable
+redis:
+  type: external
+  external:
+    addr: 10.96.0.11:6379
+    password: superuser-redis-password
+    existingSecret: myredis-redis-account-default
+    jobserviceDatabaseIndex: "1"
+`), &values); err != nil {
+		t.Fatal(err)
+	}
+	settings, err := bootstrapped.Settings(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(values, settings); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := yaml.Marshal(values)
+	want := `database:
+  external:
+    coreDatabase: registry
+    existingSecret: myharbor-harborha-db
+    host: 10.96.0.10
+    port: "5432"
+    sslmode: disable
+    username: harbor
+  type: external
+redis:
+  external:
+    addr: 10.96.0.11:6379
+    jobserviceDatabaseIndex: "1"
+    password: REDISPASSWORDABCDEFGHIJKLMN
+    username: harbor
+  type: external
+`
+	if string(got) != want {
+		t.Errorf("overlay:\n%s\nwant:\n%s", got, want)
+	}
+	var sensitive []string
+	for _, s := range settings {
+		if s.Sensitive {
+			sensitive = append(sensitive, s.Path)
+		}
+	}
+	if strings.Join(sensitive, ",") != "redis.external.password" {
+		t.Errorf("sensitive settings: %v", sensitive)
+	}
+}
+
+func TestSettingsAndApplyErrors(t *testing.T) {
+	if _, err := bootstrapped.Settings(false); err == nil || !strings.Contains(err.Error(), "needs goharbor chart 1.18 or later") {
+		t.Errorf("a chart without redis.external.username: got %v", err)
+	}
+	dbOnly := Result{Database: bootstrapped.Database}
+	if _, err := dbOnly.Settings(false); err != nil {
+		t.Errorf("without a Redis user, the chart version does not matter: %v", err)
+	}
+
+	tests := []struct {
+		name, values, want string
+	}{
+		{"scalar in the way", "database: external\n", "values: database is a string, not a map, so database.external.username cannot be set"},
+		{"list in the way", "redis:\n  external: [a]\n", "values: redis.external is a []interface {}, not a map"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var values map[string]any
+			if err := yaml.Unmarshal([]byte(tc.values), &values); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := yaml.Marshal(values)
+			settings, _ := bootstrapped.Settings(true)
+			err := Apply(values, settings)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+			if after, _ := yaml.Marshal(values); string(after) != string(before) {
+				t.Errorf("a failed Apply changed the values:\n%s", after)
+			}
+		})
+	}
+	// Removing a key under a map that does not exist creates nothing.
+	values := map[string]any{}
+	if err := Apply(values, []Setting{{Path: "database.external.password"}}); err != nil || len(values) != 0 {
+		t.Errorf("got %v, %v", values, err)
+	}
+}
+
+func TestRenderNeverPrintsThePassword(t *testing.T) {
+	for _, f := range []string{"", FormatText, FormatJSON, FormatYAML} {
+		doc, err := Render(bootstrapped, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(doc), bootstrapped.Redis.Password) || !strings.Contains(string(doc), "myharbor-harborha-redis") {
+			t.Errorf("-o %q:\n%s", f, doc)
+		}
+	}
+	if _, err := Render(bootstrapped, "table"); err == nil || err.Error() != `-o "table": use text, json or yaml` {
+		t.Errorf("bad format: %v", err)
+	}
+}

@@ -1,0 +1,120 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/harborha/helm-harborha/internal/kube"
+)
+
+// credential describes one generated Secret: who it is for and its keys.
+type credential struct {
+	what        string // "role", "Redis user": for messages
+	name        string // role or user name, stored under usernameKey
+	secret      string
+	component   string
+	usernameKey string
+	passwordKey string
+}
+
+func (o Options) databaseCredential() credential {
+	return credential{what: "PostgreSQL role", name: o.Postgres.Role, secret: DatabaseSecretName(o.Release),
+		component: "database", usernameKey: DatabaseUsernameKey, passwordKey: DatabasePasswordKey}
+}
+
+func (o Options) redisCredential() credential {
+	return credential{what: "Redis user", name: o.Redis.User, secret: RedisSecretName(o.Release),
+		component: "redis", usernameKey: RedisUsernameKey, passwordKey: RedisPasswordKey}
+}
+
+// ensured is the state of a generated Secret once ensureSecret returns.
+type ensured struct {
+	password string // what the Job sets (and checks): the new one when rotating
+	key      string // the Secret key holding it
+	created  bool
+}
+
+// ensureSecret creates the credential's Secret with a generated password
+// when missing and otherwise reuses it. Rotating stores the new password
+// under rotatingKey; finishRotation moves it in place once the Job has set
+// it, so a failed rotation leaves the working password untouched.
+func (r *runner) ensureSecret(ctx context.Context, cr credential) (ensured, error) {
+	ns := r.o.Namespace
+	secrets := r.c.Typed.CoreV1().Secrets(ns)
+	s, err := secrets.Get(ctx, cr.secret, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		pw := newPassword()
+		s = generatedSecret(ns, cr.secret, r.o.Release, cr.component, map[string][]byte{
+			cr.usernameKey: []byte(cr.name),
+			cr.passwordKey: []byte(pw),
+		})
+		_, err = secrets.Create(ctx, s, metav1.CreateOptions{})
+		if err == nil {
+			r.redact(pw)
+			r.say("created Secret %s/%s for the %s %q", ns, cr.secret, cr.what, cr.name)
+			return ensured{password: pw, key: cr.passwordKey, created: true}, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return ensured{}, r.c.Explain(err, kube.Op{Verb: "create", Resource: "secrets", Namespace: ns, Name: cr.secret})
+		}
+		// Created meanwhile by a concurrent run: reuse it.
+		s, err = secrets.Get(ctx, cr.secret, metav1.GetOptions{})
+	}
+	if err != nil {
+		return ensured{}, r.c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: ns, Name: cr.secret})
+	}
+	if got, ok := s.Data[cr.usernameKey]; ok && string(got) != cr.name {
+		return ensured{}, fmt.Errorf("Secret %s/%s holds the password of the %s %q, not %q: keep the name %q, or delete the Secret to start over for %q",
+			ns, cr.secret, cr.what, got, cr.name, got, cr.name)
+	}
+	pw := string(s.Data[cr.passwordKey])
+	if len(pw) < 16 {
+		return ensured{}, fmt.Errorf("Secret %s/%s has no key %q with a password of 16 characters or more: delete the Secret so that bootstrap generates one (then run it with --rotate if the %s %q already exists)",
+			ns, cr.secret, cr.passwordKey, cr.what, cr.name)
+	}
+	r.redact(pw)
+	if !r.o.Rotate {
+		r.say("reusing Secret %s/%s for the %s %q", ns, cr.secret, cr.what, cr.name)
+		return ensured{password: pw, key: cr.passwordKey}, nil
+	}
+	next := newPassword()
+	r.redact(next)
+	s.Data[rotatingKey] = []byte(next)
+	if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		return ensured{}, r.c.Explain(err, kube.Op{Verb: "update", Resource: "secrets", Namespace: ns, Name: cr.secret})
+	}
+	r.say("rotating: new password stored in Secret %s/%s (key %s) until the Job has set it", ns, cr.secret, rotatingKey)
+	return ensured{password: next, key: rotatingKey}, nil
+}
+
+// finishRotation makes the rotated password the Secret's password.
+func (r *runner) finishRotation(ctx context.Context, cr credential, password string) error {
+	ns := r.o.Namespace
+	secrets := r.c.Typed.CoreV1().Secrets(ns)
+	var err error
+	for attempt := 0; attempt < 3; attempt++ { // a conflict means someone else wrote it: read again
+		var s *corev1.Secret
+		if s, err = secrets.Get(ctx, cr.secret, metav1.GetOptions{}); err != nil {
+			break
+		}
+		s.Data[cr.passwordKey] = []byte(password)
+		delete(s.Data, rotatingKey)
+		if _, err = secrets.Update(ctx, s, metav1.UpdateOptions{}); !apierrors.IsConflict(err) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("the %s %q now has the password stored under key %q of Secret %s/%s, but moving it to key %q failed: %v; copy it there by hand before Harbor restarts",
+			cr.what, cr.name, rotatingKey, ns, cr.secret, cr.passwordKey, r.c.Explain(err, kube.Op{Verb: "update", Resource: "secrets", Namespace: ns, Name: cr.secret}))
+	}
+	if cr.component == "redis" {
+		r.say("Secret %s/%s now holds the rotated password: Harbor uses it once the values overlay is written again and the release upgraded", ns, cr.secret)
+	} else {
+		r.say("Secret %s/%s now holds the rotated password: Harbor's pods read it when they restart (kubectl -n %s rollout restart deployment,statefulset -l release=%s)", ns, cr.secret, ns, r.o.Release)
+	}
+	return nil
+}

@@ -1,0 +1,323 @@
+package bootstrap
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+
+	"github.com/harborha/helm-harborha/internal/testutil"
+)
+
+// Throwaway PostgreSQL and Redis servers on loopback for the tests: each
+// test starts its own in a temporary directory on a free port and stops it
+// at the end. Nothing depends on a system service. The binaries come from
+// Debian's postgresql and redis-server packages (`make test-services`).
+
+const superPassword = "Super-Secret-For-Tests-7e1f"
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// pgBin is the newest /usr/lib/postgresql/*/bin holding initdb.
+func pgBin(t *testing.T) string {
+	t.Helper()
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d
+		}
+	}
+	testutil.Missing(t, "PostgreSQL server binaries in /usr/lib/postgresql/*/bin (run `make test-services`)")
+	return ""
+}
+
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
+
+// serverUser is who runs the servers: PostgreSQL refuses to run as root,
+// so under root the postgres account (or nobody) does.
+type serverUser struct{ cred *syscall.Credential }
+
+func newServerUser(t *testing.T) serverUser {
+	if os.Geteuid() != 0 {
+		return serverUser{}
+	}
+	for _, name := range []string{"postgres", "nobody"} {
+		if u, err := user.Lookup(name); err == nil {
+			uid, _ := strconv.Atoi(u.Uid)
+			gid, _ := strconv.Atoi(u.Gid)
+			return serverUser{cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		}
+	}
+	t.Fatal("running as root, and neither a postgres nor a nobody account exists to run the servers")
+	return serverUser{}
+}
+
+// dir is a temporary directory the server user owns, removed at the end.
+func (u serverUser) dir(t *testing.T, prefix string) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if u.cred != nil {
+		if err := os.Chown(d, int(u.cred.Uid), int(u.cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+func (u serverUser) command(name string, args ...string) *exec.Cmd {
+	c := exec.Command(name, args...)
+	c.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
+	if u.cred != nil {
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: u.cred}
+	}
+	return c
+}
+
+func mustRun(t *testing.T, c *exec.Cmd) {
+	t.Helper()
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(c.Args, " "), err, out)
+	}
+}
+
+// pgServer is a PostgreSQL server on 127.0.0.1 with the superuser
+// "postgres" (password superPassword) and every statement logged.
+type pgServer struct {
+	bin  string
+	port int
+	log  string
+}
+
+func startPostgres(t *testing.T) *pgServer {
+	t.Helper()
+	bin := pgBin(t)
+	u := newServerUser(t)
+	dir := u.dir(t, "harborha-pg-")
+	pwfile := filepath.Join(dir, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(superPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if u.cred != nil {
+		os.Chown(pwfile, int(u.cred.Uid), int(u.cred.Gid))
+	}
+	data := filepath.Join(dir, "data")
+	mustRun(t, u.command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=scram-sha-256",
+		"--pwfile="+pwfile, "-E", "UTF8", "--locale=C", "-N"))
+	os.Remove(pwfile) // the superuser password is in the cluster now
+	s := &pgServer{bin: bin, port: freePort(t), log: filepath.Join(dir, "server.log")}
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories='' -c fsync=off -c log_statement=all -c log_min_error_statement=error", s.port)
+	mustRun(t, u.command(filepath.Join(bin, "pg_ctl"), "-D", data, "-o", opts, "-l", s.log, "-w", "-t", "30", "start"))
+	t.Cleanup(func() {
+		c := u.command(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Logf("stopping PostgreSQL: %v\n%s", err, out)
+		}
+	})
+	return s
+}
+
+// psql runs SQL as user on db and returns the unaligned, tuples-only
+// output; an error is returned with psql's message.
+func (s *pgServer) psql(user, password, db, sql string) (string, error) {
+	c := exec.Command(filepath.Join(s.bin, "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql)
+	c.Env = []string{"PGHOST=127.0.0.1", "PGPORT=" + strconv.Itoa(s.port), "PGUSER=" + user, "PGPASSWORD=" + password, "PGDATABASE=" + db, "PGCONNECT_TIMEOUT=5"}
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		return "", fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+func (s *pgServer) super(t *testing.T, sql string) string {
+	t.Helper()
+	out, err := s.psql("postgres", superPassword, "postgres", sql)
+	if err != nil {
+		t.Fatalf("psql as postgres: %s: %v", sql, err)
+	}
+	return out
+}
+
+func (s *pgServer) endpoint(ns string) Endpoint {
+	return Endpoint{Namespace: ns, Host: "127.0.0.1", Port: s.port, Secret: SecretRef{Name: "mypg-conn-credential"}}
+}
+
+// redisServer is a redis-server on 127.0.0.1 whose default user has the
+// password superPassword. With an ACL file (aclfile), ACL SAVE works, as on
+// KubeBlocks.
+type redisServer struct {
+	port    int
+	aclfile string // "" when started without one
+}
+
+func redisBin(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("redis-server")
+	if err != nil {
+		testutil.Missing(t, "redis-server (run `make test-services`)")
+	}
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		testutil.Missing(t, "redis-cli (run `make test-services`)")
+	}
+	return p
+}
+
+func startRedis(t *testing.T, withACLFile bool) *redisServer {
+	t.Helper()
+	bin := redisBin(t)
+	u := newServerUser(t)
+	dir := u.dir(t, "harborha-redis-")
+	s := &redisServer{port: freePort(t)}
+	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
+		// DEBUG would be refused before the ACL is consulted otherwise.
+		"--enable-debug-command", "yes"}
+	if withACLFile {
+		s.aclfile = filepath.Join(dir, "users.acl")
+		if err := os.WriteFile(s.aclfile, []byte("user default on >"+superPassword+" ~* &* +@all\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if u.cred != nil {
+			os.Chown(s.aclfile, int(u.cred.Uid), int(u.cred.Gid))
+		}
+		args = append(args, "--aclfile", s.aclfile)
+	} else {
+		args = append(args, "--requirepass", superPassword)
+	}
+	c := u.command(bin, args...)
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			c.Process.Kill()
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.Dial("tcp", s.addr())
+		if err == nil {
+			conn.Close()
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server did not listen on %s: %v\n%s", s.addr(), err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+
+func (s *redisServer) endpoint(ns string) Endpoint {
+	return Endpoint{Namespace: ns, Host: "127.0.0.1", Port: s.port, Secret: SecretRef{Name: "myredis-redis-account-default"}}
+}
+
+// execJob runs the Job's container here, the way the kubelet would: its
+// command with its environment, secretKeyRef values read through secret
+// (an error for a missing Secret or key is what the kubelet reports as
+// CreateContainerConfigError). The output is stdout and stderr interleaved,
+// as in the pod's log. PATH finds psql and redis-cli on this machine.
+// It may run outside the test's goroutine: it reports errors, never fails t.
+func execJob(t *testing.T, job *batchv1.Job, secret func(name, key string) (string, error)) (log string, exitCode int, err error) {
+	ctr := job.Spec.Template.Spec.Containers[0]
+	env := []string{"PATH=" + localPath(), "HOME=" + t.TempDir()}
+	for _, e := range ctr.Env {
+		v := e.Value
+		if ref := e.ValueFrom; ref != nil {
+			if ref.SecretKeyRef == nil {
+				return "", 0, fmt.Errorf("env %s: only secretKeyRef is expected", e.Name)
+			}
+			if v, err = secret(ref.SecretKeyRef.Name, ref.SecretKeyRef.Key); err != nil {
+				return "", 0, err
+			}
+		}
+		env = append(env, e.Name+"="+v)
+	}
+	c := exec.Command(ctr.Command[0], append(ctr.Command[1:], ctr.Args...)...)
+	c.Env = env
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	runErr := c.Run()
+	if ee, ok := runErr.(*exec.ExitError); ok {
+		return out.String(), ee.ExitCode(), nil
+	}
+	if runErr != nil {
+		return "", 0, fmt.Errorf("running the Job's command: %v", runErr)
+	}
+	return out.String(), 0, nil
+}
+
+// runJobWith runs job with secrets (name → key → value) as its Secrets;
+// a missing one fails the test, as it would leave the pod unstarted.
+func runJobWith(t *testing.T, job *batchv1.Job, secrets map[string]map[string]string) (log string, exitCode int) {
+	t.Helper()
+	log, code, err := execJob(t, job, func(name, key string) (string, error) {
+		if v, ok := secrets[name][key]; ok {
+			return v, nil
+		}
+		return "", fmt.Errorf("couldn't find key %s in Secret %s", key, name)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log, code
+}
+
+// localPath puts the PostgreSQL client binaries (when installed) before
+// the system's.
+func localPath() string {
+	p := "/usr/local/bin:/usr/bin:/bin"
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	if len(dirs) > 0 {
+		sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+		p = dirs[0] + ":" + p
+	}
+	return p
+}
+
+// lines is a log split into non-empty lines.
+func lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
