@@ -64,9 +64,22 @@ var valueFlags = map[string]bool{
 	"--rollback-on-failure": false, "--labels": true, "-l": true,
 }
 
-// Positionals returns Helm's positional arguments (release, chart): the
-// tokens that are neither flags nor the value of a flag that takes one.
-func Positionals(helmArgs []string) []string {
+// actionValueFlags are per-action differences: Helm 4's upgrade takes
+// --server-side=true|false|auto, where install and template have a bool.
+var actionValueFlags = map[string]map[string]bool{
+	"upgrade": {"--server-side": true},
+}
+
+func takesValue(action, flag string) bool {
+	if v, ok := actionValueFlags[action][flag]; ok {
+		return v
+	}
+	return valueFlags[flag]
+}
+
+// Positionals returns Helm's positional arguments (release, chart) for an
+// action: the tokens that are neither flags nor the value of a flag.
+func Positionals(action string, helmArgs []string) []string {
 	var pos []string
 	for i := 0; i < len(helmArgs); i++ {
 		a := helmArgs[i]
@@ -77,7 +90,7 @@ func Positionals(helmArgs []string) []string {
 		if strings.Contains(a, "=") {
 			continue
 		}
-		if valueFlags[a] {
+		if takesValue(action, a) {
 			i++
 		}
 	}

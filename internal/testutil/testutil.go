@@ -93,6 +93,12 @@ func Tool(t testing.TB, env, rel string) string {
 // Helm3 is the helm v3 binary built by `make tools`.
 func Helm3(t testing.TB) string { return Tool(t, "HARBORHA_HELM3", "helm") }
 
+// Helm4 is the helm v4 binary built by `make tools`.
+func Helm4(t testing.TB) string { return Tool(t, "HARBORHA_HELM4", "helm4/helm") }
+
+// Helmfile is the helmfile binary built by `make tools`.
+func Helmfile(t testing.TB) string { return Tool(t, "HARBORHA_HELMFILE", "helmfile") }
+
 // Harborha is the plugin binary built by `make build`.
 func Harborha(t testing.TB) string { return Tool(t, "HARBORHA_BIN", "harborha") }
 
