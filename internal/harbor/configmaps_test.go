@@ -1,0 +1,90 @@
+package harbor
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/harborha/helm-harborha/internal/manifest"
+)
+
+const configMapStream = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: myharbor-core, namespace: harbor}
+spec:
+  selector: {matchLabels: {release: myharbor, app: harbor, component: core}}
+  template:
+    metadata: {labels: {release: myharbor, app: harbor, component: core}}
+    spec:
+      initContainers:
+        - name: init
+          envFrom: [{configMapRef: {name: init-env}}]
+      containers:
+        - name: core
+          envFrom: [{configMapRef: {name: myharbor-core}}, {secretRef: {name: not-a-configmap}}]
+          env:
+            - {name: A, valueFrom: {configMapKeyRef: {name: keyed, key: a}}}
+            - {name: B, valueFrom: {configMapKeyRef: {name: myharbor-core, key: b}}}
+      volumes:
+        - {name: config, configMap: {name: mounted}}
+        - {name: both, projected: {sources: [{configMap: {name: projected}}, {secret: {name: s}}]}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: myharbor-core, namespace: harbor}
+data: {EXT_ENDPOINT: "https://harbor.example.com"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: hooked, namespace: harbor, annotations: {helm.sh/hook: pre-install}}
+data: {a: b}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: broken, namespace: harbor}
+data: {a: [not, a, string]}
+`
+
+func TestConfigMapNamesAndLookup(t *testing.T) {
+	docs, err := manifest.Parse([]byte(configMapStream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := Read(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := rel.Workload("core")
+	want := []string{"init-env", "myharbor-core", "keyed", "mounted", "projected"}
+	if got := w.ConfigMapNames(); !slices.Equal(got, want) {
+		t.Errorf("ConfigMapNames = %q, want %q (each once, in the order the pod reads them)", got, want)
+	}
+	if w.Release() != "myharbor" {
+		t.Errorf("Release = %q", w.Release())
+	}
+
+	cases := []struct {
+		ns, name string
+		found    bool
+		err      string
+	}{
+		{"harbor", "myharbor-core", true, ""},
+		{"other", "myharbor-core", false, ""},
+		{"harbor", "hooked", false, ""}, // hooks are not part of the running release
+		{"harbor", "missing", false, ""},
+		{"harbor", "broken", false, "document 4 (ConfigMap/harbor/broken)"},
+	}
+	for _, c := range cases {
+		cm, d, err := ConfigMap(docs, c.ns, c.name)
+		if (err != nil) != (c.err != "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%s/%s: error %v, want one naming %q", c.ns, c.name, err, c.err)
+		}
+		if (cm != nil) != c.found || (cm != nil && (d == nil || cm.Name != c.name)) {
+			t.Errorf("%s/%s: found %v, want %v", c.ns, c.name, cm != nil, c.found)
+		}
+	}
+	if cm, _, _ := ConfigMap(docs, "harbor", "myharbor-core"); cm.Data["EXT_ENDPOINT"] != "https://harbor.example.com" {
+		t.Errorf("decoded data %v", cm.Data)
+	}
+}

@@ -1,0 +1,147 @@
+package lint
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/postrender"
+)
+
+// Help is the text --help prints before the flags.
+const Help = `Usage:
+  helm harborha lint [flags] FILE|DIR|- ...
+  helm harborha lint [flags] --chart CHART [-f values.yaml]... [--set k=v]... [--post-render [knobs]]
+
+Checks a rendered goharbor/harbor release for what keeps it from being
+highly available, and fails CI when it is not.
+
+  helm template harbor harbor/harbor -f values.yaml | helm harborha lint -
+  helm harborha lint rendered/                       # every *.yaml and *.yml below it
+  helm harborha lint --chart harbor/harbor -f values.yaml --post-render --replicas 3
+  helm harborha lint --list-rules
+
+Exit status: 0 no failing finding; 1 an error finding remains (or a
+warning, with --strict); 2 the lint could not run (bad flags or input, a
+chart that does not render, --validate cannot reach the API server).
+
+Silence a rule with --disable HA004,HA012, or on one object with the
+annotation harborha.io/lint-ignore: HA004 (on a Deployment or StatefulSet it
+may also sit on the pod template, where <component>.podAnnotations puts it).
+
+Flags:
+`
+
+// ParseArgs parses the lint flags and arguments. --post-render-config is
+// read first and the knob flags override it, as for post-render --config.
+// pflag.ErrHelp comes back for -h/--help.
+func ParseArgs(args []string) (*Options, error) {
+	var configFile string
+	scratch, first := postrender.DefaultOptions(), &Options{Kube: kube.NewFlags()}
+	pass1, _ := newFlagSet(first, &scratch, &configFile)
+	if err := pass1.Parse(args); err != nil {
+		return nil, flagError(err)
+	}
+	if configFile != "" && !first.PostRender {
+		return nil, fmt.Errorf("--post-render-config needs --post-render")
+	}
+	knobs := postrender.DefaultOptions()
+	if configFile != "" {
+		var err error
+		if knobs, err = postrender.LoadConfig(configFile); err != nil {
+			return nil, fmt.Errorf("--post-render-config: %v", strings.TrimPrefix(err.Error(), "--config "))
+		}
+	}
+	o := &Options{Kube: kube.NewFlags()}
+	fs, knobNames := newFlagSet(o, &knobs, &configFile)
+	if err := fs.Parse(args); err != nil {
+		return nil, flagError(err)
+	}
+	o.Inputs = fs.Args()
+	o.Knobs = knobs
+	if !o.PostRender {
+		for _, n := range knobNames {
+			if fs.Changed(n) {
+				return nil, fmt.Errorf("--%s is a post-render knob: add --post-render to lint the post-rendered release", n)
+			}
+		}
+	}
+	return o, nil
+}
+
+func flagError(err error) error {
+	if err == pflag.ErrHelp {
+		return err
+	}
+	return fmt.Errorf("%v (see --help)", err)
+}
+
+// Usage writes the help text and every flag.
+func Usage(w io.Writer) {
+	var configFile string
+	knobs := postrender.DefaultOptions()
+	fs, _ := newFlagSet(&Options{Kube: kube.NewFlags()}, &knobs, &configFile)
+	io.WriteString(w, Help)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// newFlagSet defines every lint flag on a new set bound to o, the
+// post-render knobs bound to knobs; it returns the knobs' flag names.
+func newFlagSet(o *Options, knobs *postrender.Options, configFile *string) (*pflag.FlagSet, []string) {
+	fs := pflag.NewFlagSet("lint", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors come back as one line
+	fs.SortFlags = false
+
+	fs.StringVarP(&o.Output, "output", "o", FormatText, "output format: "+strings.Join(Formats, ", ")+" (SARIF 2.1.0, for code-scanning)")
+	fs.StringSliceVar(&o.Disable, "disable", nil, "rule ids to silence, comma-separated (HA004,HA012)")
+	fs.BoolVar(&o.Strict, "strict", false, "fail on warnings too")
+	fs.BoolVar(&o.ListRules, "list-rules", false, "print the rules (with -o text or json) and exit")
+	fs.BoolVar(&o.Validate, "validate", false, "also send every object to the API server as a server-side dry run (fieldValidation=Strict) and report rejections")
+
+	fs.StringVar(&o.Chart.Chart, "chart", "", "render this chart in-process (path, repo/name or oci:// reference) instead of reading manifests")
+	fs.StringSliceVarP(&o.Chart.Values.ValueFiles, "values", "f", nil, "with --chart: values file (can repeat)")
+	fs.StringArrayVar(&o.Chart.Values.Values, "set", nil, "with --chart: set a value (key=value, can repeat)")
+	fs.StringArrayVar(&o.Chart.Values.StringValues, "set-string", nil, "with --chart: set a string value (can repeat)")
+	fs.StringArrayVar(&o.Chart.Values.FileValues, "set-file", nil, "with --chart: set a value from a file (key=path, can repeat)")
+	fs.StringVar(&o.Chart.Version, "version", "", "with --chart: chart version constraint (repository charts)")
+	fs.StringVar(&o.Chart.Release, "release", DefaultRelease, "with --chart: release name")
+	fs.StringVar(&o.Chart.KubeVersion, "kube-version", DefaultKubeVersion, "with --chart: Kubernetes version for .Capabilities")
+	o.Kube.AddFlags(fs)
+
+	fs.BoolVar(&o.PostRender, "post-render", false, "post-render the release with harborha's post-renderer (and the knobs below) before linting")
+	fs.StringVar(configFile, "post-render-config", "", "with --post-render: YAML file of knobs, as post-render --config")
+	knobSet := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
+	knobSet.SortFlags = false // post-render's own order
+	postrender.AddFlags(knobSet, knobs)
+	var names []string
+	knobSet.VisitAll(func(f *pflag.Flag) {
+		f.Usage = "with --post-render: " + f.Usage
+		names = append(names, f.Name)
+	})
+	fs.AddFlagSet(knobSet)
+	return fs, names
+}
+
+// chartFlagsWithoutChart names a --chart-only flag given without --chart.
+func (o *Options) chartFlagsWithoutChart() string {
+	v := o.Chart.Values
+	switch {
+	case o.Chart.Chart != "":
+		return ""
+	case len(v.ValueFiles) > 0:
+		return "-f/--values"
+	case len(v.Values) > 0:
+		return "--set"
+	case len(v.StringValues) > 0:
+		return "--set-string"
+	case len(v.FileValues) > 0:
+		return "--set-file"
+	case o.Chart.Version != "":
+		return "--version"
+	}
+	return ""
+}

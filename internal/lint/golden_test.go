@@ -1,0 +1,244 @@
+package lint
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/cli"
+
+	"github.com/harborha/helm-harborha/internal/testutil"
+)
+
+// Findings the post-render goldens keep on purpose.
+var (
+	// The chart writes the Redis password into core's and jobservice's URLs
+	// and the registry's config.yml; the post-renderer leaves them there.
+	redisInConfigMaps = []string{
+		"HA012 ConfigMap/myharbor-core warning",
+		"HA012 ConfigMap/myharbor-jobservice warning",
+		"HA012 ConfigMap/myharbor-registry warning",
+	}
+	// Without --shared-pvc the chart's ReadWriteOnce claims stay under two
+	// replicas; the post-renderer warns about exactly these.
+	rwoClaims = []string{
+		"HA008 Deployment/myharbor-jobservice error",
+		"HA008 Deployment/myharbor-registry error",
+	}
+)
+
+// goldenFindings is what lint reports on each post-render golden
+// (testdata/<case>/expected.yaml at the repository root). Only the cases
+// that ask for an HA topology are clean of errors.
+var goldenFindings = map[string][]string{
+	"chart-pdb-affinity":       join(rwoClaims, redisInConfigMaps),
+	"config-file":              redisInConfigMaps,
+	"external-defaults":        join(rwoClaims, redisInConfigMaps),
+	"external-defaults-1.14":   join(rwoClaims, redisInConfigMaps),
+	"external-defaults-1.18":   join(rwoClaims, redisInConfigMaps),
+	"hard-zone":                redisInConfigMaps,
+	"object-storage":           redisInConfigMaps,
+	"shared-pvc-1.14-subpaths": redisInConfigMaps,
+	"shared-pvc-create":        redisInConfigMaps,
+	"user-kustomize":           join(rwoClaims, redisInConfigMaps),
+	// The chart's defaults: internal PostgreSQL and Redis (no password).
+	"internal-db-redis": join(rwoClaims, []string{
+		"HA009 StatefulSet/myharbor-database error",
+		"HA009 StatefulSet/myharbor-redis error",
+	}),
+	// --anti-affinity=none keeps replicas unspread; trivy=1 is one pod;
+	// metrics add the exporter, whose env ConfigMap has a Redis URL too.
+	"replica-overrides": join(rwoClaims, redisInConfigMaps, []string{
+		"HA001 StatefulSet/myharbor-trivy warning",
+		"HA002 Deployment/myharbor-core error",
+		"HA002 Deployment/myharbor-exporter warning",
+		"HA002 Deployment/myharbor-jobservice error",
+		"HA002 Deployment/myharbor-nginx error",
+		"HA002 Deployment/myharbor-portal error",
+		"HA002 Deployment/myharbor-registry error",
+		"HA012 ConfigMap/myharbor-exporter-env warning",
+	}),
+	// --replicas registry=1,jobservice=1 on purpose (RWO without Recreate deadlock).
+	"rwo-single-registry": join(redisInConfigMaps, []string{
+		"HA001 Deployment/myharbor-jobservice error",
+		"HA001 Deployment/myharbor-registry error",
+	}),
+}
+
+func join(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func hasErrors(findings []string) bool {
+	for _, f := range findings {
+		if strings.HasSuffix(f, " error") {
+			return true
+		}
+	}
+	return false
+}
+
+// goldenCase is a post-render golden: its directory and its post-render
+// flags, as lint flags.
+type goldenCase struct {
+	name, dir, chart string
+	knobs            []string
+}
+
+func goldenCases(t *testing.T) []goldenCase {
+	t.Helper()
+	root := filepath.Join(testutil.RepoRoot(), "testdata")
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []goldenCase
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if _, err := os.Stat(filepath.Join(dir, "expected.yaml")); err != nil {
+			continue
+		}
+		c := goldenCase{name: e.Name(), dir: dir}
+		chart, _ := os.ReadFile(filepath.Join(dir, "chart"))
+		c.chart = strings.TrimSpace(string(chart))
+		args, _ := os.ReadFile(filepath.Join(dir, "args"))
+		for _, a := range strings.Fields(string(args)) {
+			a = strings.Replace(a, "=testdata/", "="+root+"/", 1) // paths are relative to the repository root
+			a = strings.Replace(a, "--config=", "--post-render-config=", 1)
+			c.knobs = append(c.knobs, a)
+		}
+		out = append(out, c)
+	}
+	if len(out) < 10 {
+		t.Fatalf("found %d post-render goldens under %s, expected at least 10", len(out), root)
+	}
+	return out
+}
+
+func TestPostRenderGoldens(t *testing.T) {
+	for _, c := range goldenCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			want, ok := goldenFindings[c.name]
+			if !ok {
+				t.Fatalf("no expected findings for golden %s: add it to goldenFindings", c.name)
+			}
+			r, failed := lintJSON(t, nil, filepath.Join(c.dir, "expected.yaml"))
+			if got := summary(r, ""); !slices.Equal(got, want) {
+				t.Errorf("findings:\n got %q\nwant %q", got, want)
+			}
+			if failed != hasErrors(want) {
+				t.Errorf("failed = %v, want %v (an error finding fails the lint)", failed, hasErrors(want))
+			}
+		})
+	}
+}
+
+// The same goldens, rendered and post-rendered in-process by --chart
+// --post-render with each case's values and knobs, give the same findings
+// as the goldens the real helm binary and the post-renderer produced.
+func TestChartPostRenderMatchesGoldens(t *testing.T) {
+	for _, c := range goldenCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			args := []string{"--chart", testutil.Chart(t, c.chart), "--release", "myharbor", "-n", "harbor",
+				"-f", testutil.PinSecrets(t), "-f", filepath.Join(c.dir, "values.yaml"), "--post-render"}
+			r, _ := lintJSON(t, nil, append(args, c.knobs...)...)
+			if got, want := summary(r, ""), goldenFindings[c.name]; !slices.Equal(got, want) {
+				t.Errorf("findings:\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+// The plain chart, without post-render, for every chart version the
+// project supports.
+var plainChartFindings = map[string][]string{
+	// Defaults: one replica each, the internal database and Redis, ingress
+	// (no nginx), Redis without a password.
+	"defaults": {
+		"HA001 Deployment/myharbor-core error",
+		"HA001 Deployment/myharbor-jobservice error",
+		"HA001 Deployment/myharbor-portal error",
+		"HA001 Deployment/myharbor-registry error",
+		"HA001 StatefulSet/myharbor-trivy warning",
+		"HA009 StatefulSet/myharbor-database error",
+		"HA009 StatefulSet/myharbor-redis error",
+	},
+	// External database and Redis behind a NodePort: nginx appears, the
+	// internal stores go, and the Redis password lands in ConfigMaps.
+	"external": join(redisInConfigMaps, []string{
+		"HA001 Deployment/myharbor-core error",
+		"HA001 Deployment/myharbor-jobservice error",
+		"HA001 Deployment/myharbor-nginx error",
+		"HA001 Deployment/myharbor-portal error",
+		"HA001 Deployment/myharbor-registry error",
+		"HA001 StatefulSet/myharbor-trivy warning",
+	}),
+}
+
+func TestPlainChart(t *testing.T) {
+	external := filepath.Join(testutil.RepoRoot(), "testdata", "external-defaults", "values.yaml")
+	for _, version := range []string{"1.14.3", "1.18.4", "1.19.1"} {
+		for _, values := range []string{"defaults", "external"} {
+			t.Run(version+"/"+values, func(t *testing.T) {
+				chart := testutil.Chart(t, "harbor-"+version+".tgz")
+				files := []string{testutil.PinSecrets(t)}
+				if values == "external" {
+					files = append(files, external)
+				}
+				want := plainChartFindings[values]
+
+				// helm template with the real binary, linted from stdin.
+				rendered := testutil.HelmTemplate(t, chart, files[1:])
+				fromHelm, failed := lintJSON(t, rendered, "-")
+				if got := summary(fromHelm, ""); !slices.Equal(got, want) {
+					t.Errorf("helm template | lint -:\n got %q\nwant %q", got, want)
+				}
+				if !failed {
+					t.Error("the plain chart must fail the lint")
+				}
+
+				// The in-process render is the same stream, byte for byte, but
+				// for the certificates genSelfSignedCert makes anew on every
+				// render (the ingress TLS Secret of the defaults).
+				inProcess, err := renderChart(t.Context(), cli.New(), "harbor", ChartOptions{
+					Chart: chart, Release: "myharbor", KubeVersion: DefaultKubeVersion,
+				}.withValueFiles(files), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a, b := withoutCerts(rendered), withoutCerts(inProcess); a != b {
+					t.Errorf("--chart renders differently from helm template:\n%s", testutil.LineDiff(a, b))
+				}
+
+				// And lint --chart reports the same.
+				args := []string{"--chart", chart, "--release", "myharbor", "-n", "harbor"}
+				for _, f := range files {
+					args = append(args, "-f", f)
+				}
+				fromChart, _ := lintJSON(t, nil, args...)
+				if got := summary(fromChart, ""); !slices.Equal(got, want) {
+					t.Errorf("lint --chart:\n got %q\nwant %q", got, want)
+				}
+			})
+		}
+	}
+}
+
+var generatedCert = regexp.MustCompile(`(?m)^(\s*(?:tls\.crt|tls\.key|ca\.crt):).*$`)
+
+func withoutCerts(stream []byte) string {
+	return generatedCert.ReplaceAllString(string(stream), "$1 <generated>")
+}
+
+func (c ChartOptions) withValueFiles(files []string) ChartOptions {
+	c.Values.ValueFiles = files
+	return c
+}

@@ -1,0 +1,396 @@
+package lint
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/manifest"
+)
+
+// Redacted stands for a password in every message.
+const Redacted = "***"
+
+// configMap is a ConfigMap a chart workload reads.
+type configMap struct {
+	doc *manifest.Doc
+	cm  *corev1.ConfigMap
+}
+
+// chartConfigMaps decodes the ConfigMaps the chart's workloads read, each
+// once, in stream order. Redis and externalURL checks read only these: the
+// chart's configuration, not whatever else shares the stream.
+func chartConfigMaps(docs []*manifest.Doc, rel *harbor.Release) ([]configMap, error) {
+	seen := map[*manifest.Doc]bool{}
+	var out []configMap
+	for _, w := range rel.Workloads {
+		for _, name := range w.ConfigMapNames() {
+			cm, d, err := harbor.ConfigMap(docs, w.Namespace(), name)
+			if err != nil {
+				return nil, err
+			}
+			if cm == nil || seen[d] {
+				continue
+			}
+			seen[d] = true
+			out = append(out, configMap{doc: d, cm: cm})
+		}
+	}
+	// Stream order, so that findings do not depend on workload order.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].doc.Pos < out[j].doc.Pos })
+	return out, nil
+}
+
+// redisURL is a Redis URL as the chart writes it: scheme redis, rediss,
+// redis+sentinel or rediss+sentinel, optional user:password, one address
+// or a comma-separated list (Sentinels), then /db or /master/db.
+type redisURL struct {
+	scheme   string
+	user     string
+	password string
+	hosts    []string
+	rest     string
+}
+
+// urlRE finds Redis URLs inside a ConfigMap value (an env value, or a
+// line of config.yml).
+var urlRE = regexp.MustCompile(`rediss?(?:\+[a-z]+)?://[^\s"'<>]+`)
+
+// parseRedisURL splits a Redis URL by hand: Go's url.Parse refuses the
+// comma-separated host lists Sentinel URLs carry.
+func parseRedisURL(s string) (redisURL, bool) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return redisURL{}, false
+	}
+	u := redisURL{scheme: strings.ToLower(scheme)}
+	authority := rest
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		authority, u.rest = rest[:i], rest[i:]
+	}
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		userinfo := authority[:i]
+		authority = authority[i+1:]
+		user, pw, _ := strings.Cut(userinfo, ":")
+		u.user = unescape(user)
+		u.password = unescape(pw)
+	}
+	for _, h := range strings.Split(authority, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			u.hosts = append(u.hosts, h)
+		}
+	}
+	return u, len(u.hosts) > 0
+}
+
+func unescape(s string) string {
+	if v, err := url.PathUnescape(s); err == nil {
+		return v
+	}
+	return s
+}
+
+func (u redisURL) sentinel() bool { return strings.HasSuffix(u.scheme, "+sentinel") }
+
+// String writes the URL with the password replaced by Redacted.
+func (u redisURL) String() string {
+	cred := ""
+	switch {
+	case u.password != "":
+		cred = u.user + ":" + Redacted + "@"
+	case u.user != "":
+		cred = u.user + "@"
+	}
+	return u.scheme + "://" + cred + strings.Join(u.hosts, ",") + u.rest
+}
+
+// hostName is an address without its port, lower case.
+func hostName(addr string) string {
+	h := addr
+	if i := strings.LastIndex(addr, ":"); i >= 0 && !strings.HasSuffix(addr, "]") {
+		h = addr[:i]
+	}
+	return strings.ToLower(strings.Trim(h, "[]"))
+}
+
+// redisUse is one place a chart ConfigMap configures Redis.
+type redisUse struct {
+	cm   configMap
+	key  string // the data key
+	path string // in a config file, the YAML path of the redis mapping
+	url  *redisURL
+
+	password   bool     // the password is in the value, in plain text
+	addrs      []string // a config file's redis.addr list
+	masterSet  string   // a config file's redis.sentinelMasterSet
+	configFile bool     // the use is a config file's redis mapping
+}
+
+func (u redisUse) where() string { return "ConfigMap " + u.cm.cm.Name + " key " + u.key }
+
+// field names a field of the use for messages: "config.yml redis.password".
+func (u redisUse) field(name string) string {
+	if u.path == "" {
+		return u.key
+	}
+	return u.key + " " + u.path + "." + name
+}
+
+// redisUses finds every Redis URL and every redis: mapping of a config
+// file in the chart's ConfigMaps, in a fixed order.
+func redisUses(cms []configMap) []redisUse {
+	var out []redisUse
+	for _, cm := range cms {
+		for _, key := range harbor.SortedKeys(cm.cm.Data) {
+			v := cm.cm.Data[key]
+			for _, s := range urlRE.FindAllString(v, -1) {
+				if u, ok := parseRedisURL(s); ok {
+					out = append(out, redisUse{cm: cm, key: key, url: &u, password: u.password != ""})
+				}
+			}
+			var doc map[string]any
+			if strings.Contains(v, "redis") && yaml.Unmarshal([]byte(v), &doc) == nil {
+				walkRedisMappings(doc, "", func(path string, m map[string]any) {
+					pw, _ := m["password"].(string)
+					addr, _ := m["addr"].(string)
+					ms, _ := m["sentinelMasterSet"].(string)
+					use := redisUse{cm: cm, key: key, path: path, password: pw != "", masterSet: ms, configFile: true}
+					for _, a := range strings.Split(addr, ",") {
+						if a = strings.TrimSpace(a); a != "" {
+							use.addrs = append(use.addrs, a)
+						}
+					}
+					out = append(out, use)
+				})
+			}
+		}
+	}
+	return out
+}
+
+// walkRedisMappings calls fn for each mapping under a key named "redis"
+// (the registry's config.yml has one), with its YAML path.
+func walkRedisMappings(v any, path string, fn func(string, map[string]any)) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	for _, k := range harbor.SortedKeys(m) {
+		p := k
+		if path != "" {
+			p = path + "." + k
+		}
+		if sub, ok := m[k].(map[string]any); ok && k == "redis" {
+			fn(p, sub)
+			continue
+		}
+		walkRedisMappings(m[k], p, fn)
+	}
+}
+
+// HA012
+func checkRedisPlaintext(c *checker) {
+	var order []*manifest.Doc
+	keys := map[*manifest.Doc][]string{}
+	example := map[*manifest.Doc]string{}
+	for _, u := range c.redis {
+		if !u.password {
+			continue
+		}
+		d := u.cm.doc
+		if _, ok := keys[d]; !ok {
+			order = append(order, d)
+		}
+		if f := u.field("password"); !slices.Contains(keys[d], f) {
+			keys[d] = append(keys[d], f)
+		}
+		if example[d] == "" && u.url != nil {
+			example[d] = u.url.String()
+		}
+	}
+	for _, d := range order {
+		msg := fmt.Sprintf("the Redis password is in plain text in %s", strings.Join(keys[d], ", "))
+		if example[d] != "" {
+			msg += fmt.Sprintf(" (%s)", example[d])
+		}
+		c.report(d, "%s: whoever may read ConfigMaps in %s can read it", msg, namespaceOf(d))
+	}
+}
+
+func namespaceOf(d *manifest.Doc) string {
+	if ns := d.Obj.GetNamespace(); ns != "" {
+		return "namespace " + ns
+	}
+	return "the release's namespace"
+}
+
+// HA011
+func checkRedisCluster(c *checker) {
+	sharded := shardedRedisClusters(c.docs)
+	type hit struct {
+		first redisUse
+		also  []string
+	}
+	var reasons []string
+	hits := map[string]*hit{}
+	note := func(u redisUse, reason string) {
+		if h, ok := hits[reason]; ok {
+			if w := u.where(); w != h.first.where() && !slices.Contains(h.also, w) {
+				h.also = append(h.also, w)
+			}
+			return
+		}
+		reasons = append(reasons, reason)
+		hits[reason] = &hit{first: u}
+	}
+	for _, u := range c.redis {
+		if u.url == nil {
+			continue
+		}
+		if len(u.url.hosts) > 1 && !u.url.sentinel() {
+			note(u, fmt.Sprintf("it lists %d Redis nodes (%s) without Sentinel, the way a Redis Cluster is addressed", len(u.url.hosts), strings.Join(u.url.hosts, ", ")))
+		}
+		for _, h := range u.url.hosts {
+			name := hostName(h)
+			if strings.Contains(name, "redis-cluster") {
+				note(u, fmt.Sprintf("its host %s is named like a Redis Cluster Service (as Bitnami's redis-cluster chart names it)", name))
+			}
+			if kb := sharded.match(name, u.cm.doc.Obj.GetNamespace()); kb != "" {
+				note(u, fmt.Sprintf("its host %s belongs to KubeBlocks Cluster %s, which is sharded (Redis Cluster)", name, kb))
+			}
+		}
+	}
+	for _, r := range reasons {
+		h := hits[r]
+		msg := fmt.Sprintf("%s points Harbor at Redis %s, but %s: Harbor supports one Redis primary or Sentinel, not Redis Cluster", h.first.key, h.first.url, r)
+		if len(h.also) > 0 {
+			msg += fmt.Sprintf(" (also in %s)", strings.Join(h.also, "; "))
+		}
+		c.report(h.first.cm.doc, "%s", msg)
+	}
+}
+
+// kbClusters are the sharded KubeBlocks Redis clusters of the stream
+// (rendered together with Harbor, as an umbrella chart does).
+type kbClusters []struct{ namespace, name string }
+
+func shardedRedisClusters(docs []*manifest.Doc) kbClusters {
+	var out kbClusters
+	for _, d := range docs {
+		id := d.ID()
+		if id.Group != "apps.kubeblocks.io" || id.Kind != "Cluster" {
+			continue
+		}
+		spec, _, _ := unstructured.NestedMap(d.Obj.Object, "spec")
+		sharded := false
+		for _, f := range []string{"shardings", "shardingSpecs"} {
+			if l, ok := spec[f].([]any); ok && len(l) > 0 {
+				sharded = true
+			}
+		}
+		if t, _ := spec["topology"].(string); t == "cluster" {
+			sharded = true
+		}
+		if comps, ok := spec["componentSpecs"].([]any); ok {
+			for _, cs := range comps {
+				if m, ok := cs.(map[string]any); ok {
+					if def, _ := m["componentDef"].(string); strings.HasPrefix(def, "redis-cluster") {
+						sharded = true
+					}
+				}
+			}
+		}
+		if sharded {
+			out = append(out, struct{ namespace, name string }{id.Namespace, id.Name})
+		}
+	}
+	return out
+}
+
+// match returns "ns/name" of the cluster a host name (a Service, or
+// <service>.<namespace>[.svc...]) belongs to: KubeBlocks names every Service
+// <cluster>-<component>[-...].
+func (k kbClusters) match(host, defaultNS string) string {
+	labels := strings.Split(host, ".")
+	ns := defaultNS
+	if len(labels) > 1 {
+		ns = labels[1]
+	}
+	for _, c := range k {
+		if labels[0] != c.name && !strings.HasPrefix(labels[0], c.name+"-") {
+			continue
+		}
+		if c.namespace != "" && ns != "" && c.namespace != ns {
+			continue
+		}
+		if c.namespace == "" {
+			return c.name
+		}
+		return c.namespace + "/" + c.name
+	}
+	return ""
+}
+
+// HA013
+func checkRegistrySentinel(c *checker) {
+	var sentinelURL *redisUse
+	for i, u := range c.redis {
+		if u.url != nil && u.url.sentinel() {
+			sentinelURL = &c.redis[i]
+			break
+		}
+	}
+	if sentinelURL == nil {
+		return
+	}
+	for _, u := range c.redis {
+		if !u.configFile || len(u.addrs) < 2 || u.masterSet != "" {
+			continue
+		}
+		c.report(u.cm.doc, "%s lists %d Redis addresses (%s) but there is no %s, while %s uses Sentinel (%s://): the registry cannot reach Redis", u.field("addr"), len(u.addrs), strings.Join(u.addrs, ", "), u.field("sentinelMasterSet"), sentinelURL.where(), sentinelURL.url.scheme)
+	}
+}
+
+// HA010
+func checkExternalURL(c *checker) {
+	for _, w := range c.model.Workloads {
+		if w.Component != "core" {
+			continue
+		}
+		for _, cm := range c.configMaps {
+			if cm.doc.Obj.GetNamespace() != w.Namespace() || !slices.Contains(w.ConfigMapNames(), cm.cm.Name) {
+				continue
+			}
+			ext, ok := cm.cm.Data["EXT_ENDPOINT"]
+			if !ok {
+				continue
+			}
+			u, err := url.Parse(ext)
+			switch {
+			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+				c.report(cm.doc, "EXT_ENDPOINT (externalURL) is %q, not an absolute http:// or https:// URL", ext)
+			case u.Path != "" && u.Path != "/":
+				c.report(cm.doc, "EXT_ENDPOINT (externalURL) is %s, with path %s: the chart serves Harbor only at a domain root, so clients following Harbor's own links and token URLs miss the path", redactURL(u), u.Path)
+			case u.RawQuery != "" || u.Fragment != "":
+				c.report(cm.doc, "EXT_ENDPOINT (externalURL) is %s, with a query or fragment: Harbor appends paths to it and would produce broken links", redactURL(u))
+			}
+		}
+	}
+}
+
+// redactURL writes a URL without its password, if it has one.
+func redactURL(u *url.URL) string {
+	c := *u
+	if _, has := c.User.Password(); has {
+		c.User = url.UserPassword(c.User.Username(), Redacted)
+	}
+	return c.String()
+}
