@@ -50,6 +50,7 @@ $(HELMFILE): tools/helmfile/go.mod tools/helmfile/go.sum
 test: build tools test-services
 	$(TEST_ENV) $(GO) test -count=1 ./...
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s ./internal/postrender
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzLint -fuzztime 30s ./internal/lint
 
 .PHONY: update-golden
 update-golden: build tools

@@ -1,7 +1,6 @@
 package lint
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -86,51 +85,27 @@ func hasErrors(findings []string) bool {
 	return false
 }
 
-// goldenCase is a post-render golden: its directory and its post-render
-// flags, as lint flags.
-type goldenCase struct {
-	name, dir, chart string
-	knobs            []string
-}
-
-func goldenCases(t *testing.T) []goldenCase {
+// goldenCases are the post-render goldens with their post-render flags
+// as lint flags (--config is --post-render-config there).
+func goldenCases(t *testing.T) []testutil.GoldenCase {
 	t.Helper()
-	root := filepath.Join(testutil.RepoRoot(), "testdata")
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []goldenCase
-	for _, e := range entries {
-		dir := filepath.Join(root, e.Name())
-		if _, err := os.Stat(filepath.Join(dir, "expected.yaml")); err != nil {
-			continue
+	cases := testutil.GoldenCases(t, 10)
+	for i := range cases {
+		for j, a := range cases[i].Args {
+			cases[i].Args[j] = strings.Replace(a, "--config=", "--post-render-config=", 1)
 		}
-		c := goldenCase{name: e.Name(), dir: dir}
-		chart, _ := os.ReadFile(filepath.Join(dir, "chart"))
-		c.chart = strings.TrimSpace(string(chart))
-		args, _ := os.ReadFile(filepath.Join(dir, "args"))
-		for _, a := range strings.Fields(string(args)) {
-			a = strings.Replace(a, "=testdata/", "="+root+"/", 1) // paths are relative to the repository root
-			a = strings.Replace(a, "--config=", "--post-render-config=", 1)
-			c.knobs = append(c.knobs, a)
-		}
-		out = append(out, c)
 	}
-	if len(out) < 10 {
-		t.Fatalf("found %d post-render goldens under %s, expected at least 10", len(out), root)
-	}
-	return out
+	return cases
 }
 
 func TestPostRenderGoldens(t *testing.T) {
 	for _, c := range goldenCases(t) {
-		t.Run(c.name, func(t *testing.T) {
-			want, ok := goldenFindings[c.name]
+		t.Run(c.Name, func(t *testing.T) {
+			want, ok := goldenFindings[c.Name]
 			if !ok {
-				t.Fatalf("no expected findings for golden %s: add it to goldenFindings", c.name)
+				t.Fatalf("no expected findings for golden %s: add it to goldenFindings", c.Name)
 			}
-			r, failed := lintJSON(t, nil, filepath.Join(c.dir, "expected.yaml"))
+			r, failed := lintJSON(t, nil, filepath.Join(c.Dir, "expected.yaml"))
 			if got := summary(r, ""); !slices.Equal(got, want) {
 				t.Errorf("findings:\n got %q\nwant %q", got, want)
 			}
@@ -146,11 +121,11 @@ func TestPostRenderGoldens(t *testing.T) {
 // as the goldens the real helm binary and the post-renderer produced.
 func TestChartPostRenderMatchesGoldens(t *testing.T) {
 	for _, c := range goldenCases(t) {
-		t.Run(c.name, func(t *testing.T) {
-			args := []string{"--chart", testutil.Chart(t, c.chart), "--release", "myharbor", "-n", "harbor",
-				"-f", testutil.PinSecrets(t), "-f", filepath.Join(c.dir, "values.yaml"), "--post-render"}
-			r, _ := lintJSON(t, nil, append(args, c.knobs...)...)
-			if got, want := summary(r, ""), goldenFindings[c.name]; !slices.Equal(got, want) {
+		t.Run(c.Name, func(t *testing.T) {
+			args := []string{"--chart", testutil.Chart(t, c.Chart), "--release", "myharbor", "-n", "harbor",
+				"-f", testutil.PinSecrets(t), "-f", filepath.Join(c.Dir, "values.yaml"), "--post-render"}
+			r, _ := lintJSON(t, nil, append(args, c.Args...)...)
+			if got, want := summary(r, ""), goldenFindings[c.Name]; !slices.Equal(got, want) {
 				t.Errorf("findings:\n got %q\nwant %q", got, want)
 			}
 		})

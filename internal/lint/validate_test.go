@@ -95,10 +95,10 @@ func TestValidateAcceptsTheGoldens(t *testing.T) {
 	env := kubetest.Start(t)
 	env.EnsureNamespace(t, "harbor")
 	for _, c := range goldenCases(t) {
-		t.Run(c.name, func(t *testing.T) {
-			r, _ := lintJSON(t, nil, "--validate", "--kubeconfig", env.Kubeconfig, "-n", "harbor", filepath.Join(c.dir, "expected.yaml"))
-			if got := summary(r, ""); !slices.Equal(got, goldenFindings[c.name]) {
-				t.Errorf("findings with --validate:\n got %q\nwant %q", got, goldenFindings[c.name])
+		t.Run(c.Name, func(t *testing.T) {
+			r, _ := lintJSON(t, nil, "--validate", "--kubeconfig", env.Kubeconfig, "-n", "harbor", filepath.Join(c.Dir, "expected.yaml"))
+			if got := summary(r, ""); !slices.Equal(got, goldenFindings[c.Name]) {
+				t.Errorf("findings with --validate:\n got %q\nwant %q", got, goldenFindings[c.Name])
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,45 +14,13 @@ import (
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
-// goldenCase is testdata/<name>/: the chart to render (chart), its values
-// (values.yaml), the post-render flags (args, one per line) and the
-// expected output and warnings (expected.yaml, warnings.txt).
-type goldenCase struct {
-	name, dir string
-	chart     string
-	args      []string
-}
+type goldenCase struct{ testutil.GoldenCase }
 
 func goldenCases(t *testing.T) []goldenCase {
 	t.Helper()
-	root := filepath.Join(testutil.RepoRoot(), "testdata")
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cases []goldenCase
-	for _, e := range entries {
-		dir := filepath.Join(root, e.Name())
-		chart, err := os.ReadFile(filepath.Join(dir, "chart"))
-		if err != nil {
-			continue // not a post-render case
-		}
-		c := goldenCase{name: e.Name(), dir: dir, chart: strings.TrimSpace(string(chart))}
-		args, err := os.ReadFile(filepath.Join(dir, "args"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range strings.Split(string(args), "\n") {
-			if a = strings.TrimSpace(a); a != "" {
-				// Paths in args are relative to the repository root.
-				a = strings.Replace(a, "=testdata/", "="+root+"/", 1)
-				c.args = append(c.args, a)
-			}
-		}
-		cases = append(cases, c)
-	}
-	if len(cases) < 10 {
-		t.Fatalf("found %d golden cases under %s, expected at least 10", len(cases), root)
+	for _, c := range testutil.GoldenCases(t, 10) {
+		cases = append(cases, goldenCase{c})
 	}
 	return cases
 }
@@ -61,14 +28,14 @@ func goldenCases(t *testing.T) []goldenCase {
 // render renders the case's chart with the real helm binary.
 func (c goldenCase) render(t *testing.T) []byte {
 	t.Helper()
-	return testutil.HelmTemplate(t, testutil.Chart(t, c.chart), []string{filepath.Join(c.dir, "values.yaml")})
+	return testutil.HelmTemplate(t, testutil.Chart(t, c.Chart), []string{filepath.Join(c.Dir, "values.yaml")})
 }
 
 func (c goldenCase) options(t *testing.T) Options {
 	t.Helper()
-	o, rest, err := ParseArgs("post-render", c.args, os.Stderr)
+	o, rest, err := ParseArgs("post-render", c.Args, os.Stderr)
 	if err != nil || len(rest) > 0 {
-		t.Fatalf("args %q: %v %q", c.args, err, rest)
+		t.Fatalf("args %q: %v %q", c.Args, err, rest)
 	}
 	return o
 }
@@ -89,12 +56,12 @@ func postRender(t *testing.T, o Options, in []byte) (out []byte, warnings string
 
 func TestGolden(t *testing.T) {
 	for _, c := range goldenCases(t) {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			in := c.render(t)
 			o := c.options(t)
 			out, warnings := postRender(t, o, in)
-			testutil.Golden(t, filepath.Join(c.dir, "expected.yaml"), out)
-			testutil.Golden(t, filepath.Join(c.dir, "warnings.txt"), []byte(warnings))
+			testutil.Golden(t, filepath.Join(c.Dir, "expected.yaml"), out)
+			testutil.Golden(t, filepath.Join(c.Dir, "warnings.txt"), []byte(warnings))
 
 			again, _ := postRender(t, o, in)
 			if !bytes.Equal(out, again) {

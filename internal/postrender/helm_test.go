@@ -19,10 +19,10 @@ func TestHelm3PostRenderer(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(testutil.RepoRoot(), "testdata", name)
 			c := goldenCases(t)[indexOfCase(t, name)]
-			args := []string{"template", "myharbor", testutil.Chart(t, c.chart), "--namespace", "harbor",
+			args := []string{"template", "myharbor", testutil.Chart(t, c.Chart), "--namespace", "harbor",
 				"--kube-version", testutil.KubeVersion, "-f", testutil.PinSecrets(t), "-f", filepath.Join(dir, "values.yaml"),
 				"--post-renderer", testutil.Harborha(t), "--post-renderer-args", "post-render"}
-			for _, a := range c.args {
+			for _, a := range c.Args {
 				args = append(args, "--post-renderer-args", a)
 			}
 			got := objects(t, testutil.Run(t, nil, testutil.Helm3(t), args...))
@@ -45,7 +45,7 @@ func TestHelm3PostRenderer(t *testing.T) {
 
 func indexOfCase(t *testing.T, name string) int {
 	for i, c := range goldenCases(t) {
-		if c.name == name {
+		if c.Name == name {
 			return i
 		}
 	}

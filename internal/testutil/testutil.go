@@ -250,3 +250,45 @@ func OneLineWith(t testing.TB, msg string, want ...string) {
 		t.Errorf("message spans lines: %q", msg)
 	}
 }
+
+// GoldenCase is a post-render golden case, testdata/<Name>/ at the
+// repository root: the chart to render (file chart), its values
+// (values.yaml), the post-render flags (args, one per line; paths in them
+// are relative to the repository root and come back absolute) and the
+// expected output (expected.yaml, warnings.txt).
+type GoldenCase struct {
+	Name, Dir, Chart string
+	Args             []string
+}
+
+// GoldenCases lists the post-render golden cases, failing the test when
+// fewer than min are found (a moved directory must not pass silently).
+func GoldenCases(t testing.TB, min int) []GoldenCase {
+	t.Helper()
+	root := filepath.Join(RepoRoot(), "testdata")
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []GoldenCase
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		chart, err := os.ReadFile(filepath.Join(dir, "chart"))
+		if err != nil {
+			continue // not a post-render case
+		}
+		c := GoldenCase{Name: e.Name(), Dir: dir, Chart: strings.TrimSpace(string(chart))}
+		args, err := os.ReadFile(filepath.Join(dir, "args"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range strings.Fields(string(args)) {
+			c.Args = append(c.Args, strings.Replace(a, "=testdata/", "="+root+"/", 1))
+		}
+		cases = append(cases, c)
+	}
+	if len(cases) < min {
+		t.Fatalf("found %d golden cases under %s, expected at least %d", len(cases), root, min)
+	}
+	return cases
+}
