@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 
@@ -102,9 +103,19 @@ func Connect(s *cli.EnvSettings, o Options) (*Client, error) {
 	if ctxName == "" && rawErr == nil {
 		ctxName = raw.CurrentContext
 	}
+	if rawErr == nil {
+		// client-go would fall back to http://localhost:8080 (kubectl's
+		// legacy default) and fail later with a confusing message.
+		if len(raw.Clusters) == 0 && s.KubeAPIServer == "" && os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+			return nil, errors.New("no Kubernetes configuration found: set KUBECONFIG, pass --kubeconfig, or run inside a cluster")
+		}
+		if _, ok := raw.Contexts[ctxName]; s.KubeContext != "" && !ok {
+			return nil, fmt.Errorf("kubeconfig context %q does not exist (from --kube-context or HELM_KUBECONTEXT); contexts available: %s", ctxName, contextNames(raw.Contexts))
+		}
+	}
 	cfg, err := getter.ToRESTConfig()
 	if err != nil {
-		return nil, explainConfig(err, s, raw.Contexts, ctxName)
+		return nil, explainConfig(err, s)
 	}
 	cfg = rest.CopyConfig(cfg)
 	if o.WrapTransport != nil {
@@ -136,27 +147,27 @@ func Connect(s *cli.EnvSettings, o Options) (*Client, error) {
 }
 
 // explainConfig turns a kubeconfig loading error into one line.
-func explainConfig[T any](err error, s *cli.EnvSettings, contexts map[string]T, ctxName string) error {
-	switch {
-	case clientcmd.IsEmptyConfig(err):
+func explainConfig(err error, s *cli.EnvSettings) error {
+	if clientcmd.IsEmptyConfig(err) {
 		return errors.New("no Kubernetes configuration found: set KUBECONFIG, pass --kubeconfig, or run inside a cluster")
-	case clientcmd.IsContextNotFound(err):
-		names := make([]string, 0, len(contexts))
-		for n := range contexts {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		avail := "none"
-		if len(names) > 0 {
-			avail = strings.Join(names, ", ")
-		}
-		return fmt.Errorf("kubeconfig context %q does not exist (from --kube-context or HELM_KUBECONTEXT); contexts available: %s", ctxName, avail)
 	}
 	where := "the kubeconfig"
 	if s.KubeConfig != "" {
 		where = "kubeconfig " + s.KubeConfig
 	}
-	return fmt.Errorf("cannot load %s: %v; fix the file or pass --kubeconfig", where, err)
+	return fmt.Errorf("cannot load %s: %s; fix the file or pass --kubeconfig", where, strings.Join(strings.Fields(err.Error()), " "))
+}
+
+func contextNames[T any](contexts map[string]T) string {
+	names := make([]string, 0, len(contexts))
+	for n := range contexts {
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 // Where names the server and context for messages: `https://h:6443 (context "kind")`.

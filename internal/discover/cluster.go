@@ -1,0 +1,255 @@
+package discover
+
+import (
+	"regexp"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Label and annotation keys KubeBlocks puts on its objects
+// (../shared/kubeblocks/REFERENCE.md §2.2, §3.1, §4, §6).
+const (
+	labelClusterDef     = "clusterdefinition.kubeblocks.io/name"
+	labelManagedBy      = "app.kubernetes.io/managed-by"
+	labelInstance       = "app.kubernetes.io/instance"
+	labelComponent      = "apps.kubeblocks.io/component-name"
+	labelRole           = "kubeblocks.io/role"
+	labelAccount08      = "account.kubeblocks.io/name"         // 0.8, 0.9
+	labelAccount10      = "apps.kubeblocks.io/system-account"  // 1.0
+	labelInstanceSet    = "workloads.kubeblocks.io/managed-by" // 0.9, 1.0 pods
+	labelWorkloadType07 = "apps.kubeblocks.io/workload-type"   // 0.7 pods
+	annotationCRDAPI    = "kubeblocks.io/crd-api-version"      // 1.0
+	managedByKubeBlocks = "kubeblocks"
+	rolePrimary         = "primary"
+	envSentinelMaster   = "CUSTOM_SENTINEL_MASTER_NAME"
+	apiV1               = "apps.kubeblocks.io/v1"
+)
+
+// kbCluster is the part of a Cluster object discovery needs, read from
+// either API version and either spec shape: the 1.0 CRD has no conversion
+// webhook, so an object reads back with the fields it was written with.
+type kbCluster struct {
+	name, namespace string
+	apiVersion      string // the version it was read through
+	clusterDef      string // label, else spec.clusterDef / spec.clusterDefinitionRef
+	topology        string
+	crdAPIVersion   string // annotation kubeblocks.io/crd-api-version
+	sharded         bool   // spec.shardings / spec.shardingSpecs
+	v1Spec          bool   // spec.clusterDef or spec.shardings: fields only apps.kubeblocks.io/v1 has
+	phase           string
+	components      []kbComponent
+}
+
+type kbComponent struct {
+	name     string
+	def      string // componentDef, else componentDefRef
+	legacy   bool   // def came from componentDefRef (the ClusterDefinition API)
+	replicas int
+	env      map[string]string
+}
+
+func parseCluster(u *unstructured.Unstructured, apiVersion string) kbCluster {
+	c := kbCluster{
+		name:          u.GetName(),
+		namespace:     u.GetNamespace(),
+		apiVersion:    apiVersion,
+		clusterDef:    u.GetLabels()[labelClusterDef],
+		crdAPIVersion: u.GetAnnotations()[annotationCRDAPI],
+	}
+	v1Def := firstString(u, "spec", "clusterDef")
+	shardings, _, _ := unstructured.NestedSlice(u.Object, "spec", "shardings")
+	c.v1Spec = v1Def != "" || len(shardings) > 0
+	if c.clusterDef == "" {
+		c.clusterDef = v1Def
+	}
+	if c.clusterDef == "" {
+		c.clusterDef = firstString(u, "spec", "clusterDefinitionRef")
+	}
+	c.topology = firstString(u, "spec", "topology")
+	c.phase = firstString(u, "status", "phase")
+	for _, key := range []string{"shardings", "shardingSpecs"} {
+		if l, _, _ := unstructured.NestedSlice(u.Object, "spec", key); len(l) > 0 {
+			c.sharded = true
+		}
+	}
+	specs, _, _ := unstructured.NestedSlice(u.Object, "spec", "componentSpecs")
+	for _, s := range specs {
+		m, ok := s.(map[string]any)
+		if !ok {
+			continue
+		}
+		comp := kbComponent{replicas: 1, env: map[string]string{}}
+		comp.name, _ = m["name"].(string)
+		if d, _ := m["componentDef"].(string); d != "" {
+			comp.def = d
+		} else {
+			comp.def, _ = m["componentDefRef"].(string)
+			comp.legacy = comp.def != ""
+		}
+		switch r := m["replicas"].(type) {
+		case int64:
+			comp.replicas = int(r)
+		case float64:
+			comp.replicas = int(r)
+		}
+		if env, ok := m["env"].([]any); ok {
+			for _, e := range env {
+				em, _ := e.(map[string]any)
+				n, _ := em["name"].(string)
+				v, _ := em["value"].(string)
+				if n != "" {
+					comp.env[n] = v
+				}
+			}
+		}
+		c.components = append(c.components, comp)
+	}
+	return c
+}
+
+func firstString(u *unstructured.Unstructured, fields ...string) string {
+	s, _, _ := unstructured.NestedString(u.Object, fields...)
+	return s
+}
+
+// engine classifies the cluster: the ClusterDefinition first, then the
+// component definitions' names (1.0 and hand-written CRs may lack both the
+// label and clusterDef).
+func (c kbCluster) engine() Engine {
+	switch c.clusterDef {
+	case "postgresql":
+		return PostgreSQL
+	case "redis":
+		return Redis
+	case "":
+	default:
+		return Engine(c.clusterDef)
+	}
+	for _, comp := range c.components {
+		switch {
+		case strings.HasPrefix(comp.def, "postgresql"):
+			return PostgreSQL
+		case strings.HasPrefix(comp.def, "redis"):
+			return Redis
+		}
+	}
+	if c.sharded {
+		return Redis // shardings without a definition name: only Redis Cluster uses them here
+	}
+	return "unknown"
+}
+
+// legacy: no component uses a real ComponentDefinition, the condition
+// under which KubeBlocks creates <c>-conn-credential (isLegacyCluster).
+func (c kbCluster) legacy() bool {
+	for _, comp := range c.components {
+		if !comp.legacy {
+			return false
+		}
+	}
+	return len(c.components) > 0
+}
+
+var (
+	redisDataDef   = regexp.MustCompile(`^redis(-\d+)?(-.*)?$`)
+	redisOtherDefs = []string{"redis-sentinel", "redis-twemproxy", "redis-cluster"}
+)
+
+// dataComponent is the component Harbor connects to.
+func (c kbCluster) dataComponent(e Engine) (kbComponent, bool) {
+	match := func(comp kbComponent) bool {
+		switch e {
+		case PostgreSQL:
+			return strings.HasPrefix(comp.def, "postgresql")
+		case Redis:
+			if !redisDataDef.MatchString(comp.def) {
+				return false
+			}
+			for _, p := range redisOtherDefs {
+				if strings.HasPrefix(comp.def, p) {
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}
+	for _, comp := range c.components {
+		if match(comp) {
+			return comp, true
+		}
+	}
+	// Hand-written CRs may use other definition names: fall back to the
+	// conventional component name, then to a lone component.
+	for _, comp := range c.components {
+		if comp.name == string(e) {
+			return comp, true
+		}
+	}
+	if len(c.components) == 1 {
+		return c.components[0], true
+	}
+	return kbComponent{}, false
+}
+
+// sentinelComponent is Redis Sentinel's component, if any.
+func (c kbCluster) sentinelComponent() (kbComponent, bool) {
+	for _, comp := range c.components {
+		if strings.HasPrefix(comp.def, "redis-sentinel") || comp.name == "redis-sentinel" {
+			return comp, true
+		}
+	}
+	return kbComponent{}, false
+}
+
+// redisCluster reports a sharded Redis Cluster, which Harbor cannot use.
+func (c kbCluster) redisCluster() bool {
+	if c.sharded || c.topology == "cluster" {
+		return true
+	}
+	for _, comp := range c.components {
+		if strings.HasPrefix(comp.def, "redis-cluster") {
+			return true
+		}
+	}
+	return false
+}
+
+// shape names the KubeBlocks version and API path that produced the
+// cluster, from the Cluster itself and the labels on its pods
+// (REFERENCE.md §1, §6).
+func (c kbCluster) shape(pods []podLabels) string {
+	if c.crdAPIVersion == apiV1 || c.v1Spec {
+		return "1.0"
+	}
+	instanceSet, workloadType := false, false
+	for _, l := range pods {
+		if l[labelInstanceSet] != "" {
+			instanceSet = true
+		}
+		if l[labelWorkloadType07] != "" {
+			workloadType = true
+		}
+	}
+	if c.legacy() {
+		switch {
+		case instanceSet:
+			return "0.9 legacy"
+		case workloadType:
+			return "0.7 legacy"
+		case len(pods) > 0:
+			return "0.8 legacy"
+		}
+		return "0.7-0.9 legacy"
+	}
+	switch {
+	case c.topology != "":
+		return "0.9 topology"
+	case instanceSet:
+		return "0.9 componentDef"
+	case len(pods) > 0:
+		return "0.8 componentDef"
+	}
+	return "0.8-0.9 componentDef"
+}

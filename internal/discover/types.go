@@ -1,0 +1,127 @@
+package discover
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"strconv"
+)
+
+// Engine is the database engine of a KubeBlocks cluster.
+type Engine string
+
+const (
+	PostgreSQL Engine = "postgresql"
+	Redis      Engine = "redis"
+)
+
+// Title is the engine's name in messages.
+func (e Engine) Title() string {
+	switch e {
+	case PostgreSQL:
+		return "PostgreSQL"
+	case Redis:
+		return "Redis"
+	}
+	return string(e)
+}
+
+// Address modes for Endpoint.Host.
+const (
+	AddressClusterIP = "clusterip" // the Service's ClusterIP (the design card's choice)
+	AddressDNS       = "dns"       // <service>.<namespace>.svc
+)
+
+// Options choose the clusters and how to address them.
+type Options struct {
+	Namespace      string // Harbor's namespace; the default for both clusters
+	PG, Redis      string // cluster names; empty = the only one of its engine
+	PGNamespace    string // where the PostgreSQL cluster lives, if not Namespace
+	RedisNamespace string // where the Redis cluster lives, if not Namespace
+	Sentinel       bool   // Redis through Sentinel instead of the primary service
+	Address        string // AddressClusterIP (default) or AddressDNS
+	NodeAddress    bool   // also find a node's InternalIP (for values' externalURL)
+}
+
+// Result is what discovery found. It never holds a password in a field
+// that is serialised or printed: see Password.
+type Result struct {
+	PostgreSQL *Endpoint `json:"postgresql"`
+	Redis      *Endpoint `json:"redis"`
+	// NodeIP is a node's InternalIP (only with Options.NodeAddress).
+	NodeIP   string   `json:"nodeIP,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Endpoint is one KubeBlocks cluster as Harbor will use it.
+type Endpoint struct {
+	Cluster    string `json:"cluster"`
+	Namespace  string `json:"namespace"`
+	Engine     Engine `json:"engine"`
+	Component  string `json:"component"`
+	KubeBlocks string `json:"kubeblocks"` // the detected shape, e.g. "1.0", "0.9 topology", "0.8 legacy"
+	APIVersion string `json:"apiVersion"` // the Cluster API version read
+	Phase      string `json:"phase"`
+	Replicas   int    `json:"replicas"`
+	PrimaryPod string `json:"primaryPod,omitempty"`
+	Service    string `json:"service"`
+	ClusterIP  string `json:"clusterIP"`
+	Host       string `json:"host"` // ClusterIP or DNS name, per Options.Address
+	Port       int    `json:"port"`
+	Secret     string `json:"secret"` // the credential Secret, in Namespace
+	Username   string `json:"username"`
+	// Password is the credential's password; it prints as [redacted].
+	Password Password  `json:"-"`
+	Sentinel *Sentinel `json:"sentinel,omitempty"`
+	// Problems are health problems (values refuses them unless --force).
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Addr is host:port.
+func (e *Endpoint) Addr() string { return e.Host + ":" + strconv.Itoa(e.Port) }
+
+// Ref is namespace/name.
+func (e *Endpoint) Ref() string { return e.Namespace + "/" + e.Cluster }
+
+// Healthy reports whether the cluster is Running with a primary pod.
+func (e *Endpoint) Healthy() bool { return len(e.Problems) == 0 }
+
+// Sentinel is how Harbor reaches Redis through Sentinel.
+type Sentinel struct {
+	Service   string `json:"service"`
+	Host      string `json:"host"`
+	Port      int    `json:"port"`
+	MasterSet string `json:"masterSet"`
+	Secret    string `json:"secret"`
+}
+
+// Addr is host:port.
+func (s *Sentinel) Addr() string { return s.Host + ":" + strconv.Itoa(s.Port) }
+
+// Password holds a secret value. Every way of printing it (%v, %s, %#v,
+// JSON) shows [redacted]; only Reveal gives the value, for the one place
+// that must write it (the values overlay).
+type Password struct{ v string }
+
+const redacted = "[redacted]"
+
+// NewPassword wraps a secret value.
+func NewPassword(v string) Password { return Password{v: v} }
+
+// Reveal returns the secret value.
+func (p Password) Reveal() string { return p.v }
+
+// Empty reports whether there is no value.
+func (p Password) Empty() bool { return p.v == "" }
+
+func (p Password) String() string               { return redacted }
+func (p Password) GoString() string             { return redacted }
+func (p Password) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+func (p Password) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// Format covers every fmt verb (%q, %x ... included).
+func (p Password) Format(f fmt.State, _ rune) { f.Write([]byte(redacted)) }
+
+// equal compares in constant time.
+func (p Password) equal(q Password) bool {
+	return subtle.ConstantTimeCompare([]byte(p.v), []byte(q.v)) == 1
+}

@@ -1,0 +1,302 @@
+// Package values writes the goharbor/harbor chart's values overlay for the
+// KubeBlocks clusters discovery found: external PostgreSQL and Redis, a
+// NodePort exposure and externalURL (../shared/harbor/REFERENCE.md §2.1-2.3).
+//
+// The database password never leaves the cluster when the KubeBlocks
+// secret is in Harbor's namespace (database.external.existingSecret, key
+// "password"). The Redis password is written inline: the chart reads
+// redis.external.existingSecret with Helm's lookup, which is empty under
+// `helm template` and GitOps tools, so values must carry it. Files are
+// written with mode 0600 (WriteFile).
+package values
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/harborha/helm-harborha/internal/discover"
+	"go.yaml.in/yaml/v3"
+)
+
+// Options shape the overlay.
+type Options struct {
+	HarborNamespace string // where Harbor is installed (existingSecret works only there)
+	Database        string // database.external.coreDatabase
+	SSLMode         string // database.external.sslmode
+	TLS             bool   // expose.tls.enabled with an auto certificate
+	NodePort        int    // expose.nodePort.ports.http.nodePort
+	HTTPSNodePort   int    // expose.nodePort.ports.https.nodePort (with TLS)
+	ExternalURL     string // else http(s)://<Result.NodeIP>:<node port>
+	Chart           Chart
+	Now             time.Time
+	Generator       string // "helm-harborha <version>", for the header
+}
+
+// Defaults are the flag defaults.
+func Defaults() Options {
+	return Options{Database: "registry", SSLMode: "disable", NodePort: 30002, HTTPSNodePort: 30003, Chart: LatestChart()}
+}
+
+var sslModes = []string{"disable", "require", "verify-ca", "verify-full"}
+
+// Validate checks the options a user typed, naming the flag at fault.
+func (o Options) Validate() error {
+	if strings.TrimSpace(o.Database) == "" {
+		return errors.New("--database: must not be empty (the PostgreSQL database Harbor's core uses, e.g. registry)")
+	}
+	ok := false
+	for _, m := range sslModes {
+		ok = ok || o.SSLMode == m
+	}
+	if !ok {
+		return fmt.Errorf("--sslmode %q: use one of %s", o.SSLMode, strings.Join(sslModes, ", "))
+	}
+	for _, p := range []struct {
+		flag string
+		v    int
+	}{{"--node-port", o.NodePort}, {"--https-node-port", o.HTTPSNodePort}} {
+		if p.v < 1 || p.v > 65535 {
+			return fmt.Errorf("%s %d: a port must be within 1-65535 (Kubernetes' default NodePort range is 30000-32767)", p.flag, p.v)
+		}
+	}
+	if o.TLS && o.NodePort == o.HTTPSNodePort {
+		return fmt.Errorf("--node-port and --https-node-port are both %d: give them different ports", o.NodePort)
+	}
+	if o.ExternalURL != "" {
+		u, err := url.Parse(o.ExternalURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--external-url %q: give an absolute http:// or https:// URL, e.g. http://harbor.example.com:30002", o.ExternalURL)
+		}
+		if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("--external-url %q: Harbor needs the root of a host (no path, query or fragment)", o.ExternalURL)
+		}
+	}
+	return nil
+}
+
+// Unhealthy returns an error naming every health problem, or nil.
+// (values refuses them unless --force.)
+func Unhealthy(r *discover.Result) error {
+	var parts []string
+	for _, e := range []*discover.Endpoint{r.PostgreSQL, r.Redis} {
+		if e != nil && !e.Healthy() {
+			parts = append(parts, fmt.Sprintf("%s cluster %s is not ready (%s)", e.Engine.Title(), e.Ref(), strings.Join(e.Problems, "; ")))
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(parts, "; "))
+}
+
+// The overlay, in the chart's own key order.
+type overlay struct {
+	Expose      expose   `yaml:"expose"`
+	ExternalURL string   `yaml:"externalURL"`
+	Database    database `yaml:"database"`
+	Redis       redis    `yaml:"redis"`
+}
+
+type expose struct {
+	Type     string   `yaml:"type"`
+	TLS      tls      `yaml:"tls"`
+	NodePort nodePort `yaml:"nodePort"`
+}
+
+type tls struct {
+	Enabled    bool     `yaml:"enabled"`
+	CertSource string   `yaml:"certSource,omitempty"`
+	Auto       *tlsAuto `yaml:"auto,omitempty"`
+}
+
+type tlsAuto struct {
+	CommonName string `yaml:"commonName"`
+}
+
+type nodePort struct {
+	Ports nodePorts `yaml:"ports"`
+}
+
+type nodePorts struct {
+	HTTP  port  `yaml:"http"`
+	HTTPS *port `yaml:"https,omitempty"`
+}
+
+type port struct {
+	NodePort int `yaml:"nodePort"`
+}
+
+type database struct {
+	Type     string     `yaml:"type"`
+	External externalDB `yaml:"external"`
+}
+
+type externalDB struct {
+	Host           string `yaml:"host"`
+	Port           string `yaml:"port"`
+	Username       string `yaml:"username"`
+	Password       string `yaml:"password,omitempty"`
+	CoreDatabase   string `yaml:"coreDatabase"`
+	ExistingSecret string `yaml:"existingSecret,omitempty"`
+	SSLMode        string `yaml:"sslmode"`
+}
+
+type redis struct {
+	Type     string        `yaml:"type"`
+	External externalRedis `yaml:"external"`
+}
+
+type externalRedis struct {
+	Addr                    string `yaml:"addr"`
+	SentinelMasterSet       string `yaml:"sentinelMasterSet,omitempty"`
+	CoreDatabaseIndex       string `yaml:"coreDatabaseIndex"`
+	JobserviceDatabaseIndex string `yaml:"jobserviceDatabaseIndex"`
+	RegistryDatabaseIndex   string `yaml:"registryDatabaseIndex"`
+	TrivyAdapterIndex       string `yaml:"trivyAdapterIndex"`
+	Username                string `yaml:"username,omitempty"`
+	Password                string `yaml:"password"`
+}
+
+// Build returns the overlay document and the warnings for the user.
+func Build(r *discover.Result, o Options) ([]byte, []string, error) {
+	if err := o.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if r.PostgreSQL == nil || r.Redis == nil {
+		return nil, nil, errors.New("discovery found no PostgreSQL or no Redis cluster")
+	}
+	var warnings []string
+	pg, rd := r.PostgreSQL, r.Redis
+
+	ext, err := externalURL(r, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := overlay{ExternalURL: ext}
+	v.Expose = expose{Type: "nodePort", TLS: tls{Enabled: o.TLS}}
+	v.Expose.NodePort.Ports.HTTP.NodePort = o.NodePort
+	if o.TLS {
+		u, _ := url.Parse(ext)
+		v.Expose.TLS.CertSource = "auto"
+		v.Expose.TLS.Auto = &tlsAuto{CommonName: u.Hostname()} // required by the chart for non-ingress exposure
+		v.Expose.NodePort.Ports.HTTPS = &port{NodePort: o.HTTPSNodePort}
+	}
+
+	v.Database.Type = "external"
+	v.Database.External = externalDB{
+		Host:         pg.Host,
+		Port:         strconv.Itoa(pg.Port), // the chart's default is the string "5432"
+		Username:     pg.Username,
+		CoreDatabase: o.Database,
+		SSLMode:      o.SSLMode,
+	}
+	dbSecret := pg.Namespace == o.HarborNamespace
+	if dbSecret {
+		v.Database.External.ExistingSecret = pg.Secret
+	} else {
+		v.Database.External.Password = pg.Password.Reveal()
+		warnings = append(warnings, fmt.Sprintf("the PostgreSQL secret %s/%s is not in Harbor's namespace %q, so the chart cannot read it: the database password is written inline in the values; keep them private", pg.Namespace, pg.Secret, o.HarborNamespace))
+	}
+
+	v.Redis.Type = "external"
+	v.Redis.External = externalRedis{
+		Addr:                    rd.Addr(),
+		CoreDatabaseIndex:       "0", // must be 0 (values.yaml)
+		JobserviceDatabaseIndex: "1",
+		RegistryDatabaseIndex:   "2",
+		TrivyAdapterIndex:       "5",
+		Password:                rd.Password.Reveal(),
+	}
+	if s := rd.Sentinel; s != nil {
+		v.Redis.External.Addr = s.Addr()
+		v.Redis.External.SentinelMasterSet = s.MasterSet
+	}
+	if o.Chart.RedisUsername {
+		v.Redis.External.Username = rd.Username
+	}
+
+	var b bytes.Buffer
+	header(&b, r, o, dbSecret)
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return nil, nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, nil, err
+	}
+	return b.Bytes(), warnings, nil
+}
+
+func externalURL(r *discover.Result, o Options) (string, error) {
+	if o.ExternalURL != "" {
+		return strings.TrimRight(o.ExternalURL, "/"), nil
+	}
+	if r.NodeIP == "" {
+		return "", errors.New("no node address to build externalURL from: pass --external-url http://HOST:PORT")
+	}
+	if o.TLS {
+		return "https://" + net.JoinHostPort(r.NodeIP, strconv.Itoa(o.HTTPSNodePort)), nil
+	}
+	return "http://" + net.JoinHostPort(r.NodeIP, strconv.Itoa(o.NodePort)), nil
+}
+
+func header(b *bytes.Buffer, r *discover.Result, o Options, dbSecret bool) {
+	gen := o.Generator
+	if gen == "" {
+		gen = "helm-harborha"
+	}
+	fmt.Fprintf(b, "# Values overlay for the goharbor/harbor chart, generated by %s at %s.\n", gen, o.Now.UTC().Format(time.RFC3339))
+	for _, e := range []*discover.Endpoint{r.PostgreSQL, r.Redis} {
+		fmt.Fprintf(b, "# %-11s %s, KubeBlocks %s (%s), service %s, secret %s\n", e.Engine.Title()+":", e.Ref(), e.KubeBlocks, e.APIVersion, e.Service, e.Secret)
+	}
+	if s := r.Redis.Sentinel; s != nil {
+		fmt.Fprintf(b, "# %-11s service %s, master set %s\n", "Sentinel:", s.Service, s.MasterSet)
+	}
+	user := "not set (the chart has no redis.external.username)"
+	if o.Chart.RedisUsername {
+		user = "set"
+	}
+	fmt.Fprintf(b, "# %-11s %s: redis.external.username %s\n", "Chart:", o.Chart.Describe(), user)
+	if dbSecret {
+		fmt.Fprintf(b, "# The database password stays in the cluster: existingSecret %s (key \"password\").\n", r.PostgreSQL.Secret)
+	} else {
+		b.WriteString("# The database password is inline: its secret is not in Harbor's namespace.\n")
+	}
+	b.WriteString("# The Redis password is inline (the chart reads redis.external.existingSecret with lookup,\n")
+	b.WriteString("# which is empty under helm template and GitOps tools): keep this file private.\n")
+}
+
+// WriteFile writes data to path with mode 0600, atomically: a temporary
+// file in the same directory, then a rename, so a reader never sees half
+// a file and an existing file's looser mode is not kept.
+func WriteFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("-o %s: %v", path, err)
+	}
+	tmp := f.Name()
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("-o %s: %v", path, err)
+	}
+	return nil
+}
