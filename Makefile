@@ -67,6 +67,12 @@ HELM ?= $(shell command -v helm 2>/dev/null || echo $(HELM3))
 install: build tools
 	@$(HELM) plugin uninstall harborha >/dev/null 2>&1 || true
 	$(HELM) plugin install $(CURDIR)
+	@# Helm 4 also needs the post-renderer plugin; never give it to Helm 3,
+	@# which cannot parse its format and would then load no plugin at all.
+	@if $(HELM) version --short | grep -q '^v4'; then \
+		$(HELM) plugin uninstall harborha-post-renderer >/dev/null 2>&1 || true; \
+		$(HELM) plugin install $(CURDIR)/plugins/harborha-post-renderer; \
+	fi
 
 .PHONY: fmt
 fmt:

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/harborha/helm-harborha/internal/bootstrap"
+	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/values"
 )
 
@@ -36,22 +37,47 @@ secretKeyRef. A Job that fails is kept a day and its log shown.
 Flags:
 `
 
+// bootstrapFlags are the flags of what bootstrap creates, shared by the
+// bootstrap command and the install/upgrade wrappers.
+type bootstrapFlags struct {
+	o         bootstrap.Options
+	role      string
+	redisUser string
+}
+
+// addBootstrapFlags adds them; timeoutFlag is "timeout" for bootstrap and
+// "bootstrap-timeout" in the wrappers, where --timeout is Helm's.
+func addBootstrapFlags(fs *pflag.FlagSet, timeoutFlag string) *bootstrapFlags {
+	b := &bootstrapFlags{}
+	fs.StringVar(&b.role, "db-user", bootstrap.DefaultRole, "PostgreSQL role Harbor logs in as")
+	fs.StringVar(&b.redisUser, "redis-user", "", "also create this Redis ACL user for Harbor (goharbor chart 1.18 or later)")
+	fs.BoolVar(&b.o.Rotate, "rotate", false, "give the existing role and user new generated passwords")
+	fs.StringVar(&b.o.PsqlImage, "psql-image", bootstrap.DefaultPsqlImage, "image with /bin/sh and psql for the PostgreSQL Job")
+	fs.StringVar(&b.o.RedisImage, "redis-image", bootstrap.DefaultRedisImage, "image with /bin/sh and redis-cli (6.2 or later) for the Redis Job")
+	fs.DurationVar(&b.o.Timeout, timeoutFlag, bootstrap.DefaultTimeout, "how long each bootstrap Job may take")
+	return b
+}
+
+// options are the bootstrap options for a release, from discovery.
+func (b *bootstrapFlags) options(release, namespace, database string, found *discover.Result, progress io.Writer) bootstrap.Options {
+	o := b.o
+	o.Release, o.Namespace, o.Progress = release, namespace, progress
+	o.Postgres = &bootstrap.PostgresTarget{Endpoint: bootstrap.EndpointFrom(found.PostgreSQL), Role: b.role, Database: database}
+	if b.redisUser != "" {
+		o.Redis = &bootstrap.RedisTarget{Endpoint: bootstrap.EndpointFrom(found.Redis), User: b.redisUser, Service: found.Redis.Service}
+	}
+	return o
+}
+
 func runBootstrap(ctx context.Context, s *streams, args []string) error {
 	fs := pflag.NewFlagSet("bootstrap", pflag.ContinueOnError)
 	df := addDiscoveryFlags(fs)
+	b := addBootstrapFlags(fs, "timeout")
 	var (
-		o                 bootstrap.Options
-		pg                bootstrap.PostgresTarget
-		redisUser, output string
-		dryRun, force     bool
+		database, output string
+		dryRun, force    bool
 	)
-	fs.StringVar(&pg.Role, "db-user", bootstrap.DefaultRole, "PostgreSQL role Harbor logs in as")
-	fs.StringVar(&pg.Database, "database", bootstrap.DefaultDatabase, "PostgreSQL database for Harbor, owned by --db-user")
-	fs.StringVar(&redisUser, "redis-user", "", "also create this Redis ACL user for Harbor (goharbor chart 1.18 or later)")
-	fs.BoolVar(&o.Rotate, "rotate", false, "give the existing role and user new generated passwords")
-	fs.StringVar(&o.PsqlImage, "psql-image", bootstrap.DefaultPsqlImage, "image with /bin/sh and psql for the PostgreSQL Job")
-	fs.StringVar(&o.RedisImage, "redis-image", bootstrap.DefaultRedisImage, "image with /bin/sh and redis-cli (6.2 or later) for the Redis Job")
-	fs.DurationVar(&o.Timeout, "timeout", bootstrap.DefaultTimeout, "how long each Job may take")
+	fs.StringVar(&database, "database", bootstrap.DefaultDatabase, "PostgreSQL database for Harbor, owned by --db-user")
 	fs.BoolVar(&dryRun, "dry-run", false, "print the Secrets and Jobs as YAML (passwords redacted) and create nothing")
 	fs.StringVarP(&output, "output", "o", "", "text, json or yaml; with --dry-run only yaml")
 	fs.BoolVar(&force, "force", false, "bootstrap even when a cluster is not Running or has no primary pod")
@@ -85,12 +111,7 @@ func runBootstrap(ctx context.Context, s *streams, args []string) error {
 		}
 		fmt.Fprintf(s.err, "harborha bootstrap: warning: --force: %v\n", err)
 	}
-	o.Release, o.Namespace, o.Progress = fs.Arg(0), c.Namespace, s.err
-	pg.Endpoint = bootstrap.EndpointFrom(found.PostgreSQL)
-	o.Postgres = &pg
-	if redisUser != "" {
-		o.Redis = &bootstrap.RedisTarget{Endpoint: bootstrap.EndpointFrom(found.Redis), User: redisUser, Service: found.Redis.Service}
-	}
+	o := b.options(fs.Arg(0), c.Namespace, database, found, s.err)
 
 	var doc []byte
 	if dryRun {

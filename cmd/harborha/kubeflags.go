@@ -25,15 +25,23 @@ type discoveryFlags struct {
 }
 
 func addDiscoveryFlags(fs *pflag.FlagSet) *discoveryFlags {
-	d := &discoveryFlags{kube: kube.NewFlags()}
+	d := newDiscoveryFlags()
 	d.kube.AddFlags(fs)
+	d.addClusterFlags(fs)
+	return d
+}
+
+func newDiscoveryFlags() *discoveryFlags { return &discoveryFlags{kube: kube.NewFlags()} }
+
+// addClusterFlags adds the choice of clusters, without the connection
+// flags (the install wrappers leave those to Helm and read them back).
+func (d *discoveryFlags) addClusterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&d.o.PG, "pg", "", "the KubeBlocks PostgreSQL cluster (default: the only one in the namespace)")
 	fs.StringVar(&d.o.Redis, "redis", "", "the KubeBlocks Redis cluster (default: the only one in the namespace)")
 	fs.StringVar(&d.o.PGNamespace, "pg-namespace", "", "namespace of the PostgreSQL cluster (default: Harbor's, -n)")
 	fs.StringVar(&d.o.RedisNamespace, "redis-namespace", "", "namespace of the Redis cluster (default: Harbor's, -n)")
 	fs.BoolVar(&d.o.Sentinel, "redis-sentinel", false, "reach Redis through Sentinel (only when Sentinel and Redis share a password)")
 	fs.StringVar(&d.o.Address, "address", discover.AddressClusterIP, "how Harbor addresses the services: clusterip, or dns (<service>.<namespace>.svc)")
-	return d
 }
 
 // discover connects the way Helm does and runs discovery; warnings go to

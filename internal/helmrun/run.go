@@ -153,3 +153,18 @@ func (r *Run) env() []string {
 	}
 	return os.Environ()
 }
+
+// RequirePlugin fails unless a plugin of that name is installed in the
+// given helm: Helm 4 needs the post-renderer plugin before anything runs.
+func RequirePlugin(ctx context.Context, helm, name string) error {
+	out, err := exec.CommandContext(ctx, helm, "plugin", "list").Output()
+	if err != nil {
+		return fmt.Errorf("%s plugin list failed: %v", helm, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("Helm 4 runs post-renderers as plugins and %q is not installed: helm plugin install \"$HELM_PLUGIN_DIR/plugins/%s\" (make install does it)", name, name)
+}
