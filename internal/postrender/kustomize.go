@@ -38,14 +38,16 @@ type rendered struct {
 func fromResMap(rm resmap.ResMap) ([]rendered, error) {
 	out := make([]rendered, 0, rm.Size())
 	for _, r := range rm.Resources() {
-		b, err := r.AsYAML()
+		// The node's own encoding: keeps the document's key order (AsYAML
+		// goes through JSON, which sorts every key and costs twice as much).
+		b, err := r.RNode.String()
 		if err != nil {
 			return nil, err
 		}
 		id := r.OrgId()
 		out = append(out, rendered{
 			orig: manifest.ID{Group: id.Group, Kind: id.Kind, Namespace: id.Namespace, Name: id.Name},
-			yaml: string(b),
+			yaml: trimHead(b),
 		})
 	}
 	return out, nil
@@ -157,4 +159,17 @@ func userKustomization(mem filesys.FileSystem, dir, userDir string, stream []byt
 		return err
 	}
 	return mem.WriteFile(filepath.Join(dir, ours), stream)
+}
+
+// trimHead drops the comment lines before an object: kyaml keeps the input
+// document's ("# Source: ..."), and the caller puts that head back itself.
+func trimHead(s string) string {
+	for strings.HasPrefix(s, "#") {
+		_, rest, ok := strings.Cut(s, "\n")
+		if !ok {
+			return ""
+		}
+		s = rest
+	}
+	return s
 }

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"helm.sh/helm/v3/pkg/postrender"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -106,33 +108,65 @@ func (r *Renderer) render(stream []byte) ([]byte, []string, error) {
 
 // applyPlan runs our kustomization over the workloads it patches and the
 // objects it adds; every other document is copied through byte for byte.
+// kustomize's resource map costs grow with the square of its size, so it
+// runs once per release (namespace and release label) of the stream: one
+// run for a chart's output, and linear time for a stream of many.
 func applyPlan(docs []*manifest.Doc, rel *harbor.Release, p *plan) ([]item, error) {
+	type batch struct {
+		resources []string
+		patches   []patch
+	}
+	var order []string
+	batches := map[string]*batch{}
+	batchOf := map[manifest.ID]*batch{}
 	patched := map[manifest.ID]bool{}
-	var resources []string
-	for _, w := range rel.Workloads {
-		if harbor.IsComponent(w.Component) {
-			patched[w.Doc.ID()] = true
-			resources = append(resources, w.Doc.Raw)
+	for _, pt := range p.patches {
+		w := pt.target
+		key := w.Namespace() + "/" + w.Selector()[harbor.LabelRelease]
+		b := batches[key]
+		if b == nil {
+			b = &batch{}
+			batches[key] = b
+			order = append(order, key)
 		}
+		b.resources = append(b.resources, w.Doc.Raw)
+		b.patches = append(b.patches, pt)
+		batchOf[w.Doc.ID()] = b
+		patched[w.Doc.ID()] = true
 	}
 	for _, a := range p.added {
-		b, err := yaml.Marshal(a.obj.Object)
+		y, err := yaml.Marshal(a.obj.Object)
 		if err != nil {
 			return nil, err
 		}
-		resources = append(resources, string(b))
+		b := batchOf[a.after] // every addition belongs with a patched workload
+		b.resources = append(b.resources, string(y))
 	}
+	// Releases are independent: run them on every core. The output order
+	// comes from the input documents, so it does not depend on scheduling.
+	results := make([][]rendered, len(order))
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, key := range order {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			b := batches[key]
+			mem := filesys.MakeFsInMemory()
+			if errs[i] = ourKustomization(mem, "/harborha", b.resources, b.patches); errs[i] == nil {
+				results[i], errs[i] = kustomizeRun(mem, "/harborha")
+			}
+		}()
+	}
+	wg.Wait()
 	byID := map[manifest.ID]string{}
-	if len(resources) > 0 {
-		mem := filesys.MakeFsInMemory()
-		if err := ourKustomization(mem, "/harborha", resources, p.patches); err != nil {
-			return nil, err
+	for i := range order {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("applying the HA patches: %s", errs[i])
 		}
-		out, err := kustomizeRun(mem, "/harborha")
-		if err != nil {
-			return nil, fmt.Errorf("applying the HA patches: %s", err)
-		}
-		for _, o := range out {
+		for _, o := range results[i] {
 			byID[o.orig] = o.yaml
 		}
 	}
