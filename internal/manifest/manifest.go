@@ -9,8 +9,10 @@ package manifest
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -82,32 +84,58 @@ func Parse(stream []byte) ([]*Doc, error) {
 	}
 	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
 
+	// Decoding is most of the work and each document is independent:
+	// decode on every core, then check identities in stream order.
+	parsed := make([]*Doc, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(keys))
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(keys); i += workers {
+				parsed[i], errs[i] = decodeDoc(i+1, parts[keys[i]])
+			}
+		}()
+	}
+	wg.Wait()
+
 	docs := make([]*Doc, 0, len(keys))
 	seen := make(map[ID]int, len(keys))
-	for i, k := range keys {
-		raw := parts[k]
-		pos := i + 1
-		var obj map[string]any
-		if err := yaml.Unmarshal([]byte(raw), &obj); err != nil {
-			return nil, fmt.Errorf("document %d: not valid YAML: %s", pos, yamlReason(err))
+	for i, d := range parsed {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		if obj == nil {
+		if d == nil {
 			continue
 		}
-		u := &unstructured.Unstructured{Object: obj}
-		if err := checkObject(u); err != nil {
-			return nil, fmt.Errorf("document %d: %s", pos, err)
-		}
-		d := &Doc{Pos: pos, Raw: raw, Obj: u}
-		_, d.Hook = u.GetAnnotations()[HookAnnotation]
 		id := d.ID()
 		if first, dup := seen[id]; dup {
 			return nil, fmt.Errorf("%s: same kind, namespace and name as document %d; each object may appear once", d.Describe(), first)
 		}
-		seen[id] = pos
+		seen[id] = d.Pos
 		docs = append(docs, d)
 	}
 	return docs, nil
+}
+
+// decodeDoc decodes one document; nil for an empty one.
+func decodeDoc(pos int, raw string) (*Doc, error) {
+	var obj map[string]any
+	if err := yaml.Unmarshal([]byte(raw), &obj); err != nil {
+		return nil, fmt.Errorf("document %d: not valid YAML: %s", pos, yamlReason(err))
+	}
+	if obj == nil {
+		return nil, nil
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	if err := checkObject(u); err != nil {
+		return nil, fmt.Errorf("document %d: %s", pos, err)
+	}
+	d := &Doc{Pos: pos, Raw: raw, Obj: u}
+	_, d.Hook = u.GetAnnotations()[HookAnnotation]
+	return d, nil
 }
 
 // checkObject reports what makes a decoded mapping not a Kubernetes object.
