@@ -105,7 +105,7 @@ func TestTemplateMatchesGoldens(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, want := objects(t, []byte(out)), objects(t, golden)
+				got, want := testutil.Objects(t, []byte(out)), testutil.Objects(t, golden)
 				if len(got) != len(want) {
 					t.Errorf("%d objects, the golden has %d", len(got), len(want))
 				}
@@ -315,17 +315,4 @@ func hasClaim(vols []corev1.Volume, name, claim string) bool {
 		}
 	}
 	return false
-}
-
-func objects(t *testing.T, stream []byte) map[manifest.ID]map[string]any {
-	t.Helper()
-	docs, err := manifest.Parse(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[manifest.ID]map[string]any{}
-	for _, d := range docs {
-		out[d.ID()] = d.Obj.Object
-	}
-	return out
 }

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/harborha/helm-harborha/internal/manifest"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
@@ -25,12 +24,12 @@ func TestHelm3PostRenderer(t *testing.T) {
 			for _, a := range c.Args {
 				args = append(args, "--post-renderer-args", a)
 			}
-			got := objects(t, testutil.Run(t, nil, testutil.Helm3(t), args...))
+			got := testutil.Objects(t, testutil.Run(t, nil, testutil.Helm3(t), args...))
 			golden, err := os.ReadFile(filepath.Join(dir, "expected.yaml"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := objects(t, golden)
+			want := testutil.Objects(t, golden)
 			if len(got) != len(want) {
 				t.Errorf("helm printed %d objects, the golden has %d", len(got), len(want))
 			}
@@ -51,17 +50,4 @@ func indexOfCase(t *testing.T, name string) int {
 	}
 	t.Fatalf("no golden case %s", name)
 	return -1
-}
-
-func objects(t *testing.T, stream []byte) map[manifest.ID]map[string]any {
-	t.Helper()
-	docs, err := manifest.Parse(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[manifest.ID]map[string]any{}
-	for _, d := range docs {
-		out[d.ID()] = d.Obj.Object
-	}
-	return out
 }

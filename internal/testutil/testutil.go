@@ -15,6 +15,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/harborha/helm-harborha/internal/manifest"
 )
 
 // Update is the -update flag: golden files are rewritten instead of compared.
@@ -291,4 +293,19 @@ func GoldenCases(t testing.TB, min int) []GoldenCase {
 		t.Fatalf("found %d golden cases under %s, expected at least %d", len(cases), root, min)
 	}
 	return cases
+}
+
+// Objects parses a manifest stream into its objects by identity, for
+// comparing two streams object by object whatever their formatting.
+func Objects(t testing.TB, stream []byte) map[manifest.ID]map[string]any {
+	t.Helper()
+	docs, err := manifest.Parse(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[manifest.ID]map[string]any{}
+	for _, d := range docs {
+		out[d.ID()] = d.Obj.Object
+	}
+	return out
 }
