@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/harborha/helm-harborha/internal/bootstrap"
 	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/values"
@@ -116,16 +120,26 @@ func (v *valuesFlags) overlay(ctx context.Context, s *streams, cmd string) ([]by
 func runValues(ctx context.Context, s *streams, args []string) error {
 	fs := pflag.NewFlagSet("values", pflag.ContinueOnError)
 	v := addValuesFlags(fs, addDiscoveryFlags(fs), "force")
-	var output string
+	var output, bootstrapped string
+	fs.StringVar(&bootstrapped, "bootstrapped", "", "point the overlay at the role, database and Redis user that `bootstrap RELEASE` created (its Secrets)")
 	fs.StringVar(&v.chartPath, "chart", "", "the goharbor chart (directory or .tgz) the values are for: detects its version")
 	fs.StringVar(&v.chartVersion, "chart-version", "", "the goharbor chart version the values are for (default: the current chart)")
 	fs.StringVarP(&output, "output", "o", "", "write to FILE (mode 0600) instead of stdout")
 	if done, err := parseFlags(fs, s, valuesHelp, args); done || err != nil {
 		return err
 	}
-	doc, _, _, err := v.overlay(ctx, s, "values")
+	doc, _, c, err := v.overlay(ctx, s, "values")
 	if err != nil {
 		return err
+	}
+	if bootstrapped != "" {
+		res, err := bootstrap.Existing(ctx, c, c.Namespace, bootstrapped, v.o.Database)
+		if err != nil {
+			return err
+		}
+		if doc, err = withBootstrap(doc, res, v.o.Chart.RedisUsername); err != nil {
+			return err
+		}
 	}
 	if output == "" || output == "-" {
 		_, err = s.out.Write(doc)
@@ -136,4 +150,36 @@ func runValues(ctx context.Context, s *streams, args []string) error {
 	}
 	fmt.Fprintf(s.err, "harborha values: wrote %s (mode 0600)\n", output)
 	return nil
+}
+
+// withBootstrap points an overlay at what bootstrap set up (the dedicated
+// role, its Secret and database, the Redis user), keeping its header.
+func withBootstrap(doc []byte, res bootstrap.Result, redisUsername bool) ([]byte, error) {
+	settings, err := res.Settings(redisUsername)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(doc, &m); err != nil {
+		return nil, fmt.Errorf("reading the values overlay: %w", err)
+	}
+	if err := bootstrap.Apply(m, settings); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	for _, line := range strings.SplitAfter(string(doc), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		b.WriteString(line)
+	}
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/harborha/helm-harborha/internal/bootstrap"
 	"github.com/harborha/helm-harborha/internal/helmrun"
@@ -210,39 +208,7 @@ func (w *wrapperFlags) buildOverlay(ctx context.Context, s *streams, action, rel
 	if err != nil {
 		return nil, err
 	}
-	settingsToApply, err := res.Settings(w.values.o.Chart.RedisUsername)
-	if err != nil {
-		return nil, err
-	}
-	return applySettings(doc, settingsToApply)
-}
-
-// applySettings points the overlay at what bootstrap created, keeping the
-// overlay's header comment.
-func applySettings(doc []byte, settings []bootstrap.Setting) ([]byte, error) {
-	var m map[string]any
-	if err := yaml.Unmarshal(doc, &m); err != nil {
-		return nil, fmt.Errorf("reading the values overlay: %w", err)
-	}
-	if err := bootstrap.Apply(m, settings); err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	for _, line := range strings.SplitAfter(string(doc), "\n") {
-		if !strings.HasPrefix(line, "#") {
-			break
-		}
-		b.WriteString(line)
-	}
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(m); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return withBootstrap(doc, res, w.values.o.Chart.RedisUsername)
 }
 
 // helmDryRun reports whether Helm is asked not to change the cluster, in

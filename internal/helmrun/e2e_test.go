@@ -316,3 +316,50 @@ func hasClaim(vols []corev1.Volume, name, claim string) bool {
 	}
 	return false
 }
+
+// TestValuesBootstrapped: `values --bootstrapped RELEASE` (the helmfile
+// path, where no wrapper runs) points the overlay at the role and Secret an
+// earlier `bootstrap RELEASE` left, read from the real API server; without
+// them it says to run bootstrap first.
+func TestValuesBootstrapped(t *testing.T) {
+	env := kubetest.Start(t)
+	env.UseKubeBlocks(t, "1.0.1")
+	ns := env.Namespace(t, "values-bootstrapped")
+	env.Create(t, ns, kubetest.Fixture(t, "kb-1.0-pg-redis.yaml")...)
+	bin := testutil.Harborha(t)
+	values := func(wantCode int) (string, string) {
+		t.Helper()
+		cmd := exec.Command(bin, "values", "--bootstrapped", "myharbor", "-n", ns, "--kubeconfig", env.Kubeconfig, "--external-url", "http://harbor.example.com")
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != wantCode {
+			t.Fatalf("values: exit %d, want %d: %s", code, wantCode, errb.String())
+		}
+		return out.String(), errb.String()
+	}
+
+	out, stderr := values(1)
+	if out != "" || !strings.Contains(stderr, "run `helm harborha bootstrap myharbor` first") {
+		t.Errorf("without bootstrap: stdout %q, stderr %q", out, stderr)
+	}
+
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "myharbor-harborha-db", Namespace: ns},
+		StringData: map[string]string{"username": "harbor", "password": "generated-for-the-test"}}
+	if _, err := env.Typed.CoreV1().Secrets(ns).Create(context.Background(), secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = values(0)
+	for _, want := range []string{"username: harbor", "existingSecret: myharbor-harborha-db", "coreDatabase: registry"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("overlay lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "generated-for-the-test") || strings.Contains(out, "username: postgres") {
+		t.Errorf("overlay holds the role's password or still the superuser:\n%s", out)
+	}
+}
