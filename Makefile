@@ -76,11 +76,11 @@ install: build tools
 
 .PHONY: fmt
 fmt:
-	gofmt -s -w cmd internal
+	gofmt -s -w cmd internal overlays
 
 .PHONY: vet
 vet:
-	@test -z "$$(gofmt -s -l cmd internal)" || { gofmt -s -l cmd internal; echo "gofmt: files above need formatting (make fmt)"; exit 1; }
+	@test -z "$$(gofmt -s -l cmd internal overlays)" || { gofmt -s -l cmd internal overlays; echo "gofmt: files above need formatting (make fmt)"; exit 1; }
 	$(GO) vet ./...
 
 .PHONY: clean

@@ -3,6 +3,7 @@ package helmrun_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,18 +128,25 @@ func TestTemplateMatchesGoldens(t *testing.T) {
 func TestInstallUpgrade(t *testing.T) {
 	env := kubetest.Start(t)
 	env.UseKubeBlocks(t, "1.0.1")
+	env.EnsureNode(t, "node-a", "192.0.2.10")
+	for _, major := range []int{3, 4} {
+		t.Run("helm"+string(rune('0'+major)), func(t *testing.T) { installUpgrade(t, env, major) })
+	}
+}
+
+func installUpgrade(t *testing.T, env *kubetest.Env, major int) {
 	ns := env.Namespace(t, "install")
 	env.Create(t, ns, kubetest.Fixture(t, "kb-1.0-pg-redis.yaml")...)
-	env.EnsureNode(t, "node-a", "192.0.2.10")
-
-	h := installPlugin(t, 3)
+	h := installPlugin(t, major)
 	h.env = append(h.env, "KUBECONFIG="+env.Kubeconfig)
 	chart := testutil.Chart(t, "harbor-1.19.1.tgz")
 	// No bootstrap: nothing runs pods on this API server, so its Jobs would
 	// never finish (bootstrap has its own tests with a test kubelet).
-	_, stderr := h.run(t, 0, "harborha", "install", "myharbor", chart, "-n", ns, "--no-bootstrap",
+	// NodePorts are cluster-wide: each major's release gets its own.
+	nodePort := fmt.Sprintf("--node-port=%d", 30100+major)
+	_, stderr := h.run(t, 0, "harborha", "install", "myharbor", chart, "-n", ns, "--no-bootstrap", nodePort,
 		"--shared-pvc=harbor-shared", "--create-shared-pvc", "--anti-affinity", "hard")
-	for _, step := range []string{"harborha: discovering", "harborha: values overlay: PostgreSQL", "harborha: running helm install (Helm 3"} {
+	for _, step := range []string{"harborha: discovering", "harborha: values overlay: PostgreSQL", fmt.Sprintf("harborha: running helm install (Helm %d", major)} {
 		if !strings.Contains(stderr, step) {
 			t.Errorf("no progress line %q in stderr:\n%s", step, stderr)
 		}
@@ -190,7 +198,7 @@ func TestInstallUpgrade(t *testing.T) {
 		t.Errorf("core's Redis URL does not use the Redis primary service %s", redisSvc.Spec.ClusterIP)
 	}
 
-	h.run(t, 0, "harborha", "upgrade", "myharbor", chart, "-n", ns, "--no-bootstrap",
+	h.run(t, 0, "harborha", "upgrade", "myharbor", chart, "-n", ns, "--no-bootstrap", nodePort,
 		"--shared-pvc=harbor-shared", "--create-shared-pvc", "--anti-affinity", "hard", "--replicas", "core=3")
 	core, err = env.Typed.AppsV1().Deployments(ns).Get(ctx, "myharbor-core", metav1.GetOptions{})
 	if err != nil {
