@@ -1,7 +1,6 @@
 package helmrun_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -58,21 +57,7 @@ func installPlugin(t *testing.T, major int) *helmHome {
 // run runs helm and checks its exit status; it returns stdout and stderr.
 func (h *helmHome) run(t *testing.T, wantCode int, args ...string) (string, string) {
 	t.Helper()
-	cmd := exec.Command(h.helm, args...)
-	cmd.Env = h.env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	if code != wantCode {
-		t.Fatalf("helm %s: exit %d, want %d\nstderr:\n%s", strings.Join(args, " "), code, wantCode, errb.String())
-	}
-	return out.String(), errb.String()
+	return testutil.Exec(t, h.env, wantCode, h.helm, args...)
 }
 
 func (h *helmHome) assertNoTempFiles(t *testing.T) {
@@ -337,18 +322,7 @@ func TestValuesBootstrapped(t *testing.T) {
 	bin := testutil.Harborha(t)
 	values := func(wantCode int) (string, string) {
 		t.Helper()
-		cmd := exec.Command(bin, "values", "--bootstrapped", "myharbor", "-n", ns, "--kubeconfig", env.Kubeconfig, "--external-url", "http://harbor.example.com")
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		if code != wantCode {
-			t.Fatalf("values: exit %d, want %d: %s", code, wantCode, errb.String())
-		}
-		return out.String(), errb.String()
+		return testutil.Exec(t, nil, wantCode, bin, "values", "--bootstrapped", "myharbor", "-n", ns, "--kubeconfig", env.Kubeconfig, "--external-url", "http://harbor.example.com")
 	}
 
 	out, stderr := values(1)

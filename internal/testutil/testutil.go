@@ -309,3 +309,25 @@ func Objects(t testing.TB, stream []byte) map[manifest.ID]map[string]any {
 	}
 	return out
 }
+
+// Exec runs a command with the given environment (nil: the test's) and
+// fails the test unless it exits with wantCode; it returns stdout and
+// stderr. For checking exit statuses and messages of the real binaries.
+func Exec(t testing.TB, env []string, wantCode int, name string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", filepath.Base(name), err)
+	}
+	if code != wantCode {
+		t.Fatalf("%s %s: exit %d, want %d\nstderr:\n%s", filepath.Base(name), strings.Join(args, " "), code, wantCode, errb.String())
+	}
+	return out.String(), errb.String()
+}
