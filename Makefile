@@ -48,9 +48,10 @@ $(HELMFILE): tools/helmfile/go.mod tools/helmfile/go.sum
 
 .PHONY: test
 test: build tools test-services
-	$(TEST_ENV) $(GO) test -count=1 ./...
+	@# Fuzz first, so that the whole suite's results close the log.
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s ./internal/postrender
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzLint -fuzztime 30s ./internal/lint
+	$(TEST_ENV) $(GO) test -count=1 ./...
 
 .PHONY: update-golden
 update-golden: build tools
