@@ -171,6 +171,10 @@ func applyPlan(docs []*manifest.Doc, rel *harbor.Release, p *plan) ([]item, erro
 		}
 	}
 
+	addedAfter := map[manifest.ID][]manifest.ID{}
+	for _, a := range p.added {
+		addedAfter[a.after] = append(addedAfter[a.after], manifest.IDOf(a.obj))
+	}
 	var items []item
 	for _, d := range docs {
 		id := d.ID()
@@ -182,11 +186,8 @@ func applyPlan(docs []*manifest.Doc, rel *harbor.Release, p *plan) ([]item, erro
 			it.text = it.head + byID[id]
 		}
 		items = append(items, it)
-		for _, a := range p.added {
-			if a.after == id {
-				aid := manifest.IDOf(a.obj)
-				items = append(items, item{id: aid, text: byID[aid]})
-			}
+		for _, aid := range addedAfter[id] {
+			items = append(items, item{id: aid, text: byID[aid]})
 		}
 	}
 	return items, nil
