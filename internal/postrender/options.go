@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -345,8 +344,4 @@ var sharedVolumes = map[string]string{
 }
 
 // sharedComponents is sharedVolumes' keys in a fixed order.
-func sharedComponents() []string {
-	keys := harbor.SortedKeys(sharedVolumes)
-	sort.Strings(keys)
-	return keys
-}
+func sharedComponents() []string { return harbor.SortedKeys(sharedVolumes) }

@@ -207,7 +207,7 @@ func planWorkload(p *plan, rel *harbor.Release, w *harbor.Workload, o Options, m
 // hasReplicas reports whether the document sets spec.replicas at all; we
 // always write the count explicitly so that the output says what runs.
 func hasReplicas(w *harbor.Workload) bool {
-	_, found, _ := unstructuredNested(w.Doc.Obj.Object, "spec", "replicas")
+	_, found, _ := unstructured.NestedFieldNoCopy(w.Doc.Obj.Object, "spec", "replicas")
 	return found
 }
 
@@ -445,10 +445,6 @@ func equalJSON(a, b any) bool {
 	ja, errA := json.Marshal(a)
 	jb, errB := json.Marshal(b)
 	return errA == nil && errB == nil && string(ja) == string(jb)
-}
-
-func unstructuredNested(obj map[string]any, fields ...string) (any, bool, error) {
-	return unstructured.NestedFieldNoCopy(obj, fields...)
 }
 
 func fromOverlay(name string) (*unstructured.Unstructured, error) {
