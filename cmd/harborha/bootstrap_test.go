@@ -17,7 +17,7 @@ func TestBootstrapArgumentErrors(t *testing.T) {
 		{[]string{"bootstrap"}, "harborha bootstrap: bootstrap needs the Helm release name, and only that argument: helm harborha bootstrap RELEASE [flags]\n"},
 		{[]string{"bootstrap", "a", "b"}, "harborha bootstrap: bootstrap needs the Helm release name, and only that argument: helm harborha bootstrap RELEASE [flags]\n"},
 		{[]string{"bootstrap", "myharbor", "--dry-run", "-o", "json"}, "harborha bootstrap: --dry-run prints YAML: drop -o json\n"},
-		{[]string{"bootstrap", "myharbor", "-o", "table"}, "harborha bootstrap: -o \"table\": use text, json or yaml\n"},
+		{[]string{"bootstrap", "myharbor", "-o", "xml"}, "harborha bootstrap: invalid argument \"xml\" for \"-o, --output\" flag: use one of text, json or yaml (see --help)\n"},
 		{[]string{"bootstrap", "myharbor", "--timeout", "soon"}, "harborha bootstrap: invalid argument \"soon\" for \"--timeout\" flag: time: invalid duration \"soon\" (see --help)\n"},
 		{[]string{"bootstrap", "myharbor", "--no-such-flag"}, "harborha bootstrap: unknown flag: --no-such-flag (see --help)\n"},
 	}

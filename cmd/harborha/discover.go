@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 func init() {
@@ -28,24 +29,19 @@ Flags:
 `
 
 func runDiscover(ctx context.Context, s *streams, args []string) error {
-	fs := pflag.NewFlagSet("discover", pflag.ContinueOnError)
-	df := addDiscoveryFlags(fs)
-	var output string
-	fs.StringVarP(&output, "output", "o", discover.FormatTable, "table, json or yaml")
-	if done, err := parseFlags(fs, s, discoverHelp, args); done || err != nil {
+	var o discover.Options
+	var format output.Format
+	_, kf, done, err := parseClusterCommand(s, "discover", discoverHelp, args, false, func(fs *pflag.FlagSet) {
+		o.AddFlags(fs)
+		output.AddFlag(fs, &format, "", output.Text, output.JSON, output.YAML)
+	})
+	if done || err != nil {
 		return err
 	}
-	if _, err := discover.Render(&discover.Result{}, output); err != nil {
-		return err // a bad -o, found before contacting the cluster
-	}
-	r, _, err := df.discover(ctx, s, "discover", false)
+	r, _, err := discover.Find(ctx, kf.Settings(), o)
 	if err != nil {
 		return err
 	}
-	doc, err := discover.Render(r, output)
-	if err != nil {
-		return err
-	}
-	_, err = s.out.Write(doc)
-	return err
+	warn(s, "discover", r.Warnings)
+	return format.Write(s.out, r)
 }

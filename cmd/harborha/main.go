@@ -15,8 +15,9 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
+
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // command is one subcommand. run returns an error for the user; an
@@ -89,11 +90,11 @@ func run(ctx context.Context, s *streams, args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(s.err, "harborha %s: %s\n", c.name, oneLine(ee.err.Error()))
+			fmt.Fprintf(s.err, "harborha %s: %s\n", c.name, output.OneLine(ee.err.Error()))
 		}
 		return ee.code
 	}
-	fmt.Fprintf(s.err, "harborha %s: %s\n", c.name, oneLine(err.Error()))
+	fmt.Fprintf(s.err, "harborha %s: %s\n", c.name, output.OneLine(err.Error()))
 	return 1
 }
 
@@ -113,10 +114,4 @@ func usage(w io.Writer) {
 	}
 	b.WriteString("\nRun 'helm harborha COMMAND --help' for a command's flags.\n")
 	w.Write(b.Bytes())
-}
-
-// oneLine folds an error message onto one line: errors from libraries may
-// span several, and our contract is one line per error.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

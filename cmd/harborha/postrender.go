@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/harborha/helm-harborha/internal/helmrun"
+	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
@@ -43,7 +43,7 @@ func runPostRender(ctx context.Context, s *streams, args []string) error {
 		// Helm 4 swallows a post-renderer's stderr: leave the message where
 		// the wrapper that started Helm can show it.
 		if f := os.Getenv(helmrun.ErrorFileEnv); f != "" {
-			_ = os.WriteFile(f, []byte(oneLine(err.Error())+"\n"), 0o600)
+			_ = os.WriteFile(f, []byte(output.OneLine(err.Error())+"\n"), 0o600)
 		}
 	}
 	return err
@@ -62,18 +62,19 @@ func postRender(_ context.Context, s *streams, args []string) error {
 	for len(args) > 0 && (args[0] == "harborha" || args[0] == "post-render") {
 		args = args[1:]
 	}
-	var flagErr bytes.Buffer
-	opts, rest, err := postrender.ParseArgs("post-render", args, &flagErr)
-	if errors.Is(err, pflag.ErrHelp) {
-		io.WriteString(s.out, postRenderHelp)
-		postrender.Usage("post-render", s.out)
-		return nil
-	}
-	if err != nil {
+	fs := pflag.NewFlagSet("post-render", pflag.ContinueOnError)
+	fs.SortFlags = false
+	var knobs postrender.Flags
+	knobs.Add(fs)
+	if done, err := parseFlags(fs, s, postRenderHelp, args, true); done || err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return fmt.Errorf("unexpected argument %q: post-render reads manifests on stdin and takes only flags", rest[0])
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: post-render reads manifests on stdin and takes only flags", fs.Arg(0))
+	}
+	opts, err := knobs.Resolve()
+	if err != nil {
+		return err
 	}
 	r, err := postrender.New(opts, s.err)
 	if err != nil {

@@ -8,10 +8,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
-)
 
-// Redacted stands for every password in DryRun's output.
-const Redacted = "<redacted>"
+	"github.com/harborha/helm-harborha/internal/output"
+)
 
 // DryRun returns what Run would create, as a YAML stream: the generated
 // Secrets (created only when missing; passwords redacted), the single-use
@@ -32,10 +31,10 @@ func DryRun(opts Options) ([]byte, error) {
 	add := func(j *jobRun, build func(passwordRef) *batchv1.Job) {
 		cr := j.cred
 		objs = append(objs, generatedSecret(o.Namespace, cr.secret, o.Release, cr.component, map[string][]byte{
-			cr.usernameKey: []byte(cr.name), cr.passwordKey: []byte(Redacted),
+			cr.usernameKey: []byte(cr.name), cr.passwordKey: []byte(output.Redacted),
 		}))
 		j.password = ensured{key: cr.passwordKey}
-		pw, input := jobPassword(o, j, Redacted)
+		pw, input := jobPassword(o, j, output.Redacted)
 		if input != nil {
 			objs = append(objs, input)
 		}

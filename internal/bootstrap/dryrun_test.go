@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
@@ -32,7 +33,7 @@ func TestDryRunHoldsNoSecretValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(doc)
-	if n := strings.Count(text, Redacted); n != 3 { // two Secrets, one single-use copy
+	if n := strings.Count(text, output.Redacted); n != 3 { // two Secrets, one single-use copy
 		t.Errorf("%d redacted values, want 3:\n%s", n, text)
 	}
 	for _, key := range []string{"PGUSER", "PGPASSWORD", "HARBOR_DB_PASSWORD", "REDIS_ADMIN_USER", "REDISCLI_AUTH", "HARBOR_REDIS_PASSWORD"} {

@@ -43,9 +43,10 @@ type Options struct {
 	RedisImage string // default DefaultRedisImage
 	// Timeout bounds each Job, from creation to completion.
 	Timeout time.Duration // default DefaultTimeout
-
-	// DryRun computes the objects without creating or changing anything.
-	DryRun bool
+	// TimeoutFlag is the flag that sets Timeout, for messages: "--timeout"
+	// (the default) for bootstrap, "--bootstrap-timeout" in the wrappers,
+	// where --timeout is Helm's.
+	TimeoutFlag string
 	// Progress receives one line per step (stderr); nil discards.
 	Progress io.Writer
 }
@@ -130,6 +131,9 @@ func (o Options) withDefaults() Options {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
+	if o.TimeoutFlag == "" {
+		o.TimeoutFlag = "--timeout"
+	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -178,7 +182,7 @@ func (o Options) validate() error {
 		return fmt.Errorf("namespace %q is not a valid namespace name", o.Namespace)
 	}
 	if o.Timeout < 0 {
-		return fmt.Errorf("--timeout %s is negative", o.Timeout)
+		return fmt.Errorf("%s %s is negative", o.TimeoutFlag, o.Timeout)
 	}
 	if pg := o.Postgres; pg != nil {
 		if !pgIdentifier.MatchString(pg.Role) {

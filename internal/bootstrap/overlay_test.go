@@ -46,7 +46,7 @@ func TestOverlayAfterBootstrapRendersWithTheRealChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Apply(overlay, settings); err != nil {
+	if err := values.Apply(overlay, settings); err != nil {
 		t.Fatal(err)
 	}
 	out, err := yaml.Marshal(overlay)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // The SQL script against a real PostgreSQL server, run exactly as the Job
@@ -233,7 +235,7 @@ func TestPostgresScriptFailures(t *testing.T) {
 			if strings.Contains(want, "%d") {
 				want = fmt.Sprintf(want, s.port)
 			}
-			if got := oneLine(newRunner(nil, o).explainFailure(j, failureLines(log), outcome{})); got != want {
+			if got := output.OneLine(newRunner(nil, o).explainFailure(j, failureLines(log), outcome{})); got != want {
 				t.Errorf("error:\n got %s\nwant %s", got, want)
 			}
 			if tc.wantNoRole != "" {

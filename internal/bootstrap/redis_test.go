@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // The Redis part against real redis-servers on loopback, run exactly as the
@@ -316,7 +318,7 @@ func TestRedisScriptFailures(t *testing.T) {
 			j := redisRun(o)
 			j.job = redisJob(o, o.Redis.Nodes, passwordRef{})
 			want := fmt.Sprintf(tc.wantError, o.Redis.Nodes[0])
-			if got := oneLine(newRunner(nil, o).explainFailure(j, failureLines(log), outcome{})); got != want {
+			if got := output.OneLine(newRunner(nil, o).explainFailure(j, failureLines(log), outcome{})); got != want {
 				t.Errorf("error:\n got %s\nwant %s", got, want)
 			}
 			if tc.user == "harbor" {

@@ -11,8 +11,7 @@
 //		Postgres: &bootstrap.PostgresTarget{Endpoint: bootstrap.EndpointFrom(found.PostgreSQL)},
 //		Redis:    &bootstrap.RedisTarget{Endpoint: bootstrap.EndpointFrom(found.Redis), User: "harbor", Service: found.Redis.Service},
 //		Progress: os.Stderr})
-//	settings, err := res.Settings(chart.RedisUsername) // chart values pointing at the role, user and Secrets
-//	err = bootstrap.Apply(valuesTree, settings)
+//	overlay, err = res.Patch(overlay, chart.RedisUsername) // point the values overlay at the role, user and Secrets
 //
 // DryRun renders the same objects (passwords redacted) without an API call.
 package bootstrap
@@ -33,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // Run bootstraps what opts ask for, PostgreSQL first, then Redis: it checks
@@ -85,7 +85,7 @@ func (r *runner) redact(secret string) {
 // printed only through it.
 func (r *runner) clean(s string) string {
 	for _, v := range r.secrets {
-		s = strings.ReplaceAll(s, v, "***")
+		s = strings.ReplaceAll(s, v, output.Redacted)
 	}
 	return s
 }
@@ -344,7 +344,7 @@ func (r *runner) runJob(ctx context.Context, j *jobRun) error {
 		}
 		r.deleteQuietly(j)
 		return fmt.Errorf("the %s bootstrap Job %s did not finish within %s%s; the Job was deleted%s",
-			j.engine, j.ref(), r.o.Timeout, outcome.describe(), timeoutHint(outcome, j.imageFlag))
+			j.engine, j.ref(), r.o.Timeout, outcome.describe(), timeoutHint(outcome, j.imageFlag, r.o.TimeoutFlag))
 	default:
 		r.deleteQuietly(j)
 		return waitErr

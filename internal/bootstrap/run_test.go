@@ -21,6 +21,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // The runner against a fake API server whose "kubelet" runs each Job's
@@ -304,12 +305,12 @@ func TestRunSetsUpBothOnceThenReusesEverything(t *testing.T) {
 		assertNoPassword(t, "Job "+j.Name, mustJSON(t, j), passwords)
 	}
 	assertNoPassword(t, "progress", progress, passwords)
-	for _, f := range []string{FormatText, FormatJSON, FormatYAML} {
-		doc, err := Render(res, f)
-		if err != nil {
+	for _, f := range []output.Format{output.Text, output.JSON, output.YAML} {
+		var doc bytes.Buffer
+		if err := f.Write(&doc, res); err != nil {
 			t.Fatal(err)
 		}
-		assertNoPassword(t, "result as "+f, string(doc), passwords)
+		assertNoPassword(t, "result as "+string(f), doc.String(), passwords)
 	}
 }
 
@@ -452,7 +453,7 @@ func TestRunFailures(t *testing.T) {
 			case strings.Contains(want, "%d"):
 				want = fmt.Sprintf(want, pg.port)
 			}
-			if got := oneLine(err.Error()); got != want {
+			if got := output.OneLine(err.Error()); got != want {
 				t.Errorf("error:\n got %s\nwant %s", got, want)
 			}
 			for _, l := range tc.wantLog {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // outcome is what waiting for a Job saw last.
@@ -205,7 +206,7 @@ func (r *runner) failed(ctx context.Context, j *jobRun, out outcome) error {
 		// The pod never ran: nothing to inspect, and nothing would change.
 		r.deleteQuietly(j)
 		return fmt.Errorf("the %s bootstrap Job %s cannot start its pod (%s): %s; the Job was deleted%s",
-			j.engine, j.ref(), out.reason, r.clean(oneLine(out.message)), stuckHint(out.reason, j.imageFlag))
+			j.engine, j.ref(), out.reason, r.clean(output.OneLine(out.message)), stuckHint(out.reason, j.imageFlag))
 	}
 	return fmt.Errorf("%s; the Job %s is kept a day for inspection (kubectl -n %s logs job/%s)",
 		r.explainFailure(j, lines, out), j.ref(), j.job.Namespace, j.job.Name)
@@ -324,8 +325,6 @@ func afterFatal(l string) string {
 	return l
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
 // describe says where a Job that timed out was.
 func (o outcome) describe() string {
 	if o.pod == nil {
@@ -334,7 +333,7 @@ func (o outcome) describe() string {
 	return fmt.Sprintf(" (pod %s: %s)", o.pod.Name, podState(o.pod))
 }
 
-func timeoutHint(o outcome, imageFlag string) string {
+func timeoutHint(o outcome, imageFlag, timeoutFlag string) string {
 	if o.pod == nil {
 		return ""
 	}
@@ -345,5 +344,5 @@ func timeoutHint(o outcome, imageFlag string) string {
 	case strings.Contains(state, "Unschedulable"):
 		return "; the pod cannot be scheduled (see above)"
 	}
-	return "; raise --timeout if the cluster is slow"
+	return "; raise " + timeoutFlag + " if the cluster is slow"
 }

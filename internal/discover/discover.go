@@ -17,6 +17,7 @@ package discover
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -214,7 +215,7 @@ func (d *discoverer) objects(ctx context.Context, clusters []kbCluster) (map[str
 		if _, ok := names[c.namespace]; !ok {
 			order = append(order, c.namespace)
 		}
-		if !contains(names[c.namespace], c.name) {
+		if !slices.Contains(names[c.namespace], c.name) {
 			names[c.namespace] = append(names[c.namespace], c.name)
 		}
 	}
@@ -272,15 +273,6 @@ func (d *discoverer) objects(ctx context.Context, clusters []kbCluster) (map[str
 		return nil, errs[0]
 	}
 	return out, nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func or(a, b string) string {

@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // want is what the KubeBlocks reference says discovery must find for a
@@ -375,12 +378,12 @@ func TestPasswordsNeverPrint(t *testing.T) {
 	}
 	secrets := []string{secretValue(t, objs, "mypg-conn-credential", "password"), secretValue(t, objs, "myredis-conn-credential", "password")}
 	var outputs []string
-	for _, f := range []string{FormatTable, FormatJSON, FormatYAML} {
-		b, err := Render(r, f)
-		if err != nil {
+	for _, f := range []output.Format{output.Text, output.JSON, output.YAML} {
+		var b bytes.Buffer
+		if err := f.Write(&b, r); err != nil {
 			t.Fatal(err)
 		}
-		outputs = append(outputs, string(b))
+		outputs = append(outputs, b.String())
 	}
 	j, _ := json.Marshal(r.PostgreSQL.Password)
 	outputs = append(outputs, fmt.Sprintf("%v %+v %#v %s %q %x", r.PostgreSQL, *r.Redis, r, r.PostgreSQL.Password, r.Redis.Password, r.Redis.Password), string(j))
@@ -393,5 +396,22 @@ func TestPasswordsNeverPrint(t *testing.T) {
 	}
 	if !strings.Contains(outputs[0], "mypg-conn-credential") || !strings.Contains(outputs[0], "myredis-redis-sentinel") {
 		t.Errorf("table lacks the secret or sentinel rows:\n%s", outputs[0])
+	}
+}
+
+func TestUnhealthy(t *testing.T) {
+	r := &Result{
+		PostgreSQL: &Endpoint{Engine: PostgreSQL, Namespace: "harbor", Cluster: "mypg"},
+		Redis:      &Endpoint{Engine: Redis, Namespace: "harbor", Cluster: "myredis"},
+	}
+	if err := r.Unhealthy(); err != nil {
+		t.Fatalf("healthy result: %v", err)
+	}
+	r.PostgreSQL.Problems = []string{"phase is Creating, not Running"}
+	r.Redis.Problems = []string{"no pod of component redis has the label kubeblocks.io/role=primary"}
+	err := r.Unhealthy()
+	want := "PostgreSQL cluster harbor/mypg is not ready (phase is Creating, not Running); Redis cluster harbor/myredis is not ready (no pod of component redis"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/kubetest"
+	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/testutil"
 	"go.yaml.in/yaml/v3"
 	"helm.sh/helm/v3/pkg/cli"
@@ -408,9 +409,10 @@ func TestE2ERequestsDoNotGrowWithTheNamespace(t *testing.T) {
 	if before > 6 {
 		t.Errorf("%d requests, the budget is 6", before)
 	}
-	a, _ := discover.Render(r1, discover.FormatJSON)
-	b, _ := discover.Render(r2, discover.FormatJSON)
-	if !bytes.Equal(a, b) {
-		t.Errorf("the unrelated objects changed the result:\n%s\n%s", a, b)
+	var a, b bytes.Buffer
+	_ = output.JSON.Write(&a, r1)
+	_ = output.JSON.Write(&b, r2)
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Errorf("the unrelated objects changed the result:\n%s\n%s", a.String(), b.String())
 	}
 }

@@ -3,6 +3,7 @@ package discover
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,7 +88,7 @@ func (w *world) client(t *testing.T) (*kube.Client, func() []k8stesting.Action) 
 			return true, nil, err
 		}
 		v := a.GetResource().Version
-		if !contains(w.served, v) {
+		if !slices.Contains(w.served, v) {
 			return true, nil, apierrors.NewNotFound(schema.GroupResource{}, "")
 		}
 		list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": ClusterGroup + "/" + v, "kind": "ClusterList"}}

@@ -1,44 +1,18 @@
 package discover
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-
-	"sigs.k8s.io/yaml"
 )
 
-// Formats of Render.
-const (
-	FormatTable = "table"
-	FormatJSON  = "json"
-	FormatYAML  = "yaml"
-)
-
-// Render formats a result: a table for people, JSON or YAML for tools.
-// No format prints a password: Endpoint.Password is never serialised.
-func Render(r *Result, format string) ([]byte, error) {
-	switch format {
-	case "", FormatTable:
-		return table(r), nil
-	case FormatJSON:
-		b, err := json.MarshalIndent(r, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		return append(b, '\n'), nil
-	case FormatYAML:
-		return yaml.Marshal(r)
-	}
-	return nil, fmt.Errorf("-o %q: use table, json or yaml", format)
-}
-
-func table(r *Result) []byte {
-	var b bytes.Buffer
-	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+// WriteText writes the result as a table for people (-o text); -o json and
+// yaml encode the Result itself. No form prints a password:
+// Endpoint.Password is never serialised.
+func (r *Result) WriteText(out io.Writer) error {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "CLUSTER\tENGINE\tKUBEBLOCKS\tPHASE\tREPLICAS\tPRIMARY\tADDRESS\tSECRET\tHEALTH")
 	for _, e := range []*Endpoint{r.PostgreSQL, r.Redis} {
 		if e == nil {
@@ -55,6 +29,5 @@ func table(r *Result) []byte {
 				s.Addr()+" ("+s.Service+")", s.Secret, "-")
 		}
 	}
-	w.Flush()
-	return b.Bytes()
+	return w.Flush()
 }

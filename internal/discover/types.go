@@ -4,6 +4,8 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"strconv"
+
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // Engine is the database engine of a KubeBlocks cluster.
@@ -69,7 +71,7 @@ type Endpoint struct {
 	Port       int    `json:"port"`
 	Secret     string `json:"secret"` // the credential Secret, in Namespace
 	Username   string `json:"username"`
-	// Password is the credential's password; it prints as [redacted].
+	// Password is the credential's password; it prints as output.Redacted.
 	Password Password  `json:"-"`
 	Sentinel *Sentinel `json:"sentinel,omitempty"`
 	// Problems are health problems (values refuses them unless --force).
@@ -98,11 +100,9 @@ type Sentinel struct {
 func (s *Sentinel) Addr() string { return s.Host + ":" + strconv.Itoa(s.Port) }
 
 // Password holds a secret value. Every way of printing it (%v, %s, %#v,
-// JSON) shows [redacted]; only Reveal gives the value, for the one place
+// JSON) shows output.Redacted; only Reveal gives the value, for the one place
 // that must write it (the values overlay).
 type Password struct{ v string }
-
-const redacted = "[redacted]"
 
 // NewPassword wraps a secret value.
 func NewPassword(v string) Password { return Password{v: v} }
@@ -113,13 +113,13 @@ func (p Password) Reveal() string { return p.v }
 // Empty reports whether there is no value.
 func (p Password) Empty() bool { return p.v == "" }
 
-func (p Password) String() string               { return redacted }
-func (p Password) GoString() string             { return redacted }
-func (p Password) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
-func (p Password) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+func (p Password) String() string               { return output.Redacted }
+func (p Password) GoString() string             { return output.Redacted }
+func (p Password) MarshalJSON() ([]byte, error) { return []byte(`"` + output.Redacted + `"`), nil }
+func (p Password) MarshalText() ([]byte, error) { return []byte(output.Redacted), nil }
 
 // Format covers every fmt verb (%q, %x ... included).
-func (p Password) Format(f fmt.State, _ rune) { f.Write([]byte(redacted)) }
+func (p Password) Format(f fmt.State, _ rune) { f.Write([]byte(output.Redacted)) }
 
 // equal compares in constant time.
 func (p Password) equal(q Password) bool {

@@ -1,6 +1,8 @@
 package harbor
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/harborha/helm-harborha/internal/manifest"
@@ -18,7 +20,7 @@ func (w *Workload) Release() string { return w.Selector()[LabelRelease] }
 func (w *Workload) ConfigMapNames() []string {
 	var names []string
 	add := func(n string) {
-		if n != "" && !contains(names, n) {
+		if n != "" && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}

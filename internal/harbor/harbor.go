@@ -6,6 +6,7 @@ package harbor
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -23,19 +24,18 @@ import (
 // in the order the chart renders them.
 var Components = []string{"core", "portal", "registry", "jobservice", "nginx", "trivy", "exporter"}
 
-// Internal components are the chart's single-pod PostgreSQL and Redis.
-var Internal = []string{"database", "redis"}
+// internal are the chart's single-pod PostgreSQL and Redis, by component,
+// with the store each one is.
+var internal = map[string]string{"database": "PostgreSQL", "redis": "Redis"}
 
 // IsComponent reports whether name is one of Components.
-func IsComponent(name string) bool { return contains(Components, name) }
+func IsComponent(name string) bool { return slices.Contains(Components, name) }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
+// InternalStore names the store an internal component is ("PostgreSQL"
+// for database, "Redis" for redis); ok is false for any other component.
+func InternalStore(component string) (store string, ok bool) {
+	store, ok = internal[component]
+	return store, ok
 }
 
 // Selector labels: every chart version selects its pods by these three
@@ -150,6 +150,50 @@ func (r *Release) Claim(namespace, name string) *corev1.PersistentVolumeClaim {
 	return r.Claims[namespace+"/"+name]
 }
 
+// Components are the release's Harbor services, the workloads that can
+// run several replicas (not the internal database and Redis), in stream
+// order.
+func (r *Release) Components() []*Workload {
+	var out []*Workload
+	for _, w := range r.Workloads {
+		if IsComponent(w.Component) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// Internals are the release's internal database and Redis workloads.
+func (r *Release) Internals() []*Workload {
+	var out []*Workload
+	for _, w := range r.Workloads {
+		if _, ok := InternalStore(w.Component); ok {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// ClaimShared reports whether pods on several nodes may mount claim
+// ns/name: it is ReadWriteMany, or the stream does not render it (an
+// existingClaim, or --shared-pvc without --create-shared-pvc). An
+// unrendered claim cannot be judged offline and is trusted to be shared;
+// the post-renderer and lint both decide it here.
+func (r *Release) ClaimShared(namespace, name string) bool {
+	c := r.Claim(namespace, name)
+	return c == nil || HasAccessMode(c, corev1.ReadWriteMany)
+}
+
+// HasAccessMode reports whether the claim asks for the access mode.
+func HasAccessMode(c *corev1.PersistentVolumeClaim, mode corev1.PersistentVolumeAccessMode) bool {
+	for _, m := range c.Spec.AccessModes {
+		if m == mode {
+			return true
+		}
+	}
+	return false
+}
+
 // Workload returns the workload of a component, or nil.
 func (r *Release) Workload(component string) *Workload {
 	for _, w := range r.Workloads {
@@ -221,7 +265,7 @@ func readWorkload(d *manifest.Doc) (*Workload, error) {
 	}
 	sel := w.Selector()
 	comp := sel[LabelComponent]
-	if sel[LabelRelease] == "" || sel[LabelApp] == "" || !(IsComponent(comp) || contains(Internal, comp)) {
+	if _, isInternal := InternalStore(comp); sel[LabelRelease] == "" || sel[LabelApp] == "" || !(IsComponent(comp) || isInternal) {
 		return nil, nil
 	}
 	w.Component = comp

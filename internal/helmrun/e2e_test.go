@@ -117,6 +117,35 @@ func TestInstallUpgrade(t *testing.T) {
 	for _, major := range []int{3, 4} {
 		t.Run("helm"+string(rune('0'+major)), func(t *testing.T) { installUpgrade(t, env, major) })
 	}
+	t.Run("dry-run skips bootstrap", func(t *testing.T) { dryRunSkipsBootstrap(t, env) })
+}
+
+// dryRunSkipsBootstrap: under Helm's --dry-run=server the wrapper still
+// discovers and renders, but creates nothing: no bootstrap Secret, no Job
+// (one would never finish here), no release.
+func dryRunSkipsBootstrap(t *testing.T, env *kubetest.Env) {
+	ns := env.Namespace(t, "dryrun")
+	env.Create(t, ns, kubetest.Fixture(t, "kb-1.0-pg-redis.yaml")...)
+	h := installPlugin(t, 3)
+	h.env = append(h.env, "KUBECONFIG="+env.Kubeconfig)
+	out, stderr := h.run(t, 0, "harborha", "install", "myharbor", testutil.Chart(t, "harbor-1.19.1.tgz"), "-n", ns, "--dry-run=server", "--node-port=30109")
+	if strings.Contains(stderr, "bootstrapping") || !strings.Contains(stderr, "harborha: values overlay: PostgreSQL") {
+		t.Errorf("want discovery and no bootstrap under --dry-run=server, stderr:\n%s", stderr)
+	}
+	if !strings.Contains(out, "kind: PodDisruptionBudget") {
+		t.Errorf("the dry run printed no post-rendered manifest:\n%.400s", out)
+	}
+	ctx := context.Background()
+	if _, err := env.Typed.CoreV1().Secrets(ns).Get(ctx, "myharbor-harborha-db", metav1.GetOptions{}); err == nil {
+		t.Errorf("the dry run created the bootstrap Secret")
+	}
+	if jobs, err := env.Typed.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{}); err != nil || len(jobs.Items) != 0 {
+		t.Errorf("the dry run created Jobs: %v %v", jobs, err)
+	}
+	if list, _ := h.run(t, 0, "list", "-n", ns, "-q"); strings.TrimSpace(list) != "" {
+		t.Errorf("the dry run left a release: %s", list)
+	}
+	h.assertNoTempFiles(t)
 }
 
 func installUpgrade(t *testing.T, env *kubetest.Env, major int) {

@@ -113,3 +113,17 @@ func FlagValue(helmArgs []string, names ...string) string {
 	}
 	return v
 }
+
+// WantsHelp reports whether the arguments ask for help before "--" (after
+// it, -h is Helm's).
+func WantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "--help":
+			return true
+		}
+	}
+	return false
+}

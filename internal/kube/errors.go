@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // Op names an API call for messages: the verb and resource RBAC must allow.
@@ -119,16 +121,14 @@ func (c *Client) transportMessage(err error) string {
 	case errors.As(err, &dnsErr):
 		reason = fmt.Sprintf("the host name %q does not resolve", dnsErr.Name)
 	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &certErr):
-		return fmt.Sprintf("TLS verification of the API server %s failed (%v): check the certificate authority in the kubeconfig", c.Where(), oneLine(err))
+		return fmt.Sprintf("TLS verification of the API server %s failed (%v): check the certificate authority in the kubeconfig", c.Where(), output.OneLine(err.Error()))
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			reason = "timed out"
 		} else {
-			reason = oneLine(err)
+			reason = output.OneLine(err.Error())
 		}
 	}
 	return fmt.Sprintf("cannot reach the Kubernetes API server %s: %s; check that the cluster is running and that KUBECONFIG, --kubeconfig or --kube-context select it", c.Where(), reason)
 }
-
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

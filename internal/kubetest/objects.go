@@ -86,41 +86,59 @@ func (e *Env) UseKubeBlocks(t testing.TB, version string) {
 		crd = objs[0]
 	}
 	c := ctx(t)
-	crds := e.Dynamic.Resource(crdGVR)
-	var gone []schema.GroupVersionResource // served before the swap
-	{
-		// Another version (or a leftover) goes first. Deleting a CRD deletes
-		// its objects (the apiextensions finalizer runs inside
-		// kube-apiserver), then the CRD; the objects' own finalizers
-		// (cluster.kubeblocks.io/finalizer) would wait forever for a
-		// KubeBlocks controller that does not run here: drop them.
-		if old, err := crds.Get(c, crd.GetName(), metav1.GetOptions{}); err == nil {
-			for _, v := range servedVersions(old) {
-				gone = append(gone, crdGVRFor(old, v))
-			}
-			if err := e.dropFinalizers(c, old); err != nil {
-				t.Fatalf("removing finalizers from %s objects: %v", crd.GetName(), err)
-			}
-		}
-		err := crds.Delete(c, crd.GetName(), metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			t.Fatalf("deleting CRD %s: %v", crd.GetName(), err)
-		}
-		e.kbVersion = ""
-		if err := wait.PollUntilContextTimeout(c, 100*time.Millisecond, time.Minute, true, func(c context.Context) (bool, error) {
-			_, err := crds.Get(c, crd.GetName(), metav1.GetOptions{})
-			return apierrors.IsNotFound(err), nil
-		}); err != nil {
-			t.Fatalf("CRD %s still present after deletion: %v", crd.GetName(), err)
-		}
-	}
+	gone := e.deleteClusterCRD(t, c, crd.GetName())
 	if version == "" {
 		e.waitServed(t, nil, gone)
 		e.mapper.Reset()
 		return
 	}
-	// Create, not apply: the 1.0.1 CRD is 2.2 MB, too big for the
-	// last-applied annotation.
+	e.createEstablished(t, c, crd, version)
+	var served []schema.GroupVersionResource
+	for _, v := range servedVersions(crd) {
+		served = append(served, crdGVRFor(crd, v))
+	}
+	e.waitServed(t, served, gone)
+	e.mapper.Reset()
+	e.kbVersion = version
+}
+
+// deleteClusterCRD deletes the installed Cluster CRD, if any, and returns
+// the versions it served. Deleting a CRD deletes its objects (the
+// apiextensions finalizer runs inside kube-apiserver), then the CRD; the
+// objects' own finalizers (cluster.kubeblocks.io/finalizer) would wait
+// forever for a KubeBlocks controller that does not run here: dropped.
+func (e *Env) deleteClusterCRD(t testing.TB, c context.Context, name string) []schema.GroupVersionResource {
+	t.Helper()
+	crds := e.Dynamic.Resource(crdGVR)
+	var gone []schema.GroupVersionResource
+	if old, err := crds.Get(c, name, metav1.GetOptions{}); err == nil {
+		for _, v := range servedVersions(old) {
+			gone = append(gone, crdGVRFor(old, v))
+		}
+		if err := e.dropFinalizers(c, old); err != nil {
+			t.Fatalf("removing finalizers from %s objects: %v", name, err)
+		}
+	}
+	err := crds.Delete(c, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatalf("deleting CRD %s: %v", name, err)
+	}
+	e.kbVersion = ""
+	if err := wait.PollUntilContextTimeout(c, 100*time.Millisecond, time.Minute, true, func(c context.Context) (bool, error) {
+		_, err := crds.Get(c, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	}); err != nil {
+		t.Fatalf("CRD %s still present after deletion: %v", name, err)
+	}
+	return gone
+}
+
+// createEstablished creates a CRD and waits until it is Established.
+// Create, not apply: the 1.0.1 CRD is 2.2 MB, too big for the
+// last-applied annotation.
+func (e *Env) createEstablished(t testing.TB, c context.Context, crd *unstructured.Unstructured, version string) {
+	t.Helper()
+	crds := e.Dynamic.Resource(crdGVR)
 	if _, err := crds.Create(c, crd, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating CRD %s of KubeBlocks %s: %v", crd.GetName(), version, err)
 	}
@@ -140,13 +158,6 @@ func (e *Env) UseKubeBlocks(t testing.TB, version string) {
 	}); err != nil {
 		t.Fatalf("CRD %s of KubeBlocks %s not Established: %v", crd.GetName(), version, err)
 	}
-	var served []schema.GroupVersionResource
-	for _, v := range servedVersions(crd) {
-		served = append(served, crdGVRFor(crd, v))
-	}
-	e.waitServed(t, served, gone)
-	e.mapper.Reset()
-	e.kbVersion = version
 }
 
 // waitServed waits until the API server's handlers agree with the CRDs:

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
@@ -32,7 +33,7 @@ func TestBinary(t *testing.T) {
 		{name: "--disable the warnings", args: []string{"lint", "--strict", "--disable", "HA012", haGolden}, code: 0, stdout: "(3 suppressed)"},
 		{name: "broken YAML", args: []string{"lint", "-"}, stdin: "apiVersion: v1\nkind: [\n", code: 2, stderrLine: "harborha lint: <stdin>:1: document 1: not valid YAML"},
 		{name: "no input", args: []string{"lint"}, code: 2, stderrLine: "harborha lint: nothing to lint"},
-		{name: "bad flag", args: []string{"lint", "--output=xml", "-"}, stdin: "x", code: 2, stderrLine: `harborha lint: -o/--output "xml"`},
+		{name: "bad flag", args: []string{"lint", "--output=xml", "-"}, stdin: "x", code: 2, stderrLine: `harborha lint: invalid argument "xml" for "-o, --output" flag: use one of text, json or sarif`},
 		{name: "help", args: []string{"lint", "--help"}, code: 0, stdout: "Usage:\n  helm harborha lint"},
 		{name: "listed in the commands", args: []string{"help"}, code: 0, stdout: "  lint "},
 	}
@@ -70,9 +71,9 @@ func TestBinaryInAPipe(t *testing.T) {
 	helm := testutil.Helm3(t)
 	chart := testutil.Chart(t, "harbor-1.19.1.tgz")
 	values := filepath.Join(testutil.RepoRoot(), "testdata", "external-defaults", "values.yaml")
-	for _, format := range Formats {
-		t.Run(format, func(t *testing.T) {
-			script := `"$HELM" template myharbor "$CHART" -n harbor --kube-version ` + DefaultKubeVersion + ` -f "$PIN" -f "$VALUES" | "$BIN" lint -o ` + format + ` -`
+	for _, format := range []output.Format{output.Text, output.JSON, output.SARIF} {
+		t.Run(string(format), func(t *testing.T) {
+			script := `"$HELM" template myharbor "$CHART" -n harbor --kube-version ` + DefaultKubeVersion + ` -f "$PIN" -f "$VALUES" | "$BIN" lint -o ` + string(format) + ` -`
 			cmd := exec.Command("sh", "-c", script)
 			cmd.Env = append(cmd.Environ(), testutil.IsolatedHelmEnv(t)...)
 			cmd.Env = append(cmd.Env, "HELM="+helm, "CHART="+chart, "PIN="+testutil.PinSecrets(t), "VALUES="+values, "BIN="+bin, "NO_COLOR=1")
@@ -83,7 +84,7 @@ func TestBinaryInAPipe(t *testing.T) {
 			}
 			checkStderr(t, errb.String(), "")
 			switch format {
-			case FormatText:
+			case output.Text:
 				if !strings.Contains(out.String(), "lint failed: 5 errors, 4 warnings in 27 objects") {
 					t.Errorf("summary missing:\n%s", out.String())
 				}

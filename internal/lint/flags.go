@@ -3,11 +3,11 @@ package lint
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
@@ -35,68 +35,50 @@ may also sit on the pod template, where <component>.podAnnotations puts it).
 Flags:
 `
 
-// ParseArgs parses the lint flags and arguments. --post-render-config is
-// read first and the knob flags override it, as for post-render --config.
-// pflag.ErrHelp comes back for -h/--help.
+// ParseArgs parses the lint flags and arguments. pflag.ErrHelp comes back
+// for -h/--help.
 func ParseArgs(args []string) (*Options, error) {
-	var configFile string
-	scratch, first := postrender.DefaultOptions(), &Options{Kube: kube.NewFlags()}
-	pass1, _ := newFlagSet(first, &scratch, &configFile)
-	if err := pass1.Parse(args); err != nil {
-		return nil, flagError(err)
-	}
-	if configFile != "" && !first.PostRender {
-		return nil, fmt.Errorf("--post-render-config needs --post-render")
-	}
-	knobs := postrender.DefaultOptions()
-	if configFile != "" {
-		var err error
-		if knobs, err = postrender.LoadConfig(configFile); err != nil {
-			return nil, fmt.Errorf("--post-render-config: %v", strings.TrimPrefix(err.Error(), "--config "))
-		}
-	}
 	o := &Options{Kube: kube.NewFlags()}
-	fs, knobNames := newFlagSet(o, &knobs, &configFile)
+	fs, knobs := newFlagSet(o)
 	if err := fs.Parse(args); err != nil {
-		return nil, flagError(err)
+		if err == pflag.ErrHelp {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%v (see --help)", err)
 	}
 	o.Inputs = fs.Args()
-	o.Knobs = knobs
-	if !o.PostRender {
-		for _, n := range knobNames {
-			if fs.Changed(n) {
-				return nil, fmt.Errorf("--%s is a post-render knob: add --post-render to lint the post-rendered release", n)
-			}
+	given := knobs.Given()
+	if !o.PostRender && len(given) > 0 {
+		if given[0] == knobs.ConfigFlag {
+			return nil, fmt.Errorf("--%s needs --post-render", knobs.ConfigFlag)
+		}
+		return nil, fmt.Errorf("--%s is a post-render knob: add --post-render to lint the post-rendered release", given[0])
+	}
+	if o.PostRender {
+		var err error
+		if o.Knobs, err = knobs.Resolve(); err != nil {
+			return nil, err
 		}
 	}
 	return o, nil
 }
 
-func flagError(err error) error {
-	if err == pflag.ErrHelp {
-		return err
-	}
-	return fmt.Errorf("%v (see --help)", err)
-}
-
 // Usage writes the help text and every flag.
 func Usage(w io.Writer) {
-	var configFile string
-	knobs := postrender.DefaultOptions()
-	fs, _ := newFlagSet(&Options{Kube: kube.NewFlags()}, &knobs, &configFile)
+	fs, _ := newFlagSet(&Options{Kube: kube.NewFlags()})
 	io.WriteString(w, Help)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 }
 
-// newFlagSet defines every lint flag on a new set bound to o, the
-// post-render knobs bound to knobs; it returns the knobs' flag names.
-func newFlagSet(o *Options, knobs *postrender.Options, configFile *string) (*pflag.FlagSet, []string) {
+// newFlagSet defines every lint flag on a new set bound to o, and the
+// post-render knobs.
+func newFlagSet(o *Options) (*pflag.FlagSet, *postrender.Flags) {
 	fs := pflag.NewFlagSet("lint", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors come back as one line
 	fs.SortFlags = false
 
-	fs.StringVarP(&o.Output, "output", "o", FormatText, "output format: "+strings.Join(Formats, ", ")+" (SARIF 2.1.0, for code-scanning)")
+	output.AddFlag(fs, &o.Output, "SARIF 2.1.0 is for code-scanning", output.Text, output.JSON, output.SARIF)
 	fs.StringSliceVar(&o.Disable, "disable", nil, "rule ids to silence, comma-separated (HA004,HA012)")
 	fs.BoolVar(&o.Strict, "strict", false, "fail on warnings too")
 	fs.BoolVar(&o.ListRules, "list-rules", false, "print the rules (with -o text or json) and exit")
@@ -113,17 +95,9 @@ func newFlagSet(o *Options, knobs *postrender.Options, configFile *string) (*pfl
 	o.Kube.AddFlags(fs)
 
 	fs.BoolVar(&o.PostRender, "post-render", false, "post-render the release with harborha's post-renderer (and the knobs below) before linting")
-	fs.StringVar(configFile, "post-render-config", "", "with --post-render: YAML file of knobs, as post-render --config")
-	knobSet := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
-	knobSet.SortFlags = false // post-render's own order
-	postrender.AddFlags(knobSet, knobs)
-	var names []string
-	knobSet.VisitAll(func(f *pflag.Flag) {
-		f.Usage = "with --post-render: " + f.Usage
-		names = append(names, f.Name)
-	})
-	fs.AddFlagSet(knobSet)
-	return fs, names
+	knobs := &postrender.Flags{ConfigFlag: "post-render-config", UsagePrefix: "with --post-render: "}
+	knobs.Add(fs)
+	return fs, knobs
 }
 
 // chartFlagsWithoutChart names a --chart-only flag given without --chart.

@@ -2,6 +2,7 @@ package lint
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -171,7 +172,7 @@ func lintJSON(t *testing.T, stdin []byte, args ...string) (*Report, bool) {
 	if err != nil {
 		t.Fatalf("lint %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
-	r, err := ReadJSON([]byte(stdout))
+	r, err := readJSON([]byte(stdout))
 	if err != nil {
 		t.Fatalf("reading -o json: %v\n%s", err, stdout)
 	}
@@ -185,4 +186,13 @@ func baselineIn(t *testing.T, ns string) *fixture {
 		o.SetNamespace(ns)
 	}
 	return f
+}
+
+// readJSON reads a report that -o json wrote.
+func readJSON(data []byte) (*Report, error) {
+	doc := reportDoc{Report: &Report{}}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	return doc.Report, nil
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/manifest"
+	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
@@ -43,7 +44,7 @@ type Options struct {
 	Chart      ChartOptions
 	PostRender bool
 	Knobs      postrender.Options // the post-renderer's options with --post-render
-	Output     string
+	Output     output.Format      // text, json or sarif
 	Disable    []string
 	Strict     bool
 	Validate   bool
@@ -99,13 +100,10 @@ func Run(ctx context.Context, o *Options, s Streams) (failed bool, err error) {
 		report.all = append(report.all, more...)
 	}
 	r := report.finish(in, o.Disable, o.Strict)
-	switch o.Output {
-	case FormatJSON:
-		err = writeJSON(&out, r, o.Version)
-	case FormatSARIF:
+	if o.Output == output.SARIF {
 		err = writeSARIF(&out, r, o.Version)
-	default:
-		writeText(&out, r, o.Color)
+	} else {
+		err = o.Output.Write(&out, &reportDoc{Tool: jsonTool{Name: ToolName, Version: o.Version}, Report: r, color: o.Color})
 	}
 	if err != nil {
 		return false, err
@@ -118,8 +116,8 @@ func Run(ctx context.Context, o *Options, s Streams) (failed bool, err error) {
 
 // check refuses option combinations that cannot mean anything.
 func (o *Options) check() error {
-	if !slices.Contains(Formats, o.Output) {
-		return fmt.Errorf("-o/--output %q: use one of %s", o.Output, strings.Join(Formats, ", "))
+	if o.Output == "" {
+		o.Output = output.Text
 	}
 	for _, id := range o.Disable {
 		if RuleByID(id) == nil {
@@ -318,7 +316,7 @@ func secretValues(docs []*manifest.Doc) []string {
 
 func scrub(msg string, secrets []string) string {
 	for _, s := range secrets {
-		msg = strings.ReplaceAll(msg, s, Redacted)
+		msg = strings.ReplaceAll(msg, s, output.Redacted)
 	}
 	return msg
 }

@@ -4,21 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
-)
 
-// Output formats.
-const (
-	FormatText  = "text"
-	FormatJSON  = "json"
-	FormatSARIF = "sarif"
+	"github.com/harborha/helm-harborha/internal/output"
 )
-
-// Formats are the values -o accepts.
-var Formats = []string{FormatText, FormatJSON, FormatSARIF}
 
 // ToolName and InformationURI describe the linter in JSON and SARIF.
 const (
@@ -51,6 +43,27 @@ func (p painter) severity(s Severity) string {
 		return p.paint(ansiRed, text)
 	}
 	return p.paint(ansiYellow, text)
+}
+
+// reportDoc is a report as -o writes it: the -o json document, and the
+// text form (findings grouped by object, objects in input order).
+type reportDoc struct {
+	Tool jsonTool `json:"tool"`
+	*Report
+	color bool
+}
+
+type jsonTool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// WriteText writes the findings for people.
+func (d *reportDoc) WriteText(out io.Writer) error {
+	var b bytes.Buffer
+	writeText(&b, d.Report, d.color)
+	_, err := out.Write(b.Bytes())
+	return err
 }
 
 // writeText writes findings grouped by object, objects in input order.
@@ -93,37 +106,6 @@ func count(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// jsonReport is the -o json document.
-type jsonReport struct {
-	Tool     jsonTool  `json:"tool"`
-	Findings []Finding `json:"findings"`
-	Summary  Summary   `json:"summary"`
-}
-
-type jsonTool struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-}
-
-func writeJSON(b *bytes.Buffer, r *Report, version string) error {
-	doc := jsonReport{Tool: jsonTool{Name: ToolName, Version: version}, Findings: r.Findings, Summary: r.Summary}
-	if doc.Findings == nil {
-		doc.Findings = []Finding{}
-	}
-	enc := json.NewEncoder(b)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
-}
-
-// ReadJSON reads a report that -o json wrote.
-func ReadJSON(data []byte) (*Report, error) {
-	var doc jsonReport
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, err
-	}
-	return &Report{Findings: doc.Findings, Summary: doc.Summary}, nil
 }
 
 // SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/), the
@@ -243,9 +225,7 @@ func writeSARIF(b *bytes.Buffer, r *Report, version string) error {
 		})
 	}
 	doc := sarifLog{Schema: sarifSchema, Version: "2.1.0", Runs: []sarifRun{{Tool: sarifTool{Driver: driver}, Results: results}}}
-	enc := json.NewEncoder(b)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return output.EncodeJSON(b, doc)
 }
 
 // ruleName is the rule's title in PascalCase, as SARIF names rules.
@@ -260,9 +240,9 @@ func ruleName(r *Rule) string {
 }
 
 // writeRules writes the rule table (--list-rules).
-func writeRules(b *bytes.Buffer, format string) error {
+func writeRules(b *bytes.Buffer, format output.Format) error {
 	switch format {
-	case FormatJSON:
+	case output.JSON:
 		type row struct {
 			ID           string `json:"id"`
 			Severity     string `json:"severity"`
@@ -275,10 +255,8 @@ func writeRules(b *bytes.Buffer, format string) error {
 		for _, r := range Rules {
 			rows = append(rows, row{r.ID, r.Severity.String(), r.SeverityNote, r.Title, r.Fix, r.ValidateOnly})
 		}
-		enc := json.NewEncoder(b)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
-	case FormatText:
+		return output.EncodeJSON(b, rows)
+	case output.Text:
 		for _, r := range Rules {
 			fmt.Fprintf(b, "%s  %-7s  %s\n", r.ID, r.Severity, r.Title)
 			if r.SeverityNote != "" {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
@@ -66,7 +67,7 @@ func TestJSONRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadJSON([]byte(stdout))
+	got, err := readJSON([]byte(stdout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestJSONRoundTrips(t *testing.T) {
 	}
 	// Writing what was read gives the same document.
 	var again bytes.Buffer
-	if err := writeJSON(&again, got, ""); err != nil {
+	if err := output.JSON.Write(&again, &reportDoc{Tool: jsonTool{Name: ToolName, Version: ""}, Report: got}); err != nil {
 		t.Fatal(err)
 	}
 	if again.String() != stdout {

@@ -173,18 +173,6 @@ func (c *checker) forComponent(w *harbor.Workload, format string, args ...any) {
 	c.reportAs(w.Doc, sev, strings.ReplaceAll(c.rule.Fix, "<component>", w.Component), fmt.Sprintf(format, args...))
 }
 
-// components are the release's Harbor services (not the internal
-// database and Redis), in stream order.
-func (c *checker) components() []*harbor.Workload {
-	var out []*harbor.Workload
-	for _, w := range c.model.Workloads {
-		if harbor.IsComponent(w.Component) {
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
 func plural(n int32, word string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, word)

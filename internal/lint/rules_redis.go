@@ -14,10 +14,8 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/manifest"
+	"github.com/harborha/helm-harborha/internal/output"
 )
-
-// Redacted stands for a password in every message.
-const Redacted = "***"
 
 // configMap is a ConfigMap a chart workload reads.
 type configMap struct {
@@ -100,12 +98,12 @@ func unescape(s string) string {
 
 func (u redisURL) sentinel() bool { return strings.HasSuffix(u.scheme, "+sentinel") }
 
-// String writes the URL with the password replaced by Redacted.
+// String writes the URL with the password replaced by output.Redacted.
 func (u redisURL) String() string {
 	cred := ""
 	switch {
 	case u.password != "":
-		cred = u.user + ":" + Redacted + "@"
+		cred = u.user + ":" + output.Redacted + "@"
 	case u.user != "":
 		cred = u.user + "@"
 	}
@@ -390,7 +388,7 @@ func checkExternalURL(c *checker) {
 func redactURL(u *url.URL) string {
 	c := *u
 	if _, has := c.User.Password(); has {
-		c.User = url.UserPassword(c.User.Username(), Redacted)
+		c.User = url.UserPassword(c.User.Username(), output.Redacted)
 	}
 	return c.String()
 }

@@ -193,7 +193,7 @@ var ruleCases = []ruleCase{
 	// HA012
 	{rule: "HA012", name: "password in a Redis URL", change: func(f *fixture) {
 		f.set(cm, "myharbor-core", "redis://:s3cr3t-Pa55@redis.harbor:6379/0", "data", "_REDIS_URL_CORE")
-	}, want: []string{"HA012 ConfigMap/myharbor-core warning"}, msg: "redis://:***@redis.harbor:6379/0"},
+	}, want: []string{"HA012 ConfigMap/myharbor-core warning"}, msg: "redis://:<redacted>@redis.harbor:6379/0"},
 	{rule: "HA012", name: "password in the registry's config.yml", change: func(f *fixture) {
 		f.setString(cm, "myharbor-registry", "redis:\n  addr: redis.harbor:6379\n  password: \"s3cr3t-Pa55\"\n", "data", "config.yml")
 	}, want: []string{"HA012 ConfigMap/myharbor-registry warning"}, msg: "config.yml redis.password"},

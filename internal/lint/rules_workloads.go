@@ -18,7 +18,7 @@ import (
 
 // HA001
 func checkReplicas(c *checker) {
-	for _, w := range c.components() {
+	for _, w := range c.model.Components() {
 		switch n := w.Replicas(); {
 		case n >= 2:
 		case n <= 0:
@@ -31,7 +31,7 @@ func checkReplicas(c *checker) {
 
 // HA002
 func checkSpread(c *checker) {
-	for _, w := range c.components() {
+	for _, w := range c.model.Components() {
 		if n := w.Replicas(); n >= 2 && !spreads(w) {
 			c.forComponent(w, "%s runs %d replicas but no pod anti-affinity term and no topology spread constraint selects its pods: the scheduler may put them all on one node", w.Component, n)
 		}
@@ -125,7 +125,7 @@ func meantFor(sel *metav1.LabelSelector, w *harbor.Workload) bool {
 
 // HA003
 func checkSelectors(c *checker) {
-	for _, w := range c.components() {
+	for _, w := range c.model.Components() {
 		for _, t := range antiAffinityTerms(w) {
 			if meantFor(t.term.LabelSelector, w) && !harbor.SelectorMatches(t.term.LabelSelector, w.PodLabels()) {
 				c.report(w.Doc, "%s of %s selects %s, but %s: the term never sees the other replicas", t.desc, w.Component, showSelector(t.term.LabelSelector), mismatch(t.term.LabelSelector, w.PodLabels()))
@@ -138,7 +138,7 @@ func checkSelectors(c *checker) {
 		}
 	}
 	for _, p := range c.model.PDBs {
-		for _, w := range c.components() {
+		for _, w := range c.model.Components() {
 			byName := p.Budget.Name == w.Name() && (p.Budget.Namespace == "" || p.Budget.Namespace == w.Namespace())
 			if !(byName || meantFor(p.Budget.Spec.Selector, w)) || p.Selects(w) {
 				continue
@@ -191,7 +191,7 @@ func mismatch(sel *metav1.LabelSelector, labels map[string]string) string {
 
 // HA004
 func checkPDBPresent(c *checker) {
-	for _, w := range c.components() {
+	for _, w := range c.model.Components() {
 		n := w.Replicas()
 		if n < 2 || len(budgetsFor(c.model, w)) > 0 {
 			continue
@@ -212,7 +212,7 @@ func budgetsFor(rel *harbor.Release, w *harbor.Workload) []*harbor.PDB {
 
 // HA005
 func checkPDBAllows(c *checker) {
-	for _, w := range c.components() {
+	for _, w := range c.model.Components() {
 		budgets := budgetsFor(c.model, w)
 		if len(budgets) > 1 {
 			var names []string
@@ -258,7 +258,7 @@ func disruptionsAllowed(minAvailable, maxUnavailable *intstr.IntOrString, n int3
 
 // HA006
 func checkRecreate(c *checker) {
-	for _, w := range c.components() {
+	for _, w := range c.model.Components() {
 		if w.Deployment == nil || w.Deployment.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 			continue
 		}
@@ -271,7 +271,7 @@ func checkRecreate(c *checker) {
 // HA007: the shapes the API server's validation refuses (apps and policy
 // validation), so that a broken rollout is caught before `helm upgrade`.
 func checkShapes(c *checker) {
-	for _, w := range c.components() {
+	for _, w := range c.model.Components() {
 		if w.Deployment != nil {
 			s := w.Deployment.Spec.Strategy
 			switch s.Type {
@@ -368,7 +368,7 @@ func isZero(v *intstr.IntOrString) bool {
 
 // HA008
 func checkMultiAttach(c *checker) {
-	for _, w := range c.components() {
+	for _, w := range c.model.Components() {
 		n := w.Replicas()
 		if n < 2 {
 			continue
@@ -377,12 +377,10 @@ func checkMultiAttach(c *checker) {
 			if v.PersistentVolumeClaim == nil {
 				continue
 			}
-			// A claim the chart did not render (an existingClaim) cannot be
-			// judged here; the post-renderer also assumes it is shared.
-			claim := c.model.Claim(w.Namespace(), v.PersistentVolumeClaim.ClaimName)
-			if claim == nil || sharedAccess(claim) {
+			if c.model.ClaimShared(w.Namespace(), v.PersistentVolumeClaim.ClaimName) {
 				continue
 			}
+			claim := c.model.Claim(w.Namespace(), v.PersistentVolumeClaim.ClaimName)
 			fix := c.rule.Fix
 			if f, ok := multiAttachFix[w.Component]; ok {
 				fix = f
@@ -399,15 +397,6 @@ var multiAttachFix = map[string]string{
 	"jobservice": "Log jobs to the database (`jobservice.jobLoggers: [database]`) or use a ReadWriteMany claim (`persistence.persistentVolumeClaim.jobservice.jobLog.accessMode: ReadWriteMany`, or `helm harborha post-render --shared-pvc NAME`).",
 }
 
-func sharedAccess(c *corev1.PersistentVolumeClaim) bool {
-	for _, m := range c.Spec.AccessModes {
-		if m == corev1.ReadWriteMany {
-			return true
-		}
-	}
-	return false
-}
-
 func accessModes(c *corev1.PersistentVolumeClaim) string {
 	if len(c.Spec.AccessModes) == 0 {
 		return "none"
@@ -422,11 +411,8 @@ func accessModes(c *corev1.PersistentVolumeClaim) string {
 
 // HA009
 func checkInternal(c *checker) {
-	for _, w := range c.model.Workloads {
-		store, ok := map[string]string{"database": "PostgreSQL", "redis": "Redis"}[w.Component]
-		if !ok {
-			continue
-		}
+	for _, w := range c.model.Internals() {
+		store, _ := harbor.InternalStore(w.Component)
 		key := w.Component + ".type"
 		fix := fmt.Sprintf("Use an external highly-available %s (`%s: external`; `helm harborha values` writes it for a KubeBlocks cluster).", store, key)
 		c.reportAs(w.Doc, c.rule.Severity, fix, fmt.Sprintf("the chart's internal %s (%s: internal) is a single pod that cannot be replicated: Harbor stops whenever it does", store, key))

@@ -24,6 +24,7 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/manifest"
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // FieldManager is the field manager of --validate's dry runs.
@@ -122,7 +123,7 @@ func validate(ctx context.Context, c *kube.Client, docs []*manifest.Doc) ([]Find
 			})
 		}
 		for _, w := range warn.take() {
-			finding(warned, d, "the API server warns: "+oneLine(w))
+			finding(warned, d, "the API server warns: "+output.OneLine(w))
 		}
 		if err == nil {
 			continue
@@ -134,7 +135,7 @@ func validate(ctx context.Context, c *kube.Client, docs []*manifest.Doc) ([]Find
 		if notAboutObject(err) {
 			return nil, c.Explain(err, op)
 		}
-		finding(rejected, d, "the API server rejects it: "+oneLine(err.Error()))
+		finding(rejected, d, "the API server rejects it: "+output.OneLine(err.Error()))
 	}
 	return out, nil
 }
@@ -171,5 +172,3 @@ func missingNamespace(err error) bool {
 	d := status.Status().Details
 	return d != nil && d.Kind == "namespaces"
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -2,7 +2,6 @@ package postrender
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -33,7 +32,7 @@ func (c goldenCase) render(t *testing.T) []byte {
 
 func (c goldenCase) options(t *testing.T) Options {
 	t.Helper()
-	o, rest, err := ParseArgs("post-render", c.Args, os.Stderr)
+	o, rest, err := parseKnobs(c.Args)
 	if err != nil || len(rest) > 0 {
 		t.Fatalf("args %q: %v %q", c.Args, err, rest)
 	}
@@ -299,7 +298,7 @@ func checkSharedClaim(t *testing.T, before, rel *harbor.Release, o Options) {
 		if c == nil {
 			t.Fatalf("--create-shared-pvc: claim %s not in the output", o.SharedPVC)
 		}
-		if !hasAccessMode(c, corev1.ReadWriteMany) || c.Annotations["helm.sh/resource-policy"] != "keep" {
+		if !harbor.HasAccessMode(c, corev1.ReadWriteMany) || c.Annotations["helm.sh/resource-policy"] != "keep" {
 			t.Errorf("claim %s: want ReadWriteMany and helm.sh/resource-policy keep, got %v %v", c.Name, c.Spec.AccessModes, c.Annotations)
 		}
 		if got := c.Spec.Resources.Requests.Storage().String(); got != o.Size {

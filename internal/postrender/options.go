@@ -1,19 +1,15 @@
 package postrender
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"strconv"
 	"strings"
 
-	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
 )
@@ -185,83 +181,6 @@ func (v mapValue) Set(s string) error {
 		(*v.m)[strings.TrimSpace(k)] = strings.TrimSpace(val)
 	}
 	return nil
-}
-
-// AddFlags defines the post-render knobs on fs, bound to o: values already
-// in o (defaults, or a config file) stay unless a flag sets them.
-func AddFlags(fs *pflag.FlagSet, o *Options) {
-	fs.Var(replicasValue{&o.Replicas}, "replicas", "raise every component to at least N replicas, or set exact counts per component (core=3,trivy=1)")
-	fs.StringVar(&o.AntiAffinity, "anti-affinity", o.AntiAffinity, "pod anti-affinity between a component's replicas: soft, hard or none")
-	fs.StringVar(&o.TopologyKey, "topology-key", o.TopologyKey, "node label that anti-affinity spreads replicas over")
-	fs.BoolVar(&o.ZoneSpread, "zone-spread", o.ZoneSpread, "also spread each component over zones (topologySpreadConstraint on "+ZoneTopologyKey+", ScheduleAnyway)")
-	fs.StringVar(&o.SharedPVC, "shared-pvc", o.SharedPVC, "ReadWriteMany claim that registry and jobservice share, each on its own subPath; the chart's own claims for them are dropped")
-	fs.Var(mapValue{&o.SubPaths}, "subpath", "subPath per component on the shared claim (registry=registry,jobservice=jobservice)")
-	fs.BoolVar(&o.CreateSharedPVC, "create-shared-pvc", o.CreateSharedPVC, "also emit the --shared-pvc claim (ReadWriteMany, kept on uninstall)")
-	fs.StringVar(&o.StorageClass, "storage-class", o.StorageClass, "storage class of the claim made by --create-shared-pvc (an RWX class such as NFS or CephFS)")
-	fs.StringVar(&o.Size, "size", o.Size, "size of the claim made by --create-shared-pvc")
-	fs.StringVar(&o.Kustomize, "kustomize", o.Kustomize, "directory with your own kustomization, applied after ours (our output is its first resource)")
-}
-
-// ParseArgs parses the post-render flags: --config FILE first, then the
-// other flags on top of it. It returns the positional arguments.
-func ParseArgs(name string, args []string, errOut io.Writer) (Options, []string, error) {
-	newSet := func(o *Options, config *string) *pflag.FlagSet {
-		fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-		fs.SetOutput(errOut)
-		fs.SortFlags = false
-		fs.StringVar(config, "config", "", "YAML file with any of the knobs below (flags override it)")
-		AddFlags(fs, o)
-		return fs
-	}
-	// First pass: only to find --config; values land in a scratch copy.
-	var config string
-	scratch := DefaultOptions()
-	if err := newSet(&scratch, &config).Parse(args); err != nil {
-		return Options{}, nil, err
-	}
-	o := DefaultOptions()
-	if config != "" {
-		var err error
-		if o, err = LoadConfig(config); err != nil {
-			return Options{}, nil, err
-		}
-	}
-	fs := newSet(&o, &config)
-	if err := fs.Parse(args); err != nil {
-		return Options{}, nil, err
-	}
-	return o, fs.Args(), o.Validate()
-}
-
-// Usage writes the post-render flags' help.
-func Usage(name string, w io.Writer) {
-	var o Options
-	var config string
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SortFlags = false
-	fs.StringVar(&config, "config", "", "YAML file with any of the knobs below (flags override it)")
-	d := DefaultOptions()
-	o = d
-	AddFlags(fs, &o)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-}
-
-// LoadConfig reads a config file over the defaults. Unknown keys are errors:
-// a misspelt knob must not be silently ignored.
-func LoadConfig(file string) (Options, error) {
-	o := DefaultOptions()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return o, fmt.Errorf("--config: cannot read %s: %s", file, pathErrReason(err))
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return o, nil
-	}
-	if err := yaml.UnmarshalStrict(b, &o); err != nil {
-		return o, fmt.Errorf("--config %s: %s (keys: replicas, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize)", file, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: "), "json: "))
-	}
-	return o, nil
 }
 
 func pathErrReason(err error) string {

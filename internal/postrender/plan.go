@@ -67,81 +67,94 @@ const (
 )
 
 // makePlan decides every change from the release model and the options.
-func makePlan(rel *harbor.Release, docs []*manifest.Doc, o Options) (*plan, error) {
+func makePlan(rel *harbor.Release, o Options) (*plan, error) {
 	p := &plan{drop: map[manifest.ID]bool{}}
 	for _, comp := range harbor.SortedKeys(o.Replicas.Exact) {
 		if rel.Workload(comp) == nil {
 			p.warnf("--replicas %s=%d: the chart rendered no %s workload, so there is nothing to scale", comp, o.Replicas.Exact[comp], comp)
 		}
 	}
-	for _, w := range rel.Workloads {
-		if !harbor.IsComponent(w.Component) {
-			p.warnf("%s: the chart's internal %s is a single pod and cannot be made highly available; use an external one (helm harborha values)", w.Doc.ID(), w.Component)
-		}
+	for _, w := range rel.Internals() {
+		p.warnf("%s: the chart's internal %s is a single pod and cannot be made highly available; use an external one (helm harborha values)", w.Doc.ID(), w.Component)
 	}
-
-	sharedClaims := map[string]bool{} // claims rewritten onto the shared claim, maybe to drop
-	claimOf := map[*harbor.Workload]map[string]string{}
-	var anchors []*harbor.Workload // first moved workload per namespace: the shared claim goes after it
-	if o.SharedPVC != "" {
-		found := map[string]bool{}
-		for _, w := range rel.Workloads {
-			vol, ok := sharedVolumes[w.Component]
-			if !ok {
-				continue
-			}
-			found[w.Component] = true
-			v := w.Volume(vol)
-			if v == nil || v.PersistentVolumeClaim == nil {
-				p.warnf("--shared-pvc: %s keeps its data elsewhere (volume %s is not a claim: object storage, or logs not to files); %s is not mounted there", w.Doc.ID(), vol, o.SharedPVC)
-				continue
-			}
-			if old := v.PersistentVolumeClaim.ClaimName; old != o.SharedPVC {
-				sharedClaims[w.Namespace()+"/"+old] = true
-			}
-			claimOf[w] = map[string]string{v.Name: o.SharedPVC}
-			if !slices.ContainsFunc(anchors, func(a *harbor.Workload) bool { return a.Namespace() == w.Namespace() }) {
-				anchors = append(anchors, w)
-			}
-		}
-		for _, comp := range sharedComponents() {
-			if !found[comp] {
-				p.warnf("--shared-pvc: the chart rendered no %s workload; only the others use %s", comp, o.SharedPVC)
-			}
-		}
-	}
-
-	for _, w := range rel.Workloads {
-		if !harbor.IsComponent(w.Component) {
-			continue
-		}
-		ops, err := planWorkload(p, rel, w, o, claimOf[w])
+	m := planSharedClaim(p, rel, o)
+	for _, w := range rel.Components() {
+		ops, err := planWorkload(p, rel, w, o, m.moved[w])
 		if err != nil {
 			return nil, err
 		}
 		p.patches = append(p.patches, patch{target: w, ops: ops})
 	}
+	m.dropUnmounted(p, rel)
+	if o.CreateSharedPVC {
+		for _, anchor := range m.anchors {
+			if rel.Claim(anchor.Namespace(), o.SharedPVC) != nil {
+				continue
+			}
+			pvc, err := sharedClaim(anchor, o)
+			if err != nil {
+				return nil, err
+			}
+			p.added = append(p.added, addition{after: anchor.Doc.ID(), obj: pvc})
+		}
+	}
+	return p, nil
+}
 
-	// Drop the chart's claims that only the moved volumes mounted.
-	for key := range sharedClaims {
+// move is what --shared-pvc changes: per workload, its volumes that now
+// point at the shared claim; the chart's claims they pointed at (maybe to
+// drop); the first moved workload per namespace (the shared claim is
+// written after it).
+type move struct {
+	moved   map[*harbor.Workload]map[string]string // workload -> volume -> shared claim
+	old     map[string]bool                        // "namespace/claim" the moved volumes used
+	anchors []*harbor.Workload
+}
+
+// planSharedClaim decides which volumes move onto the shared claim.
+func planSharedClaim(p *plan, rel *harbor.Release, o Options) *move {
+	m := &move{moved: map[*harbor.Workload]map[string]string{}, old: map[string]bool{}}
+	if o.SharedPVC == "" {
+		return m
+	}
+	found := map[string]bool{}
+	for _, w := range rel.Workloads {
+		vol, ok := sharedVolumes[w.Component]
+		if !ok {
+			continue
+		}
+		found[w.Component] = true
+		v := w.Volume(vol)
+		if v == nil || v.PersistentVolumeClaim == nil {
+			p.warnf("--shared-pvc: %s keeps its data elsewhere (volume %s is not a claim: object storage, or logs not to files); %s is not mounted there", w.Doc.ID(), vol, o.SharedPVC)
+			continue
+		}
+		if old := v.PersistentVolumeClaim.ClaimName; old != o.SharedPVC {
+			m.old[w.Namespace()+"/"+old] = true
+		}
+		m.moved[w] = map[string]string{v.Name: o.SharedPVC}
+		if !slices.ContainsFunc(m.anchors, func(a *harbor.Workload) bool { return a.Namespace() == w.Namespace() }) {
+			m.anchors = append(m.anchors, w)
+		}
+	}
+	for _, comp := range sharedComponents() {
+		if !found[comp] {
+			p.warnf("--shared-pvc: the chart rendered no %s workload; only the others use %s", comp, o.SharedPVC)
+		}
+	}
+	return m
+}
+
+// dropUnmounted drops the chart's claims that only the moved volumes
+// mounted.
+func (m *move) dropUnmounted(p *plan, rel *harbor.Release) {
+	for key := range m.old {
 		ns, name, _ := strings.Cut(key, "/")
-		if rel.Claim(ns, name) == nil || mountedElsewhere(rel, claimOf, ns, name) {
+		if rel.Claim(ns, name) == nil || mountedElsewhere(rel, m.moved, ns, name) {
 			continue
 		}
 		p.drop[manifest.ID{Kind: "PersistentVolumeClaim", Namespace: ns, Name: name}] = true
 	}
-
-	for _, anchor := range anchors {
-		if !o.CreateSharedPVC || rel.Claim(anchor.Namespace(), o.SharedPVC) != nil {
-			continue
-		}
-		pvc, err := sharedClaim(anchor, o)
-		if err != nil {
-			return nil, err
-		}
-		p.added = append(p.added, addition{after: anchor.Doc.ID(), obj: pvc})
-	}
-	return p, nil
 }
 
 // mountedElsewhere reports whether any workload still mounts claim ns/name
@@ -308,8 +321,7 @@ func storageOf(rel *harbor.Release, w *harbor.Workload, moved map[string]string)
 			st = max(st, shared)
 			continue
 		}
-		c := rel.Claim(w.Namespace(), v.PersistentVolumeClaim.ClaimName)
-		if c != nil && !hasAccessMode(c, corev1.ReadWriteMany) {
+		if !rel.ClaimShared(w.Namespace(), v.PersistentVolumeClaim.ClaimName) {
 			return exclusive
 		}
 		st = max(st, shared)
@@ -320,21 +332,12 @@ func storageOf(rel *harbor.Release, w *harbor.Workload, moved map[string]string)
 func exclusiveClaim(rel *harbor.Release, w *harbor.Workload) string {
 	for _, v := range w.Template().Spec.Volumes {
 		if v.PersistentVolumeClaim != nil {
-			if c := rel.Claim(w.Namespace(), v.PersistentVolumeClaim.ClaimName); c != nil && !hasAccessMode(c, corev1.ReadWriteMany) {
-				return c.Name
+			if name := v.PersistentVolumeClaim.ClaimName; !rel.ClaimShared(w.Namespace(), name) {
+				return name
 			}
 		}
 	}
 	return ""
-}
-
-func hasAccessMode(c *corev1.PersistentVolumeClaim, mode corev1.PersistentVolumeAccessMode) bool {
-	for _, m := range c.Spec.AccessModes {
-		if m == mode {
-			return true
-		}
-	}
-	return false
 }
 
 // deploymentStrategy returns the strategy a Deployment needs so that a
@@ -461,7 +464,7 @@ func fromOverlay(name string) (*unstructured.Unstructured, error) {
 
 // toMap turns a typed API value into the plain form a patch is made of.
 // The round trip through JSON cannot fail for API types; should it ever,
-// the field is left out of the patch rather than crash the render.
+// the result is nil (the operation sets null) rather than a crashed render.
 func toMap(v any) any {
 	b, err := json.Marshal(v)
 	if err != nil {

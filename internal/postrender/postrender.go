@@ -45,9 +45,9 @@ func New(opts Options, warn io.Writer) (*Renderer, error) {
 	return &Renderer{opts: opts, warn: warn}, nil
 }
 
-// ErrEmpty is returned for a stream with no objects: Helm would install an
+// errEmpty is returned for a stream with no objects: Helm would install an
 // empty release, which is never what a Harbor install means.
-var ErrEmpty = errors.New("no Kubernetes objects on stdin; pipe in the output of `helm template`, or use --post-renderer")
+var errEmpty = errors.New("no Kubernetes objects on stdin; pipe in the output of `helm template`, or use --post-renderer")
 
 // Run post-renders a manifest stream. It never returns partial output: on
 // error the returned buffer is nil.
@@ -76,17 +76,17 @@ func (r *Renderer) render(stream []byte) ([]byte, []string, error) {
 		return nil, nil, err
 	}
 	if len(docs) == 0 {
-		return nil, nil, ErrEmpty
+		return nil, nil, errEmpty
 	}
 	rel, err := harbor.Read(docs)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := makePlan(rel, docs, r.opts)
+	p, err := makePlan(rel, r.opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	items, err := applyPlan(docs, rel, p)
+	items, err := applyPlan(docs, p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -108,72 +108,22 @@ func (r *Renderer) render(stream []byte) ([]byte, []string, error) {
 
 // applyPlan runs our kustomization over the workloads it patches and the
 // objects it adds; every other document is copied through byte for byte.
-// kustomize's resource map costs grow with the square of its size, so it
-// runs once per release (namespace and release label) of the stream: one
-// run for a chart's output, and linear time for a stream of many.
-func applyPlan(docs []*manifest.Doc, rel *harbor.Release, p *plan) ([]item, error) {
-	type batch struct {
-		resources []string
-		patches   []patch
+func applyPlan(docs []*manifest.Doc, p *plan) ([]item, error) {
+	batches, err := batchByRelease(p)
+	if err != nil {
+		return nil, err
 	}
-	var order []string
-	batches := map[string]*batch{}
-	batchOf := map[manifest.ID]*batch{}
-	patched := map[manifest.ID]bool{}
-	for _, pt := range p.patches {
-		w := pt.target
-		key := w.Namespace() + "/" + w.Selector()[harbor.LabelRelease]
-		b := batches[key]
-		if b == nil {
-			b = &batch{}
-			batches[key] = b
-			order = append(order, key)
-		}
-		b.resources = append(b.resources, w.Doc.Raw)
-		b.patches = append(b.patches, pt)
-		batchOf[w.Doc.ID()] = b
-		patched[w.Doc.ID()] = true
+	byID, err := runBatches(batches)
+	if err != nil {
+		return nil, err
 	}
-	for _, a := range p.added {
-		y, err := yaml.Marshal(a.obj.Object)
-		if err != nil {
-			return nil, err
-		}
-		b := batchOf[a.after] // every addition belongs with a patched workload
-		b.resources = append(b.resources, string(y))
-	}
-	// Releases are independent: run them on every core. The output order
-	// comes from the input documents, so it does not depend on scheduling.
-	results := make([][]rendered, len(order))
-	errs := make([]error, len(order))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, key := range order {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			b := batches[key]
-			mem := filesys.MakeFsInMemory()
-			if errs[i] = ourKustomization(mem, "/harborha", b.resources, b.patches); errs[i] == nil {
-				results[i], errs[i] = kustomizeRun(mem, "/harborha")
-			}
-		}()
-	}
-	wg.Wait()
-	byID := map[manifest.ID]string{}
-	for i := range order {
-		if errs[i] != nil {
-			return nil, fmt.Errorf("applying the HA patches: %s", errs[i])
-		}
-		for _, o := range results[i] {
-			byID[o.orig] = o.yaml
-		}
-	}
-
 	addedAfter := map[manifest.ID][]manifest.ID{}
 	for _, a := range p.added {
 		addedAfter[a.after] = append(addedAfter[a.after], manifest.IDOf(a.obj))
+	}
+	patched := map[manifest.ID]bool{}
+	for _, pt := range p.patches {
+		patched[pt.target.Doc.ID()] = true
 	}
 	var items []item
 	for _, d := range docs {
@@ -191,6 +141,78 @@ func applyPlan(docs []*manifest.Doc, rel *harbor.Release, p *plan) ([]item, erro
 		}
 	}
 	return items, nil
+}
+
+// batch is one kustomize run: a release's patched workloads, their
+// patches and the objects added beside them.
+type batch struct {
+	resources []string
+	patches   []patch
+}
+
+// batchByRelease groups the plan by release (namespace and release label),
+// in stream order. kustomize's resource map costs grow with the square of
+// its size, so it runs once per release: one run for a chart's output, and
+// linear time for a stream of many.
+func batchByRelease(p *plan) ([]*batch, error) {
+	var order []*batch
+	byKey := map[string]*batch{}
+	byWorkload := map[manifest.ID]*batch{}
+	for _, pt := range p.patches {
+		w := pt.target
+		key := w.Namespace() + "/" + w.Release()
+		b := byKey[key]
+		if b == nil {
+			b = &batch{}
+			byKey[key] = b
+			order = append(order, b)
+		}
+		b.resources = append(b.resources, w.Doc.Raw)
+		b.patches = append(b.patches, pt)
+		byWorkload[w.Doc.ID()] = b
+	}
+	for _, a := range p.added {
+		y, err := yaml.Marshal(a.obj.Object)
+		if err != nil {
+			return nil, err
+		}
+		b := byWorkload[a.after] // every addition belongs with a patched workload
+		b.resources = append(b.resources, string(y))
+	}
+	return order, nil
+}
+
+// runBatches runs the batches on every core (releases are independent)
+// and returns each resulting object's YAML by its identity. The output
+// order comes from the input documents, so it does not depend on
+// scheduling.
+func runBatches(batches []*batch) (map[manifest.ID]string, error) {
+	results := make([][]rendered, len(batches))
+	errs := make([]error, len(batches))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, b := range batches {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			mem := filesys.MakeFsInMemory()
+			if errs[i] = ourKustomization(mem, "/harborha", b.resources, b.patches); errs[i] == nil {
+				results[i], errs[i] = kustomizeRun(mem, "/harborha")
+			}
+		}()
+	}
+	wg.Wait()
+	byID := map[manifest.ID]string{}
+	for i := range batches {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("applying the HA patches: %s", errs[i])
+		}
+		for _, o := range results[i] {
+			byID[o.orig] = o.yaml
+		}
+	}
+	return byID, nil
 }
 
 // applyUser runs the user's kustomization over our output. Hooks stay out

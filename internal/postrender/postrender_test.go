@@ -106,7 +106,7 @@ func TestParseArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, rest, err := ParseArgs("post-render", tt.args, io.Discard)
+			o, rest, err := parseKnobs(tt.args)
 			if err != nil || len(rest) != 0 {
 				t.Fatalf("%v %v", err, rest)
 			}
@@ -152,7 +152,7 @@ func TestParseArgsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, _, err := ParseArgs("post-render", tt.args, io.Discard)
+			_, _, err := parseKnobs(tt.args)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %v: want one line containing %q", err, tt.want)
 			}

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/harborha/helm-harborha/internal/discover"
-	"go.yaml.in/yaml/v3"
 )
 
 // Options shape the overlay.
@@ -38,6 +37,10 @@ type Options struct {
 	Chart           Chart
 	Now             time.Time
 	Generator       string // "helm-harborha <version>", for the header
+	// Force writes the overlay for unhealthy clusters (Generate);
+	// ForceFlag is the flag that set it, for messages.
+	Force     bool
+	ForceFlag string
 }
 
 // Defaults are the flag defaults.
@@ -80,21 +83,6 @@ func (o Options) Validate() error {
 		}
 	}
 	return nil
-}
-
-// Unhealthy returns an error naming every health problem, or nil.
-// (values refuses them unless --force.)
-func Unhealthy(r *discover.Result) error {
-	var parts []string
-	for _, e := range []*discover.Endpoint{r.PostgreSQL, r.Redis} {
-		if e != nil && !e.Healthy() {
-			parts = append(parts, fmt.Sprintf("%s cluster %s is not ready (%s)", e.Engine.Title(), e.Ref(), strings.Join(e.Problems, "; ")))
-		}
-	}
-	if len(parts) == 0 {
-		return nil
-	}
-	return errors.New(strings.Join(parts, "; "))
 }
 
 // The overlay, in the chart's own key order.
@@ -225,12 +213,7 @@ func Build(r *discover.Result, o Options) ([]byte, []string, error) {
 
 	var b bytes.Buffer
 	header(&b, r, o, dbSecret)
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(v); err != nil {
-		return nil, nil, err
-	}
-	if err := enc.Close(); err != nil {
+	if err := encode(&b, v); err != nil {
 		return nil, nil, err
 	}
 	return b.Bytes(), warnings, nil

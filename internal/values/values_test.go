@@ -205,20 +205,6 @@ func TestBuildNeedsAnExternalURLSource(t *testing.T) {
 	}
 }
 
-func TestUnhealthy(t *testing.T) {
-	r := result()
-	if err := Unhealthy(r); err != nil {
-		t.Fatalf("healthy result: %v", err)
-	}
-	r.PostgreSQL.Problems = []string{"phase is Creating, not Running"}
-	r.Redis.Problems = []string{"no pod of component redis has the label kubeblocks.io/role=primary"}
-	err := Unhealthy(r)
-	want := "PostgreSQL cluster harbor/mypg is not ready (phase is Creating, not Running); Redis cluster harbor/myredis is not ready (no pod of component redis"
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("error %v, want %q", err, want)
-	}
-}
-
 func TestChartFromVersion(t *testing.T) {
 	tests := []struct {
 		in       string

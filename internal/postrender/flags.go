@@ -1,0 +1,158 @@
+package postrender
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+)
+
+// Flags are the post-render knobs as command-line flags, with the config
+// file flag: defined once (Add) for post-render, lint and the install
+// wrappers, and resolved once (Resolve): the defaults, then the config
+// file, then every knob flag in the order given, so that a flag overrides
+// the file key by key (--replicas core=3 keeps the file's other counts).
+type Flags struct {
+	// ConfigFlag names the config-file flag; "config" when empty. Lint,
+	// where --config would be ambiguous, calls it "post-render-config".
+	ConfigFlag string
+	// UsagePrefix starts every knob's help text ("with --post-render: ").
+	UsagePrefix string
+
+	config string
+	given  []knob // knob flags as parsed, in order
+	names  []string
+}
+
+// knob is one knob flag as it was given.
+type knob struct{ name, value string }
+
+// recorder is a knob flag's value: it checks the value's syntax as pflag
+// sets it (on scratch options) and records it for Resolve.
+type recorder struct {
+	pflag.Value
+	name string
+	f    *Flags
+}
+
+func (r recorder) Set(s string) error {
+	if err := r.Value.Set(s); err != nil {
+		return err
+	}
+	r.f.given = append(r.f.given, knob{r.name, s})
+	return nil
+}
+
+func (f *Flags) configName() string {
+	if f.ConfigFlag == "" {
+		return "config"
+	}
+	return f.ConfigFlag
+}
+
+// Add defines the config flag and the knobs on fs.
+func (f *Flags) Add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.config, f.configName(), "", f.UsagePrefix+"YAML file with any of the knobs below (flags override it)")
+	scratch := DefaultOptions()
+	knobs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
+	addKnobs(knobs, &scratch)
+	f.names = nil
+	knobs.VisitAll(func(fl *pflag.Flag) {
+		fl.Usage = f.UsagePrefix + fl.Usage
+		fl.Value = recorder{Value: fl.Value, name: fl.Name, f: f}
+		fs.AddFlag(fl)
+		f.names = append(f.names, fl.Name)
+	})
+}
+
+// Given reports the knob flags that were set, by name, in the order they
+// were defined; the config flag counts as one.
+func (f *Flags) Given() []string {
+	var out []string
+	if f.config != "" {
+		out = append(out, f.configName())
+	}
+	for _, n := range f.names {
+		for _, g := range f.given {
+			if g.name == n {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Args are the flags as a post-renderer process takes them: what the
+// wrappers hand Helm to pass on.
+func (f *Flags) Args() []string {
+	var out []string
+	if f.config != "" {
+		out = append(out, "--config="+f.config)
+	}
+	for _, g := range f.given {
+		out = append(out, "--"+g.name+"="+g.value)
+	}
+	return out
+}
+
+// Resolve returns the options: defaults, the config file, then the flags.
+func (f *Flags) Resolve() (Options, error) {
+	o := DefaultOptions()
+	if f.config != "" {
+		var err error
+		if o, err = loadConfig(f.config, "--"+f.configName()); err != nil {
+			return Options{}, err
+		}
+	}
+	knobs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
+	addKnobs(knobs, &o)
+	for _, g := range f.given {
+		// The syntax was checked when pflag set it; only the sum is new.
+		if err := knobs.Set(g.name, g.value); err != nil {
+			return Options{}, fmt.Errorf("--%s: %v", g.name, err)
+		}
+	}
+	return o, o.Validate()
+}
+
+// addKnobs defines the knobs on fs, bound to o: values already in o
+// (defaults, or a config file) stay unless a flag sets them.
+func addKnobs(fs *pflag.FlagSet, o *Options) {
+	fs.SortFlags = false
+	fs.Var(replicasValue{&o.Replicas}, "replicas", "raise every component to at least N replicas, or set exact counts per component (core=3,trivy=1)")
+	fs.StringVar(&o.AntiAffinity, "anti-affinity", o.AntiAffinity, "pod anti-affinity between a component's replicas: soft, hard or none")
+	fs.StringVar(&o.TopologyKey, "topology-key", o.TopologyKey, "node label that anti-affinity spreads replicas over")
+	fs.BoolVar(&o.ZoneSpread, "zone-spread", o.ZoneSpread, "also spread each component over zones (topologySpreadConstraint on "+ZoneTopologyKey+", ScheduleAnyway)")
+	fs.StringVar(&o.SharedPVC, "shared-pvc", o.SharedPVC, "ReadWriteMany claim that registry and jobservice share, each on its own subPath; the chart's own claims for them are dropped")
+	fs.Var(mapValue{&o.SubPaths}, "subpath", "subPath per component on the shared claim (registry=registry,jobservice=jobservice)")
+	fs.BoolVar(&o.CreateSharedPVC, "create-shared-pvc", o.CreateSharedPVC, "also emit the --shared-pvc claim (ReadWriteMany, kept on uninstall)")
+	fs.StringVar(&o.StorageClass, "storage-class", o.StorageClass, "storage class of the claim made by --create-shared-pvc (an RWX class such as NFS or CephFS)")
+	fs.StringVar(&o.Size, "size", o.Size, "size of the claim made by --create-shared-pvc")
+	fs.StringVar(&o.Kustomize, "kustomize", o.Kustomize, "directory with your own kustomization, applied after ours (our output is its first resource)")
+}
+
+// configKeys are the keys a config file may hold, for its error messages.
+const configKeys = "replicas, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize"
+
+// loadConfig reads a config file over the defaults; flag names the flag
+// that gave it, for messages. Unknown keys are errors: a misspelt knob
+// must not be silently ignored.
+func loadConfig(file, flag string) (Options, error) {
+	o := DefaultOptions()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return o, fmt.Errorf("%s: cannot read %s: %s", flag, file, pathErrReason(err))
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return o, nil
+	}
+	if err := yaml.UnmarshalStrict(b, &o); err != nil {
+		reason := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: "), "json: ")
+		return o, fmt.Errorf("%s %s: %s (keys: %s)", flag, file, reason, configKeys)
+	}
+	return o, nil
+}
