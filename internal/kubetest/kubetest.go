@@ -99,13 +99,18 @@ var (
 	missing  string
 )
 
-// Main runs the package's tests and then stops the control plane, if a
-// test started it. Call it from TestMain.
+// Main runs the package's tests and then stops the control plane and the
+// simulated cluster, if a test started them. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
 	if shared != nil {
 		if err := shared.stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "kubetest: stopping the control plane:", err)
+		}
+	}
+	if sim != nil {
+		if err := sim.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "kubetest: stopping the simulated cluster:", err)
 		}
 	}
 	os.Exit(code)
@@ -135,13 +140,28 @@ func Start(t testing.TB) *Env {
 }
 
 func start() (*Env, error) {
+	if missing = missingAssets("kube-apiserver", "etcd"); missing != "" {
+		return nil, nil
+	}
+	return startEnv(nil)
+}
+
+// missingAssets names the first of bins that AssetsDir lacks, with what to
+// do, or returns "".
+func missingAssets(bins ...string) string {
 	dir := AssetsDir()
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
+	for _, bin := range bins {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			missing = fmt.Sprintf("%s (run `make kube-assets`, or set HARBORHA_KUBE_ASSETS)", filepath.Join(dir, bin))
-			return nil, nil
+			return fmt.Sprintf("%s (run `make kube-assets`, or set HARBORHA_KUBE_ASSETS)", filepath.Join(dir, bin))
 		}
 	}
+	return ""
+}
+
+// startEnv starts kube-apiserver and etcd, with extra API server flags
+// (the simulated cluster's) on top of the common ones.
+func startEnv(extra map[string]string) (*Env, error) {
+	dir := AssetsDir()
 	// controller-runtime logs through logr; nothing here needs its logs.
 	ctrllog.SetLogger(logr.Discard())
 	te := &envtest.Environment{
@@ -152,9 +172,13 @@ func start() (*Env, error) {
 	api := te.ControlPlane.GetAPIServer()
 	api.Configure().
 		Set("service-cluster-ip-range", "10.96.0.0/16").
-		// No controllers run, and on k8s >= 1.36 the endpoint reconciler
-		// refuses some advertise addresses (../shared/e2e/REAL-APISERVER.md).
+		// On k8s >= 1.36 the endpoint reconciler refuses some advertise
+		// addresses (../shared/e2e/REAL-APISERVER.md); nothing here needs
+		// the endpoints of the "kubernetes" Service.
 		Set("endpoint-reconciler-type", "none")
+	for k, v := range extra {
+		api.Configure().Set(k, v)
+	}
 	cfg, err := te.Start()
 	if err != nil {
 		te.Stop()
