@@ -221,4 +221,3 @@ func TestClusterNodeLoss(t *testing.T) {
 	})
 	t.Logf("replacements Ready %s after the loss", time.Since(began).Round(100*time.Millisecond))
 }
-
