@@ -95,7 +95,7 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
 	opts = opts.withDefaults()
 	simOnce.Do(func() {
-		if simMissing = missingAssets("kube-apiserver", "etcd", ControllerManagerBin, SchedulerBin, KwokBin); simMissing == "" {
+		if simMissing = missingAssets("sim-assets", "kube-apiserver", "etcd", ControllerManagerBin, SchedulerBin, KwokBin); simMissing == "" {
 			sim, simErr = startCluster(opts)
 		}
 	})

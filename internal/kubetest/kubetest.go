@@ -23,6 +23,12 @@
 //		var n kubetest.RequestCounter               // rest.Config.Wrap(n.Wrap): count requests
 //	}
 //
+// For scheduling, evictions, rollouts, node loss and failover, StartCluster
+// (cluster.go) starts a second control plane with the real
+// kube-controller-manager and kube-scheduler and kwok nodes: a simulated
+// cluster where pods run without containers. What is said below about
+// controllers holds for Start's control plane only.
+//
 // Decode splits YAML streams into objects; Fixture and CRDFile locate the
 // shared KubeBlocks inputs; CreateObjects is Create for bulk setup
 // (benchmarks); RESTMapper maps kinds from the server's discovery.
@@ -84,6 +90,7 @@ type Env struct {
 	Server     string // https://127.0.0.1:PORT
 
 	te     *envtest.Environment
+	reaper *process // kills kube-apiserver and etcd if the test binary dies without stopping them
 	dir    string
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 
@@ -140,19 +147,19 @@ func Start(t testing.TB) *Env {
 }
 
 func start() (*Env, error) {
-	if missing = missingAssets("kube-apiserver", "etcd"); missing != "" {
+	if missing = missingAssets("kube-assets", "kube-apiserver", "etcd"); missing != "" {
 		return nil, nil
 	}
 	return startEnv(nil)
 }
 
-// missingAssets names the first of bins that AssetsDir lacks, with what to
-// do, or returns "".
-func missingAssets(bins ...string) string {
+// missingAssets names the first of bins that AssetsDir lacks, with the
+// make target that builds it, or returns "".
+func missingAssets(target string, bins ...string) string {
 	dir := AssetsDir()
 	for _, bin := range bins {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			return fmt.Sprintf("%s (run `make kube-assets`, or set HARBORHA_KUBE_ASSETS)", filepath.Join(dir, bin))
+			return fmt.Sprintf("%s (run `make %s`, or set HARBORHA_KUBE_ASSETS)", filepath.Join(dir, bin), target)
 		}
 	}
 	return ""
@@ -212,11 +219,18 @@ func newEnv(te *envtest.Environment, cfg *rest.Config) (*Env, error) {
 	if e.Kubeconfig, err = e.writeKubeconfig("admin", cfg); err != nil {
 		return nil, err
 	}
+	cp := te.ControlPlane
+	pids := append(childrenWithArg("--cert-dir="+cp.GetAPIServer().CertDir), childrenWithArg("--data-dir="+cp.Etcd.DataDir)...)
+	dirs := []string{cp.GetAPIServer().CertDir, cp.Etcd.DataDir, e.dir}
+	if e.reaper, err = startReaper(e.dir, pids, dirs); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
 func (e *Env) stop() error {
 	err := e.te.Stop()
+	e.reaper.kill()
 	os.RemoveAll(e.dir)
 	return err
 }

@@ -3,12 +3,14 @@ package kubetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 )
 
 // Node returns the simulated node called name, or fails the test.
@@ -112,6 +114,40 @@ func (c *Cluster) setUnschedulable(ctx context.Context, node string, on bool) er
 	patch := fmt.Appendf(nil, `{"spec":{"unschedulable":%t}}`, on)
 	if _, err := c.Typed.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("setting node %s unschedulable=%t: %v", node, on, err)
+	}
+	return nil
+}
+
+// Taint adds a taint to a node (kubectl taint), replacing one with the
+// same key and effect. The node lifecycle controller writes taints too:
+// conflicts are retried.
+func (c *Cluster) Taint(ctx context.Context, node string, taint corev1.Taint) error {
+	return c.updateTaints(ctx, node, func(ts []corev1.Taint) []corev1.Taint {
+		ts = slices.DeleteFunc(ts, func(x corev1.Taint) bool { return x.Key == taint.Key && x.Effect == taint.Effect })
+		return append(ts, taint)
+	})
+}
+
+// Untaint removes every taint with key from a node.
+func (c *Cluster) Untaint(ctx context.Context, node, key string) error {
+	return c.updateTaints(ctx, node, func(ts []corev1.Taint) []corev1.Taint {
+		return slices.DeleteFunc(ts, func(x corev1.Taint) bool { return x.Key == key })
+	})
+}
+
+func (c *Cluster) updateTaints(ctx context.Context, node string, change func([]corev1.Taint) []corev1.Taint) error {
+	nodes := c.Typed.CoreV1().Nodes()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := nodes.Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.Spec.Taints = change(n.Spec.Taints)
+		_, err = nodes.Update(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("changing the taints of node %s: %v", node, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,12 @@ type process struct {
 
 // startProcess starts bin with args, its output in dir/<name>.log.
 func startProcess(dir, name, bin string, args ...string) (*process, error) {
+	return startProcessDeathSignal(syscall.SIGKILL, dir, name, bin, args...)
+}
+
+// startProcessDeathSignal is startProcess with the signal the process gets
+// when the test binary dies.
+func startProcessDeathSignal(sig syscall.Signal, dir, name, bin string, args ...string) (*process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -39,7 +46,7 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: sig}
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("starting %s: %v", name, err)
@@ -121,4 +128,49 @@ func stopAll(procs []*process) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// startReaper makes processes that envtest started (kube-apiserver, etcd:
+// without a parent-death signal) die with the test binary even when no
+// cleanup runs (a `go test -timeout` panic), and removes their
+// directories: a shell that only waits, started with a parent-death
+// SIGTERM, does it from its trap. The normal stop kills the shell with
+// SIGKILL, which runs no trap, once they have stopped.
+func startReaper(dir string, pids []int, dirs []string) (*process, error) {
+	var list []string
+	for _, pid := range pids {
+		list = append(list, strconv.Itoa(pid))
+	}
+	quoted := make([]string, len(dirs))
+	for i, d := range dirs {
+		quoted[i] = "'" + strings.ReplaceAll(d, "'", `'\''`) + "'"
+	}
+	script := `trap 'kill -KILL ` + strings.Join(list, " ") + ` $! 2>/dev/null; sleep 1; rm -rf ` + strings.Join(quoted, " ") + `; exit 0' TERM; ` +
+		`while :; do sleep 3600 & wait $!; done`
+	return startProcessDeathSignal(syscall.SIGTERM, dir, "reaper", "/bin/sh", "-c", script)
+}
+
+// childrenWithArg are the test binary's child processes whose command line
+// has arg (envtest's kube-apiserver names its --cert-dir, etcd its
+// --data-dir: each unique to one control plane).
+func childrenWithArg(arg string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		cmdline, err2 := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || err2 != nil {
+			continue
+		}
+		// stat: "pid (comm) state ppid ...", comm may hold spaces.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(os.Getpid()) && bytes.Contains(cmdline, []byte(arg)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
