@@ -230,6 +230,13 @@ func TestSimValuesAloneDeadlocks(t *testing.T) {
 		"--set", "persistence.enabled=false", "--set-string", "core.podAnnotations.sim-rollout=2", "--wait", "--timeout", simUpgradeTimeout)
 	t.Logf("helm harborha upgrade --wait of the same release: %s", time.Since(began).Round(100*time.Millisecond))
 	checkMinOf(t, w, "core", simReplicas-1, "during harborha's rollout")
+	done, err := s.c.Typed.AppsV1().Deployments(s.ns).Get(ctx, "myharbor-core", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := done.Status; st.UpdatedReplicas != simReplicas || st.ReadyReplicas != simReplicas || st.Replicas != simReplicas {
+		t.Errorf("core after harborha's upgrade: %d replicas, %d updated, %d Ready; want %d of each", st.Replicas, st.UpdatedReplicas, st.ReadyReplicas, simReplicas)
+	}
 }
 
 // TestSimHelm4Chart1143Hard: the same on Helm 4 and chart 1.14.3, whose
