@@ -168,8 +168,10 @@ var hardFlags = []string{fmt.Sprintf("--replicas=%d", simReplicas), "--anti-affi
 
 // TestSimHelm3Chart1191Hard: Helm 3, chart 1.19.1, hard anti-affinity:
 // placement, two drains, a rolling upgrade, switchovers.
-func TestSimHelm3Chart1191Hard(t *testing.T) {
-	s := newSimHarbor(t, 3, "harbor-1.19.1.tgz", 30231, hardFlags...)
+func TestSimHelm3Chart1191Hard(t *testing.T) { hardScenario(t, 3, "harbor-1.19.1.tgz", 30231) }
+
+func hardScenario(t *testing.T, major int, chart string, nodePort int) {
+	s := newSimHarbor(t, major, chart, nodePort, hardFlags...)
 	var w *kubetest.ReadyWatch
 	s.steps(t, []simStep{
 		{"install", func(t *testing.T) { w = s.install(t) }},
@@ -241,17 +243,7 @@ func TestSimValuesAloneDeadlocks(t *testing.T) {
 
 // TestSimHelm4Chart1143Hard: the same on Helm 4 and chart 1.14.3, whose
 // pods carry the older labels (no app.kubernetes.io/component).
-func TestSimHelm4Chart1143Hard(t *testing.T) {
-	s := newSimHarbor(t, 4, "harbor-1.14.3.tgz", 30243, hardFlags...)
-	var w *kubetest.ReadyWatch
-	s.steps(t, []simStep{
-		{"install", func(t *testing.T) { w = s.install(t) }},
-		{"placement", s.checkPlacement},
-		{"drain", func(t *testing.T) { s.drainTwice(t, w) }},
-		{"rolling upgrade", func(t *testing.T) { s.rollingUpgrade(t, w) }},
-		{"switchover", s.switchovers},
-	})
-}
+func TestSimHelm4Chart1143Hard(t *testing.T) { hardScenario(t, 4, "harbor-1.14.3.tgz", 30243) }
 
 type simStep struct {
 	name string
