@@ -90,27 +90,28 @@ func deleteNamespace(t *testing.T, c *kubetest.Cluster, ns string) {
 
 // harborha runs `helm harborha <cmd> myharbor CHART` with the scenario's
 // flags, then extra (Helm's or harborha's), and checks the exit status.
-func (s *simHarbor) harborha(t *testing.T, wantCode int, cmd string, extra ...string) string {
+func (s *simHarbor) harborha(t *testing.T, wantCode int, cmd string, extra ...string) {
 	t.Helper()
 	args := []string{"harborha", cmd, simRelease, s.chart, "-n", s.ns, "--no-bootstrap",
 		fmt.Sprintf("--node-port=%d", s.nodePort), "-f", testutil.PinSecrets(t)}
-	args = append(append(args, s.flags...), extra...)
-	_, stderr := s.h.run(t, wantCode, args...)
-	return stderr
+	s.h.run(t, wantCode, append(append(args, s.flags...), extra...)...)
+}
+
+// watch follows the release's Ready pods per component for the whole
+// scenario (started by the scenario's test, not by one step's subtest,
+// whose end would stop it).
+func (s *simHarbor) watch(t *testing.T) *kubetest.ReadyWatch {
+	return s.c.WatchReady(t, s.ns, simSelector, "component")
 }
 
 // install is `helm harborha install --wait`, then every component must
 // have all its replicas Ready.
-func (s *simHarbor) install(t *testing.T) *kubetest.ReadyWatch {
+func (s *simHarbor) install(t *testing.T, w *kubetest.ReadyWatch) {
 	t.Helper()
 	began := time.Now()
 	s.harborha(t, 0, "install", "--wait", "--timeout", simInstallTimeout)
 	t.Logf("helm harborha install --wait: %s", time.Since(began).Round(100*time.Millisecond))
-	w := s.c.WatchReady(t, s.ns, simSelector, "component")
-	if got := w.Now(); !equalCounts(got, simReplicas) {
-		t.Fatalf("after install --wait, Ready pods per component: %v, want %d of each of %v", got, simReplicas, harborComponents)
-	}
-	return w
+	w.Wait(t, 5*time.Second, "the watch to see what install --wait waited for", func(r map[string]int) bool { return equalCounts(r, simReplicas) })
 }
 
 // equalCounts: exactly the Harbor components, each with n Ready pods.
@@ -172,9 +173,9 @@ func TestSimHelm3Chart1191Hard(t *testing.T) { hardScenario(t, 3, "harbor-1.19.1
 
 func hardScenario(t *testing.T, major int, chart string, nodePort int) {
 	s := newSimHarbor(t, major, chart, nodePort, hardFlags...)
-	var w *kubetest.ReadyWatch
+	w := s.watch(t)
 	s.steps(t, []simStep{
-		{"install", func(t *testing.T) { w = s.install(t) }},
+		{"install", func(t *testing.T) { s.install(t, w) }},
 		{"placement", s.checkPlacement},
 		{"drain", func(t *testing.T) { s.drainTwice(t, w) }},
 		{"rolling upgrade", func(t *testing.T) { s.rollingUpgrade(t, w) }},
@@ -231,7 +232,7 @@ func TestSimValuesAloneDeadlocks(t *testing.T) {
 		"-f", values, "-f", testutil.PinSecrets(t), "--set", fmt.Sprintf("core.replicas=%d", simReplicas), "--set-json", "core.affinity="+affinity,
 		"--set", "persistence.enabled=false", "--set-string", "core.podAnnotations.sim-rollout=2", "--wait", "--timeout", simUpgradeTimeout)
 	t.Logf("helm harborha upgrade --wait of the same release: %s", time.Since(began).Round(100*time.Millisecond))
-	checkMinOf(t, w, "core", simReplicas-1, "during harborha's rollout")
+	checkMin(t, w, simReplicas-1, "during harborha's rollout", "core")
 	done, err := s.c.Typed.AppsV1().Deployments(s.ns).Get(ctx, "myharbor-core", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +286,7 @@ func (s *simHarbor) drainTwice(t *testing.T, w *kubetest.ReadyWatch) {
 	if len(evicted) != len(harborComponents) {
 		t.Errorf("drain %s evicted %v, want one pod of each component", first, evicted)
 	}
-	checkMin(t, w, simReplicas-1, "during the first drain")
+	checkMin(t, w, simReplicas-1, "during the first drain", harborComponents...)
 	// The evicted pods' replacements cannot run beside their peers (hard
 	// anti-affinity, two schedulable nodes): every budget is now spent.
 	waitBudgets(t, s.c, s.ns, 0)
@@ -294,7 +295,7 @@ func (s *simHarbor) drainTwice(t *testing.T, w *kubetest.ReadyWatch) {
 	if len(evicted) != 0 || !apierrors.IsTooManyRequests(err) {
 		t.Errorf("second drain (%s): evicted %v, error %v; want every eviction refused by the budgets (429)", second, evicted, err)
 	}
-	checkMin(t, w, 2, "during the refused second drain")
+	checkMin(t, w, simReplicas-1, "during the refused second drain", harborComponents...)
 
 	for _, n := range []string{first, second} {
 		if err := s.c.Uncordon(ctx, n); err != nil {
@@ -304,21 +305,16 @@ func (s *simHarbor) drainTwice(t *testing.T, w *kubetest.ReadyWatch) {
 	w.Wait(t, time.Minute, "every component back to full strength after uncordon", func(r map[string]int) bool { return equalCounts(r, simReplicas) })
 }
 
-// checkMin: no component had fewer than n Ready pods since the last Reset.
-func checkMin(t *testing.T, w *kubetest.ReadyWatch, n int, when string) {
+// checkMin: since the last Reset every component's fewest Ready pods were
+// exactly n: never fewer (what the budgets and maxUnavailable promise),
+// and not more either, which proves the watch saw the step's one pod down.
+func checkMin(t *testing.T, w *kubetest.ReadyWatch, n int, when string, comps ...string) {
 	t.Helper()
 	min := w.Min()
-	for _, c := range harborComponents {
-		if min[c] < n {
-			t.Errorf("%s: %s dropped to %d Ready pods (fewest per component: %v), want at least %d", when, c, min[c], min, n)
+	for _, c := range comps {
+		if min[c] != n {
+			t.Errorf("%s: the fewest Ready pods of %s were %d (per component: %v), want %d", when, c, min[c], min, n)
 		}
-	}
-}
-
-func checkMinOf(t *testing.T, w *kubetest.ReadyWatch, comp string, n int, when string) {
-	t.Helper()
-	if got := w.Min()[comp]; got < n {
-		t.Errorf("%s: %s dropped to %d Ready pods, want at least %d", when, comp, got, n)
 	}
 }
 
@@ -356,7 +352,7 @@ func (s *simHarbor) rollingUpgrade(t *testing.T, w *kubetest.ReadyWatch) {
 	began := time.Now()
 	s.harborha(t, 0, "upgrade", append([]string{"--wait", "--timeout", simUpgradeTimeout}, rolloutFlags(2)...)...)
 	t.Logf("helm harborha upgrade --wait (every component rolled): %s", time.Since(began).Round(100*time.Millisecond))
-	checkMin(t, w, simReplicas-1, "during the rolling upgrade")
+	checkMin(t, w, simReplicas-1, "during the rolling upgrade", harborComponents...)
 	for comp, pods := range s.readyPods(t) {
 		for _, p := range pods {
 			if p.Annotations["sim-rollout"] != "2" {
@@ -532,8 +528,9 @@ func readyAddresses(slices []discoveryv1.EndpointSlice) []string {
 func TestSimHelm4Chart1191SoftNodeLoss(t *testing.T) {
 	s := newSimHarbor(t, 4, "harbor-1.19.1.tgz", 30244, fmt.Sprintf("--replicas=%d", simReplicas), "--zone-spread",
 		"--shared-pvc=harbor-shared", "--create-shared-pvc")
+	w := s.watch(t)
 	s.steps(t, []simStep{
-		{"install", func(t *testing.T) { s.install(t) }},
+		{"install", func(t *testing.T) { s.install(t, w) }},
 		{"placement", s.checkPlacement},
 		{"node loss", s.nodeLoss},
 	})
