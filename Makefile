@@ -145,7 +145,6 @@ test-services:
 # Helm 4 verifies; without it the Helm 4 archives are unsigned.
 DIST_DIR          ?= $(CURDIR)/dist
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
-export HARBORHA_DIST ?= $(DIST_DIR)
 
 .PHONY: dist
 dist:
@@ -153,9 +152,10 @@ dist:
 	$(GO) run ./internal/release/dist -root $(CURDIR) -out '$(DIST_DIR)' -mtime $(SOURCE_DATE_EPOCH) -go $(GO)
 
 # The install tests (internal/release) compare a dist of their own, signed
-# with a throwaway key, with this one, and run the hook with busybox's sh,
-# tar and wget as on alpine.
+# with a throwaway key, with this one (HARBORHA_DIST), and run the hook with
+# busybox's sh, tar and wget as on alpine.
 test: dist dist-test-tools lint-workflows
+test: export HARBORHA_DIST = $(DIST_DIR)
 
 # dist-test-tools: busybox and shellcheck from Debian packages, only when missing.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

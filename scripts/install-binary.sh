@@ -2,7 +2,9 @@
 # Helm plugin install/update hook: puts bin/harborha into the plugin
 # directory, without Go on the machine:
 #
-#   1. a bin/harborha that runs here and has plugin.yaml's version: done;
+#   1. a bin/harborha that runs here and has plugin.yaml's version: done
+#      (the post-renderer plugin inside the CLI plugin's directory links to
+#      the CLI plugin's);
 #   2. else the release archive for this platform from the project's GitHub
 #      release (HARBORHA_RELEASE_URL: another directory URL, or a local
 #      directory, holding the release files: mirrors, air-gapped networks),
@@ -31,6 +33,9 @@ main() {
 	base=${base%/}
 	target=bin/harborha$exe
 	if works "$target"; then
+		exit 0
+	fi
+	if use_enclosing_binary; then
 		exit 0
 	fi
 	if [ -z "$version" ]; then
@@ -83,6 +88,14 @@ detect_platform() {
 		exe=.exe
 	fi
 	archive=harborha_${version}_${os}_${arch}.tar.gz
+}
+
+# use_enclosing_binary: the post-renderer plugin inside the CLI plugin's
+# directory (plugins/harborha-post-renderer of a checkout or of an unpacked
+# platform archive) uses the CLI plugin's binary, as a checkout's link does.
+use_enclosing_binary() {
+	[ ! -e bin ] && [ ! -L bin ] && [ -f ../../plugin.yaml ] && works "../../$target" &&
+		ln -s ../../bin bin && works "$target"
 }
 
 supported() {

@@ -15,7 +15,6 @@ import (
 	"io"
 	"path"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -106,15 +105,4 @@ func Checksums(sums map[string]string) []byte {
 func SHA256(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
-}
-
-// ParseChecksums reads a sha256sum-format listing (name -> sha256 hex).
-func ParseChecksums(data []byte) map[string]string {
-	sums := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		if sum, name, ok := strings.Cut(line, "  "); ok {
-			sums[strings.TrimPrefix(name, "*")] = sum
-		}
-	}
-	return sums
 }

@@ -45,6 +45,25 @@ func TestInstallFromCheckout(t *testing.T) {
 	}
 }
 
+// TestInstallUnpackedArchiveOffline: a platform archive unpacked by hand
+// is a plugin directory Helm 4 installs with no network (the release URL
+// answers nothing): the CLI plugin has its binary and the post-renderer
+// plugin inside it uses the same.
+func TestInstallUnpackedArchiveOffline(t *testing.T) {
+	d := signedDist(t)
+	s := serveRelease(t, d)
+	u := newUser(t, 4, "busybox", s.URL+"/missing")
+	u.plugin = t.TempDir()
+	testutil.Exec(t, nil, 0, lookPath(t, "tar"), "-xzf", filepath.Join(d.dir, hostArchive(d)), "-C", u.plugin)
+	u.run(t, 0, "plugin", "install", u.plugin)
+	u.run(t, 0, "plugin", "install", filepath.Join(u.plugin, "plugins", release.PostRendererPlugin))
+	u.assertWorks(t, d.version)
+	u.assertPostRenders(t)
+	if got := s.requests(); len(got) != 0 {
+		t.Errorf("downloads for an unpacked archive: %v", got)
+	}
+}
+
 // assertPostRenders: Helm 4 runs the harborha-post-renderer plugin on the
 // real chart, which then has PodDisruptionBudgets (the chart alone has none).
 func (u *user) assertPostRenders(t *testing.T) {

@@ -117,7 +117,7 @@ type user struct {
 // Tool sets: the hook's needs, from busybox (alpine: sh, tar, wget) or
 // from the host (dash, GNU tools, curl).
 var hookTools = []string{"sh", "tar", "gzip", "sha256sum", "uname", "mktemp", "rm", "mv", "mkdir", "chmod", "cp",
-	"cat", "cut", "tr", "awk", "sed", "dirname", "readlink"}
+	"cat", "cut", "tr", "awk", "sed", "dirname", "readlink", "ln"}
 
 func newUser(t *testing.T, major int, toolset, releaseURL string) *user {
 	t.Helper()

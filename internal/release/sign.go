@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -58,10 +57,10 @@ func decrypt(e *openpgp.Entity, keyFile, passphraseFile string) error {
 
 // Provenance is the .prov Helm 4 verifies a plugin archive with (Helm's
 // provenance format): a clear-signed message of the plugin's metadata,
-// "...", and the archive's sha256 under its file name. The signature time
-// is the later of at and the key's creation, so that the same commit and
-// key give the same bytes.
-func Provenance(key *openpgp.Entity, archive []byte, name string, metadata []byte, at time.Time) ([]byte, error) {
+// "...", and the archive's sha256 under its file name. Signatures are not
+// reproducible (go-crypto salts them, which guards EdDSA keys against
+// fault attacks); the archives they sign are.
+func Provenance(key *openpgp.Entity, archive []byte, name string, metadata []byte) ([]byte, error) {
 	if strings.Contains(string(metadata), "\n...\n") {
 		return nil, errors.New("plugin metadata holds a YAML document end marker")
 	}
@@ -69,12 +68,8 @@ func Provenance(key *openpgp.Entity, archive []byte, name string, metadata []byt
 	if err != nil {
 		return nil, err
 	}
-	if created := key.PrimaryKey.CreationTime; at.Before(created) {
-		at = created
-	}
 	var out bytes.Buffer
-	cfg := &packet.Config{DefaultHash: crypto.SHA512, Time: func() time.Time { return at }}
-	w, err := clearsign.Encode(&out, key.PrivateKey, cfg)
+	w, err := clearsign.Encode(&out, key.PrivateKey, &packet.Config{DefaultHash: crypto.SHA512})
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +80,7 @@ func Provenance(key *openpgp.Entity, archive []byte, name string, metadata []byt
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
+	out.WriteByte('\n')
 	return out.Bytes(), nil
 }
 

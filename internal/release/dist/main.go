@@ -170,7 +170,7 @@ func pluginArchive(o options, version, plugin string, platformSums []byte, key *
 	if err != nil {
 		return "", "", err
 	}
-	prov, err := release.Provenance(key, archive, name, manifest, o.mtime)
+	prov, err := release.Provenance(key, archive, name, manifest)
 	if err != nil {
 		return "", "", fmt.Errorf("signing %s: %w", name, err)
 	}
