@@ -62,10 +62,12 @@ bench: build tools
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/postrender | tee $(BIN)/bench.txt
 
 # install builds the binary and installs this checkout as a Helm plugin
-# (a symlink: later `make build` runs update the installed plugin).
+# (a symlink: later `make build` runs update the installed plugin), with the
+# helm on PATH; only when there is none does it build Helm 3 into ./bin.
+# The tools the tests need are built by `make test`, not here.
 HELM ?= $(shell command -v helm 2>/dev/null || echo $(HELM3))
 .PHONY: install
-install: build tools
+install: build $(filter $(HELM3),$(HELM))
 	@$(HELM) plugin uninstall harborha >/dev/null 2>&1 || true
 	$(HELM) plugin install $(CURDIR)
 	@# Helm 4 also needs the post-renderer plugin; never give it to Helm 3,
@@ -86,7 +88,7 @@ vet:
 
 .PHONY: clean
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST_DIR)
 
 # ---------------------------------------------------------------------------
 # kube-assets: a real kube-apiserver and etcd for the end-to-end tests
@@ -146,3 +148,45 @@ bench-discover: build kube-assets
 .PHONY: test-services
 test-services:
 	./scripts/test-services.sh
+
+# ---------------------------------------------------------------------------
+# dist: the release files of plugin.yaml's version under $(DIST_DIR), what
+# .github/workflows/release.yaml uploads on a tag: one archive per platform
+# (harborha_<version>_<os>_<arch>.tar.gz: bin/harborha, plugin.yaml, the
+# install hook, the Helm 4 post-renderer plugin), the Helm 4 plugin archives
+# harborha-<version>.tgz and harborha-post-renderer-<version>.tgz, and
+# checksums.txt. Reproducible: the same commit and Go give the same bytes
+# (entries dated at the commit). HARBORHA_SIGN_KEY (an OpenPGP secret key
+# file; HARBORHA_SIGN_PASSPHRASE_FILE its passphrase) adds the .prov files
+# Helm 4 verifies; without it the Helm 4 archives are unsigned.
+DIST_DIR          ?= $(CURDIR)/dist
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: dist
+dist:
+	rm -rf '$(DIST_DIR)'
+	$(GO) run ./internal/release/dist -root $(CURDIR) -out '$(DIST_DIR)' -mtime $(SOURCE_DATE_EPOCH) -go $(GO)
+
+# The install tests (internal/release) compare a dist of their own, signed
+# with a throwaway key, with this one (HARBORHA_DIST), and run the hook with
+# busybox's sh, tar and wget as on alpine.
+test: dist dist-test-tools lint-workflows
+test: export HARBORHA_DIST = $(DIST_DIR)
+
+# dist-test-tools: busybox and shellcheck from Debian packages, only when missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+.PHONY: dist-test-tools
+dist-test-tools:
+	@command -v busybox >/dev/null && command -v shellcheck >/dev/null || { \
+		echo "dist-test-tools: installing busybox and shellcheck (Debian packages)" >&2; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends busybox shellcheck >/dev/null; }
+
+# lint-workflows: actionlint (built from its Go module) on .github/workflows.
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT         := $(BIN)/actionlint
+.PHONY: lint-workflows
+lint-workflows: $(ACTIONLINT)
+	$(ACTIONLINT) -no-color .github/workflows/*.yaml
+
+$(ACTIONLINT):
+	GOBIN=$(BIN) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)

@@ -1,0 +1,129 @@
+package release
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+)
+
+// Platform is one GOOS/GOARCH a release has a binary for.
+type Platform struct{ OS, Arch string }
+
+// Platforms are the release's platforms; the install hook lists the same.
+var Platforms = []Platform{
+	{"linux", "amd64"}, {"linux", "arm64"},
+	{"darwin", "amd64"}, {"darwin", "arm64"},
+	{"windows", "amd64"},
+}
+
+func (p Platform) String() string { return p.OS + "/" + p.Arch }
+
+// Binary is the binary's path in a plugin directory: bin/harborha(.exe).
+func (p Platform) Binary() string {
+	if p.OS == "windows" {
+		return "bin/harborha.exe"
+	}
+	return "bin/harborha"
+}
+
+// ArchiveName is the platform archive the install hook downloads.
+func ArchiveName(version string, p Platform) string {
+	return fmt.Sprintf("harborha_%s_%s_%s.tar.gz", version, p.OS, p.Arch)
+}
+
+// The two plugins: the CLI plugin (plugin.yaml at the root of the
+// checkout, Helm 3 and 4) and the Helm 4 post-renderer plugin.
+const (
+	CLIPlugin          = "harborha"
+	PostRendererPlugin = "harborha-post-renderer"
+	postRendererDir    = "plugins/" + PostRendererPlugin
+	hook               = "scripts/install-binary.sh"
+)
+
+// PluginArchiveName is a Helm 4 plugin archive: <name>-<version>.tgz, the
+// name `helm plugin package` gives and from which `helm plugin install`
+// derives the plugin's directory name.
+func PluginArchiveName(plugin, version string) string {
+	return fmt.Sprintf("%s-%s.tgz", plugin, version)
+}
+
+var versionLine = regexp.MustCompile(`(?m)^version: *"?([^"\n]+)"?$`)
+
+// Version is the version in plugin.yaml of the checkout at root; the
+// post-renderer plugin must have the same.
+func Version(root string) (string, error) {
+	var versions []string
+	for _, rel := range []string{"plugin.yaml", postRendererDir + "/plugin.yaml"} {
+		data, err := os.ReadFile(filepath.Join(root, rel))
+		if err != nil {
+			return "", err
+		}
+		m := versionLine.FindSubmatch(data)
+		if m == nil {
+			return "", fmt.Errorf("%s has no version line", rel)
+		}
+		versions = append(versions, string(m[1]))
+	}
+	if versions[0] != versions[1] {
+		return "", fmt.Errorf("plugin.yaml has version %s but %s/plugin.yaml has %s: release them together", versions[0], postRendererDir, versions[1])
+	}
+	return versions[0], nil
+}
+
+// PlatformArchive is the content of a platform archive: the CLI plugin
+// with its binary, and the post-renderer plugin beside it (its own copy of
+// the hook, which downloads its binary; no links: Helm's extractors refuse
+// them).
+func PlatformArchive(root string, p Platform, binary []byte) ([]Entry, error) {
+	entries, err := readEntries(root, []file{
+		{"plugin.yaml", "plugin.yaml", 0o644},
+		{hook, hook, 0o755},
+		{postRendererDir + "/plugin.yaml", postRendererDir + "/plugin.yaml", 0o644},
+		{postRendererDir + "/" + hook, hook, 0o755},
+	})
+	return append(entries, Entry{Name: p.Binary(), Mode: 0o755, Data: binary}), err
+}
+
+// PluginArchive is the content of a Helm 4 plugin archive, in a directory
+// named after the plugin (as `helm plugin package` writes it): plugin.yaml,
+// the hook, and checksums.txt of the platform archives, which the plugin's
+// signature then covers.
+func PluginArchive(root, plugin string, checksums []byte) ([]Entry, error) {
+	entries, err := readEntries(root, []file{
+		{plugin + "/plugin.yaml", manifestPath(plugin), 0o644},
+		{plugin + "/" + hook, hook, 0o755},
+	})
+	return append(entries, Entry{Name: plugin + "/checksums.txt", Mode: 0o644, Data: checksums}), err
+}
+
+// PluginManifest is the plugin.yaml of plugin in the checkout at root.
+func PluginManifest(root, plugin string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(root, manifestPath(plugin)))
+}
+
+func manifestPath(plugin string) string {
+	if plugin == PostRendererPlugin {
+		return postRendererDir + "/plugin.yaml"
+	}
+	return "plugin.yaml"
+}
+
+// file is an archive entry read from the checkout: name in the archive,
+// path in the checkout, mode.
+type file struct {
+	name, from string
+	mode       int64
+}
+
+func readEntries(root string, files []file) ([]Entry, error) {
+	var entries []Entry
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(root, f.from))
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, Entry{Name: f.name, Mode: f.mode, Data: data})
+	}
+	return entries, nil
+}
