@@ -82,7 +82,9 @@ func BenchmarkProcess(b *testing.B) {
 		cmd  func(dir string) *exec.Cmd
 	}{
 		{"post-render-bin", func(string) *exec.Cmd { return exec.Command(testutil.PostRenderer(b), benchArgs...) }},
-		{"harborha", func(string) *exec.Cmd { return exec.Command(testutil.Harborha(b), append([]string{"post-render"}, benchArgs...)...) }},
+		{"harborha", func(string) *exec.Cmd {
+			return exec.Command(testutil.Harborha(b), append([]string{"post-render"}, benchArgs...)...)
+		}},
 		{"kustomize-script", func(dir string) *exec.Cmd {
 			return exec.Command("sh", "-c", `d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && cp -R "$1"/. "$d" && cat > "$d/input.yaml" && "$2" build "$d"`, "sh", dir, kustomize)
 		}},
