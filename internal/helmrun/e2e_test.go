@@ -36,7 +36,7 @@ type helmHome struct {
 	tmp  string // TMPDIR of every run: must be empty afterwards
 }
 
-func installPlugin(t *testing.T, major int) *helmHome {
+func installPlugin(t testing.TB, major int) *helmHome {
 	t.Helper()
 	testutil.Harborha(t) // the plugin's binary, built by make build
 	h := &helmHome{helm: testutil.Helm3(t)}
@@ -55,12 +55,12 @@ func installPlugin(t *testing.T, major int) *helmHome {
 }
 
 // run runs helm and checks its exit status; it returns stdout and stderr.
-func (h *helmHome) run(t *testing.T, wantCode int, args ...string) (string, string) {
+func (h *helmHome) run(t testing.TB, wantCode int, args ...string) (string, string) {
 	t.Helper()
 	return testutil.Exec(t, h.env, wantCode, h.helm, args...)
 }
 
-func (h *helmHome) assertNoTempFiles(t *testing.T) {
+func (h *helmHome) assertNoTempFiles(t testing.TB) {
 	t.Helper()
 	entries, err := os.ReadDir(h.tmp)
 	if err != nil {

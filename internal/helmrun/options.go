@@ -2,10 +2,8 @@ package helmrun
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -209,27 +207,4 @@ func dryRun(helmArgs []string) bool {
 		}
 	}
 	return false
-}
-
-// HelmBin is the user's Helm: $HELM_BIN when Helm runs us as a plugin,
-// else helm on PATH.
-func HelmBin() string {
-	if h := os.Getenv("HELM_BIN"); h != "" {
-		return h
-	}
-	return "helm"
-}
-
-// PostRendererCommand is how Helm 3 reaches our post-renderer: through
-// "$HELM_BIN harborha post-render" when Helm runs us as a plugin (the
-// post-renderer then gets Helm's plugin environment), else this executable.
-func PostRendererCommand() ([]string, error) {
-	if bin := os.Getenv("HELM_BIN"); bin != "" && os.Getenv("HELM_PLUGIN_DIR") != "" {
-		return []string{bin, "harborha", "post-render"}, nil
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, errors.New("locating the harborha executable for Helm's --post-renderer: " + err.Error())
-	}
-	return []string{exe, "post-render"}, nil
 }

@@ -11,14 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/harborha/helm-harborha/internal/postrender"
 )
-
-// Helm 4 runs post-renderers as plugins of type postrenderer/v1, by name.
-const Helm4PostRenderer = "harborha-post-renderer"
-
-// ErrorFileEnv names a file the post-renderer also writes its error to:
-// Helm 4 swallows a post-renderer's stderr, so the wrapper reads it there.
-const ErrorFileEnv = "HARBORHA_POSTRENDER_ERROR_FILE"
 
 // Run is one invocation of the user's Helm.
 type Run struct {
@@ -28,33 +23,13 @@ type Run struct {
 	HelmArgs   []string // the user's arguments, passed through untouched
 	Overlay    []byte   // values overlay; nil for none (--no-discover)
 	PostRender []string // post-render knobs, as the user gave them
-	// Self is how Helm 3 reaches our post-renderer: $HELM_BIN with
-	// "harborha post-render" when we run as a plugin, or our own executable.
+	// Self is how Helm 3 reaches our post-renderer (PostRendererCommand):
+	// the post-render binary, or "$HELM_BIN harborha post-render".
 	Self     []string
 	Env      []string // the child's environment (nil: ours)
 	Stdout   io.Writer
 	Stderr   io.Writer
 	Progress io.Writer // our progress lines
-}
-
-// Major asks a helm binary for its major version.
-func Major(ctx context.Context, helm string) (int, error) {
-	out, err := exec.CommandContext(ctx, helm, "version", "--short").Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return 0, fmt.Errorf("%s version failed: %s", helm, strings.TrimSpace(string(ee.Stderr)))
-		}
-		return 0, fmt.Errorf("cannot run helm %q: %v; set HELM_BIN or put helm on PATH", helm, err)
-	}
-	v := strings.TrimSpace(string(out))
-	switch {
-	case strings.HasPrefix(v, "v3."):
-		return 3, nil
-	case strings.HasPrefix(v, "v4."):
-		return 4, nil
-	}
-	return 0, fmt.Errorf("%s reports version %q; helm-harborha supports Helm 3 and Helm 4", helm, v)
 }
 
 // Args builds Helm's argument list: the action, our overlay as the FIRST
@@ -114,7 +89,7 @@ func (r *Run) Exec(ctx context.Context) (code int, err error) {
 	errFile := filepath.Join(tmp, "post-render.err")
 
 	cmd := exec.Command(r.Helm, args...)
-	cmd.Env = append(r.env(), ErrorFileEnv+"="+errFile)
+	cmd.Env = append(r.env(), postrender.ErrorFileEnv+"="+errFile)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = r.Stdout, r.Stderr
 	fmt.Fprintf(r.Progress, "harborha: running helm %s (Helm %d, post-renderer: %s)\n", r.Action, r.Major, strings.Join(append([]string{"post-render"}, r.PostRender...), " "))
@@ -152,19 +127,4 @@ func (r *Run) env() []string {
 		return r.Env
 	}
 	return os.Environ()
-}
-
-// RequirePlugin fails unless a plugin of that name is installed in the
-// given helm: Helm 4 needs the post-renderer plugin before anything runs.
-func RequirePlugin(ctx context.Context, helm, name string) error {
-	out, err := exec.CommandContext(ctx, helm, "plugin", "list").Output()
-	if err != nil {
-		return fmt.Errorf("%s plugin list failed: %v", helm, err)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && f[0] == name {
-			return nil
-		}
-	}
-	return fmt.Errorf("Helm 4 runs post-renderers as plugins and %q is not installed: helm plugin install \"$HELM_PLUGIN_DIR/plugins/%s\" (make install does it)", name, name)
 }

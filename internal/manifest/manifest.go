@@ -1,8 +1,8 @@
 // Package manifest splits a rendered Helm manifest stream into documents,
 // checks that each is a Kubernetes object, and writes streams back.
 //
-// Splitting is Helm's own (releaseutil.SplitManifests), so a stream is cut
-// exactly where Helm cuts it. Each document keeps its original text, so
+// Splitting is Helm's (releaseutil.SplitManifests' algorithm, checked
+// against it by FuzzSplit), so a stream is cut exactly where Helm cuts it. Each document keeps its original text, so
 // documents that nobody changes can be written back byte for byte.
 package manifest
 
@@ -10,11 +10,9 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 
-	"helm.sh/helm/v3/pkg/releaseutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -77,32 +75,27 @@ func (d *Doc) Head() string {
 // It fails on the first document that is not YAML or not a Kubernetes
 // object, and on two objects with the same identity.
 func Parse(stream []byte) ([]*Doc, error) {
-	parts := releaseutil.SplitManifests(string(stream))
-	keys := make([]string, 0, len(parts))
-	for k := range parts {
-		keys = append(keys, k)
-	}
-	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
+	parts := split(string(stream))
 
 	// Decoding is most of the work and each document is independent:
 	// decode on every core, then check identities in stream order.
-	parsed := make([]*Doc, len(keys))
-	errs := make([]error, len(keys))
+	parsed := make([]*Doc, len(parts))
+	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), len(keys))
+	workers := min(runtime.GOMAXPROCS(0), len(parts))
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(keys); i += workers {
-				parsed[i], errs[i] = decodeDoc(i+1, parts[keys[i]])
+			for i := w; i < len(parts); i += workers {
+				parsed[i], errs[i] = decodeDoc(i+1, parts[i])
 			}
 		}()
 	}
 	wg.Wait()
 
-	docs := make([]*Doc, 0, len(keys))
-	seen := make(map[ID]int, len(keys))
+	docs := make([]*Doc, 0, len(parts))
+	seen := make(map[ID]int, len(parts))
 	for i, d := range parsed {
 		if errs[i] != nil {
 			return nil, errs[i]

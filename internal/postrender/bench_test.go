@@ -2,15 +2,22 @@ package postrender
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
+	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/manifest"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
@@ -33,11 +40,17 @@ func benchInput(b *testing.B, n int) []byte {
 
 var benchSizes = []int{1, 10, 100}
 
+// benchArgs are the knobs of the issue's measurement: every change the
+// post-renderer makes (replicas, hard anti-affinity, zone spread, the
+// shared claim moved, dropped and created, budgets).
+var benchArgs = []string{"--replicas=3", "--anti-affinity=hard", "--zone-spread", "--shared-pvc=harbor-shared", "--create-shared-pvc"}
+
 // BenchmarkPostRender: in-process, the Renderer as Helm SDK users call it.
 func BenchmarkPostRender(b *testing.B) {
-	opts := DefaultOptions()
-	opts.SharedPVC = "harbor-shared"
-	opts.CreateSharedPVC = true
+	opts, _, err := parseKnobs(benchArgs)
+	if err != nil {
+		b.Fatal(err)
+	}
 	r, err := New(opts, io.Discard)
 	if err != nil {
 		b.Fatal(err)
@@ -55,26 +68,122 @@ func BenchmarkPostRender(b *testing.B) {
 	}
 }
 
-// BenchmarkProcess: the whole process as Helm runs it (exec, read stdin,
-// post-render, write stdout), reporting the median as well as the mean.
+// BenchmarkProcess: whole processes as Helm runs a post-renderer (exec,
+// stdin, stdout), side by side in one run, alternating: the
+// harborha-post-render binary, `harborha post-render` (the one binary),
+// and what a user would write instead — a shell post-renderer running the
+// real kustomize CLI with the same JSON6902 patches, the budgets and the
+// claim as resources, and `$patch: delete` for the dropped claims. It
+// reports medians, peak RSS, and the ratios to the kustomize script.
 func BenchmarkProcess(b *testing.B) {
-	bin := testutil.Harborha(b)
+	kustomize := testutil.Kustomize(b)
+	runners := []struct {
+		name string
+		cmd  func(dir string) *exec.Cmd
+	}{
+		{"post-render-bin", func(string) *exec.Cmd { return exec.Command(testutil.PostRenderer(b), benchArgs...) }},
+		{"harborha", func(string) *exec.Cmd {
+			return exec.Command(testutil.Harborha(b), append([]string{"post-render"}, benchArgs...)...)
+		}},
+		{"kustomize-script", func(dir string) *exec.Cmd {
+			return exec.Command("sh", "-c", `d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && cp -R "$1"/. "$d" && cat > "$d/input.yaml" && "$2" build "$d"`, "sh", dir, kustomize)
+		}},
+	}
 	for _, n := range benchSizes {
 		in := benchInput(b, n)
+		dir := kustomizeScriptDir(b, in)
 		b.Run(fmt.Sprintf("x%d", n), func(b *testing.B) {
-			var times []time.Duration
+			times := make([][]time.Duration, len(runners))
+			rss := make([]int64, len(runners))
 			for b.Loop() {
-				cmd := exec.Command(bin, "post-render", "--shared-pvc=harbor-shared", "--create-shared-pvc")
-				cmd.Stdin = bytes.NewReader(in)
-				cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-				start := time.Now()
-				if err := cmd.Run(); err != nil {
-					b.Fatal(err)
+				for i, r := range runners {
+					d, m := runOnce(b, r.cmd(dir), in)
+					times[i] = append(times[i], d)
+					rss[i] = max(rss[i], m)
 				}
-				times = append(times, time.Since(start))
 			}
-			sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "ms-median")
+			base := median(times[len(runners)-1])
+			for i, r := range runners {
+				b.ReportMetric(float64(median(times[i]).Microseconds())/1000, r.name+"-ms")
+				b.ReportMetric(float64(rss[i])/1024, r.name+"-MiB")
+				if i < len(runners)-1 {
+					b.ReportMetric(float64(median(times[i]))/float64(base), r.name+"/kustomize")
+				}
+			}
 		})
 	}
+}
+
+// runOnce runs cmd on stdin in and returns its wall time and peak RSS (KiB).
+func runOnce(b *testing.B, cmd *exec.Cmd, in []byte) (time.Duration, int64) {
+	cmd.Stdin = bytes.NewReader(in)
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &errb
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%s: %v\n%s", cmd.Path, err, errb.String())
+	}
+	d := time.Since(start)
+	return d, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// kustomizeScriptDir writes the kustomization the shell post-renderer runs:
+// our plan's own operations as JSON6902 patches, what we add as resources,
+// and deletes for the claims we drop. The stream itself arrives as
+// input.yaml.
+func kustomizeScriptDir(b *testing.B, stream []byte) string {
+	b.Helper()
+	opts, _, err := parseKnobs(benchArgs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	docs, err := manifest.Parse(stream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rel, err := harbor.Read(docs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := makePlan(rel, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	write := func(name string, v any) {
+		data, err := yaml.Marshal(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var added []string
+	for _, a := range p.added {
+		y, _ := yaml.Marshal(a.obj.Object)
+		added = append(added, string(y))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "added.yaml"), manifest.Write(added), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var patches []any
+	for i, pt := range p.patches {
+		w := pt.target
+		ops, _ := json.Marshal(pt.ops)
+		patches = append(patches, map[string]any{"patch": string(ops), "target": map[string]any{
+			"group": "apps", "version": "v1", "kind": w.Kind, "name": w.Name(), "namespace": w.Namespace()}})
+		_ = i
+	}
+	for id := range p.drop {
+		patches = append(patches, map[string]any{"patch": fmt.Sprintf("$patch: delete\napiVersion: v1\nkind: %s\nmetadata: {name: %s, namespace: %s}\n", id.Kind, id.Name, id.Namespace)})
+	}
+	write("kustomization.yaml", map[string]any{"resources": []string{"input.yaml", "added.yaml"}, "patches": patches})
+	return dir
 }

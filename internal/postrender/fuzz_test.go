@@ -2,17 +2,24 @@ package postrender
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"sigs.k8s.io/kustomize/api/filters/patchjson6902"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/manifest"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
 // FuzzPostRender: no input makes the post-renderer panic; a success is
-// never empty, and post-rendering a success again changes nothing.
+// never empty, every workload it patches reads exactly as kustomize's own
+// JSON6902 filter writes it, and post-rendering a success again changes
+// nothing.
 // Seeded from the golden outputs (real chart renders), one document at a
 // time: whole 100 KB streams as seeds stall the fuzzer's mutator.
 func FuzzPostRender(f *testing.F) {
@@ -63,6 +70,7 @@ func FuzzPostRender(f *testing.F) {
 		if out.Len() == 0 {
 			t.Fatal("success with empty output")
 		}
+		checkKustomizeEquivalence(t, in, opts)
 		first := out.String()
 		again, err := r.Run(bytes.NewBufferString(first))
 		if err != nil {
@@ -72,4 +80,65 @@ func FuzzPostRender(f *testing.F) {
 			t.Fatalf("not idempotent:\n%s", testutil.LineDiff(first, again.String()))
 		}
 	})
+}
+
+// checkKustomizeEquivalence: each workload's patched document is, byte for
+// byte, what kustomize's patchjson6902 filter makes of it (applyPatch skips
+// the filter's trips through YAML text, not its semantics).
+func checkKustomizeEquivalence(t *testing.T, stream []byte, o Options) {
+	t.Helper()
+	docs, err := manifest.Parse(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := harbor.Read(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := makePlan(rel, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pt := range p.patches {
+		ours, err := applyPatch(pt)
+		if err != nil {
+			t.Fatalf("%s: %v", pt.target.Doc.ID(), err)
+		}
+		if theirs := kustomizePatch(t, pt); ours != theirs {
+			t.Fatalf("%s: differs from kustomize's JSON6902 filter:\n%s", pt.target.Doc.ID(), testutil.LineDiff(theirs, ours))
+		}
+	}
+}
+
+// kustomizePatch applies a workload's operations with kustomize's filter.
+func kustomizePatch(t *testing.T, pt patch) string {
+	t.Helper()
+	node, err := kyaml.Parse(pt.target.Doc.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pt.ops) > 0 {
+		ops, err := json.Marshal(pt.ops)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := (patchjson6902.Filter{Patch: string(ops)}).Filter([]*kyaml.RNode{node}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := encodeNode(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestPatchesAreKustomizes: on every golden case (the real charts),
+// applyPatch writes every workload as kustomize's JSON6902 filter does.
+func TestPatchesAreKustomizes(t *testing.T) {
+	for _, c := range goldenCases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			checkKustomizeEquivalence(t, c.render(t), c.options(t))
+		})
+	}
 }

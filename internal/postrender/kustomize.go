@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/konfig"
@@ -15,7 +14,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/manifest"
-	"github.com/harborha/helm-harborha/overlays"
 )
 
 // kustomizeRun runs krusty in-process on an in-memory filesystem and
@@ -51,50 +49,6 @@ func fromResMap(rm resmap.ResMap) ([]rendered, error) {
 		})
 	}
 	return out, nil
-}
-
-// ourKustomization writes the workloads, the added objects and one patch
-// per workload into mem under dir, from overlays/kustomization.yaml.
-func ourKustomization(mem filesys.FileSystem, dir string, resources []string, patches []patch) error {
-	base, err := overlays.FS.ReadFile("kustomization.yaml")
-	if err != nil {
-		return err
-	}
-	var k map[string]any
-	if err := yaml.Unmarshal(base, &k); err != nil {
-		return fmt.Errorf("overlays/kustomization.yaml: %w", err)
-	}
-	if err := mem.WriteFile(filepath.Join(dir, "resources.yaml"), []byte(strings.Join(resources, "\n---\n"))); err != nil {
-		return err
-	}
-	k["resources"] = []any{"resources.yaml"}
-	var refs []any
-	for i, p := range patches {
-		if len(p.ops) == 0 {
-			continue
-		}
-		b, err := yaml.Marshal(p.ops)
-		if err != nil {
-			return err
-		}
-		name := fmt.Sprintf("patch-%02d.yaml", i)
-		if err := mem.WriteFile(filepath.Join(dir, name), b); err != nil {
-			return err
-		}
-		w := p.target
-		gvk := w.Doc.Obj.GroupVersionKind()
-		target := map[string]any{"group": gvk.Group, "version": gvk.Version, "kind": gvk.Kind, "name": regexp.QuoteMeta(w.Name())}
-		if ns := w.Namespace(); ns != "" {
-			target["namespace"] = regexp.QuoteMeta(ns)
-		}
-		refs = append(refs, map[string]any{"path": name, "target": target})
-	}
-	k["patches"] = refs
-	b, err := yaml.Marshal(k)
-	if err != nil {
-		return err
-	}
-	return mem.WriteFile(filepath.Join(dir, konfig.DefaultKustomizationFileName()), b)
 }
 
 // maxUserFile bounds what --kustomize copies into memory: kustomizations

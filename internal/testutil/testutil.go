@@ -104,6 +104,14 @@ func Helmfile(t testing.TB) string { return Tool(t, "HARBORHA_HELMFILE", "helmfi
 // Harborha is the plugin binary built by `make build`.
 func Harborha(t testing.TB) string { return Tool(t, "HARBORHA_BIN", "harborha") }
 
+// PostRenderer is the post-render-only binary, bin/harborha-post-render.
+func PostRenderer(t testing.TB) string {
+	return Tool(t, "HARBORHA_POST_RENDER_BIN", "harborha-post-render")
+}
+
+// Kustomize is the real kustomize CLI (make tools).
+func Kustomize(t testing.TB) string { return Tool(t, "HARBORHA_KUSTOMIZE", "kustomize") }
+
 // KubeVersion is passed to `helm template` so renders do not depend on the
 // version compiled into a helm built without release ldflags.
 const KubeVersion = "v1.37.1"
