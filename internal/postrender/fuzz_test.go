@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/kustomize/api/filters/patchjson6902"
@@ -48,6 +49,10 @@ func FuzzPostRender(f *testing.F) {
 		f.Fatalf("only %d seeds from the goldens", len(seen))
 	}
 	f.Add([]byte(deployment))
+	// Top-level annotations, which kustomize moves last in metadata, with
+	// values whose quoting differs between encoders.
+	f.Add([]byte(strings.Replace(deployment, "  labels:", "  annotations:\n    postrenderer.helm.sh/postrender-filename: harbor/templates/core/core-dpl.yaml\n    a: \"yes\"\n    b: \"123\"\n    c: \"x\\ny\"\n    d: \"\"\n  labels:", 1)))
+	f.Add([]byte(strings.Replace(deployment, "  labels:", "  annotations: {}\n  labels:", 1)))
 	f.Add([]byte("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"))
 	f.Add([]byte("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: p}\nspec: {selector: {matchLabels: {component: core}}}\n---\n" + deployment))
 

@@ -15,9 +15,10 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 
-	yaml3 "go.yaml.in/yaml/v3"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	"helm.sh/helm/v3/pkg/postrender"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -191,63 +192,91 @@ func encodeChanged(p *plan) (map[manifest.ID]string, error) {
 // The operations are applied exactly as kustomize's JSON6902 filter
 // (api/filters/patchjson6902, what a kustomization's patches run) applies
 // them — the document as kyaml decodes it, to JSON, evanphx/json-patch,
-// back through JSON into a kyaml node — without the filter's two extra
-// trips through YAML text, which were most of a post-render's time.
-// TestPatchesAreKustomizes and FuzzPostRender hold the two to the same
-// bytes.
+// back through JSON — and written as kustomize then writes the resource
+// (kyaml's encoder; the annotations last in metadata), without the
+// filter's and the resource map's trips through YAML text, which were
+// most of a post-render's time. TestPatchesAreKustomizes and
+// FuzzPostRender hold the two to the same bytes.
 func applyPatch(pt patch) (string, error) {
 	node, err := kyaml.Parse(pt.target.Doc.Raw)
 	if err != nil {
 		return "", err
 	}
-	if len(pt.ops) > 0 {
-		if node, err = patchNode(node, pt.ops); err != nil {
-			return "", err
-		}
+	if len(pt.ops) == 0 {
+		return encodeNode(node)
 	}
-	return encodeNode(node)
-}
-
-// patchNode applies JSON6902 operations to a document node.
-func patchNode(node *kyaml.RNode, ops []jsonOp) (*kyaml.RNode, error) {
 	doc, err := node.Map()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	in, err := json.Marshal(doc)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	opsJSON, err := json.Marshal(ops)
+	ops, err := json.Marshal(pt.ops)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	decoded, err := jsonpatch.DecodePatch(opsJSON)
+	decoded, err := jsonpatch.DecodePatch(ops)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	out, err := decoded.Apply(in)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	var patched map[string]any
 	if err := json.Unmarshal(out, &patched); err != nil {
-		return nil, err
+		return "", err
 	}
-	var y yaml3.Node
-	if err := y.Encode(patched); err != nil {
-		return nil, err
-	}
-	return kyaml.NewRNode(&y), nil
+	return encodeMap(patched)
 }
 
 // encodeAdded writes an object we add the way a patched one is written.
 func encodeAdded(obj *unstructured.Unstructured) (string, error) {
-	var y yaml3.Node
-	if err := y.Encode(obj.Object); err != nil {
+	return encodeMap(obj.Object)
+}
+
+// encodeMap writes an object from its map as kyaml writes a node made
+// from it (keys in yaml.v3's order), with the annotations moved last in
+// metadata as kustomize's SetAnnotations leaves them.
+func encodeMap(obj map[string]any) (string, error) {
+	b, err := kyaml.Marshal(obj)
+	if err != nil {
 		return "", err
 	}
-	return encodeNode(kyaml.NewRNode(&y))
+	return annotationsLast(string(b)), nil
+}
+
+// annotationsLast moves the "  annotations:" block of the top-level
+// metadata mapping to the end of that mapping, and drops it when empty.
+// It works on kyaml's own output, whose layout is fixed: top-level keys at
+// column 0, metadata's keys at column 2, their contents deeper.
+func annotationsLast(doc string) string {
+	lines := strings.SplitAfter(doc, "\n")
+	meta := slices.Index(lines, "metadata:\n")
+	if meta < 0 {
+		return doc
+	}
+	end := meta + 1
+	for end < len(lines) && strings.HasPrefix(lines[end], "  ") {
+		end++
+	}
+	start := slices.IndexFunc(lines[meta+1:end], func(l string) bool { return strings.HasPrefix(l, "  annotations:") })
+	if start < 0 {
+		return doc
+	}
+	start += meta + 1
+	stop := start + 1
+	for stop < end && strings.HasPrefix(lines[stop], "    ") {
+		stop++
+	}
+	block := slices.Clone(lines[start:stop])
+	if block[0] == "  annotations: {}\n" {
+		block = nil
+	}
+	out := slices.Concat(lines[:start], lines[stop:end], block, lines[end:])
+	return strings.Join(out, "")
 }
 
 // encodeNode is the node's own encoding (it keeps the document's key

@@ -197,3 +197,22 @@ func TestSelectorMustMatchPodLabels(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestAnnotationsLast: kustomize leaves a resource's annotations last in
+// metadata (and none when empty); annotationsLast does the same to
+// kyaml's output, touching nothing else.
+func TestAnnotationsLast(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"moved last", "kind: X\nmetadata:\n  annotations:\n    a: b\n    c: |-\n      x\n      y\n  labels:\n    k: v\n  name: n\nspec: {}\n",
+			"kind: X\nmetadata:\n  labels:\n    k: v\n  name: n\n  annotations:\n    a: b\n    c: |-\n      x\n      y\nspec: {}\n"},
+		{"empty dropped", "metadata:\n  annotations: {}\n  name: n\n", "metadata:\n  name: n\n"},
+		{"already last", "metadata:\n  name: n\n  annotations:\n    a: b\n", "metadata:\n  name: n\n  annotations:\n    a: b\n"},
+		{"none", "metadata:\n  name: n\nspec:\n  template:\n    metadata:\n      annotations:\n        a: b\n", "metadata:\n  name: n\nspec:\n  template:\n    metadata:\n      annotations:\n        a: b\n"},
+		{"no metadata", "kind: X\n", "kind: X\n"},
+	}
+	for _, tt := range tests {
+		if got := annotationsLast(tt.in); got != tt.want {
+			t.Errorf("%s:\n%s\nwant:\n%s", tt.name, got, tt.want)
+		}
+	}
+}
