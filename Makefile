@@ -161,8 +161,10 @@ test-services:
 # ---------------------------------------------------------------------------
 # dist: the release files of plugin.yaml's version under $(DIST_DIR), what
 # .github/workflows/release.yaml uploads on a tag: one archive per platform
-# (harborha_<version>_<os>_<arch>.tar.gz: bin/harborha, plugin.yaml, the
-# install hook, the Helm 4 post-renderer plugin), the Helm 4 plugin archives
+# (harborha_<version>_<os>_<arch>.tar.gz: bin/harborha and
+# bin/harborha-post-render, built together in one go build with the same
+# flags, plugin.yaml, the install hook, the Helm 4 post-renderer plugin),
+# the Helm 4 plugin archives
 # harborha-<version>.tgz and harborha-post-renderer-<version>.tgz, and
 # checksums.txt. Reproducible: the same commit and Go give the same bytes
 # (entries dated at the commit). HARBORHA_SIGN_KEY (an OpenPGP secret key

@@ -1,18 +1,23 @@
 #!/bin/sh
-# Helm plugin install/update hook: puts bin/harborha into the plugin
-# directory, without Go on the machine:
+# Helm plugin install/update hook: puts bin/harborha and
+# bin/harborha-post-render (the post-renderer Helm runs on every render)
+# into the plugin directory, both or neither, without Go on the machine:
 #
-#   1. a bin/harborha that runs here and has plugin.yaml's version: done
-#      (the post-renderer plugin inside the CLI plugin's directory links to
-#      the CLI plugin's);
+#   1. both there and running here, bin/harborha of plugin.yaml's version:
+#      done (the post-renderer plugin inside the CLI plugin's directory
+#      links to the CLI plugin's);
 #   2. else the release archive for this platform from the project's GitHub
 #      release (HARBORHA_RELEASE_URL: another directory URL, or a local
 #      directory, holding the release files: mirrors, air-gapped networks),
 #      checked against checksums.txt (the signed copy inside a Helm 4 plugin
-#      archive when there is one), and only bin/harborha unpacked from it;
-#   3. else, in a git checkout with Go on PATH, a build from source;
-#   4. else one line on stderr (what was tried, how to install by hand), no
-#      bin/harborha left behind, exit status 1.
+#      archive when there is one), and only the two binaries unpacked;
+#   3. else, in a git checkout with Go on PATH, a build of both from source;
+#   4. else one line on stderr (what was tried, how to install by hand),
+#      neither binary left behind, exit status 1.
+#
+# Unpacked or built, both go to a temporary directory first and must run
+# there (bin/harborha version, bin/harborha-post-render --help); only then
+# do they replace the plugin's, bin/harborha last.
 #
 # POSIX sh (alpine's busybox too): curl or wget, tar, and sha256sum (or
 # shasum -a 256 on macOS); nothing else beyond the basic utilities.
@@ -23,6 +28,8 @@ releases=$project/releases/download
 platforms="linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64"
 tmp=
 reason=
+broken=
+placing=
 
 main() {
 	cd "${HELM_PLUGIN_DIR:-$(dirname "$0")/..}"
@@ -31,11 +38,12 @@ main() {
 	detect_platform
 	base=${HARBORHA_RELEASE_URL:-$releases/v$version}
 	base=${base%/}
-	target=bin/harborha$exe
-	if works "$target"; then
+	cli=bin/harborha$exe
+	post=bin/harborha-post-render$exe
+	if runs .; then
 		exit 0
 	fi
-	if use_enclosing_binary; then
+	if use_enclosing_binaries; then
 		exit 0
 	fi
 	if [ -z "$version" ]; then
@@ -50,17 +58,26 @@ main() {
 }
 
 fail() {
-	rm -f "$target" "bin/.harborha$exe.new"
-	howto="download $archive and checksums.txt from $base/, check the archive's sha256 against checksums.txt and unpack bin/harborha$exe from it into $plugin_dir"
+	remove_binaries
+	howto="download $archive and checksums.txt from $base/, check the archive's sha256 against checksums.txt and unpack $cli and $post from it into $plugin_dir"
 	if ! supported; then
-		howto="install Go 1.26+ and install the plugin from a git checkout of $project, which builds bin/harborha from source"
+		howto="install Go 1.26+ and install the plugin from a git checkout of $project, which builds $cli and $post from source"
 	fi
-	echo "helm-harborha: cannot install bin/harborha $version for $os/$arch: $reason; to install by hand, $howto" >&2
+	echo "helm-harborha: cannot install $cli and $post $version for $os/$arch: $reason; to install by hand, $howto" >&2
 	exit 1
+}
+
+# remove_binaries: neither binary, nor a copy on its way into place; one
+# without the other is no plugin.
+remove_binaries() {
+	rm -f "$cli" "$post" "$(staged "$cli")" "$(staged "$post")"
 }
 
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
+	if [ -n "$placing" ]; then
+		remove_binaries
+	fi
 	if [ -n "$tmp" ]; then
 		rm -rf "$tmp"
 	fi
@@ -68,9 +85,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-# works FILE: FILE runs on this machine and is harborha $version.
-works() {
-	[ -f "$1" ] && [ "$("$1" version 2>/dev/null || true)" = "harborha $version" ]
+# runs DIR: both binaries under DIR are files that run on this machine:
+# bin/harborha says it is harborha $version, bin/harborha-post-render
+# --help exits 0; else broken says which does not.
+runs() {
+	if ! [ -f "$1/$cli" ] || [ "$("$1/$cli" version </dev/null 2>/dev/null || true)" != "harborha $version" ]; then
+		broken="$cli does not run here or is not harborha $version"
+	elif ! [ -f "$1/$post" ] || ! "$1/$post" --help </dev/null >/dev/null 2>&1; then
+		broken="$post --help fails"
+	else
+		return 0
+	fi
+	return 1
 }
 
 detect_platform() {
@@ -90,12 +116,13 @@ detect_platform() {
 	archive=harborha_${version}_${os}_${arch}.tar.gz
 }
 
-# use_enclosing_binary: the post-renderer plugin inside the CLI plugin's
+# use_enclosing_binaries: the post-renderer plugin inside the CLI plugin's
 # directory (plugins/harborha-post-renderer of a checkout or of an unpacked
-# platform archive) uses the CLI plugin's binary, as a checkout's link does.
-use_enclosing_binary() {
-	[ ! -e bin ] && [ ! -L bin ] && [ -f ../../plugin.yaml ] && works "../../$target" &&
-		ln -s ../../bin bin && works "$target"
+# platform archive) uses the CLI plugin's binaries, as a checkout's link
+# does.
+use_enclosing_binaries() {
+	[ ! -e bin ] && [ ! -L bin ] && [ -f ../../plugin.yaml ] && runs ../.. &&
+		ln -s ../../bin bin && runs .
 }
 
 supported() {
@@ -106,11 +133,18 @@ supported() {
 }
 
 install_release() {
+	make_tmp && fetch "$archive" "$tmp/$archive" && verify && unpack && place "$tmp/x"
+}
+
+make_tmp() {
+	if [ -n "$tmp" ]; then
+		return 0
+	fi
 	if ! tmp=$(mktemp -d "${TMPDIR:-/tmp}/harborha-install.XXXXXX"); then
+		tmp=
 		reason="cannot create a temporary directory"
 		return 1
 	fi
-	fetch "$archive" "$tmp/$archive" && verify && unpack
 }
 
 # fetch NAME DEST: NAME from the release directory (a URL or a local path).
@@ -169,34 +203,68 @@ sha256() {
 	fi
 }
 
-# unpack: only bin/harborha, into a temporary directory first; it must run
-# before it replaces anything.
+# unpack: only the two binaries, into $tmp/x; both must run there.
 unpack() {
-	new=$tmp/x/bin/harborha$exe
 	mkdir "$tmp/x"
-	if ! tar -xzf "$tmp/$archive" -C "$tmp/x" "bin/harborha$exe" 2>/dev/null || [ -L "$new" ] || ! works "$new"; then
-		reason="$base/$archive holds no bin/harborha$exe $version that runs here"
+	what="$base/$archive holds no $cli and $post $version that run here"
+	if ! tar -xzf "$tmp/$archive" -C "$tmp/x" "$cli" "$post" 2>/dev/null; then
+		reason="$what: tar cannot unpack them"
 		return 1
 	fi
-	# A checkout's post-renderer plugin links bin to ../../bin.
-	if [ -L bin ] && [ ! -e bin ]; then
-		mkdir -p "$(readlink bin)"
+	if [ -L "$tmp/x/$cli" ] || [ -L "$tmp/x/$post" ]; then
+		reason="$what: the archive holds links"
+		return 1
 	fi
-	if ! { mkdir -p bin && cp "$new" "bin/.harborha$exe.new" && chmod 755 "bin/.harborha$exe.new" && mv -f "bin/.harborha$exe.new" "$target"; }; then
-		reason="cannot write $plugin_dir/$target"
+	if ! runs "$tmp/x"; then
+		reason="$what: $broken"
 		return 1
 	fi
 }
 
+# staged FILE: where FILE waits, in its own directory, to be renamed into
+# place.
+staged() {
+	printf '%s\n' "bin/.${1#bin/}.new"
+}
+
+# place DIR: both binaries from DIR (checked by runs) copied next to their
+# targets, then renamed into place, bin/harborha last. A failed step, or a
+# signal on the way, leaves neither (fail and the EXIT trap remove both).
+place() {
+	# A checkout's post-renderer plugin links bin to ../../bin.
+	if [ -L bin ] && [ ! -e bin ]; then
+		mkdir -p "$(readlink bin)"
+	fi
+	placing=1
+	if ! { mkdir -p bin && stage "$1" "$post" && stage "$1" "$cli" &&
+		mv -f "$(staged "$post")" "$post" && mv -f "$(staged "$cli")" "$cli"; }; then
+		reason="cannot write $plugin_dir/$cli and $plugin_dir/$post"
+		return 1
+	fi
+	placing=
+}
+
+stage() {
+	cp "$1/$2" "$(staged "$2")" && chmod 755 "$(staged "$2")"
+}
+
+# build_from_source: both binaries, built into $tmp/src, checked and put in
+# place as a release's are.
 build_from_source() {
-	if [ ! -f go.mod ] || [ ! -d cmd/harborha ] || ! command -v go >/dev/null 2>&1; then
+	if [ ! -f go.mod ] || [ ! -d cmd/harborha ] || [ ! -d cmd/harborha-post-render ] || ! command -v go >/dev/null 2>&1; then
 		return 1
 	fi
-	echo "helm-harborha: $reason; building bin/harborha $version from source with Go" >&2
-	if ! go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$target" ./cmd/harborha || ! works "$target"; then
-		reason="$reason, and the build from source failed"
+	echo "helm-harborha: $reason; building $cli and $post $version from source with Go" >&2
+	if ! make_tmp; then
 		return 1
 	fi
+	broken=
+	if ! { mkdir -p "$tmp/src/bin" && go build -trimpath -ldflags "-s -w -X main.version=$version" \
+		-o "$tmp/src/bin/" ./cmd/harborha ./cmd/harborha-post-render && runs "$tmp/src"; }; then
+		reason="$reason, and the build from source failed${broken:+ ($broken)}"
+		return 1
+	fi
+	place "$tmp/src"
 }
 
 main "$@"

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/rand"
+	"debug/buildinfo"
 	"debug/elf"
 	"debug/macho"
 	"debug/pe"
@@ -199,7 +200,9 @@ func readFile(t *testing.T, path string) []byte {
 
 // TestDistFiles: the release files are what the hook, Helm 3 and Helm 4
 // expect: checksums.txt lists every archive with its real sha256; each
-// platform archive holds the plugin with a binary built for that platform;
+// platform archive holds the plugin with both binaries (bin/harborha and
+// bin/harborha-post-render, which the post-renderer plugin and Helm 3's
+// --post-renderer run), each built from its own command for that platform;
 // entries are sorted, dated at the commit, owned by 0:0, with no links.
 func TestDistFiles(t *testing.T) {
 	d := signedDist(t)
@@ -216,18 +219,48 @@ func TestDistFiles(t *testing.T) {
 	for _, p := range release.Platforms {
 		t.Run(p.OS+"_"+p.Arch, func(t *testing.T) {
 			files := readArchive(t, filepath.Join(d.dir, release.ArchiveName(d.version, p)), d.mtime)
-			want := []string{"bin/", p.Binary(), "plugin.yaml", "plugins/", "plugins/harborha-post-renderer/",
+			// Named here, not taken from release.Commands: a binary
+			// dropped from the release must fail this test.
+			binaries := map[string]string{"harborha": exeName(p, "bin/harborha"), "harborha-post-render": exeName(p, "bin/harborha-post-render")}
+			want := []string{"bin/", binaries["harborha"], binaries["harborha-post-render"], "plugin.yaml", "plugins/", "plugins/harborha-post-renderer/",
 				"plugins/harborha-post-renderer/plugin.yaml", "plugins/harborha-post-renderer/scripts/",
 				"plugins/harborha-post-renderer/scripts/install-binary.sh", "scripts/", "scripts/install-binary.sh"}
 			sort.Strings(want)
 			if got := keys(files); strings.Join(got, " ") != strings.Join(want, " ") {
 				t.Errorf("entries:\n  %v\nwant:\n  %v", got, want)
 			}
-			checkBinary(t, p, files[p.Binary()])
+			for command, name := range binaries {
+				checkBinary(t, p, command, name, files[name])
+			}
 			if !bytes.Equal(files["plugin.yaml"], readFile(t, filepath.Join(testutil.RepoRoot(), "plugin.yaml"))) {
 				t.Error("plugin.yaml differs from the checkout's")
 			}
 		})
+	}
+}
+
+// TestPlatformArchiveNeedsEveryBinary: a platform archive cannot be made
+// without the post-render binary (nor without the CLI).
+func TestPlatformArchiveNeedsEveryBinary(t *testing.T) {
+	p := release.Platform{OS: "linux", Arch: "amd64"}
+	for _, missing := range []string{"harborha", "harborha-post-render"} {
+		binaries := map[string][]byte{"harborha": []byte("cli"), "harborha-post-render": []byte("post")}
+		delete(binaries, missing)
+		_, err := release.PlatformArchive(testutil.RepoRoot(), p, binaries)
+		if err == nil || !strings.Contains(err.Error(), "no "+missing+" binary for linux/amd64") {
+			t.Errorf("without %s: %v", missing, err)
+		}
+	}
+	entries, err := release.PlatformArchive(testutil.RepoRoot(), p, map[string][]byte{"harborha": []byte("cli"), "harborha-post-render": []byte("post")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range entries {
+		got[e.Name] = string(e.Data)
+	}
+	if got["bin/harborha"] != "cli" || got["bin/harborha-post-render"] != "post" {
+		t.Errorf("binaries in the archive: bin/harborha %q, bin/harborha-post-render %q", got["bin/harborha"], got["bin/harborha-post-render"])
 	}
 }
 
@@ -278,37 +311,68 @@ func keys(m map[string][]byte) []string {
 	return out
 }
 
-// checkBinary: the executable format and CPU are the platform's.
-func checkBinary(t *testing.T, p release.Platform, data []byte) {
+func exeName(p release.Platform, name string) string {
+	if p.OS == "windows" {
+		return name + ".exe"
+	}
+	return name
+}
+
+// checkBinary: the executable format and CPU are the platform's, and the
+// Go build information says it is cmd/<command>, built as make dist
+// builds (no cgo, -trimpath, no VCS stamp).
+func checkBinary(t *testing.T, p release.Platform, command, name string, data []byte) {
+	t.Helper()
+	if data == nil {
+		t.Errorf("%s for %s: not in the archive", name, p)
+		return
+	}
+	if arch := executableArch(t, p, data); arch != p.Arch {
+		t.Errorf("%s for %s is for %q", name, p, arch)
+	}
+	info, err := buildinfo.Read(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("%s for %s: no Go build information: %v", name, p, err)
+	}
+	if want := "github.com/harborha/helm-harborha/cmd/" + command; info.Path != want {
+		t.Errorf("%s for %s is built from %s, want %s", name, p, info.Path, want)
+	}
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	for key, want := range map[string]string{"CGO_ENABLED": "0", "GOOS": p.OS, "GOARCH": p.Arch, "-trimpath": "true", "vcs": ""} {
+		if settings[key] != want {
+			t.Errorf("%s for %s: build setting %s=%q, want %q", name, p, key, settings[key], want)
+		}
+	}
+}
+
+// executableArch is the CPU of data in the executable format of p's OS.
+func executableArch(t *testing.T, p release.Platform, data []byte) string {
 	t.Helper()
 	r := bytes.NewReader(data)
-	var arch string
 	switch p.OS {
 	case "linux":
 		f, err := elf.NewFile(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		arch = map[elf.Machine]string{elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64"}[f.Machine]
+		return map[elf.Machine]string{elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64"}[f.Machine]
 	case "darwin":
 		f, err := macho.NewFile(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		arch = map[macho.Cpu]string{macho.CpuAmd64: "amd64", macho.CpuArm64: "arm64"}[f.Cpu]
+		return map[macho.Cpu]string{macho.CpuAmd64: "amd64", macho.CpuArm64: "arm64"}[f.Cpu]
 	case "windows":
 		f, err := pe.NewFile(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		arch = map[uint16]string{pe.IMAGE_FILE_MACHINE_AMD64: "amd64"}[f.Machine]
+		return map[uint16]string{pe.IMAGE_FILE_MACHINE_AMD64: "amd64"}[f.Machine]
 	}
-	if arch != p.Arch {
-		t.Errorf("the %s binary is for %q", p, arch)
-	}
-	if !bytes.Contains(data, []byte("harborha")) {
-		t.Errorf("the %s binary does not look like harborha", p)
-	}
+	return ""
 }
 
 // parseChecksums reads a sha256sum-format listing (name -> sha256 hex).

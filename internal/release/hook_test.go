@@ -1,6 +1,7 @@
 package release_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,9 +15,11 @@ import (
 )
 
 // TestInstallFromCheckout: `helm plugin install` of a checkout without
-// bin/ and without Go downloads the release binary, checked against the
-// release's checksums.txt; on Helm 4 the post-renderer plugin then works
-// too. With alpine's busybox tools and with dash, GNU tools and curl.
+// bin/ and without Go downloads the release archive, checked against the
+// release's checksums.txt, and installs both binaries from it; Helm 3's
+// `helm harborha template` then post-renders with bin/harborha-post-render,
+// and on Helm 4 the post-renderer plugin works too. With alpine's busybox
+// tools and with dash, GNU tools and curl.
 func TestInstallFromCheckout(t *testing.T) {
 	d := signedDist(t)
 	s := serveRelease(t, d)
@@ -28,14 +31,15 @@ func TestInstallFromCheckout(t *testing.T) {
 			u := newUser(t, c.major, c.toolset, s.URL+"/good/")
 			u.plugin = checkoutCopy(t)
 			u.run(t, 0, "plugin", "install", u.plugin)
-			if info, err := os.Lstat(filepath.Join(u.plugin, "bin", "harborha")); err != nil || !info.Mode().IsRegular() {
-				t.Fatalf("bin/harborha is not a file: %v", err)
-			}
+			assertInstalled(t, d, u.plugin)
 			u.assertWorks(t, d.version)
-			if c.major == 4 {
-				u.run(t, 0, "plugin", "install", filepath.Join(u.plugin, "plugins", release.PostRendererPlugin))
-				u.assertPostRenders(t)
+			if c.major == 3 {
+				u.assertHelm3PostRendersWithBinary(t)
+				return
 			}
+			post := filepath.Join(u.plugin, "plugins", release.PostRendererPlugin)
+			u.run(t, 0, "plugin", "install", post)
+			u.assertPostRenders(t, post)
 		})
 	}
 	for _, want := range []string{"/good/" + hostArchive(d), "/good/checksums.txt"} {
@@ -46,32 +50,121 @@ func TestInstallFromCheckout(t *testing.T) {
 }
 
 // TestInstallUnpackedArchiveOffline: a platform archive unpacked by hand
-// is a plugin directory Helm 4 installs with no network (the release URL
-// answers nothing): the CLI plugin has its binary and the post-renderer
-// plugin inside it uses the same.
+// is a plugin directory Helm 3 and Helm 4 install with no network (the
+// release URL answers nothing): the CLI plugin has both binaries (Helm 3's
+// wrappers post-render with bin/harborha-post-render) and the Helm 4
+// post-renderer plugin inside it uses the same.
 func TestInstallUnpackedArchiveOffline(t *testing.T) {
 	d := signedDist(t)
 	s := serveRelease(t, d)
-	u := newUser(t, 4, "busybox", s.URL+"/missing")
-	u.plugin = t.TempDir()
-	testutil.Exec(t, nil, 0, lookPath(t, "tar"), "-xzf", filepath.Join(d.dir, hostArchive(d)), "-C", u.plugin)
-	u.run(t, 0, "plugin", "install", u.plugin)
-	u.run(t, 0, "plugin", "install", filepath.Join(u.plugin, "plugins", release.PostRendererPlugin))
-	u.assertWorks(t, d.version)
-	u.assertPostRenders(t)
+	for _, major := range []int{3, 4} {
+		t.Run(fmt.Sprintf("helm%d", major), func(t *testing.T) {
+			u := newUser(t, major, "busybox", s.URL+"/missing")
+			u.plugin = t.TempDir()
+			testutil.Exec(t, nil, 0, lookPath(t, "tar"), "-xzf", filepath.Join(d.dir, hostArchive(d)), "-C", u.plugin)
+			u.run(t, 0, "plugin", "install", u.plugin)
+			u.assertWorks(t, d.version)
+			if major == 3 {
+				u.assertHelm3PostRendersWithBinary(t)
+				return
+			}
+			post := filepath.Join(u.plugin, "plugins", release.PostRendererPlugin)
+			u.run(t, 0, "plugin", "install", post)
+			u.assertPostRenders(t, post)
+		})
+	}
 	if got := s.requests(); len(got) != 0 {
 		t.Errorf("downloads for an unpacked archive: %v", got)
 	}
 }
 
-// assertPostRenders: Helm 4 runs the harborha-post-renderer plugin on the
-// real chart, which then has PodDisruptionBudgets (the chart alone has none).
-func (u *user) assertPostRenders(t *testing.T) {
+// assertPostRenders: Helm 4 runs the harborha-post-renderer plugin (in
+// directory post) on the real chart, which then has PodDisruptionBudgets
+// (the chart alone has none); what it runs is the plugin's
+// bin/harborha-post-render: with that file moved away, the same render
+// fails, naming it.
+func (u *user) assertPostRenders(t *testing.T, post string) {
 	t.Helper()
-	out, _ := u.run(t, 0, "template", "myharbor", testutil.Chart(t, "harbor-1.19.1.tgz"), "-n", "harbor",
-		"--kube-version", testutil.KubeVersion, "-f", testutil.PinSecrets(t), "--post-renderer", release.PostRendererPlugin)
+	args := []string{"template", "myharbor", testutil.Chart(t, "harbor-1.19.1.tgz"), "-n", "harbor",
+		"--kube-version", testutil.KubeVersion, "-f", testutil.PinSecrets(t), "--post-renderer", release.PostRendererPlugin}
+	out, _ := u.run(t, 0, args...)
 	if !strings.Contains(out, "kind: PodDisruptionBudget") {
 		t.Errorf("helm template --post-renderer %s rendered no PodDisruptionBudget", release.PostRendererPlugin)
+	}
+	bin := filepath.Join(post, "bin", "harborha-post-render")
+	if err := os.Rename(bin, bin+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Rename(bin+".aside", bin)
+	if _, stderr := u.run(t, 1, args...); !strings.Contains(stderr, "bin/harborha-post-render") {
+		t.Errorf("without %s, helm template failed for another reason:\n%s", bin, stderr)
+	}
+}
+
+// assertHelm3PostRendersWithBinary: Helm 3's `helm harborha template` of
+// the real chart post-renders it, passing Helm --post-renderer with the
+// plugin's bin/harborha-post-render. Helm is started under the name of a
+// wrapper script, which Helm hands to the plugin as HELM_BIN (its
+// os.Args[0]): harborha runs the wrapper, which logs harborha's arguments
+// for Helm and runs the real Helm with them.
+func (u *user) assertHelm3PostRendersWithBinary(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	argsLog, wrapper := filepath.Join(dir, "args"), filepath.Join(dir, "helm")
+	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$@\" >>'%s'\nexec '%s' \"$@\"\n", argsLog, u.helm)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(u.helm, "harborha", "template", "myharbor", testutil.Chart(t, "harbor-1.19.1.tgz"), "-n", "harbor",
+		"--kube-version", testutil.KubeVersion, "-f", testutil.PinSecrets(t), "--no-discover")
+	cmd.Args[0], cmd.Env = wrapper, u.env
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helm harborha template: %v\n%s", err, stderr.String())
+	}
+	u.assertNoTempFiles(t)
+	if !strings.Contains(stdout.String(), "kind: PodDisruptionBudget") {
+		t.Error("helm harborha template rendered no PodDisruptionBudget")
+	}
+	testutil.OneLineWith(t, progressLine(stderr.String()), "harborha: running helm template (Helm 3, post-renderer: post-render")
+	args := strings.Split(string(readFile(t, argsLog)), "\n")
+	i := slices.Index(args, "--post-renderer")
+	if i < 0 || i+1 == len(args) {
+		t.Fatalf("harborha passed Helm no --post-renderer: %q", args)
+	}
+	got, _ := filepath.EvalSymlinks(args[i+1])
+	want, _ := filepath.EvalSymlinks(filepath.Join(u.plugin, "bin", "harborha-post-render"))
+	if want == "" || got != want {
+		t.Errorf("harborha passed Helm --post-renderer %s, want the plugin's bin/harborha-post-render (%s)", args[i+1], want)
+	}
+}
+
+// progressLine is the line of stderr where harborha says how it runs Helm.
+func progressLine(stderr string) string {
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(line, "harborha: running helm") {
+			return line
+		}
+	}
+	return ""
+}
+
+// assertInstalled: the plugin directory has both binaries, regular files
+// (not links), byte for byte the host platform archive's.
+func assertInstalled(t *testing.T, d distribution, dir string) {
+	t.Helper()
+	files := hostArchiveFiles(t, d)
+	for _, name := range []string{"bin/harborha", "bin/harborha-post-render"} {
+		path := filepath.Join(dir, name)
+		info, err := os.Lstat(path)
+		if err != nil || !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 {
+			t.Errorf("%s is not an executable file: %v %v", path, info, err)
+			continue
+		}
+		if !bytes.Equal(readFile(t, path), files[name]) {
+			t.Errorf("%s is not the %s of %s", path, name, hostArchive(d))
+		}
 	}
 }
 
@@ -101,8 +194,11 @@ func TestHelm4InstallsSignedArchives(t *testing.T) {
 			t.Errorf("helm plugin install %s did not verify the signature:\n%s", url, out)
 		}
 	}
+	for _, plugin := range []string{release.CLIPlugin, release.PostRendererPlugin} {
+		assertInstalled(t, d, filepath.Join(u.pluginsDir(), plugin))
+	}
 	u.assertWorks(t, d.version)
-	u.assertPostRenders(t)
+	u.assertPostRenders(t, filepath.Join(u.pluginsDir(), release.PostRendererPlugin))
 	if got := s.requests()[before:]; slices.Contains(got, "/good/checksums.txt") || !slices.Contains(got, "/good/"+hostArchive(d)) {
 		t.Errorf("the hooks should fetch the archive and not checksums.txt: %v", got)
 	}
@@ -123,11 +219,14 @@ func (u *user) pluginsDir() string {
 }
 
 // TestHookRefusesBadDownloads: an archive that is cut off, or does not
-// have the sum checksums.txt gives, or is missing, is refused with one
-// line naming what was tried, and no working plugin is left behind.
+// have the sum checksums.txt gives, or lacks bin/harborha-post-render, or
+// is missing, is refused with one line naming what was tried, and no
+// working plugin is left behind: the plugin had a stale pair of binaries,
+// and neither remains.
 func TestHookRefusesBadDownloads(t *testing.T) {
 	d := signedDist(t)
 	s := serveRelease(t, d)
+	unusable := "holds no bin/harborha and bin/harborha-post-render " + d.version + " that run here"
 	for _, c := range []struct {
 		variant, toolset string
 		major            int
@@ -135,12 +234,15 @@ func TestHookRefusesBadDownloads(t *testing.T) {
 	}{
 		{"truncated", "busybox", 3, "checksum mismatch"},
 		{"wrong-checksum", "gnu", 4, "checksum mismatch"},
-		{"resummed", "gnu", 3, "holds no bin/harborha " + d.version + " that runs here"},
+		{"resummed", "gnu", 3, unusable + ": tar cannot unpack them"},
+		{"cli-only", "busybox", 3, unusable + ": tar cannot unpack them"},
+		{"cli-only", "gnu", 4, unusable + ": tar cannot unpack them"},
 		{"missing", "busybox", 4, "download of " + s.URL + "/missing/" + hostArchive(d) + " failed"},
 	} {
-		t.Run(c.variant, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/helm%d", c.variant, c.major), func(t *testing.T) {
 			u := newUser(t, c.major, c.toolset, s.URL+"/"+c.variant)
 			u.plugin = checkoutCopy(t)
+			writeBinaries(t, u.plugin, staleCLI, workingPostRender)
 			_, stderr := u.run(t, 1, "plugin", "install", u.plugin)
 			u.assertRefused(t, stderr, c.want, s.URL+"/"+c.variant+"/"+hostArchive(d))
 		})
@@ -187,44 +289,99 @@ func TestHookBuildsFromSourceWithGo(t *testing.T) {
 	u.env = append(u.env, "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly")
 	u.plugin = checkoutCopy(t)
 	_, stderr := u.run(t, 0, "plugin", "install", u.plugin)
-	if !strings.Contains(stderr, "building bin/harborha "+d.version+" from source with Go") {
+	if !strings.Contains(stderr, "building bin/harborha and bin/harborha-post-render "+d.version+" from source with Go") {
 		t.Errorf("the hook did not say it builds from source:\n%s", stderr)
 	}
+	for _, name := range []string{"bin/harborha", "bin/harborha-post-render"} {
+		if info, err := os.Lstat(filepath.Join(u.plugin, name)); err != nil || !info.Mode().IsRegular() {
+			t.Errorf("the build from source left no %s: %v", name, err)
+		}
+	}
 	u.assertWorks(t, d.version)
+	u.assertHelm3PostRendersWithBinary(t)
 }
 
-// TestHookReplacesStaleBinary: the update hook replaces a bin/harborha of
-// another version (after `helm plugin update` pulled a new plugin.yaml);
-// when it cannot, it removes it rather than leave a binary that does not
-// match the plugin's files.
+// Stand-ins for binaries a plugin directory may hold before the update
+// hook runs: a bin/harborha of another version, and a
+// bin/harborha-post-render that runs, or one whose --help fails.
+const (
+	staleCLI          = "#!/bin/sh\necho harborha 0.0.1\n"
+	workingPostRender = "#!/bin/sh\nexit 0\n"
+	brokenPostRender  = "#!/bin/sh\nexit 1\n"
+)
+
+// writeBinaries puts cli as bin/harborha and post as
+// bin/harborha-post-render into the plugin directory; "" writes none.
+func writeBinaries(t *testing.T, plugin, cli, post string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(plugin, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"harborha": cli, "harborha-post-render": post} {
+		if content == "" {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(plugin, "bin", name), []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestHookReplacesStaleBinary: the update hook (after `helm plugin update`
+// pulled a new plugin.yaml) reinstalls both binaries from the release
+// when either is not right: bin/harborha of another version, or
+// bin/harborha-post-render missing or failing beside the right
+// bin/harborha. When it cannot, it removes both rather than leave binaries
+// that do not match the plugin's files, or one without the other.
 func TestHookReplacesStaleBinary(t *testing.T) {
 	d := signedDist(t)
 	s := serveRelease(t, d)
-	for _, variant := range []string{"missing", "good"} {
-		t.Run(variant, func(t *testing.T) {
-			u := newUser(t, 3, "busybox", s.URL+"/"+variant)
+	current := string(hostArchiveFiles(t, d)["bin/harborha"])
+	for _, c := range []struct {
+		name, variant, cli, post string
+	}{
+		{"stale-cli", "good", staleCLI, workingPostRender},
+		{"no-post-render", "good", current, ""},
+		{"broken-post-render", "good", current, brokenPostRender},
+		{"stale-cli", "missing", staleCLI, workingPostRender},
+		{"broken-post-render", "missing", current, brokenPostRender},
+	} {
+		t.Run(c.name+"/"+c.variant, func(t *testing.T) {
+			u := newUser(t, 3, "busybox", s.URL+"/"+c.variant)
 			u.plugin = checkoutCopy(t)
-			bin := filepath.Join(u.plugin, "bin", "harborha")
-			if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(bin, []byte("#!/bin/sh\necho harborha 0.0.1\n"), 0o755); err != nil {
-				t.Fatal(err)
-			}
+			writeBinaries(t, u.plugin, c.cli, c.post)
 			env := append(u.env, "HELM_PLUGIN_DIR="+u.plugin)
 			hook := []string{filepath.Join(u.tools, "sh"), filepath.Join(u.plugin, "scripts", "install-binary.sh")}
-			if variant == "missing" {
+			before := len(s.requests())
+			if c.variant == "missing" {
 				_, stderr := testutil.Exec(t, env, 1, hook[0], hook[1])
 				u.assertRefused(t, stderr, "download of "+s.URL+"/missing/"+hostArchive(d)+" failed")
 				return
 			}
 			testutil.Exec(t, env, 0, hook[0], hook[1])
-			if out, _ := testutil.Exec(t, env, 0, bin, "version"); strings.TrimSpace(out) != "harborha "+d.version {
-				t.Errorf("bin/harborha version: %q after the update hook", out)
+			if !slices.Contains(s.requests()[before:], "/good/"+hostArchive(d)) {
+				t.Errorf("the hook kept the binaries it had: %v", s.requests()[before:])
 			}
+			assertInstalled(t, d, u.plugin)
 			u.assertNoTempFiles(t)
 		})
 	}
+}
+
+// TestHookKeepsWorkingBinaries: with both binaries in place and right, the
+// hook downloads nothing and changes nothing.
+func TestHookKeepsWorkingBinaries(t *testing.T) {
+	d := signedDist(t)
+	s := serveRelease(t, d)
+	u := newUser(t, 3, "gnu", s.URL+"/good")
+	u.plugin = checkoutCopy(t)
+	files := hostArchiveFiles(t, d)
+	writeBinaries(t, u.plugin, string(files["bin/harborha"]), string(files["bin/harborha-post-render"]))
+	testutil.Exec(t, append(u.env, "HELM_PLUGIN_DIR="+u.plugin), 0, filepath.Join(u.tools, "sh"), filepath.Join(u.plugin, "scripts", "install-binary.sh"))
+	if got := s.requests(); len(got) != 0 {
+		t.Errorf("downloads with both binaries in place: %v", got)
+	}
+	assertInstalled(t, d, u.plugin)
 }
 
 // TestHookIsPOSIX: the hook is POSIX sh (alpine has no bash): shellcheck

@@ -1,12 +1,16 @@
 package release_test
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -70,6 +74,84 @@ var variants = map[string]func(d distribution, name string, data []byte) []byte{
 		}
 		return data
 	},
+	// an archive with bin/harborha and no bin/harborha-post-render (a
+	// release made before there were two binaries, or a broken build),
+	// with a checksums.txt that matches it
+	"cli-only": func(d distribution, name string, data []byte) []byte {
+		switch name {
+		case hostArchive(d):
+			return cliOnlyArchive(d)
+		case "checksums.txt":
+			archive := readFileOrNil(filepath.Join(d.dir, hostArchive(d)))
+			return bytes.Replace(data, []byte(release.SHA256(archive)), []byte(release.SHA256(cliOnlyArchive(d))), 1)
+		}
+		return data
+	},
+}
+
+var (
+	cliOnlyOnce sync.Once
+	cliOnly     []byte
+)
+
+// cliOnlyArchive is the host platform archive without
+// bin/harborha-post-render, otherwise entry for entry the same; built once.
+func cliOnlyArchive(d distribution) []byte {
+	cliOnlyOnce.Do(func() {
+		entries, err := archiveEntries(readFileOrNil(filepath.Join(d.dir, hostArchive(d))))
+		var kept []release.Entry
+		for _, e := range entries {
+			if path.Base(e.Name) != "harborha-post-render" && path.Base(e.Name) != "harborha-post-render.exe" {
+				kept = append(kept, e)
+			}
+		}
+		var b bytes.Buffer
+		if err == nil && len(kept) == len(entries)-1 && release.TarGz(&b, kept, d.mtime) == nil {
+			cliOnly = b.Bytes()
+		}
+	})
+	return cliOnly
+}
+
+// archiveEntries are the regular files of a gzipped tar.
+func archiveEntries(data []byte) ([]release.Entry, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	var entries []release.Entry
+	for tr := tar.NewReader(zr); ; {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return entries, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		content, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, err
+		}
+		if h.Typeflag == tar.TypeReg {
+			entries = append(entries, release.Entry{Name: h.Name, Mode: h.Mode, Data: content})
+		}
+	}
+}
+
+var (
+	hostFilesOnce sync.Once
+	hostFiles     map[string][]byte
+)
+
+// hostArchiveFiles are the files of the host platform archive by name,
+// read (and checked, as TestDistFiles does) once.
+func hostArchiveFiles(t *testing.T, d distribution) map[string][]byte {
+	t.Helper()
+	hostFilesOnce.Do(func() { hostFiles = readArchive(t, filepath.Join(d.dir, hostArchive(d)), d.mtime) })
+	if hostFiles == nil {
+		t.Fatalf("cannot read %s", hostArchive(d))
+	}
+	return hostFiles
 }
 
 func (s *releaseServer) serve(w http.ResponseWriter, r *http.Request) {
@@ -195,8 +277,8 @@ func (u *user) assertWorks(t *testing.T, version string) {
 }
 
 // assertRefused: the install failed with exactly one line of the hook's
-// naming every want, and left no working plugin: no binary, and `helm
-// harborha version` fails.
+// naming every want, and left no working plugin: neither binary (nor a
+// copy on its way into place), and `helm harborha version` fails.
 func (u *user) assertRefused(t *testing.T, stderr string, want ...string) {
 	t.Helper()
 	var ours []string
@@ -210,8 +292,10 @@ func (u *user) assertRefused(t *testing.T, stderr string, want ...string) {
 	}
 	testutil.OneLineWith(t, ours[0], append(want, "to install by hand")...)
 	if u.plugin != "" {
-		if _, err := os.Lstat(filepath.Join(u.plugin, "bin", "harborha")); err == nil {
-			t.Errorf("%s/bin/harborha left behind", u.plugin)
+		for _, name := range []string{"harborha", "harborha-post-render", ".harborha.new", ".harborha-post-render.new"} {
+			if _, err := os.Lstat(filepath.Join(u.plugin, "bin", name)); err == nil {
+				t.Errorf("%s/bin/%s left behind", u.plugin, name)
+			}
 		}
 	}
 	if out, _ := testutil.Exec(t, u.env, 1, u.helm, "harborha", "version"); strings.Contains(out, "harborha") {

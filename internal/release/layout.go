@@ -19,12 +19,27 @@ var Platforms = []Platform{
 
 func (p Platform) String() string { return p.OS + "/" + p.Arch }
 
-// Binary is the binary's path in a plugin directory: bin/harborha(.exe).
-func (p Platform) Binary() string {
+// Commands are the binaries every platform archive holds, each built from
+// ./cmd/<name>: the CLI, and the post-render-only binary Helm runs on every
+// render (Helm 3's --post-renderer, the Helm 4 post-renderer plugin). The
+// install hook installs them together or not at all.
+var Commands = []string{"harborha", "harborha-post-render"}
+
+// Binary is command's path in a plugin directory: bin/<command>(.exe).
+func (p Platform) Binary(command string) string {
 	if p.OS == "windows" {
-		return "bin/harborha.exe"
+		return "bin/" + command + ".exe"
 	}
-	return "bin/harborha"
+	return "bin/" + command
+}
+
+// Binaries are the paths of every command's binary, in Commands' order.
+func (p Platform) Binaries() []string {
+	paths := make([]string, len(Commands))
+	for i, c := range Commands {
+		paths[i] = p.Binary(c)
+	}
+	return paths
 }
 
 // ArchiveName is the platform archive the install hook downloads.
@@ -72,17 +87,28 @@ func Version(root string) (string, error) {
 }
 
 // PlatformArchive is the content of a platform archive: the CLI plugin
-// with its binary, and the post-renderer plugin beside it (its own copy of
-// the hook, which downloads its binary; no links: Helm's extractors refuse
+// with every binary of Commands (binaries: the built files by command
+// name), and the post-renderer plugin beside it (its own copy of the hook,
+// which links or downloads its binaries; no links: Helm's extractors refuse
 // them).
-func PlatformArchive(root string, p Platform, binary []byte) ([]Entry, error) {
+func PlatformArchive(root string, p Platform, binaries map[string][]byte) ([]Entry, error) {
 	entries, err := readEntries(root, []file{
 		{"plugin.yaml", "plugin.yaml", 0o644},
 		{hook, hook, 0o755},
 		{postRendererDir + "/plugin.yaml", postRendererDir + "/plugin.yaml", 0o644},
 		{postRendererDir + "/" + hook, hook, 0o755},
 	})
-	return append(entries, Entry{Name: p.Binary(), Mode: 0o755, Data: binary}), err
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range Commands {
+		data, ok := binaries[c]
+		if !ok {
+			return nil, fmt.Errorf("no %s binary for %s: every platform archive needs all of %v", c, p, Commands)
+		}
+		entries = append(entries, Entry{Name: p.Binary(c), Mode: 0o755, Data: data})
+	}
+	return entries, nil
 }
 
 // PluginArchive is the content of a Helm 4 plugin archive, in a directory

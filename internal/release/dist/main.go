@@ -1,7 +1,7 @@
 // Command dist writes one version's release files into a new directory
 // (make dist), reproducibly:
 //
-//	harborha_<version>_<os>_<arch>.tar.gz  per platform: bin/harborha, plugin.yaml, the hook, the post-renderer plugin
+//	harborha_<version>_<os>_<arch>.tar.gz  per platform: bin/harborha, bin/harborha-post-render, plugin.yaml, the hook, the post-renderer plugin
 //	harborha-<version>.tgz                 the Helm 4 CLI plugin archive (+ .prov when signing)
 //	harborha-post-renderer-<version>.tgz   the Helm 4 post-renderer plugin archive (+ .prov)
 //	checksums.txt                          sha256sum format, every archive
@@ -19,7 +19,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -108,7 +110,7 @@ func signingKey(o options) (*openpgp.Entity, error) {
 	return release.LoadSigningKey(o.keyFile, o.passFile)
 }
 
-// platformArchives builds the binary for every platform and writes its
+// platformArchives builds the binaries for every platform and writes its
 // archive; it returns the archives' sha256 by name.
 func platformArchives(o options, version string) (map[string]string, error) {
 	build, err := os.MkdirTemp("", "harborha-dist-")
@@ -118,11 +120,11 @@ func platformArchives(o options, version string) (map[string]string, error) {
 	defer os.RemoveAll(build)
 	sums := map[string]string{}
 	for _, p := range release.Platforms {
-		binary, err := buildBinary(o, version, p, build)
+		binaries, err := buildBinaries(o, version, p, build)
 		if err != nil {
 			return nil, err
 		}
-		entries, err := release.PlatformArchive(o.root, p, binary)
+		entries, err := release.PlatformArchive(o.root, p, binaries)
 		if err != nil {
 			return nil, err
 		}
@@ -134,21 +136,34 @@ func platformArchives(o options, version string) (map[string]string, error) {
 	return sums, nil
 }
 
-// buildBinary cross-builds cmd/harborha reproducibly: no cgo, no paths, no
-// VCS stamp, no build id, fixed microarchitecture levels.
-func buildBinary(o options, version string, p release.Platform, dir string) ([]byte, error) {
-	out := filepath.Join(dir, p.OS+"_"+p.Arch, filepath.Base(p.Binary()))
-	cmd := exec.Command(o.goCmd, "build", "-trimpath", "-buildvcs=false",
-		"-ldflags", "-s -w -buildid= -X main.version="+version, "-o", out, "./cmd/harborha")
+// buildBinaries cross-builds every command (release.Commands) in one go
+// build, reproducibly: no cgo, no paths, no VCS stamp, no build id, fixed
+// microarchitecture levels. It returns the binaries by command name.
+func buildBinaries(o options, version string, p release.Platform, dir string) (map[string][]byte, error) {
+	out := filepath.Join(dir, p.OS+"_"+p.Arch)
+	args := []string{"build", "-trimpath", "-buildvcs=false",
+		"-ldflags", "-s -w -buildid= -X main.version=" + version, "-o", out + string(filepath.Separator)}
+	for _, c := range release.Commands {
+		args = append(args, "./cmd/"+c)
+	}
+	cmd := exec.Command(o.goCmd, args...)
 	cmd.Dir = o.root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch,
 		"GOFLAGS=-mod=readonly", "GOAMD64=v1", "GOARM64=v8.0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	fmt.Fprintf(os.Stderr, "dist: building bin/harborha %s for %s\n", version, p)
+	fmt.Fprintf(os.Stderr, "dist: building %s %s for %s\n", strings.Join(p.Binaries(), " and "), version, p)
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("go build for %s: %w", p, err)
 	}
-	return os.ReadFile(out)
+	binaries := map[string][]byte{}
+	for _, c := range release.Commands {
+		data, err := os.ReadFile(filepath.Join(out, path.Base(p.Binary(c))))
+		if err != nil {
+			return nil, fmt.Errorf("go build for %s wrote no %s: %w", p, p.Binary(c), err)
+		}
+		binaries[c] = data
+	}
+	return binaries, nil
 }
 
 // pluginArchive writes a Helm 4 plugin archive holding the platform
