@@ -85,14 +85,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-# runs DIR: both binaries under DIR are files that run on this machine:
-# bin/harborha says it is harborha $version, bin/harborha-post-render
-# --help exits 0; else broken says which does not.
+# runs DIR: both binaries under DIR are files that run on this machine and
+# say they are $version; else broken says which does not.
 runs() {
 	if ! [ -f "$1/$cli" ] || [ "$("$1/$cli" version </dev/null 2>/dev/null || true)" != "harborha $version" ]; then
 		broken="$cli does not run here or is not harborha $version"
-	elif ! [ -f "$1/$post" ] || ! "$1/$post" --help </dev/null >/dev/null 2>&1; then
-		broken="$post --help fails"
+	elif ! [ -f "$1/$post" ] || [ "$("$1/$post" --version </dev/null 2>/dev/null || true)" != "harborha-post-render $version" ]; then
+		broken="$post does not run here or is not harborha-post-render $version"
 	else
 		return 0
 	fi

@@ -12,7 +12,15 @@ import (
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
+// version is set at build time from plugin.yaml (see Makefile), like
+// harborha's: the install hook checks that both binaries are its version.
+var version = "dev"
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Println("harborha-post-render", version)
+		return
+	}
 	if err := postrender.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "harborha post-render: %s\n", output.OneLine(err.Error()))
 		os.Exit(1)

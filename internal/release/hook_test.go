@@ -242,7 +242,7 @@ func TestHookRefusesBadDownloads(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/helm%d", c.variant, c.major), func(t *testing.T) {
 			u := newUser(t, c.major, c.toolset, s.URL+"/"+c.variant)
 			u.plugin = checkoutCopy(t)
-			writeBinaries(t, u.plugin, staleCLI, workingPostRender)
+			writeBinaries(t, u.plugin, staleCLI, stalePostRender)
 			_, stderr := u.run(t, 1, "plugin", "install", u.plugin)
 			u.assertRefused(t, stderr, c.want, s.URL+"/"+c.variant+"/"+hostArchive(d))
 		})
@@ -303,11 +303,11 @@ func TestHookBuildsFromSourceWithGo(t *testing.T) {
 
 // Stand-ins for binaries a plugin directory may hold before the update
 // hook runs: a bin/harborha of another version, and a
-// bin/harborha-post-render that runs, or one whose --help fails.
+// bin/harborha-post-render of another version, or one that fails.
 const (
-	staleCLI          = "#!/bin/sh\necho harborha 0.0.1\n"
-	workingPostRender = "#!/bin/sh\nexit 0\n"
-	brokenPostRender  = "#!/bin/sh\nexit 1\n"
+	staleCLI         = "#!/bin/sh\necho harborha 0.0.1\n"
+	stalePostRender  = "#!/bin/sh\necho harborha-post-render 0.0.1\n"
+	brokenPostRender = "#!/bin/sh\nexit 1\n"
 )
 
 // writeBinaries puts cli as bin/harborha and post as
@@ -330,7 +330,7 @@ func writeBinaries(t *testing.T, plugin, cli, post string) {
 // TestHookReplacesStaleBinary: the update hook (after `helm plugin update`
 // pulled a new plugin.yaml) reinstalls both binaries from the release
 // when either is not right: bin/harborha of another version, or
-// bin/harborha-post-render missing or failing beside the right
+// bin/harborha-post-render missing, failing or of another version beside the right
 // bin/harborha. When it cannot, it removes both rather than leave binaries
 // that do not match the plugin's files, or one without the other.
 func TestHookReplacesStaleBinary(t *testing.T) {
@@ -340,10 +340,11 @@ func TestHookReplacesStaleBinary(t *testing.T) {
 	for _, c := range []struct {
 		name, variant, cli, post string
 	}{
-		{"stale-cli", "good", staleCLI, workingPostRender},
+		{"stale-cli", "good", staleCLI, stalePostRender},
 		{"no-post-render", "good", current, ""},
+		{"stale-post-render", "good", current, stalePostRender},
 		{"broken-post-render", "good", current, brokenPostRender},
-		{"stale-cli", "missing", staleCLI, workingPostRender},
+		{"stale-cli", "missing", staleCLI, stalePostRender},
 		{"broken-post-render", "missing", current, brokenPostRender},
 	} {
 		t.Run(c.name+"/"+c.variant, func(t *testing.T) {
