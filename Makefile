@@ -90,7 +90,8 @@ clean:
 
 # ---------------------------------------------------------------------------
 # kube-assets: a real kube-apiserver and etcd for the end-to-end tests
-# (internal/kubetest starts them through controller-runtime's envtest).
+# (internal/kubetest starts them through controller-runtime's envtest), and
+# the parts of the simulated cluster.
 # Built from Go modules by the separate module in tools/kube (k8s.io/kubernetes
 # plus its staging replaces; etcd from the same build list). About 5-7 minutes
 # the first time on 2 cores, a relink (seconds) with a warm Go build cache, and
@@ -106,13 +107,25 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitTreeState=clean
 export HARBORHA_KUBE_ASSETS ?= $(KUBE_ASSETS)
 
-.PHONY: kube-assets
+# sim-assets: the simulated cluster (internal/kubetest's StartCluster) adds
+# the controller-manager and scheduler of the same release, from the same
+# module with the same ldflags, and kwok (its go.mod has no replace lines).
+# Only `make test` needs them (not `make install`, not `tools`).
+KWOK_VERSION := v0.8.0
+KUBE_CMDS    := kube-apiserver kube-controller-manager kube-scheduler
+
+.PHONY: kube-assets sim-assets
 kube-assets: $(KUBE_ASSETS)/kube-apiserver $(KUBE_ASSETS)/etcd
+sim-assets: kube-assets $(KUBE_ASSETS)/kube-controller-manager $(KUBE_ASSETS)/kube-scheduler $(KUBE_ASSETS)/kwok
 
 tools: kube-assets
+test: sim-assets
 
-$(KUBE_ASSETS)/kube-apiserver: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
-	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/kube-apiserver
+$(addprefix $(KUBE_ASSETS)/,$(KUBE_CMDS)): $(KUBE_ASSETS)/%: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
+	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/$*
+
+$(KUBE_ASSETS)/kwok:
+	GOBIN=$(KUBE_ASSETS) $(GO) install -trimpath -ldflags '-s -w' sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
 
 $(KUBE_ASSETS)/etcd: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
 	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '-s -w' -o $@ go.etcd.io/etcd/server/v3

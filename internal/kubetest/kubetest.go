@@ -23,6 +23,12 @@
 //		var n kubetest.RequestCounter               // rest.Config.Wrap(n.Wrap): count requests
 //	}
 //
+// For scheduling, evictions, rollouts, node loss and failover, StartCluster
+// (cluster.go) starts a second control plane with the real
+// kube-controller-manager and kube-scheduler and kwok nodes: a simulated
+// cluster where pods run without containers. What is said below about
+// controllers holds for Start's control plane only.
+//
 // Decode splits YAML streams into objects; Fixture and CRDFile locate the
 // shared KubeBlocks inputs; CreateObjects is Create for bulk setup
 // (benchmarks); RESTMapper maps kinds from the server's discovery.
@@ -84,6 +90,7 @@ type Env struct {
 	Server     string // https://127.0.0.1:PORT
 
 	te     *envtest.Environment
+	reaper *process // kills kube-apiserver and etcd if the test binary dies without stopping them
 	dir    string
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 
@@ -99,13 +106,18 @@ var (
 	missing  string
 )
 
-// Main runs the package's tests and then stops the control plane, if a
-// test started it. Call it from TestMain.
+// Main runs the package's tests and then stops the control plane and the
+// simulated cluster, if a test started them. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
 	if shared != nil {
 		if err := shared.stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "kubetest: stopping the control plane:", err)
+		}
+	}
+	if sim != nil {
+		if err := sim.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "kubetest: stopping the simulated cluster:", err)
 		}
 	}
 	os.Exit(code)
@@ -135,13 +147,28 @@ func Start(t testing.TB) *Env {
 }
 
 func start() (*Env, error) {
+	if missing = missingAssets("kube-assets", "kube-apiserver", "etcd"); missing != "" {
+		return nil, nil
+	}
+	return startEnv(nil)
+}
+
+// missingAssets names the first of bins that AssetsDir lacks, with the
+// make target that builds it, or returns "".
+func missingAssets(target string, bins ...string) string {
 	dir := AssetsDir()
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
+	for _, bin := range bins {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			missing = fmt.Sprintf("%s (run `make kube-assets`, or set HARBORHA_KUBE_ASSETS)", filepath.Join(dir, bin))
-			return nil, nil
+			return fmt.Sprintf("%s (run `make %s`, or set HARBORHA_KUBE_ASSETS)", filepath.Join(dir, bin), target)
 		}
 	}
+	return ""
+}
+
+// startEnv starts kube-apiserver and etcd, with extra API server flags
+// (the simulated cluster's) on top of the common ones.
+func startEnv(extra map[string]string) (*Env, error) {
+	dir := AssetsDir()
 	// controller-runtime logs through logr; nothing here needs its logs.
 	ctrllog.SetLogger(logr.Discard())
 	te := &envtest.Environment{
@@ -152,9 +179,13 @@ func start() (*Env, error) {
 	api := te.ControlPlane.GetAPIServer()
 	api.Configure().
 		Set("service-cluster-ip-range", "10.96.0.0/16").
-		// No controllers run, and on k8s >= 1.36 the endpoint reconciler
-		// refuses some advertise addresses (../shared/e2e/REAL-APISERVER.md).
+		// On k8s >= 1.36 the endpoint reconciler refuses some advertise
+		// addresses (../shared/e2e/REAL-APISERVER.md); nothing here needs
+		// the endpoints of the "kubernetes" Service.
 		Set("endpoint-reconciler-type", "none")
+	for k, v := range extra {
+		api.Configure().Set(k, v)
+	}
 	cfg, err := te.Start()
 	if err != nil {
 		te.Stop()
@@ -188,11 +219,18 @@ func newEnv(te *envtest.Environment, cfg *rest.Config) (*Env, error) {
 	if e.Kubeconfig, err = e.writeKubeconfig("admin", cfg); err != nil {
 		return nil, err
 	}
+	cp := te.ControlPlane
+	pids := append(childrenWithArg("--cert-dir="+cp.GetAPIServer().CertDir), childrenWithArg("--data-dir="+cp.Etcd.DataDir)...)
+	dirs := []string{cp.GetAPIServer().CertDir, cp.Etcd.DataDir, e.dir}
+	if e.reaper, err = startReaper(e.dir, pids, dirs); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
 func (e *Env) stop() error {
 	err := e.te.Stop()
+	e.reaper.kill()
 	os.RemoveAll(e.dir)
 	return err
 }

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/util/retry"
 )
 
 // Decode splits a multi-document YAML stream into objects (empty
@@ -343,10 +344,21 @@ func (e *Env) createOne(c context.Context, ns string, in *unstructured.Unstructu
 	if !hasStatus {
 		return nil
 	}
-	if err := unstructured.SetNestedField(created.Object, status, "status"); err != nil {
+	// On the simulated cluster the scheduler may bind a fixture pod between
+	// its creation and this write: retry on the newer object.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := unstructured.SetNestedField(created.Object, status, "status"); err != nil {
+			return err
+		}
+		_, err := ri.UpdateStatus(c, created, metav1.UpdateOptions{FieldValidation: "Strict"})
+		if apierrors.IsConflict(err) {
+			if latest, getErr := ri.Get(c, created.GetName(), metav1.GetOptions{}); getErr == nil {
+				created = latest
+			}
+		}
 		return err
-	}
-	if _, err := ri.UpdateStatus(c, created, metav1.UpdateOptions{FieldValidation: "Strict"}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("writing the status of %s: %v", what, err)
 	}
 	return nil
