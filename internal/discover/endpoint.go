@@ -75,12 +75,8 @@ func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint
 	}
 	ep.Username, ep.Password = user, pw
 
-	if c.phase != "Running" {
-		phase := c.phase
-		if phase == "" {
-			phase = "unknown (no status)"
-		}
-		ep.Problems = append(ep.Problems, fmt.Sprintf("phase is %s, not Running", phase))
+	if p := phaseProblem(c.phase); p != "" {
+		ep.Problems = append(ep.Problems, p)
 	}
 	switch len(primaries) {
 	case 0:
