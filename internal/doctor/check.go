@@ -3,6 +3,8 @@ package doctor
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -46,6 +48,10 @@ func Diagnose(ctx context.Context, c *kube.Client, o *Options) (*Report, error) 
 	}
 	k.workloads(ctx)
 	k.kubeBlocks(ctx)
+	// Grouped by subject, as the text form shows them.
+	sort.SliceStable(r.Checks, func(i, j int) bool {
+		return slices.Index(r.subjects, r.Checks[i].Subject) < slices.Index(r.subjects, r.Checks[j].Subject)
+	})
 	return r, nil
 }
 

@@ -154,7 +154,9 @@ func TestDiagnose(t *testing.T) {
 		},
 		{
 			name: "the shared claim Pending",
-			edit: func(w *world) { find[*corev1.PersistentVolumeClaim](w, "harbor-shared").Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending} },
+			edit: func(w *world) {
+				find[*corev1.PersistentVolumeClaim](w, "harbor-shared").Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
+			},
 			want: []want{
 				{"registry", "claim", Finding, []string{"claim harbor-shared (volume registry-data) is Pending, not Bound"}},
 				{"jobservice", "claim", Finding, []string{"claim harbor-shared (volume job-logs) is Pending, not Bound"}},

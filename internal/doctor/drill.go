@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,8 +102,7 @@ func (o *Options) drillOne(ctx context.Context, c *kube.Client, t drillTarget, r
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	ns := c.Namespace
-	sel := labels.SelectorFromSet(t.selector).String()
-	f := &follower{pods: c.Typed.CoreV1().Pods(ns), selector: sel}
+	f := &follower{pods: c.Typed.CoreV1().Pods(ns), selector: labels.SelectorFromSet(t.selector)}
 	fail := func(err error, op kube.Op) {
 		res.Status, res.Message = Unchecked, c.Explain(err, op).Error()
 	}
@@ -158,7 +158,7 @@ type podClient interface {
 // two polls goes unseen), whether each pod of a component is Ready.
 type follower struct {
 	pods     podClient
-	selector string
+	selector labels.Selector // the server filters by it; so do we, for watches that do not
 	w        watch.Interface
 	ready    map[types.UID]bool
 	list     []corev1.Pod
@@ -166,15 +166,16 @@ type follower struct {
 
 // start lists the pods and watches them from that list's version.
 func (f *follower) start(ctx context.Context) error {
-	l, err := f.pods.List(ctx, metav1.ListOptions{LabelSelector: f.selector})
+	l, err := f.pods.List(ctx, metav1.ListOptions{LabelSelector: f.selector.String()})
 	if err != nil {
 		return err
 	}
 	f.ready, f.list = map[types.UID]bool{}, sortedPods(l.Items)
+	f.list = slices.DeleteFunc(f.list, func(p corev1.Pod) bool { return !f.selector.Matches(labels.Set(p.Labels)) })
 	for i := range f.list {
 		f.ready[f.list[i].UID] = isReady(&f.list[i])
 	}
-	f.w, err = f.pods.Watch(ctx, metav1.ListOptions{LabelSelector: f.selector, ResourceVersion: l.ResourceVersion})
+	f.w, err = f.pods.Watch(ctx, metav1.ListOptions{LabelSelector: f.selector.String(), ResourceVersion: l.ResourceVersion})
 	return err
 }
 
@@ -221,7 +222,7 @@ func (f *follower) until(ctx context.Context, want int, victim types.UID) (int, 
 				continue
 			}
 			p, isPod := ev.Object.(*corev1.Pod)
-			if !isPod {
+			if !isPod || !f.selector.Matches(labels.Set(p.Labels)) {
 				continue
 			}
 			if ev.Type == watch.Deleted {
