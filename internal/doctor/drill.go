@@ -133,9 +133,9 @@ func (o *Options) drillOne(ctx context.Context, c *kube.Client, t drillTarget, r
 	case err != nil:
 		fail(err, list("watch", "pods", "", ns))
 	case minReady == 0:
-		res.Status, res.Message = Finding, fmt.Sprintf("deleted %s: %s had 0 Ready pods before it was back at %d after %.1fs: it was down", victim.Name, t.component, t.desired, res.Seconds)
+		res.Status, res.Message = Finding, fmt.Sprintf("deleted %s: %s had 0 Ready pods before it was back at %d after %.2fs: it was down", victim.Name, t.component, t.desired, res.Seconds)
 	default:
-		res.Status, res.Message = OK, fmt.Sprintf("deleted %s: %d Ready pods again after %.1fs, never fewer than %d", victim.Name, t.desired, res.Seconds, minReady)
+		res.Status, res.Message = OK, fmt.Sprintf("deleted %s: %d Ready pods again after %.2fs, never fewer than %d", victim.Name, t.desired, res.Seconds, minReady)
 	}
 	fmt.Fprintf(o.progressOut(), "harborha doctor: drill: %s: %s\n", t.component, res.Message)
 }
