@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,7 +41,7 @@ import (
 // give Harbor (10.96.0.10, 10.96.0.11), their pods on distinct nodes and
 // EndpointSlices pointing at the primaries. Tests break one thing each.
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	objs     []runtime.Object
 	clusters []*unstructured.Unstructured
 	fail     map[string]error // "verb resource" -> error
@@ -56,10 +57,10 @@ const (
 
 var nodeNames = []string{"node-1", "node-2", "node-3"}
 
-func newWorld(t *testing.T) *world { return newWorldFrom(t, "shared-pvc-create") }
+func newWorld(t testing.TB) *world { return newWorldFrom(t, "shared-pvc-create") }
 
 // newWorldFrom builds the world from another post-render golden case.
-func newWorldFrom(t *testing.T, golden string) *world {
+func newWorldFrom(t testing.TB, golden string) *world {
 	t.Helper()
 	w := &world{t: t, fail: map[string]error{}, now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
 	for i, n := range nodeNames {
@@ -94,13 +95,20 @@ func (w *world) addRelease(golden string) {
 		switch d.Obj.GetKind() {
 		case "Deployment":
 			dep := convert(w.t, d.Obj, &appsv1.Deployment{})
-			dep.Status.ReadyReplicas = *dep.Spec.Replicas
+			dep.Status.Replicas, dep.Status.ReadyReplicas = *dep.Spec.Replicas, *dep.Spec.Replicas
 			w.objs = append(w.objs, dep)
 			w.addPods(dep.Name+"-7d9f8c6b5", dep.Spec.Template, int(*dep.Spec.Replicas))
 		case "StatefulSet":
 			sts := convert(w.t, d.Obj, &appsv1.StatefulSet{})
+			sts.Status.Replicas, sts.Status.ReadyReplicas = *sts.Spec.Replicas, *sts.Spec.Replicas
 			w.objs = append(w.objs, sts)
 			w.addPods(sts.Name, sts.Spec.Template, int(*sts.Spec.Replicas))
+			for _, p := range w.pods(sts.Name + "-") { // the StatefulSet controller adds a claim per template
+				for _, vct := range sts.Spec.VolumeClaimTemplates {
+					p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: vct.Name, VolumeSource: corev1.VolumeSource{
+						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: vct.Name + "-" + p.Name}}})
+				}
+			}
 		case "PodDisruptionBudget":
 			w.objs = append(w.objs, healthyBudget(convert(w.t, d.Obj, &policyv1.PodDisruptionBudget{})))
 		case "PersistentVolumeClaim":
@@ -180,7 +188,7 @@ func endpointSlice(service string, pods ...string) *discoveryv1.EndpointSlice {
 	return s
 }
 
-func convert[T any](t *testing.T, u *unstructured.Unstructured, into *T) *T {
+func convert[T any](t testing.TB, u *unstructured.Unstructured, into *T) *T {
 	t.Helper()
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into); err != nil {
 		t.Fatal(err)
@@ -250,7 +258,7 @@ func (w *world) diagnose(o Options) (*Report, []k8stesting.Action, error) {
 		o.PendingAfter = DefaultPendingAfter
 	}
 	o.now = func() time.Time { return w.now }
-	r, err := Diagnose(w.t.Context(), c, &o)
+	r, err := Diagnose(context.Background(), c, &o)
 	return r, actions(), err
 }
 
@@ -266,11 +274,11 @@ func (w *world) scale(name string, n int32) {
 		switch x := o.(type) {
 		case *appsv1.Deployment:
 			if x.Name == name {
-				x.Spec.Replicas, x.Status.ReadyReplicas = &n, n
+				x.Spec.Replicas, x.Status.Replicas, x.Status.ReadyReplicas = &n, n, n
 			}
 		case *appsv1.StatefulSet:
 			if x.Name == name {
-				x.Spec.Replicas, x.Status.ReadyReplicas = &n, n
+				x.Spec.Replicas, x.Status.Replicas, x.Status.ReadyReplicas = &n, n, n
 			}
 		}
 	}
