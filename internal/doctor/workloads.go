@@ -11,6 +11,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/harbor"
 )
 
@@ -162,21 +163,12 @@ func schedulableZones(nodes []corev1.Node) []string {
 	var zones []string
 	for i := range nodes {
 		n := &nodes[i]
-		if z := n.Labels[corev1.LabelTopologyZone]; z != "" && !n.Spec.Unschedulable && nodeReady(n) {
+		if z := n.Labels[corev1.LabelTopologyZone]; z != "" && !n.Spec.Unschedulable && discover.NodeReady(n) {
 			zones = appendNew(zones, z)
 		}
 	}
 	sort.Strings(zones)
 	return zones
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // budget checks that exactly one PodDisruptionBudget selects a

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 
+	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/postrender"
@@ -309,7 +310,7 @@ func unschedulable(n need, node *corev1.Node) string {
 	switch {
 	case node.Spec.Unschedulable:
 		return "is cordoned"
-	case !nodeReady(node):
+	case !discover.NodeReady(node):
 		return "is not Ready"
 	case !labels.SelectorFromSet(n.selector).Matches(labels.Set(node.Labels)):
 		return fmt.Sprintf("does not match %s's nodeSelector", n.component)
@@ -325,15 +326,6 @@ func unschedulable(n need, node *corev1.Node) string {
 		}
 	}
 	return ""
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // matchesNodeSelector: one of the terms matches (each term: all of its
