@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/harborha/helm-harborha/internal/output"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // The clusters Harbor cannot use are listed with the reason, not left out
