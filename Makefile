@@ -110,7 +110,10 @@ export HARBORHA_KUBE_ASSETS ?= $(KUBE_ASSETS)
 # sim-assets: the simulated cluster (internal/kubetest's StartCluster) adds
 # the controller-manager and scheduler of the same release, from the same
 # module with the same ldflags, and kwok (its go.mod has no replace lines).
-# Only `make test` needs them (not `make install`, not `tools`).
+# Only `make test` needs them (not `make install`, not `tools`). Measured on
+# 2 cores with kube-apiserver's packages already cached: controller-manager
+# 3 minutes, then scheduler 20 s, kwok 2.6 minutes; a relink of each (4-7 s)
+# with a warm build cache; nothing when up to date.
 KWOK_VERSION := v0.8.0
 KUBE_CMDS    := kube-apiserver kube-controller-manager kube-scheduler
 

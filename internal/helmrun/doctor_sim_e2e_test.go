@@ -81,7 +81,7 @@ func TestSimDoctor(t *testing.T) {
 	s := newSimHarbor(t, 3, "harbor-1.19.1.tgz", 30251, hardFlags...)
 	pg, redis := "PostgreSQL "+s.ns+"/mypg", "Redis "+s.ns+"/myredis"
 	s.steps(t, []simStep{
-		{"install", func(t *testing.T) { s.install(t); s.spreadFixturePods(t) }},
+		{"install", func(t *testing.T) { s.install(t, s.watch(t)); s.spreadFixturePods(t) }},
 		{"healthy", func(t *testing.T) { expect(t, s.doctorRun(t, 0)) }},
 		{"drill", s.drill},
 		{"budget at 0", func(t *testing.T) {

@@ -90,27 +90,28 @@ func deleteNamespace(t *testing.T, c *kubetest.Cluster, ns string) {
 
 // harborha runs `helm harborha <cmd> myharbor CHART` with the scenario's
 // flags, then extra (Helm's or harborha's), and checks the exit status.
-func (s *simHarbor) harborha(t *testing.T, wantCode int, cmd string, extra ...string) string {
+func (s *simHarbor) harborha(t *testing.T, wantCode int, cmd string, extra ...string) {
 	t.Helper()
 	args := []string{"harborha", cmd, simRelease, s.chart, "-n", s.ns, "--no-bootstrap",
 		fmt.Sprintf("--node-port=%d", s.nodePort), "-f", testutil.PinSecrets(t)}
-	args = append(append(args, s.flags...), extra...)
-	_, stderr := s.h.run(t, wantCode, args...)
-	return stderr
+	s.h.run(t, wantCode, append(append(args, s.flags...), extra...)...)
+}
+
+// watch follows the release's Ready pods per component for the whole
+// scenario (started by the scenario's test, not by one step's subtest,
+// whose end would stop it).
+func (s *simHarbor) watch(t *testing.T) *kubetest.ReadyWatch {
+	return s.c.WatchReady(t, s.ns, simSelector, "component")
 }
 
 // install is `helm harborha install --wait`, then every component must
 // have all its replicas Ready.
-func (s *simHarbor) install(t *testing.T) *kubetest.ReadyWatch {
+func (s *simHarbor) install(t *testing.T, w *kubetest.ReadyWatch) {
 	t.Helper()
 	began := time.Now()
 	s.harborha(t, 0, "install", "--wait", "--timeout", simInstallTimeout)
 	t.Logf("helm harborha install --wait: %s", time.Since(began).Round(100*time.Millisecond))
-	w := s.c.WatchReady(t, s.ns, simSelector, "component")
-	if got := w.Now(); !equalCounts(got, simReplicas) {
-		t.Fatalf("after install --wait, Ready pods per component: %v, want %d of each of %v", got, simReplicas, harborComponents)
-	}
-	return w
+	w.Wait(t, 5*time.Second, "the watch to see what install --wait waited for", func(r map[string]int) bool { return equalCounts(r, simReplicas) })
 }
 
 // equalCounts: exactly the Harbor components, each with n Ready pods.
@@ -167,45 +168,83 @@ var hardFlags = []string{fmt.Sprintf("--replicas=%d", simReplicas), "--anti-affi
 	"--shared-pvc=harbor-shared", "--create-shared-pvc"}
 
 // TestSimHelm3Chart1191Hard: Helm 3, chart 1.19.1, hard anti-affinity:
-// placement, two drains, a rolling upgrade through harborha and the same
-// change on the chart configured through values alone, and switchovers.
-func TestSimHelm3Chart1191Hard(t *testing.T) {
-	s := newSimHarbor(t, 3, "harbor-1.19.1.tgz", 30231, hardFlags...)
-	var w *kubetest.ReadyWatch
+// placement, two drains, a rolling upgrade, switchovers.
+func TestSimHelm3Chart1191Hard(t *testing.T) { hardScenario(t, 3, "harbor-1.19.1.tgz", 30231) }
+
+func hardScenario(t *testing.T, major int, chart string, nodePort int) {
+	s := newSimHarbor(t, major, chart, nodePort, hardFlags...)
+	w := s.watch(t)
 	s.steps(t, []simStep{
-		{"install", func(t *testing.T) { w = s.install(t) }},
+		{"install", func(t *testing.T) { s.install(t, w) }},
 		{"placement", s.checkPlacement},
 		{"drain", func(t *testing.T) { s.drainTwice(t, w) }},
 		{"rolling upgrade", func(t *testing.T) { s.rollingUpgrade(t, w) }},
 		{"switchover", s.switchovers},
 	})
+}
+
+// TestSimValuesAloneDeadlocks (Helm 4, chart 1.19.1): the chart
+// configured through values alone (3 core replicas, required anti-affinity
+// on the hostname, as many nodes as replicas) cannot roll out a changed
+// pod template: the surge pod stays Pending, unschedulable, and `helm
+// upgrade --wait` times out. `helm harborha upgrade` of the same release,
+// with the same values, replicas and change and its default flags, then
+// completes (no surge: maxSurge 0, maxUnavailable 1).
+func TestSimValuesAloneDeadlocks(t *testing.T) {
+	s := newSimHarbor(t, 4, "harbor-1.19.1.tgz", 30242)
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	s.h.run(t, 0, "harborha", "values", "-n", s.ns, "--node-port=30242", "-o", values)
+	affinity := `{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"labelSelector":{"matchLabels":{"app":"harbor","component":"core","release":"myharbor"}},"topologyKey":"kubernetes.io/hostname"}]}}`
+	helm := func(wantCode int, cmd string, extra ...string) {
+		args := []string{cmd, simRelease, s.chart, "-n", s.ns, "-f", values, "-f", testutil.PinSecrets(t),
+			"--set", fmt.Sprintf("core.replicas=%d", simReplicas), "--set-json", "core.affinity=" + affinity,
+			"--set", "persistence.enabled=false", "--wait"}
+		s.h.run(t, wantCode, append(args, extra...)...)
+	}
+	helm(0, "install", "--timeout", simInstallTimeout)
+	ctx := context.Background()
+	before, err := s.c.Typed.AppsV1().Deployments(s.ns).Get(ctx, "myharbor-core", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Status.ReadyReplicas != simReplicas {
+		t.Fatalf("core: %d Ready replicas after install --wait, want %d", before.Status.ReadyReplicas, simReplicas)
+	}
+
+	began := time.Now()
+	helm(1, "upgrade", "--timeout", simDeadlockTimeout, "--set-string", "core.podAnnotations.sim-rollout=2")
+	t.Logf("helm upgrade --wait failed after %s", time.Since(began).Round(100*time.Millisecond))
+	surge := s.surgePod(t, "core")
+	checkUnschedulable(t, s.c, surge, "didn't match pod anti-affinity rules")
+	after, err := s.c.Typed.AppsV1().Deployments(s.ns).Get(ctx, "myharbor-core", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Status.UpdatedReplicas != 1 || after.Status.ReadyReplicas != simReplicas {
+		t.Errorf("core after the timeout: %d updated, %d Ready; want the 1 surge pod updated and the %d old ones Ready (the rollout cannot progress)", after.Status.UpdatedReplicas, after.Status.ReadyReplicas, simReplicas)
+	}
+
+	// The same release, values, replicas and change, through harborha with
+	// its default flags: the stuck rollout completes.
+	w := s.c.WatchReady(t, s.ns, simSelector+",component=core", "component")
+	began = time.Now()
+	s.h.run(t, 0, "harborha", "upgrade", simRelease, s.chart, "-n", s.ns, "--no-bootstrap", "--node-port=30242",
+		"-f", values, "-f", testutil.PinSecrets(t), "--set", fmt.Sprintf("core.replicas=%d", simReplicas), "--set-json", "core.affinity="+affinity,
+		"--set", "persistence.enabled=false", "--set-string", "core.podAnnotations.sim-rollout=2", "--wait", "--timeout", simUpgradeTimeout)
+	t.Logf("helm harborha upgrade --wait of the same release: %s", time.Since(began).Round(100*time.Millisecond))
+	checkMin(t, w, simReplicas-1, "during harborha's rollout", "core")
+	done, err := s.c.Typed.AppsV1().Deployments(s.ns).Get(ctx, "myharbor-core", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := done.Status; st.UpdatedReplicas != simReplicas || st.ReadyReplicas != simReplicas || st.Replicas != simReplicas {
+		t.Errorf("core after harborha's upgrade: %d replicas, %d updated, %d Ready; want %d of each", st.Replicas, st.UpdatedReplicas, st.ReadyReplicas, simReplicas)
+	}
 }
 
 // TestSimHelm4Chart1143Hard: the same on Helm 4 and chart 1.14.3, whose
 // pods carry the older labels (no app.kubernetes.io/component).
-func TestSimHelm4Chart1143Hard(t *testing.T) {
-	s := newSimHarbor(t, 4, "harbor-1.14.3.tgz", 30243, hardFlags...)
-	var w *kubetest.ReadyWatch
-	s.steps(t, []simStep{
-		{"install", func(t *testing.T) { w = s.install(t) }},
-		{"placement", s.checkPlacement},
-		{"drain", func(t *testing.T) { s.drainTwice(t, w) }},
-		{"rolling upgrade", func(t *testing.T) { s.rollingUpgrade(t, w) }},
-		{"switchover", s.switchovers},
-	})
-}
-
-// TestSimHelm4Chart1191SoftNodeLoss: Helm 4, chart 1.19.1 with harborha's
-// default soft anti-affinity: placement, then the loss of a node.
-func TestSimHelm4Chart1191SoftNodeLoss(t *testing.T) {
-	s := newSimHarbor(t, 4, "harbor-1.19.1.tgz", 30244, fmt.Sprintf("--replicas=%d", simReplicas), "--zone-spread",
-		"--shared-pvc=harbor-shared", "--create-shared-pvc")
-	s.steps(t, []simStep{
-		{"install", func(t *testing.T) { s.install(t) }},
-		{"placement", s.checkPlacement},
-		{"node loss", s.nodeLoss},
-	})
-}
+func TestSimHelm4Chart1143Hard(t *testing.T) { hardScenario(t, 4, "harbor-1.14.3.tgz", 30243) }
 
 type simStep struct {
 	name string
@@ -219,76 +258,6 @@ func (s *simHarbor) steps(t *testing.T, steps []simStep) {
 		if !t.Run(st.name, st.run) {
 			return
 		}
-	}
-}
-
-// nodeLoss stops a node's kubelet (kwok): after the grace period the node
-// is NotReady, its pods are evicted, and every Deployment's replacements
-// are Ready on the remaining nodes. The StatefulSet's pod (trivy) stays
-// Terminating, as on a real cluster, until the operator marks the node
-// out of service (node.kubernetes.io/out-of-service, the non-graceful
-// node shutdown procedure); then it is replaced too.
-func (s *simHarbor) nodeLoss(t *testing.T) {
-	ctx := context.Background()
-	lost := s.c.Nodes[2].Name
-	outOfService := corev1.Taint{Key: corev1.TaintNodeOutOfService, Value: "nodeshutdown", Effect: corev1.TaintEffectNoExecute}
-	began := time.Now()
-	s.c.StopNode(t, lost)
-	t.Cleanup(func() {
-		if err := s.c.Untaint(ctx, lost, outOfService.Key); err != nil {
-			t.Error(err)
-		}
-		s.c.StartNode(t, lost)
-	})
-	s.c.WaitNodeReady(t, lost, false)
-	t.Logf("node %s not Ready %s after its kubelet stopped", lost, time.Since(began).Round(100*time.Millisecond))
-	deployments := slices.DeleteFunc(slices.Clone(harborComponents), func(c string) bool { return c == "trivy" })
-	s.waitReadyOff(t, lost, deployments)
-	t.Logf("every Deployment's replicas Ready off %s, %s after the loss", lost, time.Since(began).Round(100*time.Millisecond))
-	if n := len(s.readyPodsOff(t, lost)["trivy"]); n != simReplicas-1 {
-		t.Errorf("trivy: %d Ready pods off the lost node, want %d: its lost pod stays until the node is out of service", n, simReplicas-1)
-	}
-	if err := s.c.Taint(ctx, lost, outOfService); err != nil {
-		t.Fatal(err)
-	}
-	s.waitReadyOff(t, lost, harborComponents)
-	t.Logf("trivy replaced too, %s after the loss", time.Since(began).Round(100*time.Millisecond))
-}
-
-// readyPodsOff are the Ready pods by component that do not run on node.
-func (s *simHarbor) readyPodsOff(t *testing.T, node string) map[string][]corev1.Pod {
-	t.Helper()
-	out := map[string][]corev1.Pod{}
-	for comp, pods := range s.readyPods(t) {
-		for _, p := range pods {
-			if p.Spec.NodeName != node {
-				out[comp] = append(out[comp], p)
-			}
-		}
-	}
-	return out
-}
-
-// waitReadyOff waits until each of comps has all its replicas Ready on
-// nodes other than node.
-func (s *simHarbor) waitReadyOff(t *testing.T, node string, comps []string) {
-	t.Helper()
-	var off map[string][]corev1.Pod
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
-		off = s.readyPodsOff(t, node)
-		for _, c := range comps {
-			if len(off[c]) != simReplicas {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		counts := map[string]int{}
-		for c, pods := range off {
-			counts[c] = len(pods)
-		}
-		t.Fatalf("Ready pods off node %s: %v, want %d of each of %v", node, counts, simReplicas, comps)
 	}
 }
 
@@ -317,7 +286,7 @@ func (s *simHarbor) drainTwice(t *testing.T, w *kubetest.ReadyWatch) {
 	if len(evicted) != len(harborComponents) {
 		t.Errorf("drain %s evicted %v, want one pod of each component", first, evicted)
 	}
-	checkMin(t, w, simReplicas-1, "during the first drain")
+	checkMin(t, w, simReplicas-1, "during the first drain", harborComponents...)
 	// The evicted pods' replacements cannot run beside their peers (hard
 	// anti-affinity, two schedulable nodes): every budget is now spent.
 	waitBudgets(t, s.c, s.ns, 0)
@@ -326,7 +295,7 @@ func (s *simHarbor) drainTwice(t *testing.T, w *kubetest.ReadyWatch) {
 	if len(evicted) != 0 || !apierrors.IsTooManyRequests(err) {
 		t.Errorf("second drain (%s): evicted %v, error %v; want every eviction refused by the budgets (429)", second, evicted, err)
 	}
-	checkMin(t, w, 2, "during the refused second drain")
+	checkMin(t, w, simReplicas-1, "during the refused second drain", harborComponents...)
 
 	for _, n := range []string{first, second} {
 		if err := s.c.Uncordon(ctx, n); err != nil {
@@ -336,13 +305,15 @@ func (s *simHarbor) drainTwice(t *testing.T, w *kubetest.ReadyWatch) {
 	w.Wait(t, time.Minute, "every component back to full strength after uncordon", func(r map[string]int) bool { return equalCounts(r, simReplicas) })
 }
 
-// checkMin: no component had fewer than n Ready pods since the last Reset.
-func checkMin(t *testing.T, w *kubetest.ReadyWatch, n int, when string) {
+// checkMin: since the last Reset every component's fewest Ready pods were
+// exactly n: never fewer (what the budgets and maxUnavailable promise),
+// and not more either, which proves the watch saw the step's one pod down.
+func checkMin(t *testing.T, w *kubetest.ReadyWatch, n int, when string, comps ...string) {
 	t.Helper()
 	min := w.Min()
-	for _, c := range harborComponents {
-		if min[c] < n {
-			t.Errorf("%s: %s dropped to %d Ready pods (fewest per component: %v), want at least %d", when, c, min[c], min, n)
+	for _, c := range comps {
+		if min[c] != n {
+			t.Errorf("%s: the fewest Ready pods of %s were %d (per component: %v), want %d", when, c, min[c], min, n)
 		}
 	}
 }
@@ -381,7 +352,7 @@ func (s *simHarbor) rollingUpgrade(t *testing.T, w *kubetest.ReadyWatch) {
 	began := time.Now()
 	s.harborha(t, 0, "upgrade", append([]string{"--wait", "--timeout", simUpgradeTimeout}, rolloutFlags(2)...)...)
 	t.Logf("helm harborha upgrade --wait (every component rolled): %s", time.Since(began).Round(100*time.Millisecond))
-	checkMin(t, w, simReplicas-1, "during the rolling upgrade")
+	checkMin(t, w, simReplicas-1, "during the rolling upgrade", harborComponents...)
 	for comp, pods := range s.readyPods(t) {
 		for _, p := range pods {
 			if p.Annotations["sim-rollout"] != "2" {
@@ -390,47 +361,6 @@ func (s *simHarbor) rollingUpgrade(t *testing.T, w *kubetest.ReadyWatch) {
 		}
 	}
 	s.checkPlacement(t)
-}
-
-// TestSimValuesAloneDeadlocks: the goharbor chart configured through
-// values alone (3 core replicas, required anti-affinity on the hostname,
-// as many nodes as replicas) cannot roll out a changed pod template: the
-// surge pod stays Pending, unschedulable, and `helm upgrade --wait` times
-// out, where `helm harborha upgrade` with the same 3 replicas completes
-// (TestSimHelm3Chart1191Hard, "rolling upgrade"). Helm 4.
-func TestSimValuesAloneDeadlocks(t *testing.T) {
-	s := newSimHarbor(t, 4, "harbor-1.19.1.tgz", 30242)
-	values := filepath.Join(t.TempDir(), "values.yaml")
-	s.h.run(t, 0, "harborha", "values", "-n", s.ns, "--node-port=30242", "-o", values)
-	affinity := `{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"labelSelector":{"matchLabels":{"app":"harbor","component":"core","release":"myharbor"}},"topologyKey":"kubernetes.io/hostname"}]}}`
-	helm := func(wantCode int, cmd string, extra ...string) {
-		args := []string{cmd, simRelease, s.chart, "-n", s.ns, "-f", values, "-f", testutil.PinSecrets(t),
-			"--set", fmt.Sprintf("core.replicas=%d", simReplicas), "--set-json", "core.affinity=" + affinity,
-			"--set", "persistence.enabled=false", "--wait"}
-		s.h.run(t, wantCode, append(args, extra...)...)
-	}
-	helm(0, "install", "--timeout", simInstallTimeout)
-	ctx := context.Background()
-	before, err := s.c.Typed.AppsV1().Deployments(s.ns).Get(ctx, "myharbor-core", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if before.Status.ReadyReplicas != simReplicas {
-		t.Fatalf("core: %d Ready replicas after install --wait, want %d", before.Status.ReadyReplicas, simReplicas)
-	}
-
-	began := time.Now()
-	helm(1, "upgrade", "--timeout", simDeadlockTimeout, "--set-string", "core.podAnnotations.sim-rollout=2")
-	t.Logf("helm upgrade --wait failed after %s", time.Since(began).Round(100*time.Millisecond))
-	surge := s.surgePod(t, "core")
-	checkUnschedulable(t, s.c, surge, "didn't match pod anti-affinity rules")
-	after, err := s.c.Typed.AppsV1().Deployments(s.ns).Get(ctx, "myharbor-core", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.Status.UpdatedReplicas != 1 || after.Status.ReadyReplicas != simReplicas {
-		t.Errorf("core after the timeout: %d updated, %d Ready; want the 1 surge pod updated and the %d old ones Ready (the rollout cannot progress)", after.Status.UpdatedReplicas, after.Status.ReadyReplicas, simReplicas)
-	}
 }
 
 // surgePod is the one pod of a component's new template (annotation
@@ -591,4 +521,102 @@ func readyAddresses(slices []discoveryv1.EndpointSlice) []string {
 		}
 	}
 	return out
+}
+
+// TestSimHelm4Chart1191SoftNodeLoss: Helm 4, chart 1.19.1 with harborha's
+// default soft anti-affinity: placement, then the loss of a node.
+func TestSimHelm4Chart1191SoftNodeLoss(t *testing.T) {
+	s := newSimHarbor(t, 4, "harbor-1.19.1.tgz", 30244, fmt.Sprintf("--replicas=%d", simReplicas), "--zone-spread",
+		"--shared-pvc=harbor-shared", "--create-shared-pvc")
+	w := s.watch(t)
+	s.steps(t, []simStep{
+		{"install", func(t *testing.T) { s.install(t, w) }},
+		{"placement", s.checkPlacement},
+		{"node loss", s.nodeLoss},
+	})
+}
+
+// nodeLoss stops a node's kubelet (kwok): after the grace period the node
+// is NotReady, its pods are evicted, and every Deployment's replacements
+// are Ready on the remaining nodes. The StatefulSet's pod (trivy) stays
+// Terminating, as on a real cluster, until the operator marks the node
+// out of service (node.kubernetes.io/out-of-service, the non-graceful
+// node shutdown procedure); then it is replaced too.
+func (s *simHarbor) nodeLoss(t *testing.T) {
+	ctx := context.Background()
+	lost := s.c.Nodes[2].Name
+	outOfService := corev1.Taint{Key: corev1.TaintNodeOutOfService, Value: "nodeshutdown", Effect: corev1.TaintEffectNoExecute}
+	began := time.Now()
+	s.c.StopNode(t, lost)
+	t.Cleanup(func() {
+		if err := s.c.Untaint(ctx, lost, outOfService.Key); err != nil {
+			t.Error(err)
+		}
+		s.c.StartNode(t, lost)
+	})
+	s.c.WaitNodeReady(t, lost, false)
+	t.Logf("node %s not Ready %s after its kubelet stopped", lost, time.Since(began).Round(100*time.Millisecond))
+	deployments := slices.DeleteFunc(slices.Clone(harborComponents), func(c string) bool { return c == "trivy" })
+	s.waitReadyOff(t, lost, deployments)
+	t.Logf("every Deployment's replicas Ready off %s, %s after the loss", lost, time.Since(began).Round(100*time.Millisecond))
+	s.waitTerminating(t, lost, "trivy")
+	if n := len(s.readyPodsOff(t, lost)["trivy"]); n != simReplicas-1 {
+		t.Errorf("trivy: %d Ready pods off the lost node, want %d: its lost pod stays until the node is out of service", n, simReplicas-1)
+	}
+	if err := s.c.Taint(ctx, lost, outOfService); err != nil {
+		t.Fatal(err)
+	}
+	s.waitReadyOff(t, lost, harborComponents)
+	t.Logf("trivy replaced too, %s after the loss", time.Since(began).Round(100*time.Millisecond))
+}
+
+// waitTerminating waits until the component's pod on node is being
+// deleted (evicted by the taint manager) and returns: nothing on a lost
+// node can confirm its end.
+func (s *simHarbor) waitTerminating(t *testing.T, node, comp string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		pods, err := s.c.Typed.CoreV1().Pods(s.ns).List(ctx, metav1.ListOptions{LabelSelector: simSelector + ",component=" + comp, FieldSelector: "spec.nodeName=" + node})
+		return err == nil && len(pods.Items) == 1 && pods.Items[0].DeletionTimestamp != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: no pod being deleted on the lost node %s", comp, node)
+	}
+}
+
+// readyPodsOff are the Ready pods by component that do not run on node.
+func (s *simHarbor) readyPodsOff(t *testing.T, node string) map[string][]corev1.Pod {
+	t.Helper()
+	out := map[string][]corev1.Pod{}
+	for comp, pods := range s.readyPods(t) {
+		for _, p := range pods {
+			if p.Spec.NodeName != node {
+				out[comp] = append(out[comp], p)
+			}
+		}
+	}
+	return out
+}
+
+// waitReadyOff waits until each of comps has all its replicas Ready on
+// nodes other than node.
+func (s *simHarbor) waitReadyOff(t *testing.T, node string, comps []string) {
+	t.Helper()
+	var off map[string][]corev1.Pod
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
+		off = s.readyPodsOff(t, node)
+		for _, c := range comps {
+			if len(off[c]) != simReplicas {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		counts := map[string]int{}
+		for c, pods := range off {
+			counts[c] = len(pods)
+		}
+		t.Fatalf("Ready pods off node %s: %v, want %d of each of %v", node, counts, simReplicas, comps)
+	}
 }

@@ -66,7 +66,7 @@ type Cluster struct {
 	StartTime time.Duration // how long StartCluster took, for the README's figures
 
 	opts      ClusterOptions
-	logDir    string // the parts' logs: HARBORHA_SIM_LOGS (kept), else the cluster's temporary directory
+	logDir    string // the parts' logs: under HARBORHA_SIM_LOGS (kept), else in the cluster's temporary directory
 	stagesCfg string // kwok's stage configuration file
 	mu        sync.Mutex
 	control   []*process          // kube-controller-manager, kube-scheduler
@@ -128,6 +128,8 @@ func startCluster(opts ClusterOptions) (*Cluster, error) {
 	}
 	c := &Cluster{Env: env, opts: opts, kwok: map[string]*process{}, logDir: env.dir}
 	if d := os.Getenv("HARBORHA_SIM_LOGS"); d != "" {
+		// One directory per test binary: packages run at the same time.
+		d = filepath.Join(d, fmt.Sprintf("%s-%d", filepath.Base(os.Args[0]), os.Getpid()))
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			env.stop()
 			return nil, err

@@ -1,5 +1,7 @@
 package kubetest
 
+import "strings"
+
 // kwokStages is the kwok (v0.8.0) Stage configuration of the simulated
 // cluster: how a node becomes Ready and keeps its heartbeat, and how a pod
 // on it starts, turns Ready, completes (Job pods) and goes away. kwok has
@@ -24,18 +26,8 @@ package kubetest
 // Nodes and their pods are only touched by the kwok process that manages
 // the node (--manage-single-node): stopping that process is the node's
 // loss, as far as the control plane can tell.
-const kwokStages = `apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: node-ready
-spec:
-  resourceRef: {apiGroup: v1, kind: Node}
-  selector:
-    matchExpressions:
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: NotIn
-      values: ['True']
-  next:
+var kwokStages = strings.Join([]string{
+	stage("node-ready", "Node", nodeReady("NotIn"), "", `
     statusTemplate: |
       {{ $now := Now }}
       conditions:
@@ -54,25 +46,11 @@ spec:
         kubeProxyVersion: {{ printf "kwok-%s" Version | Quote }}
         containerRuntimeVersion: {{ printf "kwok-%s" Version | Quote }}
       phase: Running
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: node-heartbeat
-spec:
-  resourceRef: {apiGroup: v1, kind: Node}
-  selector:
-    matchExpressions:
-    - key: '.status.phase'
-      operator: In
-      values: ['Running']
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: In
-      values: ['True']
+`),
+	stage("node-heartbeat", "Node", nodeReady("In")+phase("In", "Running"), `
   delay:
     durationMilliseconds: 1500
-    jitterDurationMilliseconds: 2500
-  next:
+    jitterDurationMilliseconds: 2500`, `
     statusTemplate: |
       {{ $now := Now }}
       conditions:
@@ -85,24 +63,10 @@ spec:
         type: {{ .type | Quote }}
       {{ end }}
   immediateNextStage: true
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-ready
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: DoesNotExist
-    - key: '.status.phase'
-      operator: NotIn
-      values: ['Succeeded', 'Failed']
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: NotIn
-      values: ['True']
-  next:
+`),
+	stage("pod-ready", "Pod", notDeleted+phase("NotIn", "Succeeded", "Failed")+
+		`    - {key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: NotIn, values: ['True']}
+`, "", `
     statusTemplate: |
       {{ $now := Now }}
       conditions:
@@ -114,67 +78,56 @@ spec:
       {{ end }}
       containerStatuses:
       {{ range .spec.containers }}
-      - name: {{ .name | Quote }}
-        image: {{ .image | Quote }}
-        ready: true
-        started: true
-        restartCount: 0
-        state: {running: {startedAt: {{ $now | Quote }}}}
+      - {name: {{ .name | Quote }}, image: {{ .image | Quote }}, ready: true, started: true, restartCount: 0,
+         state: {running: {startedAt: {{ $now | Quote }}}}}
       {{ end }}
       initContainerStatuses:
       {{ range .spec.initContainers }}
-      - name: {{ .name | Quote }}
-        image: {{ .image | Quote }}
-        ready: true
-        restartCount: 0
-        state: {terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}}
+      - {name: {{ .name | Quote }}, image: {{ .image | Quote }}, ready: true, restartCount: 0,
+         state: {terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}}}
       {{ end }}
       hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
       podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
       phase: Running
       startTime: {{ $now | Quote }}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-complete
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: DoesNotExist
-    - key: '.status.phase'
-      operator: In
-      values: ['Running']
-    - key: '.metadata.ownerReferences.[].kind'
-      operator: In
-      values: ['Job']
-  next:
+`),
+	stage("pod-complete", "Pod", notDeleted+phase("In", "Running")+
+		`    - {key: '.metadata.ownerReferences.[].kind', operator: In, values: ['Job']}
+`, "", `
     statusTemplate: |
       {{ $now := Now }}
       containerStatuses:
       {{ range .spec.containers }}
-      - name: {{ .name | Quote }}
-        image: {{ .image | Quote }}
-        ready: false
-        started: false
-        restartCount: 0
-        state: {terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}}
+      - {name: {{ .name | Quote }}, image: {{ .image | Quote }}, ready: false, started: false, restartCount: 0,
+         state: {terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}}}
       {{ end }}
       phase: Succeeded
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-delete
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: Exists
-  next:
+`),
+	stage("pod-delete", "Pod", `    - {key: '.metadata.deletionTimestamp', operator: Exists}
+`, "", `
     finalizers: {empty: true}
     delete: true
-`
+`),
+}, "---\n")
+
+// stage is one kwok Stage document: for objects of kind (core/v1) that
+// match every selector expression, after an optional delay, do next.
+func stage(name, kind, expressions, delay, next string) string {
+	if delay != "" {
+		delay = strings.TrimPrefix(delay, "\n") + "\n"
+	}
+	return "apiVersion: kwok.x-k8s.io/v1alpha1\nkind: Stage\nmetadata:\n  name: " + name + "\nspec:\n" +
+		"  resourceRef: {apiGroup: v1, kind: " + kind + "}\n  selector:\n    matchExpressions:\n" + expressions +
+		delay + "  next:" + next
+}
+
+// Selector expressions.
+const notDeleted = "    - {key: '.metadata.deletionTimestamp', operator: DoesNotExist}\n"
+
+func phase(op string, phases ...string) string {
+	return "    - {key: '.status.phase', operator: " + op + ", values: ['" + strings.Join(phases, "', '") + "']}\n"
+}
+
+func nodeReady(op string) string {
+	return `    - {key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: ` + op + ", values: ['True']}\n"
+}

@@ -345,7 +345,8 @@ func exclusiveClaim(rel *harbor.Release, w *harbor.Workload) string {
 //   - one replica on a ReadWriteOnce claim: Recreate (a surge pod on
 //     another node would wait forever for the claim);
 //   - shared or no storage: RollingUpdate (Recreate means downtime);
-//   - hard anti-affinity: no surge (the extra pod may have no node left);
+//   - hard anti-affinity (ours, or required by the chart's values): no
+//     surge (the extra pod may have no node left);
 //   - never a rollingUpdate block under Recreate (the API server rejects it).
 func deploymentStrategy(w *harbor.Workload, replicas int32, st storage, o Options) map[string]any {
 	cur := w.Deployment.Spec.Strategy
@@ -362,13 +363,31 @@ func deploymentStrategy(w *harbor.Workload, replicas int32, st storage, o Option
 	// The operation replaces the whole strategy: switching type this way also
 	// drops a stale rollingUpdate block (or the chart's "rollingUpdate: null").
 	out := map[string]any{"type": string(want)}
-	if want == appsv1.RollingUpdateDeploymentStrategyType && o.AntiAffinity == AntiAffinityHard && replicas >= 2 {
+	hard := o.AntiAffinity == AntiAffinityHard || requiresApart(w)
+	if want == appsv1.RollingUpdateDeploymentStrategyType && hard && replicas >= 2 {
 		out["rollingUpdate"] = map[string]any{"maxSurge": 0, "maxUnavailable": 1}
 	}
 	if equalJSON(toMap(cur), out) {
 		return nil
 	}
 	return out
+}
+
+// requiresApart reports whether the chart's pod template already requires
+// the replicas apart (a required anti-affinity term from the values that
+// selects the workload's own pods): a surge pod may then find no node, as
+// with --anti-affinity hard, whatever our flag says.
+func requiresApart(w *harbor.Workload) bool {
+	a := w.Template().Spec.Affinity
+	if a == nil || a.PodAntiAffinity == nil {
+		return false
+	}
+	for _, t := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+		if harbor.SelectorMatches(t.LabelSelector, w.PodLabels()) {
+			return true
+		}
+	}
+	return false
 }
 
 // planPDB adds a PodDisruptionBudget for w unless one already selects its
