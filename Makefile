@@ -150,6 +150,12 @@ $(KUBE_ASSETS)/etcd: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
 bench-discover: build kube-assets
 	$(GO) test -run '^$$' -bench Discover -count 5 -timeout 30m ./internal/discover | tee $(BIN)/bench-discover.txt
 
+# bench-doctor: doctor's checks against the real API server, with the
+# request count per run (README figures).
+.PHONY: bench-doctor
+bench-doctor: build kube-assets
+	$(GO) test -run '^$$' -bench Diagnose -count 5 -timeout 30m ./internal/doctor | tee $(BIN)/bench-doctor.txt
+
 # test-services: the PostgreSQL and Redis server binaries the bootstrap tests
 # run (Debian's postgresql and redis-server packages, installed with apt-get
 # only when missing). Nothing is started here: each test starts its own

@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -214,6 +215,26 @@ func (c kbCluster) redisCluster() bool {
 		}
 	}
 	return false
+}
+
+// unusable says why Harbor cannot use the cluster, "" when it can: a
+// sharded Redis Cluster, or a phase other than Running.
+func (c kbCluster) unusable() string {
+	if c.engine() == Redis && c.redisCluster() {
+		return "sharded Redis Cluster (KubeBlocks shardings or topology \"cluster\"): Harbor cannot use Redis Cluster"
+	}
+	return phaseProblem(c.phase)
+}
+
+// phaseProblem is the health problem of a cluster phase, "" for Running.
+func phaseProblem(phase string) string {
+	switch phase {
+	case "Running":
+		return ""
+	case "":
+		phase = "unknown (no status)"
+	}
+	return fmt.Sprintf("phase is %s, not Running", phase)
 }
 
 // shape names the KubeBlocks version and API path that produced the

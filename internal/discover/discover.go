@@ -17,6 +17,7 @@ package discover
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -79,7 +80,7 @@ func Discover(ctx context.Context, c *kube.Client, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Result{}
+	r := &Result{Unusable: d.unusable(pg, rd)}
 	if r.PostgreSQL, err = d.endpoint(pg, PostgreSQL, objs[pg.namespace]); err != nil {
 		return nil, err
 	}
@@ -185,6 +186,25 @@ func (d *discoverer) choose(ctx context.Context, e Engine, ns, name, nameFlag, n
 		names[i] = c.name
 	}
 	return kbCluster{}, fmt.Errorf("%d %s clusters in namespace %q: %s; choose one with %s NAME", len(cands), e.Title(), ns, strings.Join(names, ", "), nameFlag)
+}
+
+// unusable lists the PostgreSQL and Redis clusters of every namespace
+// looked at, other than the chosen ones, that Harbor cannot use: by
+// namespace, then name.
+func (d *discoverer) unusable(chosen ...kbCluster) []Unusable {
+	var out []Unusable
+	for _, ns := range slices.Sorted(maps.Keys(d.lists)) {
+		for _, c := range d.lists[ns] {
+			e := c.engine()
+			if (e != PostgreSQL && e != Redis) || slices.ContainsFunc(chosen, func(x kbCluster) bool { return x.namespace == c.namespace && x.name == c.name }) {
+				continue
+			}
+			if why := c.unusable(); why != "" {
+				out = append(out, Unusable{Cluster: c.name, Namespace: c.namespace, Engine: e, Reason: why})
+			}
+		}
+	}
+	return out
 }
 
 // describe lists a namespace's clusters for messages.

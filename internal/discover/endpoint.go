@@ -75,12 +75,8 @@ func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint
 	}
 	ep.Username, ep.Password = user, pw
 
-	if c.phase != "Running" {
-		phase := c.phase
-		if phase == "" {
-			phase = "unknown (no status)"
-		}
-		ep.Problems = append(ep.Problems, fmt.Sprintf("phase is %s, not Running", phase))
+	if p := phaseProblem(c.phase); p != "" {
+		ep.Problems = append(ep.Problems, p)
 	}
 	switch len(primaries) {
 	case 0:
@@ -296,7 +292,7 @@ func NodeAddress(ctx context.Context, c *kube.Client) (string, error) {
 	}
 	nodes := l.Items
 	sort.Slice(nodes, func(i, j int) bool {
-		ri, rj := nodeReady(&nodes[i]), nodeReady(&nodes[j])
+		ri, rj := NodeReady(&nodes[i]), NodeReady(&nodes[j])
 		if ri != rj {
 			return ri
 		}
@@ -312,7 +308,8 @@ func NodeAddress(ctx context.Context, c *kube.Client) (string, error) {
 	return "", fmt.Errorf("no node of %s has an InternalIP address (nodes: %d): pass --external-url http://HOST:PORT", c.Where(), len(nodes))
 }
 
-func nodeReady(n *corev1.Node) bool {
+// NodeReady reports whether a node's Ready condition is True.
+func NodeReady(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue

@@ -29,5 +29,21 @@ func (r *Result) WriteText(out io.Writer) error {
 				s.Addr()+" ("+s.Service+")", s.Secret, "-")
 		}
 	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return writeUnusable(out, r.Unusable)
+}
+
+// writeUnusable lists, under the table, the clusters Harbor cannot use.
+func writeUnusable(out io.Writer, list []Unusable) error {
+	if len(list) == 0 {
+		return nil
+	}
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "\nNOT USABLE BY HARBOR\tENGINE\tREASON")
+	for _, u := range list {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", u.Ref(), u.Engine, u.Reason)
+	}
 	return w.Flush()
 }

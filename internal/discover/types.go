@@ -50,9 +50,23 @@ type Result struct {
 	PostgreSQL *Endpoint `json:"postgresql"`
 	Redis      *Endpoint `json:"redis"`
 	// NodeIP is a node's InternalIP (only with Options.NodeAddress).
-	NodeIP   string   `json:"nodeIP,omitempty"`
-	Warnings []string `json:"warnings,omitempty"`
+	NodeIP string `json:"nodeIP,omitempty"`
+	// Unusable are the other PostgreSQL and Redis clusters of the
+	// namespaces looked at that Harbor cannot use, with the reason.
+	Unusable []Unusable `json:"unusable,omitempty"`
+	Warnings []string   `json:"warnings,omitempty"`
 }
+
+// Unusable is a cluster Harbor cannot use, and why.
+type Unusable struct {
+	Cluster   string `json:"cluster"`
+	Namespace string `json:"namespace"`
+	Engine    Engine `json:"engine"`
+	Reason    string `json:"reason"`
+}
+
+// Ref is namespace/name.
+func (u Unusable) Ref() string { return u.Namespace + "/" + u.Cluster }
 
 // Endpoint is one KubeBlocks cluster as Harbor will use it.
 type Endpoint struct {

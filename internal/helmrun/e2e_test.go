@@ -157,8 +157,11 @@ func installUpgrade(t *testing.T, env *kubetest.Env, major int) {
 	// No bootstrap: nothing runs pods on this API server, so its Jobs would
 	// never finish (bootstrap has its own tests with a test kubelet).
 	// NodePorts are cluster-wide: each major's release gets its own.
+	// No preflight either: this API server has one node and no scheduler,
+	// so hard anti-affinity with 2 replicas is refused, rightly (the
+	// preflight's own tests run on the simulated cluster).
 	nodePort := fmt.Sprintf("--node-port=%d", 30100+major)
-	_, stderr := h.run(t, 0, "harborha", "install", "myharbor", chart, "-n", ns, "--no-bootstrap", nodePort,
+	_, stderr := h.run(t, 0, "harborha", "install", "myharbor", chart, "-n", ns, "--no-bootstrap", "--no-preflight", nodePort,
 		"--shared-pvc=harbor-shared", "--create-shared-pvc", "--anti-affinity", "hard")
 	for _, step := range []string{"harborha: discovering", "harborha: values overlay: PostgreSQL", fmt.Sprintf("harborha: running helm install (Helm %d", major)} {
 		if !strings.Contains(stderr, step) {
@@ -212,7 +215,7 @@ func installUpgrade(t *testing.T, env *kubetest.Env, major int) {
 		t.Errorf("core's Redis URL does not use the Redis primary service %s", redisSvc.Spec.ClusterIP)
 	}
 
-	h.run(t, 0, "harborha", "upgrade", "myharbor", chart, "-n", ns, "--no-bootstrap", nodePort,
+	h.run(t, 0, "harborha", "upgrade", "myharbor", chart, "-n", ns, "--no-bootstrap", "--no-preflight", nodePort,
 		"--shared-pvc=harbor-shared", "--create-shared-pvc", "--anti-affinity", "hard", "--replicas", "core=3")
 	core, err = env.Typed.AppsV1().Deployments(ns).Get(ctx, "myharbor-core", metav1.GetOptions{})
 	if err != nil {

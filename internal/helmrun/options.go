@@ -26,6 +26,7 @@ type Options struct {
 	Discovery   discover.Options
 	Values      values.Options
 	Bootstrap   bootstrap.Flags // install and upgrade
+	Preflight   Preflight       // install and upgrade (preflight.go)
 	NoDiscover  bool
 	NoBootstrap bool
 
@@ -58,6 +59,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	if o.Action != "template" {
 		o.Bootstrap.AddFlags(fs, "bootstrap-timeout")
 		fs.BoolVar(&o.NoBootstrap, "no-bootstrap", false, "do not create Harbor's database, role and Redis user first")
+		o.Preflight.AddFlags(fs)
 	}
 	fs.BoolVar(&o.NoDiscover, "no-discover", false, "use only the values you give: no cluster discovery (CI without a cluster)")
 }
@@ -106,6 +108,9 @@ func (o *Options) Run(ctx context.Context, stdout, stderr io.Writer) (int, error
 		if err := RequirePlugin(ctx, o.helm, Helm4PostRenderer); err != nil {
 			return 1, err
 		}
+	}
+	if err := o.preflight(ctx, stderr); err != nil {
+		return 1, err
 	}
 	var overlay []byte
 	if !o.NoDiscover {

@@ -1,0 +1,201 @@
+package doctor
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/harbor"
+)
+
+// address is where Harbor's live configuration sends it: a database or
+// Redis host and port, and the first place that says so. It never holds
+// credentials: Redis URLs lose their userinfo as they are read.
+type address struct {
+	engine   discover.Engine
+	host     string
+	port     int
+	sentinel bool
+	sources  []string // "ConfigMap myharbor-core key POSTGRESQL_HOST", ...
+}
+
+func (a address) String() string { return net.JoinHostPort(a.host, strconv.Itoa(a.port)) }
+
+// where names the places that configure the address, for messages.
+func (a address) where() string {
+	if len(a.sources) == 1 {
+		return a.sources[0]
+	}
+	return fmt.Sprintf("%s and %d more", a.sources[0], len(a.sources)-1)
+}
+
+// Harbor's configuration keys for its database (core's environment).
+const (
+	envDBHost = "POSTGRESQL_HOST"
+	envDBPort = "POSTGRESQL_PORT"
+)
+
+// addresses collects the database and Redis addresses of the release's
+// configuration: core's POSTGRESQL_HOST and POSTGRESQL_PORT (an env value
+// in the container wins over its ConfigMap's), and every Redis URL or
+// registry redis.addr in the ConfigMaps the workloads read and in their
+// containers' env values (issue 11 moves Redis URLs there, with the
+// password as a $(VAR) reference). Same address, one entry.
+func addresses(rel *harbor.Release, configMaps map[string]*corev1.ConfigMap) []address {
+	var out []address
+	add := func(a address) {
+		for i := range out {
+			if out[i].engine == a.engine && out[i].host == a.host && out[i].port == a.port && out[i].sentinel == a.sentinel {
+				for _, src := range a.sources {
+					if !slices.Contains(out[i].sources, src) {
+						out[i].sources = append(out[i].sources, src)
+					}
+				}
+				return
+			}
+		}
+		out = append(out, a)
+	}
+	if core := rel.Workload("core"); core != nil {
+		if a, ok := databaseAddress(core, configMaps); ok {
+			add(a)
+		}
+	}
+	for _, w := range rel.Components() {
+		for _, name := range w.ConfigMapNames() {
+			if cm := configMaps[name]; cm != nil {
+				for _, key := range harbor.SortedKeys(cm.Data) {
+					for _, a := range redisAddresses(cm.Data[key], "ConfigMap "+cm.Name+" key "+key) {
+						add(a)
+					}
+				}
+			}
+		}
+		for _, c := range w.Template().Spec.Containers {
+			for _, e := range c.Env {
+				for _, a := range redisAddresses(e.Value, fmt.Sprintf("%s %s container %s env %s", w.Kind, w.Name(), c.Name, e.Name)) {
+					add(a)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// databaseAddress reads core's database host and port.
+func databaseAddress(core *harbor.Workload, configMaps map[string]*corev1.ConfigMap) (address, bool) {
+	host, hostSrc := coreSetting(core, configMaps, envDBHost)
+	if host == "" {
+		return address{}, false
+	}
+	port := 5432
+	if p, _ := coreSetting(core, configMaps, envDBPort); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return address{}, false
+		}
+		port = n
+	}
+	return address{engine: discover.PostgreSQL, host: strings.ToLower(host), port: port, sources: []string{hostSrc}}, true
+}
+
+// coreSetting is the value of one of core's environment variables: a
+// literal env value, else a key of a ConfigMap it reads (the chart's way).
+func coreSetting(core *harbor.Workload, configMaps map[string]*corev1.ConfigMap, name string) (value, source string) {
+	for _, c := range core.Template().Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == name && e.Value != "" {
+				return e.Value, fmt.Sprintf("%s %s container %s env %s", core.Kind, core.Name(), c.Name, name)
+			}
+		}
+	}
+	for _, n := range core.ConfigMapNames() {
+		if cm := configMaps[n]; cm != nil && cm.Data[name] != "" {
+			return cm.Data[name], "ConfigMap " + n + " key " + name
+		}
+	}
+	return "", ""
+}
+
+// redisURLRE finds Redis URLs in a value: an env value, or a config file.
+var redisURLRE = regexp.MustCompile(`rediss?(\+sentinel)?://[^\s"'<>]+`)
+
+// redisAddresses are the Redis addresses in a value: the hosts of its
+// URLs, and a config file's redis.addr (the registry's config.yml).
+func redisAddresses(value, source string) []address {
+	var out []address
+	for _, m := range redisURLRE.FindAllStringSubmatch(value, -1) {
+		sentinel := m[1] != ""
+		_, rest, _ := strings.Cut(m[0], "://")
+		if i := strings.IndexAny(rest, "/?"); i >= 0 {
+			rest = rest[:i]
+		}
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			rest = rest[i+1:] // the userinfo, a password or a $(VAR) reference, goes no further
+		}
+		out = append(out, hostList(rest, sentinel, source)...)
+	}
+	if !strings.Contains(value, "addr") {
+		return out
+	}
+	var file struct {
+		Redis struct {
+			Addr              string `json:"addr"`
+			SentinelMasterSet string `json:"sentinelMasterSet"`
+		} `json:"redis"`
+	}
+	if yaml.Unmarshal([]byte(value), &file) == nil && file.Redis.Addr != "" {
+		out = append(out, hostList(file.Redis.Addr, file.Redis.SentinelMasterSet != "", source+" redis.addr")...)
+	}
+	return out
+}
+
+// hostList reads "h1:p1,h2:p2" (Sentinels) or "h:p"; a missing port is
+// Redis's (6379) or Sentinel's (26379).
+func hostList(s string, sentinel bool, source string) []address {
+	var out []address
+	for _, hp := range strings.Split(s, ",") {
+		hp = strings.TrimSpace(hp)
+		if hp == "" || strings.Contains(hp, "$(") {
+			continue
+		}
+		port := 6379
+		if sentinel {
+			port = 26379
+		}
+		host := hp
+		if h, p, err := net.SplitHostPort(hp); err == nil {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				continue
+			}
+			host, port = h, n
+		}
+		out = append(out, address{engine: discover.Redis, host: strings.ToLower(host), port: port, sentinel: sentinel, sources: []string{source}})
+	}
+	return out
+}
+
+// serviceName reads an address given as a Service's DNS name: svc,
+// svc.ns, svc.ns.svc or svc.ns.svc.<cluster domain>. ns is "" for a
+// bare name; ok is false for an IP address.
+func serviceName(host string) (name, ns string, ok bool) {
+	if net.ParseIP(host) != nil {
+		return "", "", false
+	}
+	parts := strings.Split(strings.TrimSuffix(host, "."), ".")
+	if len(parts) > 2 && parts[2] != "svc" {
+		return "", "", false // some other DNS name: not a Service
+	}
+	if len(parts) >= 2 {
+		ns = parts[1]
+	}
+	return parts[0], ns, true
+}

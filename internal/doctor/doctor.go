@@ -1,0 +1,145 @@
+// Package doctor checks a live Harbor release the way the KubeBlocks Harbor
+// guide's post-install checks and HA test do, as one command: `helm
+// harborha doctor RELEASE`.
+//
+// Per component it compares desired and Ready replicas, checks that the
+// pods run on at least 2 nodes (and 2 zones where the nodes carry zone
+// labels), that one PodDisruptionBudget selects them and allows a
+// disruption now, and reports pods Pending for long with the scheduler's
+// reason. It checks the claims multi-replica components mount (Bound,
+// ReadWriteMany). From the addresses in Harbor's live configuration it
+// finds the Services and the KubeBlocks clusters Harbor really uses, and
+// checks that each is Running, that its primary Service has exactly one
+// endpoint and that it is the pod labelled primary, that the database
+// pods run on distinct nodes, and that Harbor's address is still the one
+// discovery would choose (a Service recreated with a new ClusterIP leaves
+// Harbor pointing at nothing). With --drill it deletes one pod of each
+// component in turn and times the recovery.
+//
+// API calls are bounded: one list per kind with label selectors (list.go);
+// no password is ever read into the report (Redis URLs lose their
+// userinfo as they are read).
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/pflag"
+	"helm.sh/helm/v3/pkg/cli"
+
+	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/output"
+)
+
+// Exit statuses: healthy, findings, could not check.
+const (
+	ExitHealthy    = 0
+	ExitFindings   = 1
+	ExitUnverified = 2
+)
+
+// Defaults of the flags.
+const (
+	DefaultPendingAfter = 2 * time.Minute
+	DefaultDrillTimeout = 5 * time.Minute
+	// CheckTimeout bounds the checks (not the drill): an unreachable or
+	// overloaded API server must not hang the command.
+	CheckTimeout = time.Minute
+)
+
+// Options are `helm harborha doctor RELEASE`, in kubectl's shape: AddFlags
+// binds the flags, Complete takes the release, Validate checks the flags,
+// Run checks the release.
+type Options struct {
+	Output         output.Format
+	PendingAfter   time.Duration
+	PGNamespace    string
+	RedisNamespace string
+	Drill          bool
+	Yes            bool
+	Timeout        time.Duration // per component, in the drill
+
+	Release string
+
+	// Seams for tests (nil: the real thing).
+	isTerminal func(io.Reader) bool
+	progress   io.Writer
+	now        func() time.Time
+}
+
+// AddFlags defines the command's flags (not the connection flags) on fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	output.AddFlag(fs, &o.Output, "", output.Text, output.JSON)
+	fs.DurationVar(&o.PendingAfter, "pending-after", DefaultPendingAfter, "a pod Pending longer than this is a finding (with the scheduler's reason)")
+	fs.StringVar(&o.PGNamespace, "pg-namespace", "", "namespace of the PostgreSQL cluster when Harbor addresses it by ClusterIP and it is not in Harbor's (-n)")
+	fs.StringVar(&o.RedisNamespace, "redis-namespace", "", "namespace of the Redis cluster when Harbor addresses it by ClusterIP and it is not in Harbor's (-n)")
+	fs.BoolVar(&o.Drill, "drill", false, "failover drill: delete one pod of each component in turn and time its return to full Ready strength")
+	fs.BoolVar(&o.Yes, "yes", false, "with --drill: do not ask for confirmation")
+	fs.DurationVar(&o.Timeout, "timeout", DefaultDrillTimeout, "with --drill: how long each component may take to be back at its Ready count")
+}
+
+// Complete takes the release from the positional arguments fs left.
+func (o *Options) Complete(fs *pflag.FlagSet) error {
+	if fs.NArg() != 1 {
+		return errors.New("doctor needs the Helm release name, and only that argument: helm harborha doctor RELEASE [flags]")
+	}
+	o.Release = fs.Arg(0)
+	return nil
+}
+
+// Validate refuses flags that cannot mean anything.
+func (o *Options) Validate() error {
+	switch {
+	case o.PendingAfter <= 0:
+		return fmt.Errorf("--pending-after %s: use a positive duration such as 2m", o.PendingAfter)
+	case o.Timeout <= 0:
+		return fmt.Errorf("--timeout %s: use a positive duration such as 5m", o.Timeout)
+	case o.Yes && !o.Drill:
+		return errors.New("--yes confirms the drill: add --drill, or drop --yes")
+	}
+	return nil
+}
+
+// Streams are the command's standard streams: the report goes to Out,
+// progress of the drill and its confirmation prompt to Err.
+type Streams struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Run connects the way Helm does, checks the release (and drills it with
+// --drill), writes the report and returns the exit status. An error means
+// the release could not be checked at all (exit status 2); the report is
+// then not written.
+func (o *Options) Run(ctx context.Context, settings *cli.EnvSettings, s Streams) (int, error) {
+	c, err := kube.Connect(settings, kube.Options{})
+	if err != nil {
+		return ExitUnverified, err
+	}
+	r, err := o.check(ctx, c)
+	if err != nil {
+		return ExitUnverified, err
+	}
+	if o.Drill {
+		if err := o.confirm(r, s); err != nil {
+			return ExitUnverified, err
+		}
+		o.progress = s.Err
+		r.Drill = o.drill(ctx, c, r)
+	}
+	if err := o.Output.Write(s.Out, r); err != nil {
+		return ExitUnverified, err
+	}
+	return r.Code(), nil
+}
+
+// check runs the checks within CheckTimeout.
+func (o *Options) check(ctx context.Context, c *kube.Client) (*Report, error) {
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	return Diagnose(ctx, c, o)
+}

@@ -1,0 +1,191 @@
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ktypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/harborha/helm-harborha/internal/kube"
+)
+
+func TestConfirm(t *testing.T) {
+	r := &Report{Release: release, Namespace: ns, targets: []drillTarget{
+		{component: "core", desired: 2, ready: 2}, {component: "trivy", desired: 1, ready: 1}, {component: "portal", desired: 2, ready: 2}}}
+	tests := []struct {
+		name     string
+		yes, tty bool
+		answer   string
+		err      string
+	}{
+		{name: "--yes asks nothing", yes: true},
+		{name: "no terminal, no --yes: refused", err: "--drill deletes one pod of each of core, portal: confirm on a terminal, or pass --yes"},
+		{name: "yes on the terminal", tty: true, answer: "y\n"},
+		{name: "YES on the terminal", tty: true, answer: "YES\n"},
+		{name: "anything else cancels", tty: true, answer: "sure\n", err: "drill cancelled: nothing was deleted"},
+		{name: "end of input cancels", tty: true, err: "drill cancelled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var prompt bytes.Buffer
+			o := &Options{Yes: tt.yes, isTerminal: func(io.Reader) bool { return tt.tty }}
+			err := o.confirm(r, Streams{In: strings.NewReader(tt.answer), Err: &prompt})
+			if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("error %v, want %q", err, tt.err)
+			}
+			asked := strings.Contains(prompt.String(), "deletes one pod of each of core, portal (release myharbor, namespace harbor)")
+			if asked != (tt.tty && !tt.yes) {
+				t.Errorf("prompt %q", prompt.String())
+			}
+		})
+	}
+}
+
+// A controller of the test's own replaces each deleted pod: a new pod,
+// not Ready, that turns Ready after a moment. With crash, it also deletes
+// the component's other pods first (the component goes down).
+type replacer struct {
+	c     *kube.Client
+	crash bool
+	off   bool // replaces nothing: the drill times out
+}
+
+func (rp *replacer) run(ctx context.Context, t *testing.T) {
+	pods := rp.c.Typed.CoreV1().Pods(ns)
+	w, err := pods.Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	go func() {
+		defer w.Stop()
+		n := 0
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || ev.Type != watch.Deleted || rp.off || strings.HasPrefix(p.Name, "new-") {
+				continue
+			}
+			if rp.crash {
+				l, _ := pods.List(ctx, metav1.ListOptions{})
+				for _, other := range l.Items {
+					if other.Labels["component"] == p.Labels["component"] && !strings.HasPrefix(other.Name, "new-") {
+						pods.Delete(ctx, other.Name, metav1.DeleteOptions{})
+					}
+				}
+			}
+			for range 1 + btoi(rp.crash) {
+				n++
+				np := p.DeepCopy()
+				np.Name, np.UID, np.ResourceVersion = fmt.Sprintf("new-%d", n), ktypes.UID(fmt.Sprintf("new-%d", n)), ""
+				np.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
+				created, err := pods.Create(ctx, np, metav1.CreateOptions{})
+				if err != nil {
+					continue
+				}
+				time.Sleep(20 * time.Millisecond)
+				created.Status.Conditions[0].Status = corev1.ConditionTrue
+				pods.UpdateStatus(ctx, created, metav1.UpdateOptions{})
+			}
+		}
+	}()
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestDrill(t *testing.T) {
+	tests := []struct {
+		name    string
+		rp      replacer
+		timeout time.Duration // generous where the replacer must win: machines are loaded
+		status  Status
+		says    string
+	}{
+		{"replaced, never below 1 Ready", replacer{}, time.Minute, OK, "2 Ready pods again after"},
+		{"down in between", replacer{crash: true}, time.Minute, Finding, "had 0 Ready pods before it was back at 2"},
+		{"not replaced in time", replacer{off: true}, 300 * time.Millisecond, Finding, "not back at 2 Ready pods within 300ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.scale("myharbor-trivy", 1) // not drilled: one pod
+			c, _ := w.client()
+			o := &Options{Release: release, PendingAfter: time.Minute, Timeout: tt.timeout, now: func() time.Time { return w.now }}
+			r, err := Diagnose(t.Context(), c, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rp := tt.rp
+			rp.c = c
+			rp.run(t.Context(), t)
+			results := o.drill(t.Context(), c, r)
+			if len(results) != 6 {
+				t.Fatalf("%d results: %+v", len(results), results)
+			}
+			for _, res := range results {
+				if res.Component == "trivy" {
+					if res.Status != Warning || !strings.Contains(res.Message, "not drilled: 1 of 1 Ready") {
+						t.Errorf("trivy: %+v", res)
+					}
+					continue
+				}
+				if res.Status != tt.status || !strings.Contains(res.Message, tt.says) || res.Pod == "" {
+					t.Errorf("%s: %+v, want %s saying %q", res.Component, res, tt.status, tt.says)
+				}
+				if want := map[Status]int{OK: 1, Finding: 0}[tt.status]; tt.name != "not replaced in time" && res.MinReady != want {
+					t.Errorf("%s: fewest Ready %d, want %d", res.Component, res.MinReady, want)
+				}
+			}
+			var b bytes.Buffer
+			r.Drill = results
+			r.WriteText(&b)
+			if !strings.Contains(b.String(), "Drill: one pod of each component deleted in turn") {
+				t.Errorf("text report lacks the drill:\n%s", b.String())
+			}
+		})
+	}
+}
+
+func TestOptions(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"myharbor"}, ""},
+		{[]string{"myharbor", "--drill", "--yes", "--timeout=1m", "-o", "json"}, ""},
+		{[]string{}, "doctor needs the Helm release name"},
+		{[]string{"a", "b"}, "doctor needs the Helm release name, and only that argument"},
+		{[]string{"myharbor", "--yes"}, "--yes confirms the drill: add --drill"},
+		{[]string{"myharbor", "--pending-after=0s"}, "--pending-after 0s: use a positive duration"},
+		{[]string{"myharbor", "--drill", "--timeout=-1s"}, "--timeout -1s: use a positive duration"},
+		{[]string{"myharbor", "-o", "yaml"}, "use one of text or json"},
+	} {
+		var o Options
+		fs := pflag.NewFlagSet("doctor", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		o.AddFlags(fs)
+		err := fs.Parse(tt.args)
+		if err == nil {
+			err = o.Complete(fs)
+		}
+		if err == nil {
+			err = o.Validate()
+		}
+		if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("%v: %v, want %q", tt.args, err, tt.err)
+		}
+	}
+}
