@@ -1,7 +1,9 @@
 package export
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -25,11 +27,13 @@ func helms(t testing.TB) map[string]string {
 
 // exportCase runs the real harborha binary's export of a golden case
 // (rendered with helm, --no-discover, the pinned secrets and the case's
-// values and knobs) into a new directory and returns it, with the case's
-// --kustomize directory, which an export refuses (it goes on top).
+// values and knobs) and returns the directory written, with the case's
+// --kustomize directory, which an export refuses (it goes on top). It runs
+// in a directory standing for the Git repository (Flux names a local
+// chart by its path there) and writes deploy/harbor in it.
 func exportCase(t testing.TB, helm string, c testutil.GoldenCase, format string) (dir, userKustomize string) {
 	t.Helper()
-	dir = filepath.Join(t.TempDir(), "export")
+	repo := t.TempDir()
 	args := []string{"export", "myharbor", testutil.Chart(t, c.Chart), "-n", "harbor", "--no-discover",
 		"-f", testutil.PinSecrets(t), "-f", filepath.Join(c.Dir, "values.yaml"), "--kube-version", testutil.KubeVersion}
 	for _, a := range c.Args {
@@ -39,9 +43,33 @@ func exportCase(t testing.TB, helm string, c testutil.GoldenCase, format string)
 		}
 		args = append(args, a)
 	}
-	args = append(args, "--format", format, "--output-dir", dir)
-	testutil.Exec(t, helmEnv(t, helm), 0, testutil.Harborha(t), args...)
-	return dir, userKustomize
+	args = append(args, "--format", format, "--output-dir", "deploy/harbor")
+	if err := os.Mkdir(filepath.Join(repo, "deploy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runIn(t, repo, helmEnv(t, helm), 0, testutil.Harborha(t), args...)
+	return filepath.Join(repo, "deploy", "harbor"), userKustomize
+}
+
+// runIn runs a command in dir and fails the test unless it exits with
+// want; it returns stdout and stderr.
+func runIn(t testing.TB, dir string, env []string, want int, name string, args ...string) (string, string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Env = dir, env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if code != want {
+		t.Fatalf("%s %s: exit %d, want %d\nstderr:\n%s", filepath.Base(name), strings.Join(args, " "), code, want, errb.String())
+	}
+	return out.String(), errb.String()
 }
 
 // helmEnv is the environment the binaries run with: the test's, helm as
