@@ -131,6 +131,11 @@ func (o *Options) Run(ctx context.Context, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if o.Format == FormatFlux && ch.Local() {
+		if _, err := pathInRepository(o.OutputDir); err != nil {
+			return err // before discovery and rendering
+		}
+	}
 	ov, err := o.overlay(ctx, ch, progress)
 	if err != nil {
 		return err
