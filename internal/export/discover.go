@@ -8,7 +8,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/discover"
-	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/helmrun"
 	"github.com/harborha/helm-harborha/internal/values"
 )
 
@@ -32,28 +32,10 @@ const passwordKey = "password"
 
 // discoverOverlay discovers the KubeBlocks clusters as `helm harborha
 // template` does and returns the overlay without its passwords.
-func discoverOverlay(ctx context.Context, r *release, d discover.Options, vo values.Options, chart values.Chart, progress io.Writer) (*overlay, error) {
-	settings := kube.NewFlags().Settings()
-	settings.SetNamespace(r.Namespace)
-	if r.KubeContext != "" {
-		settings.KubeContext = r.KubeContext
-	}
-	if r.Kubeconfig != "" {
-		settings.KubeConfig = r.Kubeconfig
-	}
-	vo.Chart = chart
-	d.NodeAddress = vo.ExternalURL == ""
-	fmt.Fprintf(progress, "harborha: discovering the KubeBlocks clusters for namespace %s\n", r.Namespace)
-	found, client, err := discover.Find(ctx, settings, d)
+func discoverOverlay(ctx context.Context, w *helmrun.Options, chart values.Chart, progress io.Writer) (*overlay, error) {
+	found, _, doc, err := w.Discover(ctx, chart, progress)
 	if err != nil {
 		return nil, err
-	}
-	doc, warnings, err := values.Generate(found, client.Namespace, vo)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range append(found.Warnings, warnings...) {
-		fmt.Fprintf(progress, "harborha export: warning: %s\n", w)
 	}
 	return withoutPasswords(doc, found)
 }

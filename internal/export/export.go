@@ -157,7 +157,7 @@ func (o *Options) overlay(ctx context.Context, ch *chartRef, progress io.Writer)
 	if err != nil {
 		return nil, err
 	}
-	ov, err := discoverOverlay(ctx, o.rel, o.Wrapper.Discovery, o.Wrapper.Values, chart, progress)
+	ov, err := discoverOverlay(ctx, o.Wrapper, chart, progress)
 	if err != nil {
 		return nil, err
 	}

@@ -27,15 +27,13 @@ type release struct {
 	IncludeCRDs     bool
 	SkipTests       bool
 	NoHooks         bool
-	KubeContext     string
-	Kubeconfig      string
 }
 
 // neutralBool and neutralString change nothing in what `helm template` prints (connection,
 // output and install-time flags); the export accepts and ignores them.
 var neutralBool = []string{"debug", "kube-insecure-skip-tls-verify", "create-namespace", "wait", "wait-for-jobs",
 	"atomic", "disable-openapi-validation", "replace", "render-subchart-notes", "hide-notes"}
-var neutralString = []string{"kube-apiserver", "kube-as-user", "kube-token", "kube-ca-file", "kube-tls-server-name",
+var neutralString = []string{"kube-context", "kubeconfig", "kube-apiserver", "kube-as-user", "kube-token", "kube-ca-file", "kube-tls-server-name",
 	"registry-config", "repository-config", "repository-cache", "timeout", "description", "burst-limit", "qps"}
 
 // credentialFlags pull a chart with credentials or TLS settings, which
@@ -50,8 +48,6 @@ func parseRelease(helmArgs []string) (*release, error) {
 	fs := pflag.NewFlagSet("helm", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVarP(&r.Namespace, "namespace", "n", "", "")
-	fs.StringVar(&r.KubeContext, "kube-context", "", "")
-	fs.StringVar(&r.Kubeconfig, "kubeconfig", "", "")
 	fs.StringVar(&r.Version, "version", "", "")
 	fs.StringVar(&r.Repo, "repo", "", "")
 	fs.BoolVar(&r.Devel, "devel", false, "")

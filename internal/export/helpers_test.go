@@ -1,9 +1,7 @@
 package export
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -51,25 +49,11 @@ func exportCase(t testing.TB, helm string, c testutil.GoldenCase, format string)
 	return filepath.Join(repo, "deploy", "harbor"), userKustomize
 }
 
-// runIn runs a command in dir and fails the test unless it exits with
-// want; it returns stdout and stderr.
+// runIn runs a command in dir (through env -C: testutil.Exec runs in the
+// test's directory), failing the test unless it exits with want.
 func runIn(t testing.TB, dir string, env []string, want int, name string, args ...string) (string, string) {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir, cmd.Env = dir, env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	if code != want {
-		t.Fatalf("%s %s: exit %d, want %d\nstderr:\n%s", filepath.Base(name), strings.Join(args, " "), code, want, errb.String())
-	}
-	return out.String(), errb.String()
+	return testutil.Exec(t, env, want, "env", append([]string{"-C", dir, name}, args...)...)
 }
 
 // helmEnv is the environment the binaries run with: the test's, helm as
