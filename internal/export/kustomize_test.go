@@ -181,3 +181,35 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestPatchesAreIdempotent: the export's patches applied a second time
+// (a kustomization on top of the export with the same patches) change
+// nothing: kustomize build still gives the post-render output.
+func TestPatchesAreIdempotent(t *testing.T) {
+	helm := testutil.Helm3(t)
+	for _, c := range testutil.GoldenCases(t, 10) {
+		if hasKustomize(c) {
+			continue
+		}
+		t.Run(c.Name, func(t *testing.T) {
+			dir, _ := exportCase(t, helm, c, FormatKustomize)
+			files := tree(t, dir)
+			var k map[string]any
+			if err := yaml.Unmarshal([]byte(files["kustomization.yaml"]), &k); err != nil {
+				t.Fatal(err)
+			}
+			again := filepath.Join(filepath.Dir(dir), "again")
+			for name, data := range files {
+				if strings.HasPrefix(name, "patches/") {
+					write(t, filepath.Join(again, name), []byte(data))
+				}
+			}
+			top, err := yaml.Marshal(map[string]any{"resources": []any{"../harbor"}, "patches": k["patches"]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(again, "kustomization.yaml"), top)
+			sameObjects(t, "the patches applied twice", kustomizeBuild(t, helm, again), golden(t, c))
+		})
+	}
+}
