@@ -66,11 +66,11 @@ func TestDiscoveredPasswordsNeverWritten(t *testing.T) {
 	env.UseKubeBlocks(t, "1.0.1")
 	ns := env.Namespace(t, "export")
 	env.Create(t, ns, kubetest.Fixture(t, "kb-1.0-pg-redis.yaml")...)
-	run := func(want int, format string) (dir, stderr string) {
+	run := func(want int, format string, more ...string) (dir, stderr string) {
 		repo := t.TempDir() // the Git repository Flux syncs: a local chart is named by its path there
-		_, stderr = runIn(t, repo, append(helmEnv(t, testutil.Helm3(t)), "KUBECONFIG="+env.Kubeconfig), want, testutil.Harborha(t),
-			"export", "myharbor", testutil.Chart(t, "harbor-1.19.1.tgz"), "-n", ns, "--external-url", "http://harbor.example.com",
-			"--format", format, "--output-dir", "harbor")
+		args := append([]string{"export", "myharbor", testutil.Chart(t, "harbor-1.19.1.tgz"), "-n", ns, "--external-url", "http://harbor.example.com",
+			"--format", format, "--output-dir", "harbor"}, more...)
+		_, stderr = runIn(t, repo, append(helmEnv(t, testutil.Helm3(t)), "KUBECONFIG="+env.Kubeconfig), want, testutil.Harborha(t), args...)
 		return filepath.Join(repo, "harbor"), stderr
 	}
 
@@ -107,6 +107,13 @@ func TestDiscoveredPasswordsNeverWritten(t *testing.T) {
 			t.Errorf("%s holds the Redis password", name)
 		}
 	}
+
+	// Clusters in another namespace: Flux's valuesFrom cannot read their
+	// Secrets, so the flux export refuses too.
+	elsewhere := env.Namespace(t, "clusters")
+	env.Create(t, elsewhere, kubetest.Fixture(t, "kb-1.0-pg-redis.yaml")...)
+	_, stderr = run(1, FormatFlux, "--pg-namespace", elsewhere, "--redis-namespace", elsewhere)
+	testutil.OneLineWith(t, strings.TrimSpace(lastLine(stderr)), "--format flux", "database.external.password", "outside the release's namespace")
 }
 
 func lastLine(s string) string {
