@@ -4,34 +4,34 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"sigs.k8s.io/yaml"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // helmChart is one entry of a kustomization's helmCharts, the fields of
 // kustomize's HelmChartInflationGenerator (api/types/helmchartargs.go)
 // that the export sets, in the order a reader wants them.
 type helmChart struct {
-	Name                  string   `json:"name"`
-	Repo                  string   `json:"repo,omitempty"`
-	Version               string   `json:"version,omitempty"`
-	ReleaseName           string   `json:"releaseName"`
-	Namespace             string   `json:"namespace"`
-	ValuesFile            string   `json:"valuesFile,omitempty"`
-	AdditionalValuesFiles []string `json:"additionalValuesFiles,omitempty"`
-	KubeVersion           string   `json:"kubeVersion,omitempty"`
-	APIVersions           []string `json:"apiVersions,omitempty"`
-	IncludeCRDs           bool     `json:"includeCRDs,omitempty"`
-	SkipTests             bool     `json:"skipTests,omitempty"`
-	SkipHooks             bool     `json:"skipHooks,omitempty"`
+	Name                  string   `json:"name" yaml:"name"`
+	Repo                  string   `json:"repo,omitempty" yaml:"repo,omitempty"`
+	Version               string   `json:"version,omitempty" yaml:"version,omitempty"`
+	ReleaseName           string   `json:"releaseName" yaml:"releaseName"`
+	Namespace             string   `json:"namespace" yaml:"namespace"`
+	ValuesFile            string   `json:"valuesFile,omitempty" yaml:"valuesFile,omitempty"`
+	AdditionalValuesFiles []string `json:"additionalValuesFiles,omitempty" yaml:"additionalValuesFiles,omitempty"`
+	KubeVersion           string   `json:"kubeVersion,omitempty" yaml:"kubeVersion,omitempty"`
+	APIVersions           []string `json:"apiVersions,omitempty" yaml:"apiVersions,omitempty"`
+	IncludeCRDs           bool     `json:"includeCRDs,omitempty" yaml:"includeCRDs,omitempty"`
+	SkipTests             bool     `json:"skipTests,omitempty" yaml:"skipTests,omitempty"`
+	SkipHooks             bool     `json:"skipHooks,omitempty" yaml:"skipHooks,omitempty"`
 }
 
 // kustomization is the export's kustomization.yaml.
 type kustomization struct {
-	APIVersion string      `json:"apiVersion"`
-	Kind       string      `json:"kind"`
-	HelmCharts []helmChart `json:"helmCharts"`
-	Resources  []any       `json:"resources,omitempty"`
-	Patches    []any       `json:"patches,omitempty"`
+	APIVersion string      `json:"apiVersion" yaml:"apiVersion"`
+	Kind       string      `json:"kind" yaml:"kind"`
+	HelmCharts []helmChart `json:"helmCharts" yaml:"helmCharts"`
+	Resources  []any       `json:"resources,omitempty" yaml:"resources,omitempty"`
+	Patches    []any       `json:"patches,omitempty" yaml:"patches,omitempty"`
 }
 
 const kustomizeHeader = `# The HA changes of helm-harborha for Harbor release %s, as data: kustomize inflates the
@@ -66,7 +66,7 @@ func writeKustomize(stage string, r *release, ch *chartRef, vs *valuesSet, b *bu
 		APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization",
 		HelmCharts: []helmChart{hc}, Resources: asList(k["resources"]), Patches: asList(k["patches"]),
 	}
-	body, err := yaml.Marshal(kust)
+	body, err := kyaml.Marshal(kust) // keeps the fields' order, unlike a map
 	if err != nil {
 		return err
 	}

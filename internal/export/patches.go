@@ -21,12 +21,12 @@ import (
 // selector labels, which every goharbor chart version keeps; anything else
 // by kind, namespace and exact name.
 type Target struct {
-	Group         string `json:"group,omitempty"`
-	Version       string `json:"version"`
-	Kind          string `json:"kind"`
-	Namespace     string `json:"namespace,omitempty"`
-	Name          string `json:"name,omitempty"`
-	LabelSelector string `json:"labelSelector,omitempty"`
+	Group         string `json:"group,omitempty" yaml:"group,omitempty"`
+	Version       string `json:"version" yaml:"version"`
+	Kind          string `json:"kind" yaml:"kind"`
+	Namespace     string `json:"namespace,omitempty" yaml:"namespace,omitempty"`
+	Name          string `json:"name,omitempty" yaml:"name,omitempty"`
+	LabelSelector string `json:"labelSelector,omitempty" yaml:"labelSelector,omitempty"`
 }
 
 // filePatch is one patch as the export writes it.
