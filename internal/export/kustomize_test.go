@@ -68,21 +68,32 @@ func TestExportIsDeterministicAndHoldsNoCredential(t *testing.T) {
 	helm := testutil.Helm3(t)
 	for _, c := range testutil.GoldenCases(t, 10) {
 		t.Run(c.Name, func(t *testing.T) {
-			a, _ := exportCase(t, helm, c, FormatKustomize)
-			b, _ := exportCase(t, helm, c, FormatKustomize)
-			fa, fb := tree(t, a), tree(t, b)
-			if strings.Join(sortedKeys(fa), ",") != strings.Join(sortedKeys(fb), ",") {
-				t.Fatalf("two exports hold different files:\n%v\n%v", sortedKeys(fa), sortedKeys(fb))
-			}
-			for name, data := range fa {
-				if fb[name] != data {
-					t.Errorf("%s differs between two exports of the same input", name)
-				}
-			}
-			checkPatches(t, a, fa)
+			fa := sameTwice(t, helm, c, FormatKustomize)
+			checkPatches(t, c.Name, fa)
 			checkNoCredential(t, c, fa)
+			if !hasKustomize(c) {
+				sameTwice(t, helm, c, FormatFlux)
+			}
 		})
 	}
+}
+
+// sameTwice exports a case twice and fails unless both are the same
+// files with the same bytes; it returns the files.
+func sameTwice(t *testing.T, helm string, c testutil.GoldenCase, format string) map[string]string {
+	t.Helper()
+	a, _ := exportCase(t, helm, c, format)
+	b, _ := exportCase(t, helm, c, format)
+	fa, fb := tree(t, a), tree(t, b)
+	if strings.Join(sortedKeys(fa), ",") != strings.Join(sortedKeys(fb), ",") {
+		t.Fatalf("%s: two exports hold different files:\n%v\n%v", format, sortedKeys(fa), sortedKeys(fb))
+	}
+	for name, data := range fa {
+		if fb[name] != data {
+			t.Errorf("%s: %s differs between two exports of the same input", format, name)
+		}
+	}
+	return fa
 }
 
 // checkPatches: workloads are patched by strategic merge and selected by
