@@ -96,4 +96,3 @@ func container(pod map[string]any, i int) map[string]any {
 func mount(pod map[string]any, c, m int) map[string]any {
 	return container(pod, c)["volumeMounts"].([]any)[m].(map[string]any)
 }
-
