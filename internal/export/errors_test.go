@@ -31,6 +31,7 @@ func TestErrors(t *testing.T) {
 		{"helm flag neither can express", "", []string{"--format", "kustomize", "--show-only", "templates/core/core-dpl.yaml"}, false, []string{"--show-only", "neither kustomize's helmCharts nor Flux's HelmRelease"}},
 		{"own kustomization", "", []string{"--format", "kustomize", "--kustomize", t.TempDir()}, false, []string{"--kustomize", "put yours on top of it"}},
 		{"chart fails to render", "", []string{"--format", "kustomize", "--set", "internalTLS.enabled=true", "--set", "internalTLS.certSource=manual"}, false, []string{"helm template myharbor", "internalTLS.trustCa"}},
+		{"--set into a list from a values file", "", []string{"--format", "kustomize", "-f", listValues(t), "--set", "core.extraEnvVars[0].value=2"}, false, []string{"--set", "move them into a values file"}},
 		{"bad knob", "", []string{"--format", "flux", "--replicas", "0"}, false, []string{"--replicas", "out of range"}},
 	}
 	env := helmEnv(t, testutil.Helm3(t))
@@ -78,4 +79,11 @@ func checkUntouched(t *testing.T, parent string, occupied bool) {
 	if strings.Join(names, ",") != want {
 		t.Errorf("beside the output directory: %v, want %q", names, want)
 	}
+}
+
+// listValues is a values file with a list, for --set to index into.
+func listValues(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "list.yaml")
+	write(t, p, []byte("core:\n  extraEnvVars:\n  - name: A\n    value: \"1\"\n"))
+	return p
 }

@@ -224,3 +224,21 @@ func TestPatchesAreIdempotent(t *testing.T) {
 		})
 	}
 }
+
+// TestSetFlagsBecomeAValuesFile: --set, --set-string and --set-json are
+// written as values/set.yaml after the -f files, and kustomize build gives
+// what helm template with the flags, post-rendered, gives.
+func TestSetFlagsBecomeAValuesFile(t *testing.T) {
+	helm := testutil.Helm3(t)
+	values := filepath.Join(testutil.RepoRoot(), "testdata", "external-defaults", "values.yaml")
+	sets := []string{"--set", "core.replicas=3", "--set-string", "portal.podAnnotations.team=010", "--set-json", `trivy.resources={"requests":{"cpu":"250m"}}`}
+	want := testutil.Run(t, testutil.HelmTemplate(t, testutil.Chart(t, "harbor-1.19.1.tgz"), []string{values}, append([]string{"--kube-version", testutil.KubeVersion}, sets...)...),
+		testutil.Harborha(t), "post-render")
+	c := testutil.GoldenCase{Name: "sets", Dir: filepath.Dir(values), Chart: "harbor-1.19.1.tgz", Args: sets}
+	dir, _ := exportCase(t, helm, c, FormatKustomize)
+	files := tree(t, dir)
+	if !strings.Contains(files[setFile], "team: \"010\"") || !strings.Contains(files["kustomization.yaml"], "- "+setFile) {
+		t.Errorf("%s or its place in helmCharts is wrong:\n%s", setFile, files[setFile])
+	}
+	sameObjects(t, "kustomize build with --set*", kustomizeBuild(t, helm, dir), want)
+}
