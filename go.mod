@@ -3,8 +3,6 @@ module github.com/harborha/helm-harborha
 go 1.26.0
 
 require (
-	github.com/fluxcd/helm-controller/api v1.6.3
-	github.com/fluxcd/pkg/apis/kustomize v1.19.1
 	github.com/spf13/pflag v1.0.10
 	helm.sh/helm/v3 v3.22.0
 	k8s.io/client-go v0.37.0
@@ -127,4 +125,11 @@ require (
 	sigs.k8s.io/kustomize/kyaml v0.21.2 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
+)
+
+// Test-only: the export tests decode HelmReleases into helm-controller's API
+// types and reimplement its kustomize post-renderer on Flux's patch type.
+require (
+	github.com/fluxcd/helm-controller/api v1.6.3
+	github.com/fluxcd/pkg/apis/kustomize v1.19.1
 )
