@@ -15,29 +15,19 @@ import (
 
 func TestMain(m *testing.M) { kubetest.Main(m) }
 
-// TestExportsPassServerSideDryRun sends what each format deploys, on every
-// golden case, to the real kube-apiserver as a server-side dry run
-// (dryRun=All, fieldValidation=Strict): the objects kustomize build
-// --enable-helm gives, and the objects of the Flux export (the release as
-// helm-controller post-renders it, and the added objects).
-func TestExportsPassServerSideDryRun(t *testing.T) {
+// dryRunOnServer sends what a format deploys to the real kube-apiserver as
+// a server-side dry run (dryRun=All, fieldValidation=Strict): every object
+// must be accepted. Without the API server's binaries (and not
+// HARBORHA_STRICT) the comparison that called it still counts.
+func dryRunOnServer(t *testing.T, what string, stream []byte) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(kubetest.AssetsDir(), "kube-apiserver")); err != nil && !testutil.Strict() {
+		t.Logf("no kube-apiserver in %s: no server-side dry run", kubetest.AssetsDir())
+		return
+	}
 	env := kubetest.Start(t)
 	env.EnsureNamespace(t, "harbor")
-	helm3, helm4 := testutil.Helm3(t), testutil.Helm4(t)
-	for _, c := range testutil.GoldenCases(t, 10) {
-		t.Run(c.Name, func(t *testing.T) {
-			dir, user := exportCase(t, helm3, c, FormatKustomize)
-			if user != "" {
-				dir = onTop(t, dir, user)
-			}
-			dryRun(t, env, "kustomize build", kustomizeBuild(t, helm3, dir))
-			if hasKustomize(c) {
-				return
-			}
-			hr, added := fluxExport(t, helm4, c)
-			dryRun(t, env, "Flux", append(fluxApply(t, helm4, c, hr), added...))
-		})
-	}
+	dryRun(t, env, what, stream)
 }
 
 func dryRun(t *testing.T, env *kubetest.Env, what string, stream []byte) {

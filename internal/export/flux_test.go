@@ -25,7 +25,8 @@ var fluxOriginLabels = []string{"helm.toolkit.fluxcd.io/name", "helm.toolkit.flu
 // with --kustomize, which an export refuses), the flux export's HelmRelease
 // applied the way helm-controller applies it (the chart rendered with the
 // HelmRelease's values, then its kustomize post-renderers), plus the
-// manifest of added objects, gives the post-render output.
+// manifest of added objects, gives the post-render output, which the real
+// API server accepts (server-side dry run, Strict).
 func TestFluxPostRenderEqualsPostRender(t *testing.T) {
 	helm := testutil.Helm4(t) // helm-controller v1.6.3 renders with the Helm 4 SDK
 	for _, c := range testutil.GoldenCases(t, 10) {
@@ -36,6 +37,7 @@ func TestFluxPostRenderEqualsPostRender(t *testing.T) {
 			hr, objects := fluxExport(t, helm, c)
 			got := fluxApply(t, helm, c, hr)
 			sameObjects(t, "Flux", append(got, objects...), golden(t, c))
+			dryRunOnServer(t, "Flux", append(got, objects...))
 		})
 	}
 }

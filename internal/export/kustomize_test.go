@@ -14,8 +14,9 @@ import (
 
 // TestKustomizeBuildEqualsPostRender: on every golden case, the real
 // kustomize CLI building the kustomize export with --enable-helm and the
-// real helm 3 and helm 4 gives the post-render output, object for object.
-// A case with --kustomize is built the way the README says: the user's
+// real helm 3 and helm 4 gives the post-render output, object for object,
+// which the real API server accepts (server-side dry run, Strict). A case
+// with --kustomize is built the way the README says: the user's
 // kustomization with the export as its first resource.
 func TestKustomizeBuildEqualsPostRender(t *testing.T) {
 	for name, helm := range helms(t) {
@@ -27,6 +28,9 @@ func TestKustomizeBuildEqualsPostRender(t *testing.T) {
 				}
 				got := kustomizeBuild(t, helm, dir)
 				sameObjects(t, "kustomize build --enable-helm", got, golden(t, c))
+				if name == "helm3" {
+					dryRunOnServer(t, "kustomize build", got)
+				}
 			})
 		}
 	}
