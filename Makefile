@@ -55,8 +55,19 @@ $(HELM4):
 $(HELMFILE): tools/helmfile/go.mod tools/helmfile/go.sum
 	cd tools/helmfile && $(GO) build -trimpath -ldflags '-s -w' -o $@ github.com/helmfile/helmfile
 
+# kustomize: the real CLI the export tests build their output with
+# (kustomize build --enable-helm --helm-command, as Argo CD runs it).
+# Its go.mod has no replace lines, so go install builds it; only make test
+# needs it.
+KUSTOMIZE_VERSION := v5.8.1
+KUSTOMIZE         := $(BIN)/kustomize
+export HARBORHA_KUSTOMIZE ?= $(KUSTOMIZE)
+
+$(KUSTOMIZE):
+	GOBIN=$(BIN) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
 .PHONY: test
-test: build tools test-services
+test: build tools test-services $(KUSTOMIZE)
 	@# Fuzz first, so that the whole suite's results close the log.
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s ./internal/postrender
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzLint -fuzztime 30s ./internal/lint

@@ -148,22 +148,9 @@ func (o *Options) overlay(ctx context.Context, progress io.Writer) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	vo := o.Values
-	vo.Chart = chart
-	settings := o.kubeSettings()
-	fmt.Fprintf(progress, "harborha: discovering the KubeBlocks clusters for namespace %s\n", settings.Namespace())
-	d := o.Discovery
-	d.NodeAddress = vo.ExternalURL == ""
-	found, client, err := discover.Find(ctx, settings, d)
+	found, client, doc, err := o.Discover(ctx, chart, progress)
 	if err != nil {
 		return nil, err
-	}
-	doc, warnings, err := values.Generate(found, client.Namespace, vo)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range append(found.Warnings, warnings...) {
-		fmt.Fprintf(progress, "harborha %s: warning: %s\n", o.Action, w)
 	}
 	fmt.Fprintf(progress, "harborha: values overlay: PostgreSQL %s, Redis %s\n", found.PostgreSQL.Ref(), found.Redis.Ref())
 	if !o.bootstraps() {
@@ -173,7 +160,7 @@ func (o *Options) overlay(ctx context.Context, progress io.Writer) ([]byte, erro
 		return nil, fmt.Errorf("%s needs RELEASE to name the bootstrap Secrets (or pass --no-bootstrap)", o.Action)
 	}
 	fmt.Fprintf(progress, "harborha: bootstrapping Harbor's database and users (--no-bootstrap skips this)\n")
-	res, err := bootstrap.Run(ctx, client, o.Bootstrap.Options(o.release, client.Namespace, vo.Database, found, progress))
+	res, err := bootstrap.Run(ctx, client, o.Bootstrap.Options(o.release, client.Namespace, o.Values.Database, found, progress))
 	if err != nil {
 		return nil, err
 	}
