@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -114,8 +113,15 @@ func BenchmarkProcess(b *testing.B) {
 	}
 }
 
-// runOnce runs cmd on stdin in and returns its wall time and peak RSS (KiB).
+// runOnce runs cmd on stdin in and returns its wall time and peak RSS
+// (KiB). The RSS is GNU time's: a child this test process starts directly
+// reports the test's own RSS as its peak (Linux keeps the larger of the
+// memory it had before exec and after), so the command runs under
+// /usr/bin/time, whose own footprint is a few hundred KiB.
 func runOnce(b *testing.B, cmd *exec.Cmd, in []byte) (time.Duration, int64) {
+	rss := filepath.Join(b.TempDir(), "rss")
+	cmd.Args = append([]string{timeBin(b), "-f", "%M", "-o", rss}, cmd.Args...)
+	cmd.Path = cmd.Args[0]
 	cmd.Stdin = bytes.NewReader(in)
 	var errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &errb
@@ -124,7 +130,24 @@ func runOnce(b *testing.B, cmd *exec.Cmd, in []byte) (time.Duration, int64) {
 		b.Fatalf("%s: %v\n%s", cmd.Path, err, errb.String())
 	}
 	d := time.Since(start)
-	return d, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	out, err := os.ReadFile(rss)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var kib int64
+	if _, err := fmt.Sscan(string(out), &kib); err != nil {
+		b.Fatalf("GNU time wrote %q: %v", out, err)
+	}
+	return d, kib
+}
+
+// timeBin is GNU time (Debian's time package), for peak RSS.
+func timeBin(b *testing.B) string {
+	const p = "/usr/bin/time"
+	if _, err := os.Stat(p); err != nil {
+		testutil.Missing(b, "%s (Debian package time) for the peak RSS", p)
+	}
+	return p
 }
 
 func median(ds []time.Duration) time.Duration {
