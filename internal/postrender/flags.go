@@ -133,10 +133,12 @@ func addKnobs(fs *pflag.FlagSet, o *Options) {
 	fs.StringVar(&o.StorageClass, "storage-class", o.StorageClass, "storage class of the claim made by --create-shared-pvc (an RWX class such as NFS or CephFS)")
 	fs.StringVar(&o.Size, "size", o.Size, "size of the claim made by --create-shared-pvc")
 	fs.StringVar(&o.Kustomize, "kustomize", o.Kustomize, "directory with your own kustomization, applied after ours (our output is its first resource)")
+	fs.StringVar(&o.RedisPasswordSecret, "redis-password-secret", o.RedisPasswordSecret, "Secret NAME[:KEY] (key default "+DefaultRedisPasswordKey+") in Harbor's namespace holding the Redis password: pods read it by reference, none stays in ConfigMaps, env values or Secrets built from values")
+	fs.StringVar(&o.RedisUsername, "redis-username", o.RedisUsername, "Redis ACL user for the rebuilt Redis URLs (default: the chart's own, if it wrote one)")
 }
 
 // configKeys are the keys a config file may hold, for its error messages.
-const configKeys = "replicas, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize"
+const configKeys = "replicas, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize, redisPasswordSecret, redisUsername"
 
 // loadConfig reads a config file over the defaults; flag names the flag
 // that gave it, for messages. Unknown keys are errors: a misspelt knob
