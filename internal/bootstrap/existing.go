@@ -17,20 +17,31 @@ import (
 // value's. database is the database the role owns (bootstrap does not
 // record it: it is the --database of both commands).
 func Existing(ctx context.Context, c *kube.Client, namespace, release, database string) (Result, error) {
+	res, err := Prior(ctx, c, namespace, release, database)
+	if err == nil && res.Database == nil {
+		err = fmt.Errorf("--bootstrapped %s: Secret %s/%s does not exist; run `helm harborha bootstrap %s` first", release, namespace, DatabaseSecretName(release), release)
+	}
+	return res, err
+}
+
+// Prior is whatever bootstrap left for the release, requiring nothing:
+// `helm harborha template` and Helm's --dry-run point the overlay at it
+// without changing the cluster.
+func Prior(ctx context.Context, c *kube.Client, namespace, release, database string) (Result, error) {
 	res := Result{Namespace: namespace}
 	dbName := DatabaseSecretName(release)
 	db, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, dbName, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return res, fmt.Errorf("--bootstrapped %s: Secret %s/%s does not exist; run `helm harborha bootstrap %s` first", release, namespace, dbName, release)
-	}
-	if err != nil {
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
 		return res, c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: namespace, Name: dbName})
+	default:
+		role := string(db.Data[DatabaseUsernameKey])
+		if role == "" || len(db.Data[DatabasePasswordKey]) == 0 {
+			return res, fmt.Errorf("--bootstrapped %s: Secret %s/%s lacks key %q or %q; run `helm harborha bootstrap %s` again", release, namespace, dbName, DatabaseUsernameKey, DatabasePasswordKey, release)
+		}
+		res.Database = &DatabaseResult{Role: role, Database: database, Secret: dbName}
 	}
-	role := string(db.Data[DatabaseUsernameKey])
-	if role == "" || len(db.Data[DatabasePasswordKey]) == 0 {
-		return res, fmt.Errorf("--bootstrapped %s: Secret %s/%s lacks key %q or %q; run `helm harborha bootstrap %s` again", release, namespace, dbName, DatabaseUsernameKey, DatabasePasswordKey, release)
-	}
-	res.Database = &DatabaseResult{Role: role, Database: database, Secret: dbName}
 	if res.Redis, err = existingRedis(ctx, c, namespace, release); err != nil {
 		return res, err
 	}
