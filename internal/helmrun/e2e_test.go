@@ -208,8 +208,16 @@ func installUpgrade(t *testing.T, env *kubetest.Env, major int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(cm.Data["_REDIS_URL_CORE"], redisSvc.Spec.ClusterIP+":6379") {
-		t.Errorf("core's Redis URL does not use the Redis primary service %s", redisSvc.Spec.ClusterIP)
+	// The Redis URL is in core's env, rebuilt by the post-renderer with a
+	// reference to the password (TestCredentialsByReference checks that).
+	var redisURL string
+	for _, e := range core.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "_REDIS_URL_CORE" {
+			redisURL = e.Value
+		}
+	}
+	if !strings.Contains(redisURL, redisSvc.Spec.ClusterIP+":6379") {
+		t.Errorf("core's Redis URL %q does not use the Redis primary service %s", redisURL, redisSvc.Spec.ClusterIP)
 	}
 
 	h.run(t, 0, "harborha", "upgrade", "myharbor", chart, "-n", ns, "--no-bootstrap", nodePort,
@@ -312,6 +320,12 @@ func TestHelmfileExample(t *testing.T) {
 	}
 	if rel.Claim("harbor", "myharbor-shared") == nil {
 		t.Errorf("the shared claim was not created")
+	}
+	// redisPasswordSecret from harborha.yaml: core reads the password by
+	// reference and its URLs expand it.
+	env := rel.Workload("core").Template().Spec.Containers[0].Env
+	if len(env) == 0 || env[0].Name != "HARBORHA_REDIS_PASSWORD" || env[0].ValueFrom == nil || env[0].ValueFrom.SecretKeyRef.Name != "myredis-redis-account-default" {
+		t.Errorf("core does not read the Redis password from harborha.yaml's redisPasswordSecret first: %+v", env)
 	}
 }
 
