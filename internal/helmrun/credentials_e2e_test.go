@@ -252,8 +252,8 @@ func adoptPlainRelease(t *testing.T, env *kubetest.Env) {
 	want := map[string]string{
 		"myharbor-harborha-core/secret": chartSecret("myharbor-core", "secret"), "myharbor-harborha-csrf/CSRF_KEY": chartSecret("myharbor-core", "CSRF_KEY"),
 		"myharbor-harborha-token/tls.key": chartSecret("myharbor-core", "tls.key"), "myharbor-harborha-token/tls.crt": chartSecret("myharbor-core", "tls.crt"),
-		"myharbor-harborha-jobservice/JOBSERVICE_SECRET":   chartSecret("myharbor-jobservice", "JOBSERVICE_SECRET"),
-		"myharbor-harborha-registry/REGISTRY_HTTP_SECRET":  chartSecret("myharbor-registry", "REGISTRY_HTTP_SECRET"),
+		"myharbor-harborha-jobservice/JOBSERVICE_SECRET":           chartSecret("myharbor-jobservice", "JOBSERVICE_SECRET"),
+		"myharbor-harborha-registry/REGISTRY_HTTP_SECRET":          chartSecret("myharbor-registry", "REGISTRY_HTTP_SECRET"),
 		"myharbor-harborha-registry-credentials/REGISTRY_PASSWD":   chartSecret("myharbor-core", "REGISTRY_CREDENTIAL_PASSWORD"),
 		"myharbor-harborha-registry-credentials/REGISTRY_HTPASSWD": chartSecret("myharbor-registry-htpasswd", "REGISTRY_HTPASSWD"),
 	}

@@ -2,6 +2,7 @@ package postrender
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -82,16 +83,24 @@ func nestedString(tree map[string]any, keys ...string) (string, bool) {
 // mapping, keeping every other byte; the result is checked to mean the
 // same file without redis.password.
 func withoutRegistryPassword(text string) (string, error) {
-	lines := strings.SplitAfter(text, "\n")
-	start := -1
-	for i, l := range lines {
-		if strings.TrimRight(l, " \r\n") == "redis:" {
-			start = i
-			break
-		}
+	drop := func(tree map[string]any) { delete(tree["redis"].(map[string]any), "password") }
+	if i := registryPasswordLine(text); i >= 0 {
+		lines := strings.SplitAfter(text, "\n")
+		out := strings.Join(append(append([]string{}, lines[:i]...), lines[i+1:]...), "")
+		return out, sameExcept(text, out, drop)
 	}
+	// No such line: fine when there is no password, else a layout (flow
+	// style, anchors) this edit cannot handle.
+	return text, sameExcept(text, text, drop)
+}
+
+// registryPasswordLine is the index of the "password:" line directly under
+// the top-level "redis:" line, or -1.
+func registryPasswordLine(text string) int {
+	lines := strings.SplitAfter(text, "\n")
+	start := slices.IndexFunc(lines, func(l string) bool { return strings.TrimRight(l, " \r\n") == "redis:" })
 	if start < 0 {
-		return text, nil
+		return -1
 	}
 	childIndent := -1
 	for i := start + 1; i < len(lines); i++ {
@@ -107,13 +116,10 @@ func withoutRegistryPassword(text string) (string, error) {
 			childIndent = indent
 		}
 		if indent == childIndent && strings.HasPrefix(trimmed, "password:") {
-			out := strings.Join(append(append([]string{}, lines[:i]...), lines[i+1:]...), "")
-			return out, sameExcept(text, out, func(tree map[string]any) {
-				delete(tree["redis"].(map[string]any), "password")
-			})
+			return i
 		}
 	}
-	return text, nil
+	return -1
 }
 
 // withJobserviceURL replaces jobservice's Redis URL in its config.yml.
