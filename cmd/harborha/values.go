@@ -82,7 +82,7 @@ func runValues(ctx context.Context, s *streams, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.err, "harborha values: post-render with %s: the Redis password is not in the values, Harbor's pods read it from that Secret\n", strings.Join(ref.Args(), " "))
+	fmt.Fprintf(s.err, "harborha values: the Redis password is not in the values, Harbor's pods read it from a Secret: post-render with %s\n", strings.Join(ref.Args(), " "))
 	if file == "" || file == "-" {
 		_, err = s.out.Write(doc)
 		return err

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/manifest"
 )
@@ -25,6 +26,12 @@ type Source struct {
 	// Field is where each key is written: "data" or "stringData" (a
 	// Secret's stringData wins over data, as the API server merges them).
 	Field map[string]string
+	// Trimmed are the ConfigMap keys whose value the document's text no
+	// longer ends with a newline: a block scalar with "|+" last in a
+	// document loses it when the stream is split, and gets it back when
+	// Helm joins the documents with "\n---". Data holds the value with it,
+	// as Helm applies it; rewriting the document must keep it.
+	Trimmed map[string]bool
 }
 
 // Sources indexes the stream's ConfigMaps and Secrets by kind, namespace
@@ -43,14 +50,18 @@ func ReadSources(docs []*manifest.Doc) Sources {
 		if id.Group != "" || (id.Kind != "ConfigMap" && id.Kind != "Secret") {
 			continue
 		}
-		s := &Source{Doc: d, Kind: id.Kind, Data: map[string]string{}, Field: map[string]string{}}
+		s := &Source{Doc: d, Kind: id.Kind, Data: map[string]string{}, Field: map[string]string{}, Trimmed: map[string]bool{}}
 		if id.Kind == "ConfigMap" {
 			var cm corev1.ConfigMap
 			if decode(d, &cm) != nil {
 				continue
 			}
+			joined := joinedData(d)
 			for k, v := range cm.Data {
 				s.Data[k], s.Field[k] = v, "data"
+				if j, ok := joined[k]; ok && j == v+"\n" {
+					s.Data[k], s.Trimmed[k] = j, true
+				}
 			}
 		} else {
 			var sec corev1.Secret
@@ -67,6 +78,18 @@ func ReadSources(docs []*manifest.Doc) Sources {
 		out[sourceKey(id.Kind, id.Namespace, id.Name)] = s
 	}
 	return out
+}
+
+// joinedData is a ConfigMap's data as the document reads once joined
+// into a stream (its text and a newline before the next "---").
+func joinedData(d *manifest.Doc) map[string]string {
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	if yaml.Unmarshal([]byte(d.Raw+"\n"), &cm) != nil {
+		return nil
+	}
+	return cm.Data
 }
 
 // Get returns the ConfigMap or Secret namespace/name, or nil.

@@ -381,6 +381,13 @@ func (cr *credentialRewrite) sourcePatches() []patch {
 		for _, k := range harbor.SortedKeys(cr.files[s]) {
 			ops = append(ops, set("/"+s.Field[k]+"/"+pointerEscape(k), cr.files[s][k]))
 		}
+		// The document is written anew: a value its text had to trim keeps
+		// the newline Helm would give it back.
+		for _, k := range harbor.SortedKeys(s.Trimmed) {
+			if _, rewritten := cr.files[s][k]; !rewritten && !slices.Contains(keys, k) {
+				ops = append(ops, set("/"+s.Field[k]+"/"+pointerEscape(k), s.Data[k]))
+			}
+		}
 		out = append(out, patch{target: harbor.Target(s.Doc), ops: ops})
 	}
 	return out

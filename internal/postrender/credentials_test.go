@@ -106,7 +106,7 @@ func TestCredentialRewrite(t *testing.T) {
 	if s := sources.Get("Secret", "harbor", "myharbor-registry"); len(s.Data) != 1 || s.Data["REGISTRY_HTTP_SECRET"] != "x" {
 		t.Errorf("registry Secret: %v", s.Data)
 	}
-	if cfg := sources.Get("ConfigMap", "harbor", "myharbor-registry").Data["config.yml"]; cfg != "redis:\n  addr: redis:6379\nhttp:\n  addr: :5000" {
+	if cfg := sources.Get("ConfigMap", "harbor", "myharbor-registry").Data["config.yml"]; cfg != "redis:\n  addr: redis:6379\nhttp:\n  addr: :5000\n" {
 		t.Errorf("registry config.yml:\n%s", cfg)
 	}
 }
