@@ -1,6 +1,7 @@
 package postrender
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"slices"
@@ -34,8 +35,9 @@ import (
 //   - the registry's REGISTRY_REDIS_PASSWORD (a Secret key the chart fills
 //     from values) becomes a secretKeyRef in env, which beats envFrom.
 //
-// The keys that held a URL or the password are removed from their
-// ConfigMap or Secret, so none is left behind.
+// A URL that stays in its ConfigMap or Secret loses its password (the
+// container's env entry overrides it); a key that held the password itself
+// is removed. None is left behind.
 
 // passwordVar is the variable the rebuilt URLs expand. HARBORHA_ is no
 // prefix a user's kustomize vars would pick.
@@ -82,8 +84,8 @@ type credentialRewrite struct {
 	ref     *secretKeyRef
 	user    string
 	sources harbor.Sources
-	drop    map[*harbor.Source][]string          // keys that moved into env
-	files   map[*harbor.Source]map[string]string // key -> the file without the credential
+	drop    map[*harbor.Source][]string          // keys that held the password itself
+	files   map[*harbor.Source]map[string]string // key -> its value without the credential
 }
 
 // planCredentials plans the rewrite of every release in the stream, or,
@@ -225,7 +227,7 @@ func (cr *credentialRewrite) rewriteEntry(w *harbor.Workload, e corev1.EnvVar) c
 		return e
 	}
 	if u, ok := parseURL(src.Data[key]); ok {
-		cr.dropKey(src, key)
+		cr.setValue(src, key, cr.addressOnly(u))
 		return corev1.EnvVar{Name: e.Name, Value: cr.url(u, true)}
 	}
 	return e
@@ -264,7 +266,7 @@ func (cr *credentialRewrite) overrides(w *harbor.Workload, c harbor.PodContainer
 			name := from.Prefix + k
 			if u, ok := parseURL(src.Data[k]); ok {
 				add(override{name, corev1.EnvVar{Name: name, Value: cr.url(u, true)}})
-				cr.dropKey(src, k)
+				cr.setValue(src, k, cr.addressOnly(u))
 			} else if k == registryPasswordEnv {
 				add(override{name, cr.ref.env(name)})
 				cr.dropKey(src, k)
@@ -313,16 +315,34 @@ func (cr *credentialRewrite) fileOverride(src *harbor.Source, key string) (overr
 	if err != nil {
 		return override{}, false, fmt.Errorf("%s key %s: %v", src.Doc.Describe(), key, err)
 	}
-	if text != src.Data[key] {
-		if cr.files[src] == nil {
-			cr.files[src] = map[string]string{}
-		}
-		cr.files[src][key] = text
-	}
+	cr.setValue(src, key, text)
 	if f.url != nil {
 		return override{f.env, corev1.EnvVar{Name: f.env, Value: cr.url(*f.url, true)}}, true, nil
 	}
 	return override{f.env, cr.ref.env(f.env)}, true, nil
+}
+
+// setValue records a new value for a ConfigMap or Secret key, when it
+// differs (so that post-rendering our output plans nothing).
+func (cr *credentialRewrite) setValue(src *harbor.Source, key, value string) {
+	if value == src.Data[key] {
+		return
+	}
+	if cr.files[src] == nil {
+		cr.files[src] = map[string]string{}
+	}
+	cr.files[src][key] = value
+}
+
+// addressOnly is a Redis URL without its password, with the user the
+// rebuilt URLs log in as: what stays in the chart's ConfigMap or Secret,
+// which the container's env entry overrides. It keeps the address where
+// people and tools (kubectl get configmap, harborha doctor) look for it.
+func (cr *credentialRewrite) addressOnly(u harbor.RedisURL) string {
+	if cr.user != "" {
+		u.User = cr.user
+	}
+	return u.WithoutPassword()
 }
 
 func (cr *credentialRewrite) dropKey(src *harbor.Source, key string) {
@@ -357,9 +377,44 @@ func (cr *credentialRewrite) url(u harbor.RedisURL, literal bool) string {
 	return u.Scheme + "://" + cred + ":$(" + passwordVar + ")@" + esc(strings.Join(u.Hosts, ",")) + esc(u.Rest)
 }
 
-// sourcePatches removes the keys that moved into env and rewrites the
-// config files, in stream order.
+// sourcePatches removes the password keys and rewrites the values that
+// held a credential, in stream order.
 func (cr *credentialRewrite) sourcePatches() []patch {
+	var out []patch
+	for _, s := range cr.changedSources() {
+		var ops []jsonOp
+		keys := slices.Clone(cr.drop[s])
+		slices.Sort(keys)
+		for _, k := range keys {
+			ops = append(ops, jsonOp{Op: "remove", Path: "/" + s.Field[k] + "/" + pointerEscape(k)})
+		}
+		for _, k := range harbor.SortedKeys(cr.files[s]) {
+			ops = append(ops, setValueOp(s, k, cr.files[s][k]))
+		}
+		// The document is written anew: a value its text had to trim keeps
+		// the newline Helm would give it back.
+		for _, k := range harbor.SortedKeys(s.Trimmed) {
+			if _, rewritten := cr.files[s][k]; !rewritten && !slices.Contains(keys, k) {
+				ops = append(ops, setValueOp(s, k, s.Data[k]))
+			}
+		}
+		out = append(out, patch{target: harbor.Target(s.Doc), ops: ops})
+	}
+	return out
+}
+
+// setValueOp sets a key of a ConfigMap or Secret (a Secret's data is
+// base64).
+func setValueOp(s *harbor.Source, key, value string) jsonOp {
+	if s.Kind == "Secret" && s.Field[key] == "data" {
+		value = base64.StdEncoding.EncodeToString([]byte(value))
+	}
+	return set("/"+s.Field[key]+"/"+pointerEscape(key), value)
+}
+
+// changedSources are the ConfigMaps and Secrets that change, in stream
+// order.
+func (cr *credentialRewrite) changedSources() []*harbor.Source {
 	var srcs []*harbor.Source
 	for s := range cr.drop {
 		srcs = append(srcs, s)
@@ -370,27 +425,7 @@ func (cr *credentialRewrite) sourcePatches() []patch {
 		}
 	}
 	slices.SortFunc(srcs, func(a, b *harbor.Source) int { return a.Doc.Pos - b.Doc.Pos })
-	var out []patch
-	for _, s := range srcs {
-		var ops []jsonOp
-		keys := slices.Clone(cr.drop[s])
-		slices.Sort(keys)
-		for _, k := range keys {
-			ops = append(ops, jsonOp{Op: "remove", Path: "/" + s.Field[k] + "/" + pointerEscape(k)})
-		}
-		for _, k := range harbor.SortedKeys(cr.files[s]) {
-			ops = append(ops, set("/"+s.Field[k]+"/"+pointerEscape(k), cr.files[s][k]))
-		}
-		// The document is written anew: a value its text had to trim keeps
-		// the newline Helm would give it back.
-		for _, k := range harbor.SortedKeys(s.Trimmed) {
-			if _, rewritten := cr.files[s][k]; !rewritten && !slices.Contains(keys, k) {
-				ops = append(ops, set("/"+s.Field[k]+"/"+pointerEscape(k), s.Data[k]))
-			}
-		}
-		out = append(out, patch{target: harbor.Target(s.Doc), ops: ops})
-	}
-	return out
+	return srcs
 }
 
 // pointerEscape escapes a key for a JSON pointer (RFC 6901).
@@ -399,17 +434,18 @@ func pointerEscape(k string) string {
 }
 
 // warnHooks warns about Helm hooks that read a ConfigMap or Secret whose
-// Redis URL or password now reaches only the workloads: Helm 3 never
-// post-renders hooks (Helm 4 does, but they pass through untouched), so
-// such a hook (the chart's migration-job, enableMigrateHelmHook) gets none.
+// Redis password now reaches only the workloads: Helm 3 never post-renders
+// hooks (Helm 4 does, but they pass through untouched), so such a hook
+// (the chart's migration-job, enableMigrateHelmHook) gets none.
 func (cr *credentialRewrite) warnHooks(p *plan, docs []*manifest.Doc) {
+	changed := cr.changedSources()
 	for _, d := range docs {
 		if !d.Hook {
 			continue
 		}
-		for src := range cr.drop {
+		for _, src := range changed {
 			if src.Doc.Obj.GetNamespace() == d.Obj.GetNamespace() && mentions(d, src.Kind, src.Name()) {
-				p.warnf("%s is a Helm hook reading %s %s, whose Redis URLs now reach only the workloads' env: Helm does not post-render hooks, so it cannot reach Redis (leave the chart's enableMigrateHelmHook off)", d.Describe(), src.Kind, src.Name())
+				p.warnf("%s is a Helm hook reading %s %s, whose Redis password now reaches only the workloads' env: Helm does not post-render hooks, so it cannot log in to Redis (leave the chart's enableMigrateHelmHook off)", d.Describe(), src.Kind, src.Name())
 				break
 			}
 		}

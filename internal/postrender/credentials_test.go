@@ -96,7 +96,8 @@ func TestCredentialRewrite(t *testing.T) {
 	if got := env[2]; got.Name != "_REDIS_URL_CORE" || got.Value != "redis://harbor:$(HARBORHA_REDIS_PASSWORD)@redis$$host:6379/0" {
 		t.Errorf("core's URL: %+v", got)
 	}
-	if cm := sources.Get("ConfigMap", "harbor", "myharbor-core"); cm.Data["_REDIS_URL_CORE"] != "" || cm.Data["EXT_ENDPOINT"] != "http://h" {
+	// The ConfigMap keeps the address, without the password (env wins).
+	if cm := sources.Get("ConfigMap", "harbor", "myharbor-core"); cm.Data["_REDIS_URL_CORE"] != "redis://harbor@redis$host:6379/0" || cm.Data["EXT_ENDPOINT"] != "http://h" {
 		t.Errorf("core's ConfigMap: %v", cm.Data)
 	}
 	reg := rel.Workload("registry").Template().Spec.Containers[0].Env
