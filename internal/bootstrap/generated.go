@@ -129,19 +129,15 @@ func alphaNumValue(name, what, key string, n int, component, container, env stri
 // /etc/core/private_key.pem) and its certificate, or makes a certificate
 // for the key when the release's Secret has none.
 func adoptToken(ctx context.Context, l *liveRelease) (map[string][]byte, error) {
-	name, key, ok := l.mountedSecret("core", "core", "/etc/core/private_key.pem")
-	if !ok {
-		return nil, nil
-	}
-	data, err := l.secret(ctx, name)
-	if err != nil || len(data[key]) == 0 {
+	key, secret, err := l.mountedFile(ctx, "core", "core", "/etc/core/private_key.pem")
+	if err != nil || key == nil {
 		return nil, err
 	}
-	out := map[string][]byte{tokenKeyKey: data[key], tokenCertKey: data[tokenCertKey]}
+	out := map[string][]byte{tokenKeyKey: key, tokenCertKey: secret[tokenCertKey]}
 	if len(out[tokenCertKey]) == 0 {
-		priv, err := parseTokenKey(data[key])
+		priv, err := parseTokenKey(key)
 		if err != nil {
-			return nil, fmt.Errorf("Secret %s/%s key %s: the token service key is not an RSA key in PEM: %v", l.ns, name, key, err)
+			return nil, fmt.Errorf("the token service key core mounts in namespace %s is not an RSA key in PEM: %v", l.ns, err)
 		}
 		if out[tokenCertKey], err = tokenCert(priv, time.Now()); err != nil {
 			return nil, err
@@ -157,15 +153,11 @@ func adoptRegistryCredentials(ctx context.Context, l *liveRelease) (map[string][
 	if err != nil || !ok || pw == "" {
 		return nil, err
 	}
-	name, key, ok := l.mountedSecret("registry", "registry", "/etc/registry/passwd")
-	if !ok {
-		return nil, nil
-	}
-	data, err := l.secret(ctx, name)
-	if err != nil || len(data[key]) == 0 {
+	line, _, err := l.mountedFile(ctx, "registry", "registry", "/etc/registry/passwd")
+	if err != nil || line == nil {
 		return nil, err
 	}
-	return map[string][]byte{registryPasswdKey: []byte(pw), registryHtpasswdKy: data[key]}, nil
+	return map[string][]byte{registryPasswdKey: []byte(pw), registryHtpasswdKy: line}, nil
 }
 
 // GeneratedOptions say for which release to ensure the generated Secrets.

@@ -140,35 +140,56 @@ func (l *liveRelease) mountedSecret(component, container, mountPath string) (sec
 	return "", "", false
 }
 
+// mountedFile is the content of the file a container mounts at mountPath
+// from a Secret, and that Secret's data; nil when there is none.
+func (l *liveRelease) mountedFile(ctx context.Context, component, container, mountPath string) ([]byte, map[string][]byte, error) {
+	name, key, ok := l.mountedSecret(component, container, mountPath)
+	if !ok {
+		return nil, nil, nil
+	}
+	data, err := l.secret(ctx, name)
+	if err != nil || len(data[key]) == 0 {
+		return nil, nil, err
+	}
+	return data[key], data, nil
+}
+
 // secret reads a Secret once; a missing one reads as empty.
 func (l *liveRelease) secret(ctx context.Context, name string) (map[string][]byte, error) {
-	if d, ok := l.secrets[name]; ok {
-		return d, nil
-	}
-	s, err := l.c.Typed.CoreV1().Secrets(l.ns).Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		l.secrets[name] = nil
-		return nil, nil
-	case err != nil:
-		return nil, l.c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: l.ns, Name: name})
-	}
-	l.secrets[name] = s.Data
-	return s.Data, nil
+	return cached(l.c, l.secrets, kube.Op{Verb: "get", Resource: "secrets", Namespace: l.ns, Name: name}, func() (map[string][]byte, error) {
+		s, err := l.c.Typed.CoreV1().Secrets(l.ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return s.Data, nil
+	})
 }
 
 func (l *liveRelease) configMap(ctx context.Context, name string) (map[string]string, error) {
-	if d, ok := l.configMaps[name]; ok {
-		return d, nil
+	return cached(l.c, l.configMaps, kube.Op{Verb: "get", Resource: "configmaps", Namespace: l.ns, Name: name}, func() (map[string]string, error) {
+		cm, err := l.c.Typed.CoreV1().ConfigMaps(l.ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return cm.Data, nil
+	})
+}
+
+// cached reads op.Name once into cache: a missing object reads as nil,
+// any other error is explained.
+func cached[V any](c *kube.Client, cache map[string]V, op kube.Op, get func() (V, error)) (V, error) {
+	if v, ok := cache[op.Name]; ok {
+		return v, nil
 	}
-	cm, err := l.c.Typed.CoreV1().ConfigMaps(l.ns).Get(ctx, name, metav1.GetOptions{})
+	v, err := get()
 	switch {
 	case apierrors.IsNotFound(err):
-		l.configMaps[name] = nil
-		return nil, nil
+		var none V
+		cache[op.Name] = none
+		return none, nil
 	case err != nil:
-		return nil, l.c.Explain(err, kube.Op{Verb: "get", Resource: "configmaps", Namespace: l.ns, Name: name})
+		return v, c.Explain(err, op)
 	}
-	l.configMaps[name] = cm.Data
-	return cm.Data, nil
+	cache[op.Name] = v
+	return v, nil
 }

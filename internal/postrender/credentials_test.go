@@ -67,7 +67,13 @@ spec:
 func renderCredentials(t *testing.T, o Options, in string) (*harbor.Release, string) {
 	t.Helper()
 	out, warnings := postRender(t, o, []byte(in))
-	docs, err := manifest.Parse(out)
+	return readRelease(t, out), warnings
+}
+
+// readRelease parses a stream into the release model.
+func readRelease(t *testing.T, stream []byte) *harbor.Release {
+	t.Helper()
+	docs, err := manifest.Parse(stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +81,7 @@ func renderCredentials(t *testing.T, o Options, in string) (*harbor.Release, str
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rel, warnings
+	return rel
 }
 
 func withRedisSecret(secret, user string) Options {

@@ -111,18 +111,11 @@ type containerEnv struct {
 // envexpand, keyed "workload/container".
 func effective(t *testing.T, envexpand string, stream []byte, extra corev1.Secret) map[string]*containerEnv {
 	t.Helper()
-	docs, err := manifest.Parse(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := harbor.Read(docs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rel := readRelease(t, stream)
 	in := expansionInput{Secrets: []corev1.Secret{extra}}
 	var keys []string
 	var owners []*harbor.Workload
-	for _, d := range docs {
+	for _, d := range rel.Docs {
 		switch d.ID().Kind {
 		case "ConfigMap":
 			var cm corev1.ConfigMap

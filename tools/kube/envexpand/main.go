@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/kubernetes/third_party/forked/golang/expansion"
@@ -49,12 +50,16 @@ func main() {
 		fmt.Fprintf(os.Stderr, "envexpand: reading stdin: %v\n", err)
 		os.Exit(2)
 	}
-	s := sources{configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}
-	for i := range in.ConfigMaps {
-		s.configMaps[in.ConfigMaps[i].Name] = &in.ConfigMaps[i]
+	s := sources{}
+	for _, cm := range in.ConfigMaps {
+		s["ConfigMap/"+cm.Name] = cm.Data
 	}
-	for i := range in.Secrets {
-		s.secrets[in.Secrets[i].Name] = &in.Secrets[i]
+	for _, sec := range in.Secrets {
+		data := map[string]string{}
+		for k, v := range sec.Data {
+			data[k] = string(v)
+		}
+		s["Secret/"+sec.Name] = data
 	}
 	out := struct {
 		Containers []result `json:"containers"`
@@ -76,39 +81,33 @@ func main() {
 	}
 }
 
-type sources struct {
-	configMaps map[string]*corev1.ConfigMap
-	secrets    map[string]*corev1.Secret
-}
+// sources are the ConfigMaps' and Secrets' data, by "Kind/name".
+type sources map[string]map[string]string
 
 // environment is makeEnvironmentVariables without the pod, the service
 // links and the (alpha) file sources.
 func (s sources) environment(c *corev1.Container) (map[string]string, error) {
 	tmpEnv := map[string]string{}
 	for _, from := range c.EnvFrom {
+		var kind, name string
+		var opt bool
 		switch {
 		case from.ConfigMapRef != nil:
-			cm, ok := s.configMaps[from.ConfigMapRef.Name]
-			if !ok {
-				if optional(from.ConfigMapRef.Optional) {
-					continue
-				}
-				return nil, fmt.Errorf("configmap %q not found", from.ConfigMapRef.Name)
-			}
-			for k, v := range cm.Data {
-				tmpEnv[from.Prefix+k] = v
-			}
+			kind, name, opt = "ConfigMap", from.ConfigMapRef.Name, optional(from.ConfigMapRef.Optional)
 		case from.SecretRef != nil:
-			sec, ok := s.secrets[from.SecretRef.Name]
-			if !ok {
-				if optional(from.SecretRef.Optional) {
-					continue
-				}
-				return nil, fmt.Errorf("secret %q not found", from.SecretRef.Name)
+			kind, name, opt = "Secret", from.SecretRef.Name, optional(from.SecretRef.Optional)
+		default:
+			continue
+		}
+		data, ok := s[kind+"/"+name]
+		if !ok {
+			if opt {
+				continue
 			}
-			for k, v := range sec.Data {
-				tmpEnv[from.Prefix+k] = string(v)
-			}
+			return nil, fmt.Errorf("%s %q not found", strings.ToLower(kind), name)
+		}
+		for k, v := range data {
+			tmpEnv[from.Prefix+k] = v
 		}
 	}
 	mapping := expansion.MappingFuncFor(tmpEnv)
@@ -141,37 +140,33 @@ func (s sources) valueFrom(from *corev1.EnvVarSource) (val string, skip bool, er
 		return "resourceFieldRef:" + from.ResourceFieldRef.Resource, false, nil
 	case from.ConfigMapKeyRef != nil:
 		ref := from.ConfigMapKeyRef
-		cm, ok := s.configMaps[ref.Name]
-		if !ok {
-			return "", optional(ref.Optional), missing(ref.Optional, "configmap %q not found", ref.Name)
-		}
-		v, ok := cm.Data[ref.Key]
-		if !ok {
-			return "", optional(ref.Optional), missing(ref.Optional, "couldn't find key %s in ConfigMap %s", ref.Key, ref.Name)
-		}
-		return v, false, nil
+		return s.key("ConfigMap", ref.Name, ref.Key, optional(ref.Optional))
 	case from.SecretKeyRef != nil:
 		ref := from.SecretKeyRef
-		sec, ok := s.secrets[ref.Name]
-		if !ok {
-			return "", optional(ref.Optional), missing(ref.Optional, "secret %q not found", ref.Name)
-		}
-		v, ok := sec.Data[ref.Key]
-		if !ok {
-			return "", optional(ref.Optional), missing(ref.Optional, "couldn't find key %s in Secret %s", ref.Key, ref.Name)
-		}
-		return string(v), false, nil
+		return s.key("Secret", ref.Name, ref.Key, optional(ref.Optional))
 	}
 	return "", false, nil
 }
 
-func optional(p *bool) bool { return p != nil && *p }
-
-// missing is the kubelet's error for a required source, nil for an
-// optional one.
-func missing(opt *bool, format string, args ...any) error {
-	if optional(opt) {
-		return nil
+// key is one key of a ConfigMap or Secret, as the kubelet reads it: a
+// missing object or key fails the container unless the reference is
+// optional, which leaves the variable out.
+func (s sources) key(kind, name, key string, opt bool) (string, bool, error) {
+	data, ok := s[kind+"/"+name]
+	if !ok {
+		if opt {
+			return "", true, nil
+		}
+		return "", false, fmt.Errorf("%s %q not found", strings.ToLower(kind), name)
 	}
-	return fmt.Errorf(format, args...)
+	v, ok := data[key]
+	if !ok {
+		if opt {
+			return "", true, nil
+		}
+		return "", false, fmt.Errorf("couldn't find key %s in %s %s", key, kind, name)
+	}
+	return v, false, nil
 }
+
+func optional(p *bool) bool { return p != nil && *p }
