@@ -155,6 +155,19 @@ $(KUBE_ASSETS)/kwok:
 $(KUBE_ASSETS)/etcd: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
 	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '-s -w' -o $@ go.etcd.io/etcd/server/v3
 
+# envexpand: the kubelet's own environment expansion (k8s.io/kubernetes
+# third_party/forked/golang/expansion, which is in no staging module), as a
+# small program of ours in the tools module: the post-render equivalence test
+# (internal/postrender) computes every container's effective environment
+# with it. HARBORHA_ENVEXPAND points the tests at it.
+ENVEXPAND := $(KUBE_ASSETS)/envexpand
+export HARBORHA_ENVEXPAND ?= $(ENVEXPAND)
+
+tools: $(ENVEXPAND)
+
+$(ENVEXPAND): $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum $(KUBE_TOOLS)/envexpand/main.go
+	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '-s -w' -o $@ ./envexpand
+
 # bench-discover: discovery against the real API server, with the request
 # count per run (README figures).
 .PHONY: bench-discover

@@ -20,6 +20,7 @@ func TestBootstrapArgumentErrors(t *testing.T) {
 		{[]string{"bootstrap", "myharbor", "-o", "xml"}, "harborha bootstrap: invalid argument \"xml\" for \"-o, --output\" flag: use one of text, json or yaml (see --help)\n"},
 		{[]string{"bootstrap", "myharbor", "--timeout", "soon"}, "harborha bootstrap: invalid argument \"soon\" for \"--timeout\" flag: time: invalid duration \"soon\" (see --help)\n"},
 		{[]string{"bootstrap", "myharbor", "--no-such-flag"}, "harborha bootstrap: unknown flag: --no-such-flag (see --help)\n"},
+		{[]string{"bootstrap", "myharbor", "--rotate=tokens"}, "harborha bootstrap: --rotate: \"tokens\" is not passwords, or core, jobservice, registry, csrf, token, registry-credentials\n"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

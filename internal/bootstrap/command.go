@@ -53,7 +53,7 @@ func (c *Command) Validate() error {
 	if c.DryRun && c.outputGiven && c.Output != output.YAML {
 		return fmt.Errorf("--dry-run prints YAML: drop -o %s", c.Output)
 	}
-	return nil
+	return CheckRotate(c.Flags.Rotate)
 }
 
 // Run discovers the clusters, bootstraps them (or prints what it would
@@ -85,5 +85,10 @@ func (c *Command) Run(ctx context.Context, settings *cli.EnvSettings, out, errOu
 	if err != nil {
 		return err
 	}
+	g, err := EnsureGenerated(ctx, client, c.Flags.Generated(c.release, client.Namespace, errOut))
+	if err != nil {
+		return err
+	}
+	res.Generated = &g
 	return c.Output.Write(out, res)
 }

@@ -12,10 +12,10 @@ import (
 	"github.com/harborha/helm-harborha/internal/output"
 )
 
-// DryRun returns what Run would create, as a YAML stream: the generated
-// Secrets (created only when missing; passwords redacted), the single-use
-// password copies for clusters outside Harbor's namespace, and the Jobs.
-// It makes no API call.
+// DryRun returns what Run and EnsureGenerated would create, as a YAML
+// stream: the generated Secrets (created only when missing; passwords and
+// values redacted), the single-use password copies for clusters outside
+// Harbor's namespace, and the Jobs. It makes no API call.
 func DryRun(opts Options) ([]byte, error) {
 	o := opts.withDefaults()
 	if err := o.validate(); err != nil {
@@ -52,6 +52,19 @@ func DryRun(opts Options) ([]byte, error) {
 			}
 		}
 		add(redisRun(o), func(pw passwordRef) *batchv1.Job { return redisJob(o, nodes, pw) })
+	}
+	if c := o.RedisCopy; c != nil && o.Redis == nil {
+		cp := generatedSecret(o.Namespace, RedisSecretName(o.Release), o.Release, "redis", map[string][]byte{
+			RedisUsernameKey: []byte(output.Redacted), RedisPasswordKey: []byte(output.Redacted)})
+		cp.Annotations = map[string]string{copyOfAnnotation: c.Namespace + "/" + c.Secret.Name}
+		objs = append(objs, cp)
+	}
+	for _, v := range generatedValues {
+		data := map[string][]byte{}
+		for _, k := range v.keys {
+			data[k] = []byte(output.Redacted)
+		}
+		objs = append(objs, generatedValueSecret(o.Namespace, GeneratedSecretName(o.Release, v.name), o.Release, v, data))
 	}
 	for _, obj := range objs {
 		doc, err := cleanYAML(obj)

@@ -33,8 +33,10 @@ func TestDryRunHoldsNoSecretValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(doc)
-	if n := strings.Count(text, output.Redacted); n != 3 { // two Secrets, one single-use copy
-		t.Errorf("%d redacted values, want 3:\n%s", n, text)
+	// Two passwords, one single-use copy, and the generated values' keys
+	// (one each, two for the token pair and for the registry's credentials).
+	if n, want := strings.Count(text, output.Redacted), 3+len(generatedValues)+2; n != want {
+		t.Errorf("%d redacted values, want %d:\n%s", n, want, text)
 	}
 	for _, key := range []string{"PGUSER", "PGPASSWORD", "HARBOR_DB_PASSWORD", "REDIS_ADMIN_USER", "REDISCLI_AUTH", "HARBOR_REDIS_PASSWORD"} {
 		i := strings.Index(text, "- name: "+key+"\n")

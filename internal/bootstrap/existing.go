@@ -12,37 +12,61 @@ import (
 
 // Existing reads back what an earlier `bootstrap RELEASE` created in
 // Harbor's namespace, so that `values` can point the overlay at it without
-// running the Jobs again: the database Secret must exist; the Redis one is
-// used when it does. database is the database the role owns (bootstrap
-// does not record it: it is the --database of both commands).
+// running the Jobs again: the database Secret must exist; the Redis one
+// (a user's, or the copy) is used when it does, and so is each generated
+// value's. database is the database the role owns (bootstrap does not
+// record it: it is the --database of both commands).
 func Existing(ctx context.Context, c *kube.Client, namespace, release, database string) (Result, error) {
+	res, err := Prior(ctx, c, namespace, release, database)
+	if err == nil && res.Database == nil {
+		err = fmt.Errorf("--bootstrapped %s: Secret %s/%s does not exist; run `helm harborha bootstrap %s` first", release, namespace, DatabaseSecretName(release), release)
+	}
+	return res, err
+}
+
+// Prior is whatever bootstrap left for the release, requiring nothing:
+// `helm harborha template` and Helm's --dry-run point the overlay at it
+// without changing the cluster.
+func Prior(ctx context.Context, c *kube.Client, namespace, release, database string) (Result, error) {
 	res := Result{Namespace: namespace}
 	dbName := DatabaseSecretName(release)
 	db, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, dbName, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return res, fmt.Errorf("--bootstrapped %s: Secret %s/%s does not exist; run `helm harborha bootstrap %s` first", release, namespace, dbName, release)
-	}
-	if err != nil {
-		return res, c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: namespace, Name: dbName})
-	}
-	role := string(db.Data[DatabaseUsernameKey])
-	if role == "" || len(db.Data[DatabasePasswordKey]) == 0 {
-		return res, fmt.Errorf("--bootstrapped %s: Secret %s/%s lacks key %q or %q; run `helm harborha bootstrap %s` again", release, namespace, dbName, DatabaseUsernameKey, DatabasePasswordKey, release)
-	}
-	res.Database = &DatabaseResult{Role: role, Database: database, Secret: dbName}
-
-	redisName := RedisSecretName(release)
-	rd, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, redisName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return res, nil // bootstrap ran without --redis-user
 	case err != nil:
-		return res, c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: namespace, Name: redisName})
+		return res, c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: namespace, Name: dbName})
+	default:
+		role := string(db.Data[DatabaseUsernameKey])
+		if role == "" || len(db.Data[DatabasePasswordKey]) == 0 {
+			return res, fmt.Errorf("--bootstrapped %s: Secret %s/%s lacks key %q or %q; run `helm harborha bootstrap %s` again", release, namespace, dbName, DatabaseUsernameKey, DatabasePasswordKey, release)
+		}
+		res.Database = &DatabaseResult{Role: role, Database: database, Secret: dbName}
 	}
-	user, password := string(rd.Data[RedisUsernameKey]), string(rd.Data[RedisPasswordKey])
-	if user == "" || password == "" {
-		return res, fmt.Errorf("--bootstrapped %s: Secret %s/%s lacks key %q or %q; run `helm harborha bootstrap %s --redis-user NAME` again", release, namespace, redisName, RedisUsernameKey, RedisPasswordKey, release)
+	if res.Redis, err = existingRedis(ctx, c, namespace, release); err != nil {
+		return res, err
 	}
-	res.Redis = &RedisResult{User: user, Secret: redisName, Password: password}
+	g, err := ReadGenerated(ctx, c, namespace, release)
+	if err != nil {
+		return res, err
+	}
+	res.Generated = &g
 	return res, nil
+}
+
+// existingRedis is bootstrap's Redis Secret, nil when bootstrap made none
+// (no --redis-user, and the cluster in Harbor's namespace).
+func existingRedis(ctx context.Context, c *kube.Client, namespace, release string) (*RedisResult, error) {
+	name := RedisSecretName(release)
+	rd, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: namespace, Name: name})
+	}
+	user := string(rd.Data[RedisUsernameKey])
+	if user == "" || len(rd.Data[RedisPasswordKey]) == 0 {
+		return nil, fmt.Errorf("--bootstrapped %s: Secret %s/%s lacks key %q or %q; run `helm harborha bootstrap %s` again", release, namespace, name, RedisUsernameKey, RedisPasswordKey, release)
+	}
+	return &RedisResult{User: user, Secret: name, Copy: rd.Annotations[copyOfAnnotation] != ""}, nil
 }

@@ -58,8 +58,11 @@ func TestExisting(t *testing.T) {
 			if res.Database == nil || res.Database.Role != "harbor" || res.Database.Secret != "myharbor-harborha-db" || res.Database.Database != "registry" {
 				t.Errorf("database: %+v", res.Database)
 			}
-			if (res.Redis != nil) != tt.wantRedis || (tt.wantRedis && (res.Redis.User != "harbor" || res.Redis.Password != "r")) {
+			if (res.Redis != nil) != tt.wantRedis || (tt.wantRedis && (res.Redis.User != "harbor" || res.Redis.Secret != "myharbor-harborha-redis")) {
 				t.Errorf("redis: %+v", res.Redis)
+			}
+			if res.Generated == nil || len(res.Generated.Missing()) != len(generatedValues) || len(res.Generated.Settings()) != 0 {
+				t.Errorf("no generated Secret exists, so none may be pointed at: %+v", res.Generated)
 			}
 		})
 	}

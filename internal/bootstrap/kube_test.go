@@ -71,8 +71,8 @@ func TestObjectsPassServerSideValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fromDryRun) != 5 {
-		t.Fatalf("--dry-run printed %d objects, want 5 (2 Secrets, 1 single-use copy, 2 Jobs)", len(fromDryRun))
+	if want := 5 + len(generatedValues); len(fromDryRun) != want {
+		t.Fatalf("--dry-run printed %d objects, want %d (2 Secrets, 1 single-use copy, 2 Jobs, the generated values' Secrets)", len(fromDryRun), want)
 	}
 	objs = append(objs, fromDryRun...)
 	for i, err := range env.DryRunCreate(context.Background(), ns, objs) {

@@ -35,6 +35,10 @@ type Options struct {
 
 	Postgres *PostgresTarget
 	Redis    *RedisTarget
+	// RedisCopy, without Redis, is a Redis cluster outside Harbor's
+	// namespace whose account credential is copied into it (Harbor's pods
+	// read Secrets of their own namespace only).
+	RedisCopy *Endpoint
 
 	// Rotate gives the existing role/user a new generated password.
 	Rotate bool
@@ -154,6 +158,10 @@ func (o Options) withDefaults() Options {
 		r.Nodes = append([]string(nil), r.Nodes...)
 		o.Redis = &r
 	}
+	if o.RedisCopy != nil {
+		e := o.RedisCopy.withDefaults(o.Namespace)
+		o.RedisCopy = &e
+	}
 	return o
 }
 
@@ -172,7 +180,7 @@ func (e Endpoint) withDefaults(ns string) Endpoint {
 
 // validate reports the first bad input as one line naming the flag.
 func (o Options) validate() error {
-	if o.Postgres == nil && o.Redis == nil {
+	if o.Postgres == nil && o.Redis == nil && o.RedisCopy == nil {
 		return fmt.Errorf("nothing to bootstrap: neither PostgreSQL nor a Redis user was asked for")
 	}
 	if msgs := validation.IsDNS1123Subdomain(o.Release); o.Release == "" || len(msgs) > 0 || len(o.Release) > 53 {
@@ -225,6 +233,11 @@ func (o Options) validate() error {
 		}
 		if o.RedisImage == "" || strings.ContainsAny(o.RedisImage, " \t\n") {
 			return fmt.Errorf("--redis-image %q is not an image reference", o.RedisImage)
+		}
+	}
+	if c := o.RedisCopy; c != nil {
+		if err := c.validate("Redis"); err != nil {
+			return err
 		}
 	}
 	return nil

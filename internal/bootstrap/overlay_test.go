@@ -1,6 +1,8 @@
 package bootstrap
 
 import (
+	"bytes"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/kubetest"
+	"github.com/harborha/helm-harborha/internal/postrender"
 	"github.com/harborha/helm-harborha/internal/testutil"
 	"github.com/harborha/helm-harborha/internal/values"
 )
@@ -41,7 +44,7 @@ func TestOverlayAfterBootstrapRendersWithTheRealChart(t *testing.T) {
 	}
 	res := Result{Namespace: "harbor",
 		Database: &DatabaseResult{Role: "harbor", Database: "harbor_registry", Secret: "myharbor-harborha-db"},
-		Redis:    &RedisResult{User: "harbor", Secret: "myharbor-harborha-redis", Password: "GENERATEDREDISPASSWORD2345"}}
+		Redis:    &RedisResult{User: "harbor", Secret: "myharbor-harborha-redis"}}
 	settings, err := res.Settings(o.Chart.RedisUsername)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +60,21 @@ func TestOverlayAfterBootstrapRendersWithTheRealChart(t *testing.T) {
 	if err := os.WriteFile(file, out, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	objs, err := kubetest.Decode(testutil.HelmTemplate(t, testutil.Chart(t, "harbor-1.19.1.tgz"), []string{file}))
+	ref, err := res.RedisRef(found, "harbor", o.Chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	knobs := postrender.DefaultOptions()
+	knobs.RedisPasswordSecret, knobs.RedisUsername = ref.Secret+":"+ref.Key, ref.Username
+	r, err := postrender.New(knobs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifests, err := r.Run(bytes.NewBuffer(testutil.HelmTemplate(t, testutil.Chart(t, "harbor-1.19.1.tgz"), []string{file})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := kubetest.Decode(manifests.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,9 +85,20 @@ func TestOverlayAfterBootstrapRendersWithTheRealChart(t *testing.T) {
 			t.Errorf("core ConfigMap %s = %q, want %q", key, got, want)
 		}
 	}
-	redisURL, _, _ := unstructured.NestedString(core.Object, "data", "_REDIS_URL_CORE")
-	if u, err := url.Parse(redisURL); err != nil || u.User.Username() != "harbor" || func() string { p, _ := u.User.Password(); return p }() != res.Redis.Password {
-		t.Errorf("core's Redis URL does not log in as the dedicated user: %q", strings.Replace(redisURL, res.Redis.Password, "***", 1))
+	// Core logs in to Redis as the dedicated user, with the password of its
+	// Secret by reference.
+	env := map[string]any{}
+	containers, _, _ := unstructured.NestedSlice(find(t, objs, "Deployment", "myharbor-core").Object, "spec", "template", "spec", "containers")
+	envs, _, _ := unstructured.NestedSlice(containers[0].(map[string]any), "env")
+	for _, e := range envs {
+		em := e.(map[string]any)
+		env[em["name"].(string)] = em
+	}
+	if u, err := url.Parse(strings.ReplaceAll(fmt.Sprint(env["_REDIS_URL_CORE"].(map[string]any)["value"]), "$(HARBORHA_REDIS_PASSWORD)", "P")); err != nil || u.User.String() != "harbor:P" {
+		t.Errorf("core's Redis URL does not log in as the dedicated user with the referenced password: %v", env["_REDIS_URL_CORE"])
+	}
+	if name, _, _ := unstructured.NestedString(env["HARBORHA_REDIS_PASSWORD"].(map[string]any), "valueFrom", "secretKeyRef", "name"); name != "myharbor-harborha-redis" {
+		t.Errorf("the password variable reads %q, not bootstrap's Secret", name)
 	}
 	// Every workload that reads the database password reads it from the
 	// generated Secret's key "password"; the superuser's appears nowhere.

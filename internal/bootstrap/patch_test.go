@@ -13,7 +13,8 @@ import (
 
 // TestPatch points an overlay that values.Build really wrote at what
 // bootstrap created: the dedicated role, database and Secret, and the Redis
-// user; the header Build wrote survives line for line.
+// user or copy; the header Build wrote survives line for line, and no
+// password is ever in it.
 func TestPatch(t *testing.T) {
 	found := &discover.Result{
 		PostgreSQL: &discover.Endpoint{Cluster: "mypg", Namespace: "harbor", Engine: discover.PostgreSQL, KubeBlocks: "1.0", Service: "mypg-postgresql-postgresql",
@@ -32,7 +33,8 @@ func TestPatch(t *testing.T) {
 		t.Fatalf("values.Build wrote no header to keep:\n%s", doc)
 	}
 	db := &DatabaseResult{Role: "harbor", Database: "harbor_registry", Secret: "myharbor-harborha-db"}
-	rd := &RedisResult{User: "harbor", Secret: "myharbor-harborha-redis", Password: "user-password"}
+	rd := &RedisResult{User: "harbor", Secret: "myharbor-harborha-redis"}
+	cp := &RedisResult{User: "default", Secret: "myharbor-harborha-redis", Copy: true}
 	tests := []struct {
 		name          string
 		res           Result
@@ -43,10 +45,13 @@ func TestPatch(t *testing.T) {
 		{"database only", Result{Database: db}, true, map[string]any{
 			"database.external.username": "harbor", "database.external.existingSecret": "myharbor-harborha-db",
 			"database.external.coreDatabase": "harbor_registry", "database.external.host": "10.96.0.10",
-			"database.external.password": nil, "redis.external.password": "SuperuserRedis1", "redis.external.username": "default",
+			"database.external.password": nil, "redis.external.password": nil, "redis.external.username": "default",
 		}, ""},
 		{"database and Redis user", Result{Database: db, Redis: rd}, true, map[string]any{
-			"database.external.username": "harbor", "redis.external.username": "harbor", "redis.external.password": "user-password",
+			"database.external.username": "harbor", "redis.external.username": "harbor", "redis.external.password": nil,
+		}, ""},
+		{"a copy of the Redis account, on a chart without a username", Result{Database: db, Redis: cp}, false, map[string]any{
+			"redis.external.password": nil, "redis.external.existingSecret": nil,
 		}, ""},
 		{"Redis user on a chart without a username", Result{Database: db, Redis: rd}, false, nil, "needs goharbor chart 1.12"},
 	}
@@ -74,8 +79,10 @@ func TestPatch(t *testing.T) {
 					t.Errorf("%s = %v, want %v", path, got, want)
 				}
 			}
-			if tt.res.Redis != nil && strings.Contains(string(out), "SuperuserRedis1") {
-				t.Errorf("the superuser's Redis password is still in the overlay")
+			for _, pw := range []string{"SuperuserRedis1", "SuperuserPassword1"} {
+				if strings.Contains(string(out), pw) {
+					t.Errorf("a password is in the overlay")
+				}
 			}
 		})
 	}

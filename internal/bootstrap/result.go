@@ -16,6 +16,8 @@ type Result struct {
 	Namespace string          `json:"namespace"`
 	Database  *DatabaseResult `json:"database,omitempty"`
 	Redis     *RedisResult    `json:"redis,omitempty"`
+	// Generated are the Secrets of the values the chart would generate.
+	Generated *Generated `json:"generated,omitempty"`
 }
 
 // DatabaseResult: Harbor's role, its database, and the Secret whose key
@@ -27,27 +29,27 @@ type DatabaseResult struct {
 	Rotated  bool   `json:"rotated,omitempty"`
 }
 
-// RedisResult: Harbor's ACL user and its Secret (keys RedisUsernameKey,
-// RedisPasswordKey).
+// RedisResult: Harbor's ACL user (or, with Copy, the cluster's own
+// account) and its Secret in Harbor's namespace (keys RedisUsernameKey,
+// RedisPasswordKey), which pods read the password from by reference.
 type RedisResult struct {
 	User    string   `json:"user"`
 	Secret  string   `json:"secret"`
-	Nodes   []string `json:"nodes"`
+	Nodes   []string `json:"nodes,omitempty"`
 	Rotated bool     `json:"rotated,omitempty"`
-	// Password is the user's password, for the overlay only: the chart
-	// reads Redis credentials from values (its existingSecret goes through
-	// Helm's lookup, which is empty under helm template and GitOps tools).
-	Password string `json:"-"`
+	// Copy: the Secret is a copy of the KubeBlocks account's, made because
+	// that one lives outside Harbor's namespace.
+	Copy bool `json:"copy,omitempty"`
 }
 
 // Settings are the chart values that point Harbor at what Run set up:
 //   - database.external.username = the role, coreDatabase = its database,
 //     existingSecret = the generated Secret; password removed (the chart
 //     reads it from existingSecret, key "password");
-//   - redis.external.password = the user's password and, when the chart
-//     supports it (redisUsername: goharbor chart 1.12 or later),
-//     redis.external.username; existingSecret removed (the inline values
-//     must win).
+//   - redis.external.username = the user, when the chart supports it
+//     (redisUsername: goharbor chart 1.12 or later); no password and no
+//     existingSecret (the post-renderer references the Secret: RedisRef);
+//   - the generated values' fields (core.existingSecret, ...).
 //
 // Without chart support for a Redis username, a Redis user cannot be used
 // (Harbor would log in as "default" with the user's password): an error.
@@ -62,16 +64,34 @@ func (r Result) Settings(redisUsername bool) ([]values.Setting, error) {
 		)
 	}
 	if rd := r.Redis; rd != nil {
-		if !redisUsername {
+		if !redisUsername && !rd.Copy {
 			return nil, fmt.Errorf("the chart cannot pass a Redis username (redis.external.username needs goharbor chart 1.12 or later), so Harbor would log in as \"default\" with the password of %q: use a newer chart or drop --redis-user", rd.User)
 		}
+		if redisUsername {
+			s = append(s, values.Setting{Path: "redis.external.username", Value: rd.User})
+		}
 		s = append(s,
-			values.Setting{Path: "redis.external.username", Value: rd.User},
-			values.Setting{Path: "redis.external.password", Value: rd.Password},
+			values.Setting{Path: "redis.external.password", Value: nil},
 			values.Setting{Path: "redis.external.existingSecret", Value: nil},
 		)
 	}
+	if g := r.Generated; g != nil {
+		s = append(s, g.Settings()...)
+	}
 	return s, nil
+}
+
+// RedisRef is the Secret Harbor's pods read the Redis password from:
+// bootstrap's (the user's, or the copy), else the discovered cluster's.
+func (r Result) RedisRef(found *discover.Result, namespace string, chart values.Chart) (values.RedisRef, error) {
+	if rd := r.Redis; rd != nil {
+		ref := values.RedisRef{Secret: rd.Secret, Key: RedisPasswordKey}
+		if chart.RedisUsername {
+			ref.Username = rd.User
+		}
+		return ref, nil
+	}
+	return values.DiscoveredRedis(found, namespace, chart)
 }
 
 // WriteText writes what was set up for people (-o text); -o json and yaml
@@ -82,9 +102,21 @@ func (r Result) WriteText(out io.Writer) error {
 		fmt.Fprintf(&b, "PostgreSQL: role %q owns database %q; its password is in Secret %s/%s (key %q)%s\n",
 			d.Role, d.Database, r.Namespace, d.Secret, DatabasePasswordKey, rotatedNote(d.Rotated))
 	}
-	if rd := r.Redis; rd != nil {
+	switch rd := r.Redis; {
+	case rd != nil && rd.Copy:
+		fmt.Fprintf(&b, "Redis: the password of account %q is copied into Secret %s/%s (key %q), where Harbor's pods can read it\n",
+			rd.User, r.Namespace, rd.Secret, RedisPasswordKey)
+	case rd != nil:
 		fmt.Fprintf(&b, "Redis: user %q on %s; its password is in Secret %s/%s (key %q)%s\n",
 			rd.User, strings.Join(rd.Nodes, ", "), r.Namespace, rd.Secret, RedisPasswordKey, rotatedNote(rd.Rotated))
+	}
+	if g := r.Generated; g != nil {
+		var names []string
+		for _, s := range g.Secrets {
+			names = append(names, s.Secret+" ("+s.State+")")
+		}
+		fmt.Fprintf(&b, "Generated values (core, jobservice and registry secrets, CSRF key, token key pair, registry credentials): Secrets %s in %s\n",
+			strings.Join(names, ", "), g.Namespace)
 	}
 	_, err := io.WriteString(out, b.String())
 	return err

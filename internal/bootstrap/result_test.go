@@ -13,11 +13,18 @@ import (
 
 var bootstrapped = Result{Namespace: "harbor",
 	Database: &DatabaseResult{Role: "harbor", Database: "registry", Secret: "myharbor-harborha-db"},
-	Redis:    &RedisResult{User: "harbor", Secret: "myharbor-harborha-redis", Nodes: []string{"10.0.0.11:6379"}, Password: "REDISPASSWORDABCDEFGHIJKLMN"},
+	Redis:    &RedisResult{User: "harbor", Secret: "myharbor-harborha-redis", Nodes: []string{"10.0.0.11:6379"}},
+	Generated: &Generated{Namespace: "harbor", Secrets: []GeneratedSecret{
+		{Name: "core", Secret: "myharbor-harborha-core", State: StateCreated, settings: generatedValues[0].settings("myharbor-harborha-core", nil)},
+		{Name: "registry-credentials", Secret: "myharbor-harborha-registry-credentials", State: StateAdopted,
+			settings: generatedValues[5].settings("myharbor-harborha-registry-credentials", map[string][]byte{registryHtpasswdKy: []byte("harbor_registry_user:$2a$10$x")})},
+	}},
 }
 
 // The overlay after bootstrap uses the dedicated role, its Secret and the
-// chosen database name, and Redis's dedicated user.
+// chosen database name, Redis's dedicated user (no password, and no
+// existingSecret: the post-renderer references the Secret), and the
+// generated values' Secrets.
 func TestSettingsPointTheOverlayAtTheBootstrappedRoleAndUser(t *testing.T) {
 	// An overlay as values writes it from discovery alone: the superuser,
 	// the KubeBlocks Secrets.
@@ -51,7 +58,9 @@ redis:
 		t.Fatal(err)
 	}
 	got, _ := yaml.Marshal(vals)
-	want := `database:
+	want := `core:
+  existingSecret: myharbor-harborha-core
+database:
   external:
     coreDatabase: registry
     existingSecret: myharbor-harborha-db
@@ -64,9 +73,12 @@ redis:
   external:
     addr: 10.96.0.11:6379
     jobserviceDatabaseIndex: "1"
-    password: REDISPASSWORDABCDEFGHIJKLMN
     username: harbor
   type: external
+registry:
+  credentials:
+    existingSecret: myharbor-harborha-registry-credentials
+    username: harbor_registry_user
 `
 	if string(got) != want {
 		t.Errorf("overlay:\n%s\nwant:\n%s", got, want)
@@ -118,7 +130,7 @@ func TestOutputNeverShowsThePassword(t *testing.T) {
 		if err := f.Write(&doc, bootstrapped); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(doc.String(), bootstrapped.Redis.Password) || !strings.Contains(doc.String(), "myharbor-harborha-redis") {
+		if strings.Contains(doc.String(), "$2a$10$x") || !strings.Contains(doc.String(), "myharbor-harborha-redis") || !strings.Contains(doc.String(), "myharbor-harborha-core") {
 			t.Errorf("-o %q:\n%s", f, doc.String())
 		}
 	}

@@ -122,6 +122,12 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 			return res, err
 		}
 		res.Redis = rd
+	} else if o.RedisCopy != nil {
+		rd, err := r.copyRedis(ctx)
+		if err != nil {
+			return res, err
+		}
+		res.Redis = rd
 	}
 	return res, nil
 }
@@ -140,7 +146,7 @@ func (r *runner) redis(ctx context.Context, nodes []string) (*RedisResult, error
 	if err := r.bootstrap(ctx, j, func(pw passwordRef) *batchv1.Job { return redisJob(r.o, nodes, pw) }); err != nil {
 		return nil, err
 	}
-	return &RedisResult{User: r.o.Redis.User, Secret: j.cred.secret, Nodes: nodes, Password: j.password.password, Rotated: j.rotating()}, nil
+	return &RedisResult{User: r.o.Redis.User, Secret: j.cred.secret, Nodes: nodes, Rotated: j.rotating()}, nil
 }
 
 // bootstrap is one engine's sequence: its Secret, its Job, and the end of

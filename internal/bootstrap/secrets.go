@@ -1,13 +1,16 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
 
@@ -117,4 +120,54 @@ func (r *runner) finishRotation(ctx context.Context, cr credential, password str
 		r.say("Secret %s/%s now holds the rotated password: Harbor's pods read it when they restart (kubectl -n %s rollout restart deployment,statefulset -l release=%s)", ns, cr.secret, ns, r.o.Release)
 	}
 	return nil
+}
+
+// copyOfAnnotation marks a Secret that copies a cluster's credential.
+const copyOfAnnotation = "harborha.io/copy-of"
+
+// copyRedis copies the Redis cluster's account credential into Harbor's
+// namespace (RedisSecretName), for a cluster that lives elsewhere: a pod
+// reads only its own namespace's Secrets. The copy follows the account
+// (it is updated when they differ); the Secret of a user bootstrap
+// created (--redis-user) is used as it is.
+func (r *runner) copyRedis(ctx context.Context) (*RedisResult, error) {
+	src := r.o.RedisCopy
+	s, err := r.c.Typed.CoreV1().Secrets(src.Namespace).Get(ctx, src.Secret.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, r.c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: src.Namespace, Name: src.Secret.Name})
+	}
+	user, pw := s.Data[src.Secret.UsernameKey], s.Data[src.Secret.PasswordKey]
+	r.redact(string(pw))
+	what := fmt.Sprintf("the password in Secret %s/%s key %q", src.Namespace, src.Secret.Name, src.Secret.PasswordKey)
+	if err := harbor.CheckRedisCredential(what, string(pw)); err != nil {
+		return nil, err
+	}
+	ns, name := r.o.Namespace, RedisSecretName(r.o.Release)
+	data := map[string][]byte{RedisUsernameKey: user, RedisPasswordKey: pw}
+	origin := src.Namespace + "/" + src.Secret.Name
+	secrets := r.c.Typed.CoreV1().Secrets(ns)
+	cur, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		cp := generatedSecret(ns, name, r.o.Release, "redis", data)
+		cp.Annotations = map[string]string{copyOfAnnotation: origin, "harborha.io/note": "copy of the Redis account's credential for Harbor's pods; bootstrap updates it when the account's changes"}
+		if _, err := secrets.Create(ctx, cp, metav1.CreateOptions{}); err != nil {
+			return nil, r.c.Explain(err, kube.Op{Verb: "create", Resource: "secrets", Namespace: ns, Name: name})
+		}
+		r.say("copied the credential of Redis account %q from Secret %s into Secret %s/%s (Harbor's pods read only their namespace's Secrets)", user, origin, ns, name)
+	case err != nil:
+		return nil, r.c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: ns, Name: name})
+	case cur.Annotations[copyOfAnnotation] == "":
+		r.say("using Secret %s/%s of the Redis user %q", ns, name, cur.Data[RedisUsernameKey])
+		return &RedisResult{User: string(cur.Data[RedisUsernameKey]), Secret: name}, nil
+	case !maps.EqualFunc(cur.Data, data, bytes.Equal):
+		cur.Data, cur.Annotations[copyOfAnnotation] = data, origin
+		if _, err := secrets.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			return nil, r.c.Explain(err, kube.Op{Verb: "update", Resource: "secrets", Namespace: ns, Name: name})
+		}
+		r.say("updated Secret %s/%s: the Redis account's credential in %s changed; restart Harbor's pods to use it", ns, name, origin)
+	default:
+		r.say("reusing Secret %s/%s (copy of %s)", ns, name, origin)
+	}
+	return &RedisResult{User: string(user), Secret: name, Copy: true}, nil
 }

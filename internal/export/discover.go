@@ -7,9 +7,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/helmrun"
-	"github.com/harborha/helm-harborha/internal/values"
 )
 
 // overlay is the discovered values overlay as the export writes it: with
@@ -18,6 +16,9 @@ import (
 type overlay struct {
 	Values  []byte
 	Secrets []secretValue
+	// Knobs are the post-render knobs discovery adds (the Secret that
+	// holds the Redis password), as the wrappers pass them.
+	Knobs []string
 }
 
 // secretValue is one value Flux reads from a Secret at reconcile time.
@@ -31,35 +32,33 @@ type secretValue struct {
 const passwordKey = "password"
 
 // discoverOverlay discovers the KubeBlocks clusters as `helm harborha
-// template` does and returns the overlay without its passwords.
-func discoverOverlay(ctx context.Context, w *helmrun.Options, chart values.Chart, progress io.Writer) (*overlay, error) {
-	found, _, doc, err := w.Discover(ctx, chart, progress)
+// template` does (read-only: it points at the Secrets bootstrap made, and
+// creates none) and returns the overlay and the knobs it needs.
+func discoverOverlay(ctx context.Context, w *helmrun.Options, progress io.Writer) (*overlay, error) {
+	doc, knobs, err := w.Overlay(ctx, progress)
 	if err != nil {
 		return nil, err
 	}
-	return withoutPasswords(doc, found)
+	ov, err := withoutPasswords(doc)
+	if err != nil {
+		return nil, err
+	}
+	ov.Knobs = knobs
+	return ov, nil
 }
 
 // withoutPasswords drops the passwords from the overlay and records where
 // each one is kept. The header (it holds the time) goes too: the export is
 // the same bytes for the same input.
-func withoutPasswords(doc []byte, found *discover.Result) (*overlay, error) {
+func withoutPasswords(doc []byte) (*overlay, error) {
 	var v map[string]any
 	if err := yaml.Unmarshal(doc, &v); err != nil {
 		return nil, fmt.Errorf("reading the values overlay: %v", err)
 	}
-	o := &overlay{}
-	for _, p := range []struct {
-		store string
-		ep    *discover.Endpoint
-	}{{"database", found.PostgreSQL}, {"redis", found.Redis}} {
-		ext, _ := harborMap(v, p.store, "external")
-		if pw, ok := ext["password"].(string); ok {
-			delete(ext, "password")
-			if pw != "" {
-				o.Secrets = append(o.Secrets, secretValue{Secret: p.ep.Secret, Namespace: p.ep.Namespace, Key: passwordKey,
-					TargetPath: p.store + ".external.password"})
-			}
+	for _, store := range []string{"database", "redis"} {
+		ext, _ := harborMap(v, store, "external")
+		if _, ok := ext["password"]; ok {
+			return nil, fmt.Errorf("the discovered values hold %s.external.password, and an export never carries a credential", store)
 		}
 	}
 	body, err := yaml.Marshal(v)
@@ -68,8 +67,7 @@ func withoutPasswords(doc []byte, found *discover.Result) (*overlay, error) {
 	}
 	header := "# Values overlay for the goharbor/harbor chart, from the KubeBlocks clusters that helm harborha\n" +
 		"# discovered. No password is written here: see the README (export) for where each one comes from.\n"
-	o.Values = append([]byte(header), body...)
-	return o, nil
+	return &overlay{Values: append([]byte(header), body...)}, nil
 }
 
 func harborMap(v map[string]any, keys ...string) (map[string]any, bool) {

@@ -28,7 +28,6 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/helmrun"
 	"github.com/harborha/helm-harborha/internal/postrender"
-	"github.com/harborha/helm-harborha/internal/values"
 )
 
 // Formats.
@@ -140,6 +139,13 @@ func (o *Options) Run(ctx context.Context, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if ov != nil && len(ov.Knobs) > 0 {
+		// The Redis password's Secret, learnt by discovery, as the
+		// wrappers hand it to the post-renderer.
+		if knobs, err = o.Wrapper.Knobs.ResolveWith(ov.Knobs); err != nil {
+			return err
+		}
+	}
 	vs, err := makeValues(ovValues(ov), o.rel.Values, getter.All(settings))
 	if err != nil {
 		return err
@@ -153,11 +159,7 @@ func (o *Options) overlay(ctx context.Context, ch *chartRef, progress io.Writer)
 	if o.Wrapper.NoDiscover {
 		return nil, nil
 	}
-	chart, err := values.ChartFromPath(ch.Path)
-	if err != nil {
-		return nil, err
-	}
-	ov, err := discoverOverlay(ctx, o.Wrapper, chart, progress)
+	ov, err := discoverOverlay(ctx, o.Wrapper, progress)
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,13 @@ import (
 )
 
 // Release returns the chart release the workload belongs to (the value of
-// its selector's "release" label).
-func (w *Workload) Release() string { return w.Selector()[LabelRelease] }
+// its selector's "release" label; for a Target, of its own label).
+func (w *Workload) Release() string {
+	if w.Deployment == nil && w.StatefulSet == nil {
+		return w.Doc.Obj.GetLabels()[LabelRelease]
+	}
+	return w.Selector()[LabelRelease]
+}
 
 // ConfigMapNames are the ConfigMaps the pod template reads, in the order it
 // names them (envFrom, env valueFrom, volumes, projected volumes; each name

@@ -76,12 +76,16 @@ func (w *Workload) Replicas() int32 {
 	return *r
 }
 
-// Template is the pod template.
+// Template is the pod template (an empty one for a Target, which is no
+// workload).
 func (w *Workload) Template() *corev1.PodTemplateSpec {
-	if w.Deployment != nil {
+	switch {
+	case w.Deployment != nil:
 		return &w.Deployment.Spec.Template
+	case w.StatefulSet != nil:
+		return &w.StatefulSet.Spec.Template
 	}
-	return &w.StatefulSet.Spec.Template
+	return &corev1.PodTemplateSpec{}
 }
 
 // Selector is spec.selector.matchLabels.
@@ -140,6 +144,9 @@ func SelectorMatches(sel *metav1.LabelSelector, podLabels map[string]string) boo
 
 // Release is the chart's objects, read from a stream.
 type Release struct {
+	// Docs is the whole stream Read was given, hooks included, for what
+	// reads configuration (ConfigMaps, Secrets) on demand.
+	Docs      []*manifest.Doc
 	Workloads []*Workload // chart workloads, HA components and internal ones
 	Claims    map[string]*corev1.PersistentVolumeClaim
 	PDBs      []*PDB
@@ -208,7 +215,7 @@ func (r *Release) Workload(component string) *Workload {
 // part of the running release and are left out. Objects whose fields do not
 // have the types Kubernetes requires are reported with their document.
 func Read(docs []*manifest.Doc) (*Release, error) {
-	r := &Release{Claims: map[string]*corev1.PersistentVolumeClaim{}}
+	r := &Release{Docs: docs, Claims: map[string]*corev1.PersistentVolumeClaim{}}
 	byComponent := map[string]*Workload{}
 	for _, d := range docs {
 		if d.Hook {

@@ -316,6 +316,12 @@ func TestHelmfileExample(t *testing.T) {
 	if rel.Claim("harbor", "myharbor-shared") == nil {
 		t.Errorf("the shared claim was not created")
 	}
+	// redisPasswordSecret from harborha.yaml: core reads the password by
+	// reference and its URLs expand it.
+	env := rel.Workload("core").Template().Spec.Containers[0].Env
+	if len(env) == 0 || env[0].Name != "HARBORHA_REDIS_PASSWORD" || env[0].ValueFrom == nil || env[0].ValueFrom.SecretKeyRef.Name != "myredis-redis-account-default" {
+		t.Errorf("core does not read the Redis password from harborha.yaml's redisPasswordSecret first: %+v", env)
+	}
 }
 
 func checkHA(t *testing.T, d *appsv1.Deployment, replicas int32) {

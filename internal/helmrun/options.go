@@ -93,6 +93,9 @@ func (o *Options) Validate() error {
 	if _, err := o.Knobs.Resolve(); err != nil {
 		return err
 	}
+	if err := bootstrap.CheckRotate(o.Bootstrap.Rotate); err != nil {
+		return err
+	}
 	return o.Values.Validate()
 }
 
@@ -113,8 +116,9 @@ func (o *Options) Run(ctx context.Context, stdout, stderr io.Writer) (int, error
 		return 1, err
 	}
 	var overlay []byte
+	var knobs []string
 	if !o.NoDiscover {
-		if overlay, err = o.overlay(ctx, stderr); err != nil {
+		if overlay, knobs, err = o.Overlay(ctx, stderr); err != nil {
 			return 1, err
 		}
 	}
@@ -124,7 +128,7 @@ func (o *Options) Run(ctx context.Context, stdout, stderr io.Writer) (int, error
 	}
 	r := &Run{
 		Helm: o.helm, Major: major, Action: o.Action, HelmArgs: o.helmArgs, Overlay: overlay,
-		PostRender: o.Knobs.Args(), Self: self, Stdout: stdout, Stderr: stderr, Progress: stderr,
+		PostRender: append(o.Knobs.Args(), knobs...), Self: self, Stdout: stdout, Stderr: stderr, Progress: stderr,
 	}
 	if o.exec != nil {
 		return o.exec(ctx, r)
@@ -139,32 +143,100 @@ func (o *Options) majorOf(ctx context.Context) (int, error) {
 	return Major(ctx, o.helm)
 }
 
-// overlay discovers the clusters (connecting as the Helm run will: Helm's
+// Overlay discovers the clusters (connecting as the Helm run will: Helm's
 // environment, or -n/--kube-context/--kubeconfig among Helm's arguments),
-// builds the overlay and, for install and upgrade, bootstraps Harbor's
-// database and users and points the overlay at them.
-func (o *Options) overlay(ctx context.Context, progress io.Writer) ([]byte, error) {
+// builds the overlay and points it at bootstrap's Secrets: install and
+// upgrade create them (the database role and Redis user unless
+// --no-bootstrap, the generated values always), template and --dry-run
+// only read what exists. It returns the post-render knobs that reference
+// the Redis password, unless the user named the Secret.
+func (o *Options) Overlay(ctx context.Context, progress io.Writer) ([]byte, []string, error) {
 	chart, err := values.ChartOfRelease(o.chart, FlagValue(o.helmArgs, "--version"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	found, client, doc, err := o.Discover(ctx, chart, progress)
+	vo := o.Values
+	vo.Chart = chart
+	settings := o.kubeSettings()
+	fmt.Fprintf(progress, "harborha: discovering the KubeBlocks clusters for namespace %s\n", settings.Namespace())
+	d := o.Discovery
+	d.NodeAddress = vo.ExternalURL == ""
+	found, client, err := discover.Find(ctx, settings, d)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var prior bootstrap.Result
+	if o.readOnly() && o.release != "" {
+		if prior, err = bootstrap.Prior(ctx, client, client.Namespace, o.release, vo.Database); err != nil {
+			return nil, nil, err
+		}
+	}
+	vo.Bootstrapped = o.bootstraps() || prior.Database != nil
+	doc, warnings, err := values.Generate(found, client.Namespace, vo)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range append(found.Warnings, warnings...) {
+		fmt.Fprintf(progress, "harborha %s: warning: %s\n", o.Action, w)
 	}
 	fmt.Fprintf(progress, "harborha: values overlay: PostgreSQL %s, Redis %s\n", found.PostgreSQL.Ref(), found.Redis.Ref())
-	if !o.bootstraps() {
-		return doc, nil
+	res, err := o.secrets(ctx, client, found, vo.Database, prior, progress)
+	if err != nil {
+		return nil, nil, err
+	}
+	if doc, err = res.Patch(doc, chart.RedisUsername); err != nil {
+		return nil, nil, err
+	}
+	knobs, err := o.redisKnobs(res, found, client.Namespace, chart)
+	return doc, knobs, err
+}
+
+// readOnly: template and Helm's --dry-run change nothing in the cluster.
+func (o *Options) readOnly() bool { return o.Action == "template" || dryRun(o.helmArgs) }
+
+// secrets creates bootstrap's Secrets for install and upgrade, or hands
+// back what a read-only run found.
+func (o *Options) secrets(ctx context.Context, client *kube.Client, found *discover.Result, database string, prior bootstrap.Result, progress io.Writer) (bootstrap.Result, error) {
+	if o.readOnly() {
+		if g := prior.Generated; g != nil && len(g.Missing()) > 0 {
+			fmt.Fprintf(progress, "harborha: Secrets %s do not exist yet, so the chart generates those values on every render (install, upgrade or bootstrap %s creates them)\n", strings.Join(g.Missing(), ", "), o.release)
+		} else if o.release == "" {
+			fmt.Fprintf(progress, "harborha: no RELEASE, so no generated Secrets: the chart generates its secrets on every render\n")
+		}
+		return prior, nil
 	}
 	if o.release == "" {
-		return nil, fmt.Errorf("%s needs RELEASE to name the bootstrap Secrets (or pass --no-bootstrap)", o.Action)
+		return bootstrap.Result{}, fmt.Errorf("%s needs RELEASE to name the Secrets it creates (--generate-name cannot be used)", o.Action)
 	}
-	fmt.Fprintf(progress, "harborha: bootstrapping Harbor's database and users (--no-bootstrap skips this)\n")
-	res, err := bootstrap.Run(ctx, client, o.Bootstrap.Options(o.release, client.Namespace, o.Values.Database, found, progress))
+	res := bootstrap.Result{Namespace: client.Namespace}
+	if o.bootstraps() {
+		fmt.Fprintf(progress, "harborha: bootstrapping Harbor's database and users (--no-bootstrap skips this)\n")
+		var err error
+		if res, err = bootstrap.Run(ctx, client, o.Bootstrap.Options(o.release, client.Namespace, database, found, progress)); err != nil {
+			return res, err
+		}
+	}
+	fmt.Fprintf(progress, "harborha: the values the chart would generate, in Secrets created once (--rotate=NAME changes one)\n")
+	g, err := bootstrap.EnsureGenerated(ctx, client, o.Bootstrap.Generated(o.release, client.Namespace, progress))
+	if err != nil {
+		return res, err
+	}
+	res.Generated = &g
+	return res, nil
+}
+
+// redisKnobs are the knobs that reference the Redis password's Secret:
+// bootstrap's, or the discovered one in Harbor's namespace. A Secret the
+// user named (--redis-password-secret, or its config key) wins.
+func (o *Options) redisKnobs(res bootstrap.Result, found *discover.Result, namespace string, chart values.Chart) ([]string, error) {
+	if given, err := o.Knobs.Resolve(); err != nil || given.RedisPasswordSecret != "" {
+		return nil, err
+	}
+	ref, err := res.RedisRef(found, namespace, chart)
 	if err != nil {
 		return nil, err
 	}
-	return res.Patch(doc, chart.RedisUsername)
+	return ref.Args(), nil
 }
 
 // kubeSettings are Helm's settings from the environment, with the
@@ -187,7 +259,7 @@ func (o *Options) kubeSettings() *cli.EnvSettings {
 // bootstraps reports whether the run creates Harbor's database and users
 // first: install and upgrade do, unless told not to change the cluster.
 func (o *Options) bootstraps() bool {
-	return o.Action != "template" && !o.NoBootstrap && !dryRun(o.helmArgs)
+	return !o.readOnly() && !o.NoBootstrap
 }
 
 // dryRun reports whether Helm is asked not to change the cluster, in

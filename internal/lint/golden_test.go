@@ -14,8 +14,8 @@ import (
 
 // Findings the post-render goldens keep on purpose.
 var (
-	// The chart writes the Redis password into core's and jobservice's URLs
-	// and the registry's config.yml; the post-renderer leaves them there.
+	// Without --redis-password-secret the chart's Redis password stays in
+	// core's and jobservice's URLs and the registry's config.yml.
 	redisInConfigMaps = []string{
 		"HA012 ConfigMap/myharbor-core warning",
 		"HA012 ConfigMap/myharbor-jobservice warning",
@@ -31,26 +31,32 @@ var (
 
 // goldenFindings is what lint reports on each post-render golden
 // (testdata/<case>/expected.yaml at the repository root). Only the cases
-// that ask for an HA topology are clean of errors.
+// that ask for an HA topology are clean of errors; with
+// --redis-password-secret, no case has a Redis password in a ConfigMap
+// (HA012) or in env (HA014).
 var goldenFindings = map[string][]string{
-	"chart-pdb-affinity":       join(rwoClaims, redisInConfigMaps),
-	"config-file":              redisInConfigMaps,
-	"external-defaults":        join(rwoClaims, redisInConfigMaps),
-	"external-defaults-1.14":   join(rwoClaims, redisInConfigMaps),
-	"external-defaults-1.18":   join(rwoClaims, redisInConfigMaps),
-	"hard-zone":                redisInConfigMaps,
-	"object-storage":           redisInConfigMaps,
-	"shared-pvc-1.14-subpaths": redisInConfigMaps,
-	"shared-pvc-create":        redisInConfigMaps,
-	"user-kustomize":           join(rwoClaims, redisInConfigMaps),
+	"chart-pdb-affinity":       rwoClaims,
+	"config-file":              {},
+	"external-defaults":        rwoClaims,
+	"external-defaults-1.14":   rwoClaims,
+	"external-defaults-1.18":   rwoClaims,
+	"hard-zone":                {},
+	"shared-pvc-1.14-subpaths": {},
+	"shared-pvc-create":        {},
+	"redis-refs-1.14":          rwoClaims,
+	"redis-sentinel-acl-1.18":  rwoClaims,
+	"redis-tls-metrics":        rwoClaims,
+	// No --redis-password-secret: the post-renderer leaves the password.
+	"object-storage": redisInConfigMaps,
+	"user-kustomize": join(rwoClaims, redisInConfigMaps),
 	// The chart's defaults: internal PostgreSQL and Redis (no password).
 	"internal-db-redis": join(rwoClaims, []string{
 		"HA009 StatefulSet/myharbor-database error",
 		"HA009 StatefulSet/myharbor-redis error",
 	}),
 	// --anti-affinity=none keeps replicas unspread; trivy=1 is one pod;
-	// metrics add the exporter, whose env ConfigMap has a Redis URL too.
-	"replica-overrides": join(rwoClaims, redisInConfigMaps, []string{
+	// metrics add the exporter.
+	"replica-overrides": join(rwoClaims, []string{
 		"HA001 StatefulSet/myharbor-trivy warning",
 		"HA002 Deployment/myharbor-core error",
 		"HA002 Deployment/myharbor-exporter warning",
@@ -58,9 +64,9 @@ var goldenFindings = map[string][]string{
 		"HA002 Deployment/myharbor-nginx error",
 		"HA002 Deployment/myharbor-portal error",
 		"HA002 Deployment/myharbor-registry error",
-		"HA012 ConfigMap/myharbor-exporter-env warning",
 	}),
-	// --replicas registry=1,jobservice=1 on purpose (RWO without Recreate deadlock).
+	// --replicas registry=1,jobservice=1 on purpose (RWO without Recreate
+	// deadlock), and no --redis-password-secret.
 	"rwo-single-registry": join(redisInConfigMaps, []string{
 		"HA001 Deployment/myharbor-jobservice error",
 		"HA001 Deployment/myharbor-registry error",

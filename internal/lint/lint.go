@@ -202,7 +202,7 @@ func lintStream(in *stream) (*findings, error) {
 	if err != nil {
 		return nil, withLocation(in, err)
 	}
-	c := &checker{docs: in.docs, model: model, configMaps: cms, redis: redisUses(cms)}
+	c := &checker{docs: in.docs, model: model, configMaps: cms, redis: redisUses(cms, model)}
 	for _, r := range Rules {
 		if r.check == nil {
 			continue
@@ -299,8 +299,8 @@ func secretValues(docs []*manifest.Doc) []string {
 			for _, v := range m {
 				s, _ := v.(string)
 				for _, raw := range urlRE.FindAllString(s, -1) {
-					if u, ok := parseRedisURL(raw); ok {
-						add(u.password)
+					if u, ok := harbor.ParseRedisURL(raw); ok {
+						add(u.Password)
 					}
 				}
 				for _, m := range passwordLines.FindAllStringSubmatch(s, -1) {

@@ -103,7 +103,7 @@ var Rules = []*Rule{
 	{
 		ID: "HA012", Severity: Warning,
 		Title: "Redis password in plain text in a ConfigMap",
-		Fix:   "The chart always writes Redis credentials into ConfigMaps: limit who may read ConfigMaps in the namespace (RBAC), or accept it and `--disable HA012`.",
+		Fix:   "Post-render with `helm harborha post-render --redis-password-secret NAME[:KEY]` (the install wrappers do): pods then read the password from the Secret and no ConfigMap holds it.",
 		check: checkRedisPlaintext,
 	},
 	{
@@ -111,6 +111,12 @@ var Rules = []*Rule{
 		Title: "Registry's Redis config lost the Sentinel master set",
 		Fix:   "Add `redis.sentinelMasterSet` to the registry ConfigMap's config.yml (the chart drops it when Sentinel and Redis TLS are both on), or turn Redis TLS off.",
 		check: checkRegistrySentinel,
+	},
+	{
+		ID: "HA014", Severity: Error,
+		Title: "Credential in plain text in a pod's env",
+		Fix:   "Read it from a Secret (`valueFrom.secretKeyRef`); for Redis URLs, post-render with `helm harborha post-render --redis-password-secret NAME[:KEY]`, which rebuilds them with `$(VAR)` references.",
+		check: checkEnvCredentials,
 	},
 	{
 		ID: ruleRejected, Severity: Error, ValidateOnly: true,

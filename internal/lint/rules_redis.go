@@ -47,68 +47,9 @@ func chartConfigMaps(docs []*manifest.Doc, rel *harbor.Release) ([]configMap, er
 	return out, nil
 }
 
-// redisURL is a Redis URL as the chart writes it: scheme redis, rediss,
-// redis+sentinel or rediss+sentinel, optional user:password, one address
-// or a comma-separated list (Sentinels), then /db or /master/db.
-type redisURL struct {
-	scheme   string
-	user     string
-	password string
-	hosts    []string
-	rest     string
-}
-
-// urlRE finds Redis URLs inside a ConfigMap value (an env value, or a
-// line of config.yml).
+// urlRE finds Redis URLs inside a value (an env value, or a line of
+// config.yml).
 var urlRE = regexp.MustCompile(`rediss?(?:\+[a-z]+)?://[^\s"'<>]+`)
-
-// parseRedisURL splits a Redis URL by hand: Go's url.Parse refuses the
-// comma-separated host lists Sentinel URLs carry.
-func parseRedisURL(s string) (redisURL, bool) {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		return redisURL{}, false
-	}
-	u := redisURL{scheme: strings.ToLower(scheme)}
-	authority := rest
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
-		authority, u.rest = rest[:i], rest[i:]
-	}
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		userinfo := authority[:i]
-		authority = authority[i+1:]
-		user, pw, _ := strings.Cut(userinfo, ":")
-		u.user = unescape(user)
-		u.password = unescape(pw)
-	}
-	for _, h := range strings.Split(authority, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			u.hosts = append(u.hosts, h)
-		}
-	}
-	return u, len(u.hosts) > 0
-}
-
-func unescape(s string) string {
-	if v, err := url.PathUnescape(s); err == nil {
-		return v
-	}
-	return s
-}
-
-func (u redisURL) sentinel() bool { return strings.HasSuffix(u.scheme, "+sentinel") }
-
-// String writes the URL with the password replaced by output.Redacted.
-func (u redisURL) String() string {
-	cred := ""
-	switch {
-	case u.password != "":
-		cred = u.user + ":" + output.Redacted + "@"
-	case u.user != "":
-		cred = u.user + "@"
-	}
-	return u.scheme + "://" + cred + strings.Join(u.hosts, ",") + u.rest
-}
 
 // hostName is an address without its port, lower case.
 func hostName(addr string) string {
@@ -119,20 +60,22 @@ func hostName(addr string) string {
 	return strings.ToLower(strings.Trim(h, "[]"))
 }
 
-// redisUse is one place a chart ConfigMap configures Redis.
+// redisUse is one place the release configures Redis: a chart ConfigMap
+// key, or (after `helm harborha post-render --redis-password-secret`) a
+// workload container's env value.
 type redisUse struct {
-	cm   configMap
-	key  string // the data key
-	path string // in a config file, the YAML path of the redis mapping
-	url  *redisURL
+	doc   *manifest.Doc
+	where string // "ConfigMap x key K", "Deployment x container c env K"
+	key   string // the data key or env name
+	path  string // in a config file, the YAML path of the redis mapping
+	url   *harbor.RedisURL
 
+	configMap  bool     // in a ConfigMap (HA012's concern)
 	password   bool     // the password is in the value, in plain text
 	addrs      []string // a config file's redis.addr list
 	masterSet  string   // a config file's redis.sentinelMasterSet
 	configFile bool     // the use is a config file's redis mapping
 }
-
-func (u redisUse) where() string { return "ConfigMap " + u.cm.cm.Name + " key " + u.key }
 
 // field names a field of the use for messages: "config.yml redis.password".
 func (u redisUse) field(name string) string {
@@ -143,35 +86,65 @@ func (u redisUse) field(name string) string {
 }
 
 // redisUses finds every Redis URL and every redis: mapping of a config
-// file in the chart's ConfigMaps, in a fixed order.
-func redisUses(cms []configMap) []redisUse {
+// file in the chart's ConfigMaps, then every Redis URL in the workloads'
+// env values, in a fixed order.
+func redisUses(cms []configMap, rel *harbor.Release) []redisUse {
 	var out []redisUse
 	for _, cm := range cms {
 		for _, key := range harbor.SortedKeys(cm.cm.Data) {
 			v := cm.cm.Data[key]
-			for _, s := range urlRE.FindAllString(v, -1) {
-				if u, ok := parseRedisURL(s); ok {
-					out = append(out, redisUse{cm: cm, key: key, url: &u, password: u.password != ""})
-				}
-			}
+			base := redisUse{doc: cm.doc, where: "ConfigMap " + cm.cm.Name + " key " + key, key: key, configMap: true}
+			out = append(out, urlUses(base, v)...)
 			var doc map[string]any
 			if strings.Contains(v, "redis") && yaml.Unmarshal([]byte(v), &doc) == nil {
 				walkRedisMappings(doc, "", func(path string, m map[string]any) {
-					pw, _ := m["password"].(string)
-					addr, _ := m["addr"].(string)
-					ms, _ := m["sentinelMasterSet"].(string)
-					use := redisUse{cm: cm, key: key, path: path, password: pw != "", masterSet: ms, configFile: true}
-					for _, a := range strings.Split(addr, ",") {
-						if a = strings.TrimSpace(a); a != "" {
-							use.addrs = append(use.addrs, a)
-						}
-					}
-					out = append(out, use)
+					out = append(out, configFileUse(base, path, m))
 				})
 			}
 		}
 	}
+	for _, w := range rel.Workloads {
+		for _, c := range w.Containers() {
+			for _, e := range c.Env {
+				base := redisUse{doc: w.Doc, where: w.Kind + " " + w.Name() + " container " + c.Name + " env " + e.Name, key: e.Name}
+				out = append(out, urlUses(base, e.Value)...)
+			}
+		}
+	}
 	return out
+}
+
+// urlUses are the Redis URLs in a value; a $(VAR) reference for the
+// password is no plain text.
+func urlUses(base redisUse, v string) []redisUse {
+	var out []redisUse
+	for _, s := range urlRE.FindAllString(v, -1) {
+		if u, ok := harbor.ParseRedisURL(s); ok {
+			use := base
+			use.url, use.password = &u, u.Password != "" && !isReference(u.Password)
+			out = append(out, use)
+		}
+	}
+	return out
+}
+
+// isReference reports a value that is one Kubernetes $(VAR) reference.
+func isReference(s string) bool {
+	return strings.HasPrefix(s, "$(") && strings.HasSuffix(s, ")") && !strings.ContainsAny(s[2:len(s)-1], "$()")
+}
+
+func configFileUse(base redisUse, path string, m map[string]any) redisUse {
+	pw, _ := m["password"].(string)
+	addr, _ := m["addr"].(string)
+	ms, _ := m["sentinelMasterSet"].(string)
+	use := base
+	use.path, use.password, use.masterSet, use.configFile = path, pw != "", ms, true
+	for _, a := range strings.Split(addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			use.addrs = append(use.addrs, a)
+		}
+	}
+	return use
 }
 
 // walkRedisMappings calls fn for each mapping under a key named "redis"
@@ -200,10 +173,10 @@ func checkRedisPlaintext(c *checker) {
 	keys := map[*manifest.Doc][]string{}
 	example := map[*manifest.Doc]string{}
 	for _, u := range c.redis {
-		if !u.password {
+		if !u.password || !u.configMap {
 			continue
 		}
-		d := u.cm.doc
+		d := u.doc
 		if _, ok := keys[d]; !ok {
 			order = append(order, d)
 		}
@@ -211,7 +184,7 @@ func checkRedisPlaintext(c *checker) {
 			keys[d] = append(keys[d], f)
 		}
 		if example[d] == "" && u.url != nil {
-			example[d] = u.url.String()
+			example[d] = u.url.Redacted(output.Redacted)
 		}
 	}
 	for _, d := range order {
@@ -241,7 +214,7 @@ func checkRedisCluster(c *checker) {
 	hits := map[string]*hit{}
 	note := func(u redisUse, reason string) {
 		if h, ok := hits[reason]; ok {
-			if w := u.where(); w != h.first.where() && !slices.Contains(h.also, w) {
+			if w := u.where; w != h.first.where && !slices.Contains(h.also, w) {
 				h.also = append(h.also, w)
 			}
 			return
@@ -253,26 +226,26 @@ func checkRedisCluster(c *checker) {
 		if u.url == nil {
 			continue
 		}
-		if len(u.url.hosts) > 1 && !u.url.sentinel() {
-			note(u, fmt.Sprintf("it lists %d Redis nodes (%s) without Sentinel, the way a Redis Cluster is addressed", len(u.url.hosts), strings.Join(u.url.hosts, ", ")))
+		if len(u.url.Hosts) > 1 && !u.url.Sentinel() {
+			note(u, fmt.Sprintf("it lists %d Redis nodes (%s) without Sentinel, the way a Redis Cluster is addressed", len(u.url.Hosts), strings.Join(u.url.Hosts, ", ")))
 		}
-		for _, h := range u.url.hosts {
+		for _, h := range u.url.Hosts {
 			name := hostName(h)
 			if strings.Contains(name, "redis-cluster") {
 				note(u, fmt.Sprintf("its host %s is named like a Redis Cluster Service (as Bitnami's redis-cluster chart names it)", name))
 			}
-			if kb := sharded.match(name, u.cm.doc.Obj.GetNamespace()); kb != "" {
+			if kb := sharded.match(name, u.doc.Obj.GetNamespace()); kb != "" {
 				note(u, fmt.Sprintf("its host %s belongs to KubeBlocks Cluster %s, which is sharded (Redis Cluster)", name, kb))
 			}
 		}
 	}
 	for _, r := range reasons {
 		h := hits[r]
-		msg := fmt.Sprintf("%s points Harbor at Redis %s, but %s: Harbor supports one Redis primary or Sentinel, not Redis Cluster", h.first.key, h.first.url, r)
+		msg := fmt.Sprintf("%s points Harbor at Redis %s, but %s: Harbor supports one Redis primary or Sentinel, not Redis Cluster", h.first.key, h.first.url.Redacted(output.Redacted), r)
 		if len(h.also) > 0 {
 			msg += fmt.Sprintf(" (also in %s)", strings.Join(h.also, "; "))
 		}
-		c.report(h.first.cm.doc, "%s", msg)
+		c.report(h.first.doc, "%s", msg)
 	}
 }
 
@@ -341,7 +314,7 @@ func (k kbClusters) match(host, defaultNS string) string {
 func checkRegistrySentinel(c *checker) {
 	var sentinelURL *redisUse
 	for i, u := range c.redis {
-		if u.url != nil && u.url.sentinel() {
+		if u.url != nil && u.url.Sentinel() {
 			sentinelURL = &c.redis[i]
 			break
 		}
@@ -353,7 +326,7 @@ func checkRegistrySentinel(c *checker) {
 		if !u.configFile || len(u.addrs) < 2 || u.masterSet != "" {
 			continue
 		}
-		c.report(u.cm.doc, "%s lists %d Redis addresses (%s) but there is no %s, while %s uses Sentinel (%s://): the registry cannot reach Redis", u.field("addr"), len(u.addrs), strings.Join(u.addrs, ", "), u.field("sentinelMasterSet"), sentinelURL.where(), sentinelURL.url.scheme)
+		c.report(u.doc, "%s lists %d Redis addresses (%s) but there is no %s, while %s uses Sentinel (%s://): the registry cannot reach Redis", u.field("addr"), len(u.addrs), strings.Join(u.addrs, ", "), u.field("sentinelMasterSet"), sentinelURL.where, sentinelURL.url.Scheme)
 	}
 }
 

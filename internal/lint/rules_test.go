@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 const (
@@ -190,7 +192,15 @@ var ruleCases = []ruleCase{
 		f.set(cm, "myharbor-core", "redis+sentinel://s1:26379,s2:26379,s3:26379/mymaster/0", "data", "_REDIS_URL_CORE")
 	}},
 
+	{rule: "HA011", name: "several nodes without Sentinel, in a post-rendered env value", change: func(f *fixture) {
+		setCoreEnv(f, `[{name: P, valueFrom: {secretKeyRef: {name: s, key: k}}}, {name: _REDIS_URL_CORE, value: "redis://:$(P)@r1:6379,r2:6379/0"}]`)
+	}, want: []string{"HA011 Deployment/myharbor-core error"}, msg: "lists 2 Redis nodes"},
+
 	// HA012
+	{rule: "HA012", name: "a $(VAR) reference in a post-rendered env value is no ConfigMap", change: func(f *fixture) {
+		f.del(cm, "myharbor-core", "data", "_REDIS_URL_CORE")
+		setCoreEnv(f, `[{name: P, valueFrom: {secretKeyRef: {name: s, key: k}}}, {name: _REDIS_URL_CORE, value: "redis://:$(P)@redis.harbor:6379/0"}]`)
+	}},
 	{rule: "HA012", name: "password in a Redis URL", change: func(f *fixture) {
 		f.set(cm, "myharbor-core", "redis://:s3cr3t-Pa55@redis.harbor:6379/0", "data", "_REDIS_URL_CORE")
 	}, want: []string{"HA012 ConfigMap/myharbor-core warning"}, msg: "redis://:<redacted>@redis.harbor:6379/0"},
@@ -203,6 +213,24 @@ var ruleCases = []ruleCase{
 	{rule: "HA012", name: "a ConfigMap no chart workload reads", change: func(f *fixture) {
 		f.add("{apiVersion: v1, kind: ConfigMap, metadata: {name: notes, namespace: harbor}, data: {url: 'redis://:s3cr3t-Pa55@x:6379'}}")
 	}},
+
+	// HA014
+	{rule: "HA014", name: "a Redis URL with the password in env", change: func(f *fixture) {
+		setCoreEnv(f, `[{name: _REDIS_URL_CORE, value: "redis://harbor:s3cr3t-Pa55@redis.harbor:6379/0"}]`)
+	}, want: []string{"HA014 Deployment/myharbor-core error"}, msg: "the Redis password (redis://harbor:<redacted>@redis.harbor:6379/0) in plain text in env _REDIS_URL_CORE"},
+	{rule: "HA014", name: "a password variable with a literal value", change: func(f *fixture) {
+		setCoreEnv(f, `[{name: POSTGRESQL_PASSWORD, value: s3cr3t-Pa55}]`)
+	}, want: []string{"HA014 Deployment/myharbor-core error"}, msg: "a credential in plain text in env POSTGRESQL_PASSWORD"},
+	{rule: "HA014", name: "a database URL with its password", change: func(f *fixture) {
+		setCoreEnv(f, `[{name: DB_DSN, value: "postgres://harbor:s3cr3t-Pa55@pg:5432/registry"}]`)
+	}, want: []string{"HA014 Deployment/myharbor-core error"}, msg: "a database password in a URL"},
+	{rule: "HA014", name: "references, file paths and empty values", change: func(f *fixture) {
+		setCoreEnv(f, `[{name: P, valueFrom: {secretKeyRef: {name: s, key: k}}}, {name: _REDIS_URL_CORE, value: "redis://harbor:$(P)@redis.harbor:6379/0"},
+			{name: TOKEN_PRIVATE_KEY_PATH, value: /etc/core/private_key.pem}, {name: REGISTRY_PASSWORD_ALIAS, value: "$(P)"}, {name: HTTP_TOKEN, value: ""}]`)
+	}},
+	{rule: "HA014", name: "the message never shows the value", change: func(f *fixture) {
+		setCoreEnv(f, `[{name: SOME_SECRET, value: s3cr3t-Pa55}]`)
+	}, want: []string{"HA014 Deployment/myharbor-core error"}, msg: "container core has a credential in plain text in env SOME_SECRET"},
 
 	// HA013
 	{rule: "HA013", name: "Sentinel with TLS: the chart drops sentinelMasterSet", change: func(f *fixture) {
@@ -311,4 +339,15 @@ func TestRuleTableIsWellFormed(t *testing.T) {
 			t.Errorf("rule %s: needs a title, a fix sentence ending in '.', and a check unless validate-only", r.ID)
 		}
 	}
+}
+
+// setCoreEnv sets the env of core's first container, written in YAML.
+func setCoreEnv(f *fixture, env string) {
+	f.t.Helper()
+	var v any
+	if err := yaml.Unmarshal([]byte(env), &v); err != nil {
+		f.t.Fatal(err)
+	}
+	spec := f.obj(dpl, "myharbor-core").Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+	spec["containers"].([]any)[0].(map[string]any)["env"] = v
 }

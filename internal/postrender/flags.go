@@ -3,7 +3,9 @@ package postrender
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -56,6 +58,11 @@ func (f *Flags) configName() string {
 // Add defines the config flag and the knobs on fs.
 func (f *Flags) Add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.config, f.configName(), "", f.UsagePrefix+"YAML file with any of the knobs below (flags override it)")
+	f.addRecorded(fs)
+}
+
+// addRecorded defines the knobs on fs, recording what is given.
+func (f *Flags) addRecorded(fs *pflag.FlagSet) {
 	scratch := DefaultOptions()
 	knobs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
 	addKnobs(knobs, &scratch)
@@ -100,7 +107,23 @@ func (f *Flags) Args() []string {
 }
 
 // Resolve returns the options: defaults, the config file, then the flags.
-func (f *Flags) Resolve() (Options, error) {
+func (f *Flags) Resolve() (Options, error) { return f.ResolveWith(nil) }
+
+// ResolveWith resolves with more knob flags after the user's, as
+// "--name=value" tokens: what the wrappers learn from the cluster (the
+// Redis password's Secret), as the post-renderer process would get them.
+func (f *Flags) ResolveWith(extra []string) (Options, error) {
+	given := f.given
+	if len(extra) > 0 {
+		more := &Flags{} // knobs only: no config file among the extras
+		fs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		more.addRecorded(fs)
+		if err := fs.Parse(extra); err != nil {
+			return Options{}, err
+		}
+		given = append(slices.Clone(given), more.given...)
+	}
 	o := DefaultOptions()
 	if f.config != "" {
 		var err error
@@ -110,7 +133,7 @@ func (f *Flags) Resolve() (Options, error) {
 	}
 	knobs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
 	addKnobs(knobs, &o)
-	for _, g := range f.given {
+	for _, g := range given {
 		// The syntax was checked when pflag set it; only the sum is new.
 		if err := knobs.Set(g.name, g.value); err != nil {
 			return Options{}, fmt.Errorf("--%s: %v", g.name, err)
@@ -133,10 +156,12 @@ func addKnobs(fs *pflag.FlagSet, o *Options) {
 	fs.StringVar(&o.StorageClass, "storage-class", o.StorageClass, "storage class of the claim made by --create-shared-pvc (an RWX class such as NFS or CephFS)")
 	fs.StringVar(&o.Size, "size", o.Size, "size of the claim made by --create-shared-pvc")
 	fs.StringVar(&o.Kustomize, "kustomize", o.Kustomize, "directory with your own kustomization, applied after ours (our output is its first resource)")
+	fs.StringVar(&o.RedisPasswordSecret, "redis-password-secret", o.RedisPasswordSecret, "Secret NAME[:KEY] (key default "+DefaultRedisPasswordKey+") in Harbor's namespace holding the Redis password: pods read it by reference, none stays in ConfigMaps, env values or Secrets built from values")
+	fs.StringVar(&o.RedisUsername, "redis-username", o.RedisUsername, "Redis ACL user for the rebuilt Redis URLs (default: the chart's own, if it wrote one)")
 }
 
 // configKeys are the keys a config file may hold, for its error messages.
-const configKeys = "replicas, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize"
+const configKeys = "replicas, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize, redisPasswordSecret, redisUsername"
 
 // loadConfig reads a config file over the defaults; flag names the flag
 // that gave it, for messages. Unknown keys are errors: a misspelt knob

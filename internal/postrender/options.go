@@ -27,7 +27,20 @@ type Options struct {
 	StorageClass    string            `json:"storageClass,omitempty"`
 	Size            string            `json:"size,omitempty"`
 	Kustomize       string            `json:"kustomize,omitempty"`
+	// RedisPasswordSecret is NAME[:KEY], the Secret in Harbor's namespace
+	// whose key (default DefaultRedisPasswordKey) holds the Redis password:
+	// every credential the chart writes is turned into a reference to it
+	// (credentials.go). Empty: an inline password is left, with a warning.
+	RedisPasswordSecret string `json:"redisPasswordSecret,omitempty"`
+	// RedisUsername is the Redis ACL user put into the rebuilt URLs (the
+	// chart drops a username that comes without a password); empty: the
+	// chart's own, if it wrote one.
+	RedisUsername string `json:"redisUsername,omitempty"`
 }
+
+// DefaultRedisPasswordKey is the key --redis-password-secret reads when
+// it names none: the one the chart's redis.external.existingSecret uses.
+const DefaultRedisPasswordKey = "REDIS_PASSWORD"
 
 // Anti-affinity modes.
 const (
@@ -244,6 +257,14 @@ func (o Options) Validate() error {
 	}
 	if q, err := resource.ParseQuantity(o.Size); err != nil || q.Sign() <= 0 {
 		return fmt.Errorf("--size: %q is not a positive quantity such as 100Gi", o.Size)
+	}
+	if _, err := o.redisSecret(); err != nil {
+		return err
+	}
+	if u := o.RedisUsername; u != "" {
+		if err := harbor.CheckRedisCredential("--redis-username "+strconv.Quote(u), u); err != nil {
+			return err
+		}
 	}
 	if o.Kustomize != "" {
 		st, err := os.Stat(o.Kustomize)

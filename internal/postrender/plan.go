@@ -78,13 +78,19 @@ func makePlan(rel *harbor.Release, o Options) (*plan, error) {
 		p.warnf("%s: the chart's internal %s is a single pod and cannot be made highly available; use an external one (helm harborha values)", w.Doc.ID(), w.Component)
 	}
 	m := planSharedClaim(p, rel, o)
+	creds, err := planCredentials(p, rel, o)
+	if err != nil {
+		return nil, err
+	}
 	for _, w := range rel.Components() {
 		ops, err := planWorkload(p, rel, w, o, m.moved[w])
 		if err != nil {
 			return nil, err
 		}
+		ops = append(ops, creds.workloads[w]...)
 		p.patches = append(p.patches, patch{target: w, ops: ops})
 	}
+	p.patches = append(p.patches, creds.sources...)
 	m.dropUnmounted(p, rel)
 	if o.CreateSharedPVC {
 		for _, anchor := range m.anchors {

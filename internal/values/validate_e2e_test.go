@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,22 +25,42 @@ func TestE2EChartWithOverlayPassesServerSideValidation(t *testing.T) {
 	env := kubetest.Start(t)
 	env.UseKubeBlocks(t, "1.0.1")
 	env.EnsureNode(t, "node-a", "192.0.2.10")
+	env.EnsureNamespace(t, "harbor")
+	env.Create(t, "harbor", kubetest.Fixture(t, "kb-1.0-pg-redis.yaml")...)
 	dbNS := env.Namespace(t, "kubeblocks")
 	env.Create(t, dbNS, kubetest.Fixture(t, "kb-1.0-pg-redis.yaml")...)
 
 	// The overlay, as a user makes it: Harbor in "harbor" (where
-	// testutil.HelmTemplate renders), the clusters in their own namespace.
+	// testutil.HelmTemplate renders), with the clusters.
 	overlay := filepath.Join(t.TempDir(), "kubeblocks-values.yaml")
 	chart := testutil.Chart(t, "harbor-1.19.1.tgz")
-	cmd := exec.Command(testutil.Harborha(t), "values", "--kubeconfig", env.Kubeconfig, "-n", "harbor",
-		"--pg-namespace", dbNS, "--redis-namespace", dbNS, "--chart", chart, "-o", overlay)
-	cmd.Env = append(os.Environ(), testutil.IsolatedHelmEnv(t)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("harborha values: %v\n%s", err, out)
+	values := func(wantCode int, args ...string) string {
+		t.Helper()
+		procEnv := append(os.Environ(), testutil.IsolatedHelmEnv(t)...)
+		_, stderr := testutil.Exec(t, procEnv, wantCode, testutil.Harborha(t), append([]string{"values", "--kubeconfig", env.Kubeconfig, "-n", "harbor", "--chart", chart, "-o", overlay}, args...)...)
+		return stderr
+	}
+	// Clusters in another namespace: their Secrets are out of the pods'
+	// reach, and no password is written instead.
+	if stderr := values(1, "--pg-namespace", dbNS, "--redis-namespace", dbNS); !strings.Contains(stderr, "is not in Harbor's namespace") {
+		t.Errorf("clusters elsewhere: %s", stderr)
+	}
+	stderr := values(0)
+	knobs := postrender.DefaultOptions()
+	for _, f := range strings.Fields(stderr) {
+		if v, ok := strings.CutPrefix(f, "--redis-password-secret="); ok {
+			knobs.RedisPasswordSecret = v
+		}
+		if v, ok := strings.CutPrefix(f, "--redis-username="); ok {
+			knobs.RedisUsername = v
+		}
+	}
+	if knobs.RedisPasswordSecret != "myredis-redis-account-default:password" || knobs.RedisUsername != "default" {
+		t.Fatalf("values printed no post-render knobs for the Redis Secret:\n%s", stderr)
 	}
 
 	rendered := testutil.HelmTemplate(t, chart, []string{overlay})
-	opts := postrender.DefaultOptions()
+	opts := knobs
 	opts.SharedPVC, opts.CreateSharedPVC, opts.AntiAffinity = "harbor-shared", true, postrender.AntiAffinityHard
 	var warnings bytes.Buffer
 	r, err := postrender.New(opts, &warnings)
@@ -69,11 +88,16 @@ func TestE2EChartWithOverlayPassesServerSideValidation(t *testing.T) {
 	if kinds["Deployment"] < 5 || kinds["PersistentVolumeClaim"] != 1 || kinds["Service"] == 0 {
 		t.Fatalf("unexpected render (kinds %v): the dry run would prove little", kinds)
 	}
-	if !bytes.Contains(out.Bytes(), []byte("requiredDuringSchedulingIgnoredDuringExecution")) || !bytes.Contains(out.Bytes(), []byte("claimName: harbor-shared")) {
+	if !bytes.Contains(out.Bytes(), []byte("requiredDuringSchedulingIgnoredDuringExecution")) || !bytes.Contains(out.Bytes(), []byte("claimName: harbor-shared")) ||
+		!bytes.Contains(out.Bytes(), []byte("$(HARBORHA_REDIS_PASSWORD)@")) {
 		t.Fatal("the post-render options did not apply")
 	}
+	for _, pw := range []string{"k9P3m2X5t1", "Q5w1E3r9T7"} { // the fixture's
+		if bytes.Contains(out.Bytes(), []byte(pw)) {
+			t.Error("a password is in the rendered release")
+		}
+	}
 
-	env.EnsureNamespace(t, "harbor")
 	errs := env.DryRunCreate(context.Background(), "harbor", objs)
 	for i, err := range errs {
 		if err != nil {

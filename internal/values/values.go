@@ -2,12 +2,15 @@
 // KubeBlocks clusters discovery found: external PostgreSQL and Redis, a
 // NodePort exposure and externalURL (../shared/harbor/REFERENCE.md §2.1-2.3).
 //
-// The database password never leaves the cluster when the KubeBlocks
-// secret is in Harbor's namespace (database.external.existingSecret, key
-// "password"). The Redis password is written inline: the chart reads
-// redis.external.existingSecret with Helm's lookup, which is empty under
-// `helm template` and GitOps tools, so values must carry it. Files are
-// written with mode 0600 (WriteFile).
+// No password is ever written: the database's comes from the KubeBlocks
+// Secret (database.external.existingSecret, key "password"), the Redis one
+// reaches Harbor's pods by reference through the post-renderer
+// (--redis-password-secret, RedisRef): the chart itself reads
+// redis.external.existingSecret only with Helm's lookup, which is empty
+// under `helm template` and GitOps tools. A pod reads Secrets of its own
+// namespace only, so a Secret elsewhere is an error that points at
+// bootstrap (Harbor's own role, user or copy in Harbor's namespace).
+// Files are written with mode 0600 (WriteFile).
 package values
 
 import (
@@ -41,6 +44,10 @@ type Options struct {
 	// ForceFlag is the flag that set it, for messages.
 	Force     bool
 	ForceFlag string
+	// Bootstrapped says bootstrap provides the Secrets in Harbor's
+	// namespace (the wrappers, --bootstrapped): a cluster Secret elsewhere
+	// is then no error, bootstrap's settings replace it.
+	Bootstrapped bool
 }
 
 // Defaults are the flag defaults.
@@ -150,7 +157,6 @@ type externalRedis struct {
 	RegistryDatabaseIndex   string `yaml:"registryDatabaseIndex"`
 	TrivyAdapterIndex       string `yaml:"trivyAdapterIndex"`
 	Username                string `yaml:"username,omitempty"`
-	Password                string `yaml:"password"`
 }
 
 // Build returns the overlay document and the warnings for the user.
@@ -161,7 +167,6 @@ func Build(r *discover.Result, o Options) ([]byte, []string, error) {
 	if r.PostgreSQL == nil || r.Redis == nil {
 		return nil, nil, errors.New("discovery found no PostgreSQL or no Redis cluster")
 	}
-	var warnings []string
 	pg, rd := r.PostgreSQL, r.Redis
 
 	ext, err := externalURL(r, o)
@@ -187,11 +192,11 @@ func Build(r *discover.Result, o Options) ([]byte, []string, error) {
 		SSLMode:      o.SSLMode,
 	}
 	dbSecret := pg.Namespace == o.HarborNamespace
-	if dbSecret {
+	switch {
+	case dbSecret:
 		v.Database.External.ExistingSecret = pg.Secret
-	} else {
-		v.Database.External.Password = pg.Password.Reveal()
-		warnings = append(warnings, fmt.Sprintf("the PostgreSQL secret %s/%s is not in Harbor's namespace %q, so the chart cannot read it: the database password is written inline in the values; keep them private", pg.Namespace, pg.Secret, o.HarborNamespace))
+	case !o.Bootstrapped:
+		return nil, nil, elsewhere("PostgreSQL", pg, o.HarborNamespace, "Harbor's own role with its Secret")
 	}
 
 	v.Redis.Type = "external"
@@ -201,7 +206,6 @@ func Build(r *discover.Result, o Options) ([]byte, []string, error) {
 		JobserviceDatabaseIndex: "1",
 		RegistryDatabaseIndex:   "2",
 		TrivyAdapterIndex:       "5",
-		Password:                rd.Password.Reveal(),
 	}
 	if s := rd.Sentinel; s != nil {
 		v.Redis.External.Addr = s.Addr()
@@ -216,7 +220,14 @@ func Build(r *discover.Result, o Options) ([]byte, []string, error) {
 	if err := encode(&b, v); err != nil {
 		return nil, nil, err
 	}
-	return b.Bytes(), warnings, nil
+	return b.Bytes(), nil, nil
+}
+
+// elsewhere is the error for a cluster Secret outside Harbor's namespace:
+// no inline fallback, a pod can read only its own namespace's Secrets.
+func elsewhere(engine string, e *discover.Endpoint, namespace, what string) error {
+	return fmt.Errorf("the %s secret %s/%s is not in Harbor's namespace %q, and Harbor's pods can read Secrets only there (the values never hold a password): let bootstrap create %s in %q (`helm harborha bootstrap RELEASE`, then `helm harborha values --bootstrapped RELEASE`; install and upgrade do it unless --no-bootstrap)",
+		engine, e.Namespace, e.Secret, namespace, what, namespace)
 }
 
 func externalURL(r *discover.Result, o Options) (string, error) {
@@ -252,10 +263,10 @@ func header(b *bytes.Buffer, r *discover.Result, o Options, dbSecret bool) {
 	if dbSecret {
 		fmt.Fprintf(b, "# The database password stays in the cluster: existingSecret %s (key \"password\").\n", r.PostgreSQL.Secret)
 	} else {
-		b.WriteString("# The database password is inline: its secret is not in Harbor's namespace.\n")
+		b.WriteString("# The database password stays in the cluster: bootstrap's Secret in Harbor's namespace.\n")
 	}
-	b.WriteString("# The Redis password is inline (the chart reads redis.external.existingSecret with lookup,\n")
-	b.WriteString("# which is empty under helm template and GitOps tools): keep this file private.\n")
+	b.WriteString("# No Redis password here either: pods read it from a Secret by reference, through\n")
+	b.WriteString("# `helm harborha post-render --redis-password-secret` (the install wrappers pass it).\n")
 }
 
 // WriteFile writes data to path with mode 0600, atomically: a temporary

@@ -1,0 +1,82 @@
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/harborha/helm-harborha/internal/kube"
+)
+
+// A Redis cluster outside Harbor's namespace: its account credential is
+// copied where Harbor's pods can read it, the copy follows the account,
+// a bootstrapped user's Secret is left alone, and a password that cannot
+// go into a URL unescaped is refused without being shown.
+func TestRedisCopyFollowsTheAccount(t *testing.T) {
+	cs := fake.NewClientset(superSecret("kb", "myredis-redis-account-default", "default", "AccountPassword1"))
+	c := &kube.Client{Typed: cs, Namespace: "harbor"}
+	ctx := context.Background()
+	var progress bytes.Buffer
+	o := Options{Release: "myharbor", Namespace: "harbor", Progress: &progress,
+		RedisCopy: &Endpoint{Namespace: "kb", Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}}
+	copied := func() map[string][]byte {
+		t.Helper()
+		s, err := cs.CoreV1().Secrets("harbor").Get(ctx, "myharbor-harborha-redis", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Data
+	}
+
+	res, err := Run(ctx, c, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd := res.Redis; rd == nil || !rd.Copy || rd.User != "default" || rd.Secret != "myharbor-harborha-redis" {
+		t.Fatalf("result %+v", res.Redis)
+	}
+	if d := copied(); string(d[RedisUsernameKey]) != "default" || string(d[RedisPasswordKey]) != "AccountPassword1" {
+		t.Errorf("copy holds %q / (password %v)", d[RedisUsernameKey], string(d[RedisPasswordKey]) == "AccountPassword1")
+	}
+
+	src, _ := cs.CoreV1().Secrets("kb").Get(ctx, "myredis-redis-account-default", metav1.GetOptions{})
+	src.Data["password"] = []byte("RotatedByKubeBlocks2")
+	if _, err := cs.CoreV1().Secrets("kb").Update(ctx, src, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, c, o); err != nil {
+		t.Fatal(err)
+	}
+	if string(copied()[RedisPasswordKey]) != "RotatedByKubeBlocks2" || !strings.Contains(progress.String(), "updated Secret harbor/myharbor-harborha-redis") {
+		t.Errorf("the copy did not follow the account:\n%s", progress.String())
+	}
+
+	user := superSecret("harbor", "myharbor-harborha-redis", "harbor", "UserPassword3")
+	user.Data = map[string][]byte{RedisUsernameKey: []byte("harbor"), RedisPasswordKey: []byte("UserPassword3")}
+	if err := cs.CoreV1().Secrets("harbor").Delete(ctx, user.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Secrets("harbor").Create(ctx, user, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Run(ctx, c, o); err != nil || res.Redis.Copy || res.Redis.User != "harbor" || string(copied()[RedisPasswordKey]) != "UserPassword3" {
+		t.Errorf("a bootstrapped user's Secret was not used as it is: %+v %v", res.Redis, err)
+	}
+
+	src.Data["password"] = []byte("has/slash@and:colon")
+	if _, err := cs.CoreV1().Secrets("kb").Update(ctx, src, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = cs.CoreV1().Secrets("harbor").Delete(ctx, user.Name, metav1.DeleteOptions{})
+	_, err = Run(ctx, c, o)
+	if err == nil || !strings.Contains(err.Error(), `the password in Secret kb/myredis-redis-account-default key "password" holds characters`) || strings.Contains(err.Error(), "slash") {
+		t.Errorf("an unsafe password: %v", err)
+	}
+	if strings.Contains(progress.String(), "AccountPassword1") || strings.Contains(progress.String(), "RotatedByKubeBlocks2") {
+		t.Error("a password is in the progress")
+	}
+}

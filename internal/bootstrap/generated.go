@@ -1,0 +1,370 @@
+package bootstrap
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/values"
+)
+
+// Nothing random between renders: the chart generates core's secret, the
+// jobservice secret, the registry's HTTP secret, the CSRF key, the token
+// service key pair and the registry's credentials anew on every render
+// (randAlphaNum, genCA, htpasswd; or lookup, which helm template and GitOps
+// tools cannot do). EnsureGenerated creates them once, in Secrets of
+// Harbor's namespace that only --rotate changes; on a running release it
+// adopts the values the release runs with, so the first upgrade logs
+// nobody out. The overlay then points the chart at them (Settings): every
+// field exists in every chart version 1.14.0-1.19.1.
+
+// generatedValue is one value the chart would generate.
+type generatedValue struct {
+	name     string // its --rotate name and Secret suffix
+	what     string // for messages
+	keys     []string
+	generate func(now time.Time) (map[string][]byte, error)
+	// adopt reads the value the running release uses; nil data when the
+	// release does not give it.
+	adopt    func(ctx context.Context, l *liveRelease) (map[string][]byte, error)
+	settings func(secret string, data map[string][]byte) []values.Setting
+}
+
+// Keys of the generated Secrets: what each chart field expects.
+const (
+	coreSecretKey      = "secret" // core.existingSecret (fixed by the chart)
+	jobserviceKey      = "JOBSERVICE_SECRET"
+	registryHTTPKey    = "REGISTRY_HTTP_SECRET"
+	csrfKey            = "CSRF_KEY"
+	tokenKeyKey        = "tls.key" // core.secretName (fixed)
+	tokenCertKey       = "tls.crt"
+	registryPasswdKey  = "REGISTRY_PASSWD" // registry.credentials.existingSecret (fixed)
+	registryHtpasswdKy = "REGISTRY_HTPASSWD"
+)
+
+var generatedValues = []generatedValue{
+	alphaNumValue("core", "core's secret", coreSecretKey, 16, "core", "core", "CORE_SECRET",
+		func(s string) []values.Setting { return []values.Setting{{Path: "core.existingSecret", Value: s}} }),
+	alphaNumValue("jobservice", "the jobservice secret", jobserviceKey, 16, "jobservice", "jobservice", "JOBSERVICE_SECRET",
+		func(s string) []values.Setting {
+			return []values.Setting{{Path: "jobservice.existingSecret", Value: s}, {Path: "jobservice.existingSecretKey", Value: jobserviceKey}}
+		}),
+	alphaNumValue("registry", "the registry's HTTP secret", registryHTTPKey, 16, "registry", "registry", "REGISTRY_HTTP_SECRET",
+		func(s string) []values.Setting {
+			return []values.Setting{{Path: "registry.existingSecret", Value: s}, {Path: "registry.existingSecretKey", Value: registryHTTPKey}}
+		}),
+	alphaNumValue("csrf", "the CSRF key", csrfKey, 32, "core", "core", "CSRF_KEY",
+		func(s string) []values.Setting {
+			return []values.Setting{{Path: "core.existingXsrfSecret", Value: s}, {Path: "core.existingXsrfSecretKey", Value: csrfKey}}
+		}),
+	{
+		name: "token", what: "the token service key pair", keys: []string{tokenKeyKey, tokenCertKey},
+		generate: func(now time.Time) (map[string][]byte, error) {
+			key, cert, err := tokenPair(now)
+			return map[string][]byte{tokenKeyKey: key, tokenCertKey: cert}, err
+		},
+		adopt: adoptToken,
+		settings: func(s string, _ map[string][]byte) []values.Setting {
+			return []values.Setting{{Path: "core.secretName", Value: s}}
+		},
+	},
+	{
+		name: "registry-credentials", what: "the registry's credentials", keys: []string{registryPasswdKey, registryHtpasswdKy},
+		generate: func(time.Time) (map[string][]byte, error) {
+			pw := rand.Text()
+			line, err := htpasswdLine(DefaultRegistryUser, pw)
+			return map[string][]byte{registryPasswdKey: []byte(pw), registryHtpasswdKy: []byte(line)}, err
+		},
+		adopt: adoptRegistryCredentials,
+		settings: func(s string, data map[string][]byte) []values.Setting {
+			return []values.Setting{{Path: "registry.credentials.existingSecret", Value: s},
+				{Path: "registry.credentials.username", Value: htpasswdUser(string(data[registryHtpasswdKy]))}}
+		},
+	},
+}
+
+// GeneratedNames are the --rotate names of the generated values.
+func GeneratedNames() []string {
+	var out []string
+	for _, v := range generatedValues {
+		out = append(out, v.name)
+	}
+	return out
+}
+
+// GeneratedSecretName is the Secret holding a generated value: never one
+// of the chart's own names (<fullname>-core, ...), which Helm would own.
+func GeneratedSecretName(release, name string) string { return release + "-harborha-" + name }
+
+// alphaNumValue is a random letters-and-digits value the release reads
+// from one container's environment.
+func alphaNumValue(name, what, key string, n int, component, container, env string, settings func(string) []values.Setting) generatedValue {
+	return generatedValue{
+		name: name, what: what, keys: []string{key},
+		generate: func(time.Time) (map[string][]byte, error) {
+			v, err := randomAlphaNum(n)
+			return map[string][]byte{key: []byte(v)}, err
+		},
+		adopt: func(ctx context.Context, l *liveRelease) (map[string][]byte, error) {
+			v, ok, err := l.env(ctx, component, container, env)
+			if err != nil || !ok || v == "" {
+				return nil, err
+			}
+			return map[string][]byte{key: []byte(v)}, nil
+		},
+		settings: func(s string, _ map[string][]byte) []values.Setting { return settings(s) },
+	}
+}
+
+// adoptToken reads the key core signs tokens with (mounted at
+// /etc/core/private_key.pem) and its certificate, or makes a certificate
+// for the key when the release's Secret has none.
+func adoptToken(ctx context.Context, l *liveRelease) (map[string][]byte, error) {
+	key, secret, err := l.mountedFile(ctx, "core", "core", "/etc/core/private_key.pem")
+	if err != nil || key == nil {
+		return nil, err
+	}
+	out := map[string][]byte{tokenKeyKey: key, tokenCertKey: secret[tokenCertKey]}
+	if len(out[tokenCertKey]) == 0 {
+		priv, err := parseTokenKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("the token service key core mounts in namespace %s is not an RSA key in PEM: %v", l.ns, err)
+		}
+		if out[tokenCertKey], err = tokenCert(priv, time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// adoptRegistryCredentials reads the password core and jobservice send to
+// the registry and the htpasswd line the registry checks it against.
+func adoptRegistryCredentials(ctx context.Context, l *liveRelease) (map[string][]byte, error) {
+	pw, ok, err := l.env(ctx, "core", "core", "REGISTRY_CREDENTIAL_PASSWORD")
+	if err != nil || !ok || pw == "" {
+		return nil, err
+	}
+	line, _, err := l.mountedFile(ctx, "registry", "registry", "/etc/registry/passwd")
+	if err != nil || line == nil {
+		return nil, err
+	}
+	return map[string][]byte{registryPasswdKey: []byte(pw), registryHtpasswdKy: line}, nil
+}
+
+// GeneratedOptions say for which release to ensure the generated Secrets.
+type GeneratedOptions struct {
+	Release   string
+	Namespace string // Harbor's
+	// Rotate names the values to generate anew (GeneratedNames).
+	Rotate   []string
+	Progress io.Writer // one line per Secret; nil discards
+}
+
+// Generated is where the generated values are, for the overlay and the
+// user; it never holds a value in its JSON/YAML form.
+type Generated struct {
+	Namespace string            `json:"namespace"`
+	Secrets   []GeneratedSecret `json:"secrets"`
+}
+
+// GeneratedSecret is one generated value's Secret and what was done.
+type GeneratedSecret struct {
+	Name   string `json:"name"`   // the --rotate name
+	Secret string `json:"secret"` // in Generated.Namespace
+	// State: created (generated now), adopted (from the running
+	// release), reused, rotated, or missing (ReadGenerated only).
+	State    string           `json:"state"`
+	settings []values.Setting // the chart fields pointing at it
+}
+
+// Generated states.
+const (
+	StateCreated = "created"
+	StateAdopted = "adopted"
+	StateReused  = "reused"
+	StateRotated = "rotated"
+	StateMissing = "missing"
+)
+
+// Settings point the chart at every Secret that exists.
+func (g Generated) Settings() []values.Setting {
+	var out []values.Setting
+	for _, s := range g.Secrets {
+		out = append(out, s.settings...)
+	}
+	return out
+}
+
+// Missing are the Secrets that do not exist (ReadGenerated).
+func (g Generated) Missing() []string {
+	var out []string
+	for _, s := range g.Secrets {
+		if s.State == StateMissing {
+			out = append(out, s.Secret)
+		}
+	}
+	return out
+}
+
+// CheckRotate refuses a --rotate name that is not a generated value (nor
+// "passwords", the role and user passwords).
+func CheckRotate(names []string) error {
+	for _, n := range names {
+		if n != RotatePasswords && !slices.Contains(GeneratedNames(), n) {
+			return fmt.Errorf("--rotate: %q is not %s, or %s", n, RotatePasswords, strings.Join(GeneratedNames(), ", "))
+		}
+	}
+	return nil
+}
+
+// EnsureGenerated creates the missing generated Secrets (adopting a
+// running release's values), rotates those named in Rotate, and reuses
+// the others unchanged. It needs only the Kubernetes API (no Job).
+func EnsureGenerated(ctx context.Context, c *kube.Client, o GeneratedOptions) (Generated, error) {
+	if err := CheckRotate(o.Rotate); err != nil {
+		return Generated{}, err
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	g := &generator{c: c, o: o}
+	out := Generated{Namespace: o.Namespace}
+	for _, v := range generatedValues {
+		s, err := g.ensure(ctx, v)
+		if err != nil {
+			return Generated{}, err
+		}
+		out.Secrets = append(out.Secrets, s)
+	}
+	return out, nil
+}
+
+type generator struct {
+	c    *kube.Client
+	o    GeneratedOptions
+	live *liveRelease
+}
+
+func (g *generator) say(format string, args ...any) {
+	fmt.Fprintf(g.o.Progress, "bootstrap: "+format+"\n", args...)
+}
+
+func (g *generator) ensure(ctx context.Context, v generatedValue) (GeneratedSecret, error) {
+	ns, name := g.o.Namespace, GeneratedSecretName(g.o.Release, v.name)
+	secrets := g.c.Typed.CoreV1().Secrets(ns)
+	op := kube.Op{Verb: "get", Resource: "secrets", Namespace: ns, Name: name}
+	s, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		data, state, err := g.initial(ctx, v)
+		if err != nil {
+			return GeneratedSecret{}, err
+		}
+		_, err = secrets.Create(ctx, generatedValueSecret(ns, name, g.o.Release, v, data), metav1.CreateOptions{})
+		if err == nil {
+			g.say("created Secret %s/%s (%s, %s)", ns, name, v.what, map[string]string{StateAdopted: "the value the running release uses", StateCreated: "generated"}[state])
+			return GeneratedSecret{Name: v.name, Secret: name, State: state, settings: v.settings(name, data)}, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return GeneratedSecret{}, g.c.Explain(err, kube.Op{Verb: "create", Resource: "secrets", Namespace: ns, Name: name})
+		}
+		s, err = secrets.Get(ctx, name, metav1.GetOptions{}) // created meanwhile by a concurrent run
+	}
+	if err != nil {
+		return GeneratedSecret{}, g.c.Explain(err, op)
+	}
+	if slices.Contains(g.o.Rotate, v.name) {
+		return g.rotate(ctx, v, s)
+	}
+	if err := checkKeys(s, v); err != nil {
+		return GeneratedSecret{}, err
+	}
+	g.say("reusing Secret %s/%s (%s)", ns, name, v.what)
+	return GeneratedSecret{Name: v.name, Secret: name, State: StateReused, settings: v.settings(name, s.Data)}, nil
+}
+
+// initial is a missing Secret's data: the running release's value, or a
+// new one.
+func (g *generator) initial(ctx context.Context, v generatedValue) (map[string][]byte, string, error) {
+	if g.live == nil {
+		l, err := readLive(ctx, g.c, g.o.Namespace, g.o.Release)
+		if err != nil {
+			return nil, "", err
+		}
+		g.live = l
+	}
+	if g.live.installed() {
+		data, err := v.adopt(ctx, g.live)
+		if err != nil {
+			return nil, "", err
+		}
+		if data != nil {
+			return data, StateAdopted, nil
+		}
+		g.say("warning: release %s runs, but %s could not be read from its pods: a new one is generated", g.o.Release, v.what)
+	}
+	data, err := v.generate(time.Now())
+	return data, StateCreated, err
+}
+
+func (g *generator) rotate(ctx context.Context, v generatedValue, s *corev1.Secret) (GeneratedSecret, error) {
+	data, err := v.generate(time.Now())
+	if err != nil {
+		return GeneratedSecret{}, err
+	}
+	s.Data = data
+	if _, err := g.c.Typed.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		return GeneratedSecret{}, g.c.Explain(err, kube.Op{Verb: "update", Resource: "secrets", Namespace: s.Namespace, Name: s.Name})
+	}
+	g.say("rotated Secret %s/%s (%s): restart Harbor's pods to use it (kubectl -n %s rollout restart deployment,statefulset -l release=%s)", s.Namespace, s.Name, v.what, s.Namespace, g.o.Release)
+	return GeneratedSecret{Name: v.name, Secret: s.Name, State: StateRotated, settings: v.settings(s.Name, data)}, nil
+}
+
+func checkKeys(s *corev1.Secret, v generatedValue) error {
+	for _, k := range v.keys {
+		if len(s.Data[k]) == 0 {
+			return fmt.Errorf("Secret %s/%s (%s) has no key %q: delete it or pass --rotate=%s to generate a new one", s.Namespace, s.Name, v.what, k, v.name)
+		}
+	}
+	return nil
+}
+
+// ReadGenerated finds the generated Secrets without creating any, for
+// `helm harborha template` and `values --bootstrapped`: the overlay points
+// only at those that exist.
+func ReadGenerated(ctx context.Context, c *kube.Client, namespace, release string) (Generated, error) {
+	out := Generated{Namespace: namespace}
+	for _, v := range generatedValues {
+		name := GeneratedSecretName(release, v.name)
+		s, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			out.Secrets = append(out.Secrets, GeneratedSecret{Name: v.name, Secret: name, State: StateMissing})
+			continue
+		case err != nil:
+			return Generated{}, c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: namespace, Name: name})
+		}
+		if err := checkKeys(s, v); err != nil {
+			return Generated{}, err
+		}
+		out.Secrets = append(out.Secrets, GeneratedSecret{Name: v.name, Secret: name, State: StateReused, settings: v.settings(name, s.Data)})
+	}
+	return out, nil
+}
+
+// generatedValueSecret is a generated value's Secret.
+func generatedValueSecret(ns, name, release string, v generatedValue, data map[string][]byte) *corev1.Secret {
+	s := generatedSecret(ns, name, release, "generated-"+v.name, data)
+	s.Annotations = map[string]string{
+		"harborha.io/note": "generated by helm harborha for " + v.what + "; kept across upgrades and uninstalls, changed only by --rotate=" + v.name,
+	}
+	return s
+}

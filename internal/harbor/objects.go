@@ -1,0 +1,159 @@
+package harbor
+
+import (
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/harborha/helm-harborha/internal/manifest"
+)
+
+// Target is a document that is no workload (a ConfigMap, a Secret) in the
+// Workload shape, for code that only needs a patch target's identity:
+// Doc, Name, Namespace and Release (its own "release" label). It has no
+// pod template and no component.
+func Target(d *manifest.Doc) *Workload {
+	return &Workload{Doc: d, Kind: d.Obj.GetKind()}
+}
+
+// Source is a ConfigMap or Secret of the stream, decoded: the data a pod
+// reads from it (a Secret's data base64-decoded, its stringData as is).
+type Source struct {
+	Doc  *manifest.Doc
+	Kind string // "ConfigMap" or "Secret"
+	Data map[string]string
+	// Field is where each key is written: "data" or "stringData" (a
+	// Secret's stringData wins over data, as the API server merges them).
+	Field map[string]string
+	// Trimmed are the ConfigMap keys whose value the document's text no
+	// longer ends with a newline: a block scalar with "|+" last in a
+	// document loses it when the stream is split, and gets it back when
+	// Helm joins the documents with "\n---". Data holds the value with it,
+	// as Helm applies it; rewriting the document must keep it.
+	Trimmed map[string]bool
+}
+
+// Sources indexes the stream's ConfigMaps and Secrets by kind, namespace
+// and name (hooks included: a hook may be what reads one). A document
+// that does not decode is left out: the API server would reject it, and
+// callers that need it report it missing.
+type Sources map[string]*Source
+
+func sourceKey(kind, namespace, name string) string { return kind + "/" + namespace + "/" + name }
+
+// ReadSources decodes the stream's ConfigMaps and Secrets.
+func ReadSources(docs []*manifest.Doc) Sources {
+	out := Sources{}
+	for _, d := range docs {
+		id := d.ID()
+		if id.Group != "" || (id.Kind != "ConfigMap" && id.Kind != "Secret") {
+			continue
+		}
+		s := &Source{Doc: d, Kind: id.Kind, Data: map[string]string{}, Field: map[string]string{}, Trimmed: map[string]bool{}}
+		if id.Kind == "ConfigMap" {
+			var cm corev1.ConfigMap
+			if decode(d, &cm) != nil {
+				continue
+			}
+			joined := joinedData(d)
+			for k, v := range cm.Data {
+				s.Data[k], s.Field[k] = v, "data"
+				if j, ok := joined[k]; ok && j == v+"\n" {
+					s.Data[k], s.Trimmed[k] = j, true
+				}
+			}
+		} else {
+			var sec corev1.Secret
+			if decode(d, &sec) != nil {
+				continue
+			}
+			for k, v := range sec.Data {
+				s.Data[k], s.Field[k] = string(v), "data"
+			}
+			for k, v := range sec.StringData {
+				s.Data[k], s.Field[k] = v, "stringData"
+			}
+		}
+		out[sourceKey(id.Kind, id.Namespace, id.Name)] = s
+	}
+	return out
+}
+
+// joinedData is a ConfigMap's data as the document reads once joined
+// into a stream (its text and a newline before the next "---").
+func joinedData(d *manifest.Doc) map[string]string {
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	if yaml.Unmarshal([]byte(d.Raw+"\n"), &cm) != nil {
+		return nil
+	}
+	return cm.Data
+}
+
+// Get returns the ConfigMap or Secret namespace/name, or nil.
+func (s Sources) Get(kind, namespace, name string) *Source {
+	return s[sourceKey(kind, namespace, name)]
+}
+
+// Name is the source's metadata.name.
+func (s *Source) Name() string { return s.Doc.Obj.GetName() }
+
+// Containers are the pod template's init containers and containers with
+// their JSON pointer (".../initContainers/0"), in the order the kubelet
+// starts them.
+func (w *Workload) Containers() []PodContainer {
+	spec := &w.Template().Spec
+	var out []PodContainer
+	for i := range spec.InitContainers {
+		out = append(out, PodContainer{Container: &spec.InitContainers[i], Path: podPath + "/initContainers/" + strconv.Itoa(i)})
+	}
+	for i := range spec.Containers {
+		out = append(out, PodContainer{Container: &spec.Containers[i], Path: podPath + "/containers/" + strconv.Itoa(i)})
+	}
+	return out
+}
+
+// PodContainer is a container of a pod template and its JSON pointer.
+type PodContainer struct {
+	*corev1.Container
+	Path string
+}
+
+// podPath is the pod spec's JSON pointer in a Deployment or StatefulSet.
+const podPath = "/spec/template/spec"
+
+// Mounts reports whether the container mounts the pod volume that
+// projects the ConfigMap or Secret name (a configMap or secret volume, or
+// a projected one holding it).
+func (w *Workload) Mounts(c *corev1.Container, kind, name string) bool {
+	for _, v := range w.Template().Spec.Volumes {
+		if !volumeHolds(v, kind, name) {
+			continue
+		}
+		for _, m := range c.VolumeMounts {
+			if m.Name == v.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func volumeHolds(v corev1.Volume, kind, name string) bool {
+	switch {
+	case kind == "ConfigMap" && v.ConfigMap != nil:
+		return v.ConfigMap.Name == name
+	case kind == "Secret" && v.Secret != nil:
+		return v.Secret.SecretName == name
+	case v.Projected != nil:
+		for _, p := range v.Projected.Sources {
+			if (kind == "ConfigMap" && p.ConfigMap != nil && p.ConfigMap.Name == name) ||
+				(kind == "Secret" && p.Secret != nil && p.Secret.Name == name) {
+				return true
+			}
+		}
+	}
+	return false
+}
