@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	"sigs.k8s.io/kustomize/api/filters/patchjson6902"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/manifest"
@@ -87,32 +89,104 @@ func FuzzPostRender(f *testing.F) {
 	})
 }
 
-// checkKustomizeEquivalence: each workload's patched document is, byte for
-// byte, what kustomize's patchjson6902 filter makes of it (applyPatch skips
-// the filter's trips through YAML text, not its semantics).
+// checkKustomizeEquivalence: each workload's patched document means what
+// the input means with the operations applied, as Kubernetes reads YAML;
+// and where kustomize reads the document the same way (YAML 1.2 and 1.1
+// agree on it), it is byte for byte what kustomize's patchjson6902 filter
+// writes (applyPatch skips the filter's trips through YAML text).
 func checkKustomizeEquivalence(t *testing.T, stream []byte, o Options) {
 	t.Helper()
 	docs, err := manifest.Parse(stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := harbor.Read(docs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := makePlan(rel, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, pt := range p.patches {
-		ours, err := applyPatch(pt)
+	parts := partition(docs)
+	for _, docs := range parts {
+		rel, err := harbor.Read(docs)
 		if err != nil {
-			t.Fatalf("%s: %v", pt.target.Doc.ID(), err)
+			t.Fatal(err)
 		}
-		if theirs := kustomizePatch(t, pt); ours != theirs {
-			t.Fatalf("%s: differs from kustomize's JSON6902 filter:\n%s", pt.target.Doc.ID(), testutil.LineDiff(theirs, ours))
+		p, err := makePlan(rel, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pt := range p.patches {
+			checkPatch(t, pt)
 		}
 	}
+}
+
+func checkPatch(t *testing.T, pt patch) {
+	t.Helper()
+	id := pt.target.Doc.ID()
+	ours, err := applyPatch(pt)
+	if err != nil {
+		t.Fatalf("%s: %v", id, err)
+	}
+	if got, want := kubernetesReads(t, ours), withOps(t, pt); got != want {
+		t.Fatalf("%s: the patched document means\n%s\nnot the input with the operations applied:\n%s", id, got, want)
+	}
+	if !readsAlike(t, pt.target.Doc) {
+		return
+	}
+	if theirs := kustomizePatch(t, pt); ours != theirs {
+		t.Fatalf("%s: differs from kustomize's JSON6902 filter:\n%s", id, testutil.LineDiff(theirs, ours))
+	}
+}
+
+// kubernetesReads is a document as Kubernetes and Helm read it, as JSON.
+func kubernetesReads(t *testing.T, doc string) string {
+	t.Helper()
+	j, err := sigsyaml.YAMLToJSON([]byte(doc))
+	if err != nil {
+		t.Fatalf("our output is not YAML: %v\n%s", err, doc)
+	}
+	var v any
+	if err := json.Unmarshal(j, &v); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+// withOps is the input as Kubernetes reads it, with the operations applied.
+func withOps(t *testing.T, pt patch) string {
+	t.Helper()
+	in := kubernetesReads(t, pt.target.Doc.Raw)
+	ops, _ := json.Marshal(pt.ops)
+	p, err := jsonpatch.DecodePatch(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Apply([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatal(err)
+	}
+	// As kustomize writes a resource: no empty annotations.
+	if md, ok := v["metadata"].(map[string]any); ok {
+		if a, ok := md["annotations"].(map[string]any); ok && len(a) == 0 {
+			delete(md, "annotations")
+		}
+	}
+	canon, _ := json.Marshal(v)
+	return string(canon)
+}
+
+// readsAlike reports whether kyaml (YAML 1.2, kustomize's reading) and
+// sigs.k8s.io/yaml (YAML 1.1, Kubernetes') read the document the same.
+func readsAlike(t *testing.T, d *manifest.Doc) bool {
+	t.Helper()
+	var k map[string]any
+	if err := kyaml.Unmarshal([]byte(d.Raw), &k); err != nil {
+		return false
+	}
+	a, errA := json.Marshal(k)
+	b, errB := json.Marshal(d.Obj.Object)
+	return errA == nil && errB == nil && string(a) == string(b)
 }
 
 // kustomizePatch applies a workload's operations with kustomize's filter.

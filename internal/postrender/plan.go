@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -475,17 +476,35 @@ func equalJSON(a, b any) bool {
 	return errA == nil && errB == nil && string(ja) == string(jb)
 }
 
+// fromOverlay returns a copy of an object shape of overlays/, each file
+// decoded once per process (a stream of many releases adds hundreds).
 func fromOverlay(name string) (*unstructured.Unstructured, error) {
-	b, err := overlays.FS.ReadFile(name)
+	shapes, err := overlayShapes()
 	if err != nil {
 		return nil, err
 	}
-	u := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal(b, &u.Object); err != nil {
-		return nil, fmt.Errorf("overlays/%s: %w", name, err)
+	shape, ok := shapes[name]
+	if !ok {
+		return nil, fmt.Errorf("overlays/%s: no such shape", name)
 	}
-	return u, nil
+	return shape.DeepCopy(), nil
 }
+
+var overlayShapes = sync.OnceValues(func() (map[string]*unstructured.Unstructured, error) {
+	shapes := map[string]*unstructured.Unstructured{}
+	for _, name := range []string{"pdb.yaml", "shared-pvc.yaml"} {
+		b, err := overlays.FS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(b, &u.Object); err != nil {
+			return nil, fmt.Errorf("overlays/%s: %w", name, err)
+		}
+		shapes[name] = u
+	}
+	return shapes, nil
+})
 
 // toMap turns a typed API value into the plain form a patch is made of.
 // The round trip through JSON cannot fail for API types; should it ever,

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -83,17 +84,25 @@ func (r *Renderer) render(stream []byte) ([]byte, []string, error) {
 	if len(docs) == 0 {
 		return nil, nil, errEmpty
 	}
-	rel, err := harbor.Read(docs)
-	if err != nil {
-		return nil, nil, err
+	parts := partition(docs)
+	results := make([]part, len(parts))
+	parallel(len(parts), func(i int) { results[i] = renderPart(parts[i], r.opts) })
+	expanded := map[*manifest.Doc][]item{}
+	var warnings []string
+	for _, res := range results {
+		if res.err != nil {
+			return nil, nil, res.err // the first part's in stream order
+		}
+		maps.Copy(expanded, res.items)
+		for _, w := range res.warnings {
+			if !slices.Contains(warnings, w) { // the same knob warning from every release once
+				warnings = append(warnings, w)
+			}
+		}
 	}
-	p, err := makePlan(rel, r.opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	items, err := applyPlan(docs, p)
-	if err != nil {
-		return nil, nil, err
+	var items []item
+	for _, d := range docs {
+		items = append(items, expanded[d]...)
 	}
 	if r.opts.Kustomize != "" {
 		if items, err = applyUser(items, r.opts.Kustomize); err != nil {
@@ -108,12 +117,59 @@ func (r *Renderer) render(stream []byte) ([]byte, []string, error) {
 	if len(out) == 0 {
 		return nil, nil, fmt.Errorf("every object was removed (by --kustomize %s?); refusing to write an empty release", r.opts.Kustomize)
 	}
-	return out, p.warnings, nil
+	return out, warnings, nil
+}
+
+// partition splits a stream into parts that are post-rendered apart: one
+// per namespace, since nothing the release model relates (a workload and
+// its claims, budgets, ConfigMaps and Secrets) crosses namespaces. A
+// stream of many releases then renders on every core. When some object
+// has no namespace (chart 1.14 renders none: Helm places them), where it
+// lands is Helm's to decide, so the stream stays whole.
+func partition(docs []*manifest.Doc) [][]*manifest.Doc {
+	var order []string
+	byNS := map[string][]*manifest.Doc{}
+	for _, d := range docs {
+		ns := d.Obj.GetNamespace()
+		if ns == "" {
+			return [][]*manifest.Doc{docs}
+		}
+		if _, seen := byNS[ns]; !seen {
+			order = append(order, ns)
+		}
+		byNS[ns] = append(byNS[ns], d)
+	}
+	parts := make([][]*manifest.Doc, len(order))
+	for i, ns := range order {
+		parts[i] = byNS[ns]
+	}
+	return parts
+}
+
+// part is one part's output: the items each of its documents becomes.
+type part struct {
+	items    map[*manifest.Doc][]item
+	warnings []string
+	err      error
+}
+
+func renderPart(docs []*manifest.Doc, o Options) part {
+	rel, err := harbor.Read(docs)
+	if err != nil {
+		return part{err: err}
+	}
+	p, err := makePlan(rel, o)
+	if err != nil {
+		return part{err: err}
+	}
+	items, err := applyPlan(docs, p)
+	return part{items: items, warnings: p.warnings, err: err}
 }
 
 // applyPlan applies each workload's operations and writes the objects it
-// adds; every other document is copied through byte for byte.
-func applyPlan(docs []*manifest.Doc, p *plan) ([]item, error) {
+// adds: each document becomes its own item (patched, or copied through
+// byte for byte), the objects added after it, or nothing when dropped.
+func applyPlan(docs []*manifest.Doc, p *plan) (map[*manifest.Doc][]item, error) {
 	byID, err := encodeChanged(p)
 	if err != nil {
 		return nil, err
@@ -122,22 +178,44 @@ func applyPlan(docs []*manifest.Doc, p *plan) ([]item, error) {
 	for _, a := range p.added {
 		addedAfter[a.after] = append(addedAfter[a.after], manifest.IDOf(a.obj))
 	}
-	var items []item
+	out := make(map[*manifest.Doc][]item, len(docs))
 	for _, d := range docs {
 		id := d.ID()
 		if p.drop[id] {
+			out[d] = nil
 			continue
 		}
 		it := item{id: id, head: d.Head(), text: d.Raw, hook: d.Hook}
 		if patched, ok := byID[id]; ok {
 			it.text = it.head + patched
 		}
-		items = append(items, it)
+		items := []item{it}
 		for _, aid := range addedAfter[id] {
 			items = append(items, item{id: aid, text: byID[aid]})
 		}
+		out[d] = items
 	}
-	return items, nil
+	return out, nil
+}
+
+// parallel runs fn(0..n-1) on every core and waits for all.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // encodeChanged writes every workload we patch and every object we add,
@@ -149,7 +227,7 @@ func encodeChanged(p *plan) (map[manifest.ID]string, error) {
 	out := make([]string, n)
 	ids := make([]manifest.ID, n)
 	errs := make([]error, n)
-	job := func(i int) {
+	parallel(n, func(i int) {
 		if i < len(p.patches) {
 			ids[i] = p.patches[i].target.Doc.ID()
 			out[i], errs[i] = applyPatch(p.patches[i])
@@ -158,23 +236,7 @@ func encodeChanged(p *plan) (map[manifest.ID]string, error) {
 		a := p.added[i-len(p.patches)].obj
 		ids[i] = manifest.IDOf(a)
 		out[i], errs[i] = encodeAdded(a)
-	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				job(i)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	})
 	byID := make(map[manifest.ID]string, n)
 	for i := range n {
 		if errs[i] != nil {
@@ -189,27 +251,27 @@ func encodeChanged(p *plan) (map[manifest.ID]string, error) {
 // operation is written the same way, so that every workload we own reads
 // the same whether or not this run changed it.
 //
-// The operations are applied exactly as kustomize's JSON6902 filter
+// The operations are applied as kustomize's JSON6902 filter
 // (api/filters/patchjson6902, what a kustomization's patches run) applies
-// them — the document as kyaml decodes it, to JSON, evanphx/json-patch,
-// back through JSON — and written as kustomize then writes the resource
-// (kyaml's encoder; the annotations last in metadata), without the
-// filter's and the resource map's trips through YAML text, which were
-// most of a post-render's time. TestPatchesAreKustomizes and
-// FuzzPostRender hold the two to the same bytes.
+// them — the document to JSON, evanphx/json-patch, back through JSON —
+// and written as kustomize then writes the resource (kyaml's encoder; the
+// annotations last in metadata), without the filter's and the resource
+// map's trips through YAML text, which were most of a post-render's time.
+// One difference, on purpose: the document is read as Kubernetes and Helm
+// read YAML (sigs.k8s.io/yaml, YAML 1.1: the stream's own decoding), where
+// kustomize reads YAML 1.2, which turned an unquoted `yes` (true to
+// Kubernetes) into the string "yes". TestPatchesAreKustomizes and
+// FuzzPostRender hold the output to kustomize's filter byte for byte where
+// the two readings agree, and to the input's meaning always.
 func applyPatch(pt patch) (string, error) {
-	node, err := kyaml.Parse(pt.target.Doc.Raw)
-	if err != nil {
-		return "", err
-	}
 	if len(pt.ops) == 0 {
+		node, err := kyaml.Parse(pt.target.Doc.Raw)
+		if err != nil {
+			return "", err
+		}
 		return encodeNode(node)
 	}
-	doc, err := node.Map()
-	if err != nil {
-		return "", err
-	}
-	in, err := json.Marshal(doc)
+	in, err := json.Marshal(pt.target.Doc.Obj.Object)
 	if err != nil {
 		return "", err
 	}
