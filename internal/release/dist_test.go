@@ -64,6 +64,39 @@ func signedDist(t *testing.T) distribution {
 	return distribution{filepath.Join(distDir, "dist"), version, time.Unix(sourceDateEpoch(t), 0)}
 }
 
+// distPlatforms are the platforms the tests' dist builds
+// (HARBORHA_DIST_PLATFORMS, as make test sets it; else all).
+func distPlatforms(t *testing.T) []release.Platform {
+	t.Helper()
+	ps, err := release.ParsePlatforms(os.Getenv("HARBORHA_DIST_PLATFORMS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// TestReleasePlatforms: a release has an archive for each platform the
+// install hook knows, the five the README promises.
+func TestReleasePlatforms(t *testing.T) {
+	var got []string
+	for _, p := range release.Platforms {
+		got = append(got, p.String())
+	}
+	want := "linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64"
+	if strings.Join(got, " ") != want {
+		t.Errorf("release platforms %v, want %s", got, want)
+	}
+	hook := string(readFile(t, filepath.Join(testutil.RepoRoot(), "scripts", "install-binary.sh")))
+	for _, p := range release.Platforms {
+		if !strings.Contains(hook, p.OS) || !strings.Contains(hook, p.Arch) {
+			t.Errorf("the install hook does not name %s", p)
+		}
+	}
+	if _, err := release.ParsePlatforms("linux/amd64,plan9/386"); err == nil {
+		t.Error("plan9/386 accepted as a release platform")
+	}
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if distDir != "" {
@@ -75,7 +108,7 @@ func TestMain(m *testing.M) {
 // makeDist runs `make dist` into dir/dist, signing with keyFile (and its
 // passphrase in passFile) when set.
 func makeDist(dir, keyFile, passFile string) error {
-	cmd := exec.Command("make", "-s", "dist", "DIST_DIR="+filepath.Join(dir, "dist"))
+	cmd := exec.Command("make", "-s", "dist", "DIST_DIR="+filepath.Join(dir, "dist"), "DIST_PLATFORMS="+os.Getenv("HARBORHA_DIST_PLATFORMS"))
 	cmd.Dir = testutil.RepoRoot()
 	cmd.Env = append(environWithout("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "HARBORHA_SIGN_KEY", "HARBORHA_SIGN_PASSPHRASE_FILE"),
 		"HARBORHA_SIGN_KEY="+keyFile, "HARBORHA_SIGN_PASSPHRASE_FILE="+passFile)
@@ -164,8 +197,8 @@ func TestDistIsReproducible(t *testing.T) {
 		}
 	}
 	names := archives(t, d.dir)
-	if len(names) != len(release.Platforms)+2 {
-		t.Fatalf("%d archives in %s, want %d: %v", len(names), d.dir, len(release.Platforms)+2, names)
+	if len(names) != len(distPlatforms(t))+2 {
+		t.Fatalf("%d archives in %s, want %d: %v", len(names), d.dir, len(distPlatforms(t))+2, names)
 	}
 	for _, name := range append(names, "checksums.txt") {
 		a, b := readFile(t, filepath.Join(d.dir, name)), readFile(t, filepath.Join(other, name))
@@ -216,7 +249,7 @@ func TestDistFiles(t *testing.T) {
 			t.Errorf("checksums.txt says %s for %s, its sha256 is %s", sums[name], name, got)
 		}
 	}
-	for _, p := range release.Platforms {
+	for _, p := range distPlatforms(t) {
 		t.Run(p.OS+"_"+p.Arch, func(t *testing.T) {
 			files := readArchive(t, filepath.Join(d.dir, release.ArchiveName(d.version, p)), d.mtime)
 			// Named here, not taken from release.Commands: a binary

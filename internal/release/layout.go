@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 )
 
 // Platform is one GOOS/GOARCH a release has a binary for.
@@ -18,6 +20,26 @@ var Platforms = []Platform{
 }
 
 func (p Platform) String() string { return p.OS + "/" + p.Arch }
+
+// ParsePlatforms reads a comma-separated list of os/arch, each one of
+// Platforms; "" is all of them. The tests build a subset (the host's and
+// Windows') to keep a cold CI run short; a release builds every one.
+func ParsePlatforms(list string) ([]Platform, error) {
+	if strings.TrimSpace(list) == "" {
+		return Platforms, nil
+	}
+	var out []Platform
+	for _, item := range strings.Split(list, ",") {
+		i := slices.IndexFunc(Platforms, func(p Platform) bool { return p.String() == strings.TrimSpace(item) })
+		if i < 0 {
+			return nil, fmt.Errorf("platform %q is not a release platform (%v)", item, Platforms)
+		}
+		if !slices.Contains(out, Platforms[i]) {
+			out = append(out, Platforms[i])
+		}
+	}
+	return out, nil
+}
 
 // Commands are the binaries every platform archive holds, each built from
 // ./cmd/<name>: the CLI, and the post-render-only binary Helm runs on every

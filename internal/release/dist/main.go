@@ -33,6 +33,7 @@ type options struct {
 	root, out, goCmd  string
 	mtime             time.Time
 	keyFile, passFile string
+	platforms         []release.Platform
 }
 
 func main() {
@@ -42,8 +43,14 @@ func main() {
 	flag.StringVar(&o.out, "out", "dist", "directory for the release files; must not exist or be empty")
 	flag.StringVar(&o.goCmd, "go", "go", "the go command")
 	flag.Int64Var(&epoch, "mtime", 0, "modification time of every archive entry, in seconds since the epoch (SOURCE_DATE_EPOCH)")
+	platforms := flag.String("platforms", "", "comma-separated os/arch to build (default: every release platform)")
 	flag.Parse()
 	o.mtime = time.Unix(epoch, 0)
+	var err error
+	if o.platforms, err = release.ParsePlatforms(*platforms); err != nil {
+		fmt.Fprintln(os.Stderr, "dist:", err)
+		os.Exit(1)
+	}
 	o.keyFile, o.passFile = os.Getenv("HARBORHA_SIGN_KEY"), os.Getenv("HARBORHA_SIGN_PASSPHRASE_FILE")
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "dist:", err)
@@ -119,7 +126,7 @@ func platformArchives(o options, version string) (map[string]string, error) {
 	}
 	defer os.RemoveAll(build)
 	sums := map[string]string{}
-	for _, p := range release.Platforms {
+	for _, p := range o.platforms {
 		binaries, err := buildBinaries(o, version, p, build)
 		if err != nil {
 			return nil, err
