@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -101,10 +102,21 @@ func TestDiagnoseRequests(t *testing.T) {
 	}
 }
 
-// The text and JSON forms, as goldens, and never a password: the golden
-// release has one in every Redis URL.
+// The text and JSON forms, as goldens, and never a password. The golden
+// release references its Redis password (issue 11), so the world is given
+// one inline, in a URL of the ConfigMap and of core's env, as a release
+// installed without the post-renderer has: doctor reads both places.
 func TestReportForms(t *testing.T) {
+	const redisPassword = "not-a-real-password" // the golden cases' values
 	w := newWorld(t)
+	const inline = "redis://:" + redisPassword + "@" + redisIP + ":6379/0?idle_timeout_seconds=30"
+	find[*corev1.ConfigMap](w, "myharbor-core").Data["_REDIS_URL_CORE"] = inline
+	core := &find[*appsv1.Deployment](w, "myharbor-core").Spec.Template.Spec.Containers[0]
+	for i := range core.Env {
+		if core.Env[i].Name == "_REDIS_URL_CORE" {
+			core.Env[i].Value = inline
+		}
+	}
 	find[*corev1.Pod](w, "mypg-postgresql-1").Spec.NodeName = "node-1"
 	w.pendingPod("myharbor-core-7d9f8c6b5-2", 1e12)
 	r, _, err := w.diagnose(Options{})
@@ -116,7 +128,7 @@ func TestReportForms(t *testing.T) {
 		if err := f.Write(&b, r); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(b.String(), "not-a-real-password") {
+		if strings.Contains(b.String(), redisPassword) {
 			t.Errorf("-o %s shows the Redis password", f)
 		}
 		testutil.Golden(t, filepath.Join("testdata", "report."+string(f)), b.Bytes())

@@ -316,3 +316,37 @@ func (w *world) addClaim(name string, mode corev1.PersistentVolumeAccessMode) {
 		Status:     corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, AccessModes: []corev1.PersistentVolumeAccessMode{mode}},
 	})
 }
+
+// dropRedisFromConfigMaps removes every ConfigMap key that mentions Redis
+// (its URLs, the registry's config.yml with redis.addr).
+func (w *world) dropRedisFromConfigMaps() {
+	for _, o := range w.objs {
+		if cm, ok := o.(*corev1.ConfigMap); ok {
+			for k, v := range cm.Data {
+				if strings.Contains(v, "redis") {
+					delete(cm.Data, k)
+				}
+			}
+		}
+	}
+}
+
+// dropRedisFromEnv removes every container env entry holding a Redis URL
+// from the workloads' templates, where doctor reads them.
+func (w *world) dropRedisFromEnv() {
+	drop := func(spec *corev1.PodSpec) {
+		for i := range spec.Containers {
+			spec.Containers[i].Env = slices.DeleteFunc(spec.Containers[i].Env, func(e corev1.EnvVar) bool {
+				return strings.Contains(e.Value, "redis://")
+			})
+		}
+	}
+	for _, o := range w.objs {
+		switch x := o.(type) {
+		case *appsv1.Deployment:
+			drop(&x.Spec.Template.Spec)
+		case *appsv1.StatefulSet:
+			drop(&x.Spec.Template.Spec)
+		}
+	}
+}

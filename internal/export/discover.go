@@ -10,26 +10,17 @@ import (
 	"github.com/harborha/helm-harborha/internal/helmrun"
 )
 
-// overlay is the discovered values overlay as the export writes it: with
-// no password in it. Each password the chart would have read inline is
-// named by the Secret that holds it, for Flux's valuesFrom.
+// overlay is the discovered values overlay as the export writes it. It
+// holds no password: the database's is read by the chart from the Secret
+// the overlay names (existingSecret), the Redis password by Harbor's pods
+// from the Secret the post-render knobs name (env secretKeyRef, which the
+// export's patches carry).
 type overlay struct {
-	Values  []byte
-	Secrets []secretValue
+	Values []byte
 	// Knobs are the post-render knobs discovery adds (the Secret that
 	// holds the Redis password), as the wrappers pass them.
 	Knobs []string
 }
-
-// secretValue is one value Flux reads from a Secret at reconcile time.
-type secretValue struct {
-	Secret, Key, TargetPath string
-	Namespace               string // where the Secret lives (valuesFrom reads only the release's)
-}
-
-// passwordKey is the key of a KubeBlocks account Secret that holds the
-// password.
-const passwordKey = "password"
 
 // discoverOverlay discovers the KubeBlocks clusters as `helm harborha
 // template` does (read-only: it points at the Secrets bootstrap made, and
@@ -39,18 +30,18 @@ func discoverOverlay(ctx context.Context, w *helmrun.Options, progress io.Writer
 	if err != nil {
 		return nil, err
 	}
-	ov, err := withoutPasswords(doc)
+	values, err := exportValues(doc)
 	if err != nil {
 		return nil, err
 	}
-	ov.Knobs = knobs
-	return ov, nil
+	return &overlay{Values: values, Knobs: knobs}, nil
 }
 
-// withoutPasswords drops the passwords from the overlay and records where
-// each one is kept. The header (it holds the time) goes too: the export is
-// the same bytes for the same input.
-func withoutPasswords(doc []byte) (*overlay, error) {
+// exportValues is the overlay without its header (it holds the time: the
+// export is the same bytes for the same input). The overlay never holds a
+// password; one that did would be a bug, and is refused rather than
+// written into Git.
+func exportValues(doc []byte) ([]byte, error) {
 	var v map[string]any
 	if err := yaml.Unmarshal(doc, &v); err != nil {
 		return nil, fmt.Errorf("reading the values overlay: %v", err)
@@ -58,7 +49,7 @@ func withoutPasswords(doc []byte) (*overlay, error) {
 	for _, store := range []string{"database", "redis"} {
 		ext, _ := harborMap(v, store, "external")
 		if _, ok := ext["password"]; ok {
-			return nil, fmt.Errorf("the discovered values hold %s.external.password, and an export never carries a credential", store)
+			return nil, fmt.Errorf("the discovered values hold %s.external.password, and an export never carries a credential; this is a bug in helm-harborha, please report it", store)
 		}
 	}
 	body, err := yaml.Marshal(v)
@@ -66,8 +57,9 @@ func withoutPasswords(doc []byte) (*overlay, error) {
 		return nil, err
 	}
 	header := "# Values overlay for the goharbor/harbor chart, from the KubeBlocks clusters that helm harborha\n" +
-		"# discovered. No password is written here: see the README (export) for where each one comes from.\n"
-	return &overlay{Values: append([]byte(header), body...)}, nil
+		"# discovered. It holds no password: the chart reads the database's from the Secret named here,\n" +
+		"# and Harbor's pods the Redis password from the Secret the patches reference.\n"
+	return append([]byte(header), body...), nil
 }
 
 func harborMap(v map[string]any, keys ...string) (map[string]any, bool) {
@@ -80,13 +72,4 @@ func harborMap(v map[string]any, keys ...string) (map[string]any, bool) {
 		cur = next
 	}
 	return cur, true
-}
-
-// paths lists the values the overlay left out, for messages.
-func (o *overlay) paths() []string {
-	var out []string
-	for _, s := range o.Secrets {
-		out = append(out, s.TargetPath)
-	}
-	return out
 }

@@ -135,7 +135,7 @@ func (o *Options) Run(ctx context.Context, progress io.Writer) error {
 			return err // before discovery and rendering
 		}
 	}
-	ov, err := o.overlay(ctx, ch, progress)
+	ov, err := o.overlay(ctx, progress)
 	if err != nil {
 		return err
 	}
@@ -151,27 +151,18 @@ func (o *Options) Run(ctx context.Context, progress io.Writer) error {
 		return err
 	}
 	return writeAtomically(o.OutputDir, func(stage string) error {
-		return o.stage(ctx, stage, ch, ov, vs, knobs, progress)
+		return o.stage(ctx, stage, ch, vs, knobs, progress)
 	})
 }
 
-func (o *Options) overlay(ctx context.Context, ch *chartRef, progress io.Writer) (*overlay, error) {
+// overlay is the discovered values overlay, nil with --no-discover. It
+// holds no password in either format: the Redis password reaches the pods
+// through the patches' secretKeyRef, which kustomize and Flux apply alike.
+func (o *Options) overlay(ctx context.Context, progress io.Writer) (*overlay, error) {
 	if o.Wrapper.NoDiscover {
 		return nil, nil
 	}
-	ov, err := discoverOverlay(ctx, o.Wrapper, progress)
-	if err != nil {
-		return nil, err
-	}
-	if len(ov.Secrets) > 0 && o.Format == FormatKustomize {
-		return nil, fmt.Errorf("--format kustomize: the discovered values hold %s, and an export never carries a credential (kustomize cannot read it from a Secret); use --format flux, which reads it from Secret %s/%s at reconcile time", strings.Join(ov.paths(), " and "), ov.Secrets[0].Namespace, ov.Secrets[0].Secret)
-	}
-	for _, s := range ov.Secrets {
-		if s.Namespace != o.rel.Namespace {
-			return nil, fmt.Errorf("--format flux: %s is in Secret %s/%s, outside the release's namespace %s, and Flux's valuesFrom reads only the release's; copy the Secret into %s, or put the cluster there", s.TargetPath, s.Namespace, s.Secret, o.rel.Namespace, o.rel.Namespace)
-		}
-	}
-	return ov, nil
+	return discoverOverlay(ctx, o.Wrapper, progress)
 }
 
 func ovValues(ov *overlay) []byte {
@@ -184,7 +175,7 @@ func ovValues(ov *overlay) []byte {
 // stage writes the export into stage: the chart (when local), the values,
 // then the format's files, from the post-render plan of the chart rendered
 // with those very files.
-func (o *Options) stage(ctx context.Context, stage string, ch *chartRef, ov *overlay, vs *valuesSet, knobs postrender.Options, progress io.Writer) error {
+func (o *Options) stage(ctx context.Context, stage string, ch *chartRef, vs *valuesSet, knobs postrender.Options, progress io.Writer) error {
 	chartPath := ch.Path
 	if ch.Local() {
 		var err error
@@ -212,7 +203,7 @@ func (o *Options) stage(ctx context.Context, stage string, ch *chartRef, ov *ove
 		fmt.Fprintf(progress, "harborha export: warning: %s\n", w)
 	}
 	if o.Format == FormatFlux {
-		return writeFlux(stage, o.rel, ch, ov, vs, b, o.OutputDir)
+		return writeFlux(stage, o.rel, ch, vs, b, o.OutputDir)
 	}
 	return writeKustomize(stage, o.rel, ch, vs, b)
 }

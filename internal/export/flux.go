@@ -45,7 +45,7 @@ type fluxPatch struct {
 // objects, and a kustomization.yaml listing them, so that a Flux
 // Kustomization of the directory applies exactly these files (a local
 // chart's templates under charts/ are not manifests).
-func writeFlux(stage string, r *release, ch *chartRef, ov *overlay, vs *valuesSet, b *bundle, outputDir string) error {
+func writeFlux(stage string, r *release, ch *chartRef, vs *valuesSet, b *bundle, outputDir string) error {
 	var docs []any
 	chartSpec, repoObj, err := fluxChart(r, ch, outputDir)
 	if err != nil {
@@ -54,7 +54,7 @@ func writeFlux(stage string, r *release, ch *chartRef, ov *overlay, vs *valuesSe
 	if repoObj != nil {
 		docs = append(docs, repoObj)
 	}
-	hr, err := helmRelease(r, chartSpec, ov, vs, b)
+	hr, err := helmRelease(r, chartSpec, vs, b)
 	if err != nil {
 		return err
 	}
@@ -82,9 +82,10 @@ func writeFlux(stage string, r *release, ch *chartRef, ov *overlay, vs *valuesSe
 }
 
 // helmRelease is the HelmRelease: the chart, the merged values (Helm's
-// merge of the export's values files), the passwords from their Secrets,
-// and our patches as its kustomize post-renderer.
-func helmRelease(r *release, chartSpec map[string]any, ov *overlay, vs *valuesSet, b *bundle) (map[string]any, error) {
+// merge of the export's values files, which hold no password), and our
+// patches as its kustomize post-renderer (they reference the Redis
+// password's Secret).
+func helmRelease(r *release, chartSpec map[string]any, vs *valuesSet, b *bundle) (map[string]any, error) {
 	var patches []any
 	for _, p := range b.Patches {
 		y, err := p.YAML()
@@ -100,13 +101,6 @@ func helmRelease(r *release, chartSpec map[string]any, ov *overlay, vs *valuesSe
 	}
 	if len(vs.Merged) > 0 {
 		spec["values"] = vs.Merged
-	}
-	if ov != nil && len(ov.Secrets) > 0 {
-		var from []any
-		for _, s := range ov.Secrets {
-			from = append(from, map[string]any{"kind": "Secret", "name": s.Secret, "valuesKey": s.Key, "targetPath": s.TargetPath})
-		}
-		spec["valuesFrom"] = from
 	}
 	if len(patches) > 0 {
 		spec["postRenderers"] = []any{map[string]any{"kustomize": map[string]any{"patches": patches}}}

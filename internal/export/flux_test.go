@@ -57,6 +57,13 @@ func hasKustomize(c testutil.GoldenCase) bool {
 func fluxExport(t testing.TB, helm string, c testutil.GoldenCase) (*helmv2.HelmRelease, []byte) {
 	t.Helper()
 	dir, _ := exportCase(t, helm, c, FormatFlux)
+	return readFlux(t, dir)
+}
+
+// readFlux reads a flux export: its HelmRelease, decoded strictly into
+// helm-controller's own API types, and the added objects.
+func readFlux(t testing.TB, dir string) (*helmv2.HelmRelease, []byte) {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, fluxReleaseFile))
 	if err != nil {
 		t.Fatal(err)

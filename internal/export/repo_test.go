@@ -36,7 +36,7 @@ func chartRepo(t *testing.T) string {
 // the post-render output; the flux export names a HelmRepository.
 func TestRepositoryChart(t *testing.T) {
 	url := chartRepo(t)
-	c := testutil.GoldenCase{Name: "external-defaults", Dir: filepath.Join(testutil.RepoRoot(), "testdata", "external-defaults")}
+	c := goldenCase(t, "external-defaults")
 	helm := testutil.Helm3(t)
 	env := helmEnv(t, helm) // one Helm home: repo add, then export
 	testutil.Exec(t, env, 0, helm, "repo", "add", "goharbor", url)
@@ -48,6 +48,7 @@ func TestRepositoryChart(t *testing.T) {
 			repo := t.TempDir()
 			args := append(append([]string{"export", "myharbor"}, chart...), "-n", "harbor", "--no-discover",
 				"-f", testutil.PinSecrets(t), "-f", filepath.Join(c.Dir, "values.yaml"), "--kube-version", testutil.KubeVersion)
+			args = append(args, c.Args...) // the case's knobs (the Redis password's Secret)
 			runIn(t, repo, env, 0, testutil.Harborha(t), append(args, "--format", FormatKustomize, "--output-dir", "k")...)
 			var k kustomization
 			files := tree(t, filepath.Join(repo, "k"))
@@ -73,4 +74,16 @@ func TestRepositoryChart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// goldenCase is the post-render golden case of that name, with its knobs.
+func goldenCase(t *testing.T, name string) testutil.GoldenCase {
+	t.Helper()
+	for _, c := range testutil.GoldenCases(t, 1) {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no golden case %s", name)
+	return testutil.GoldenCase{}
 }

@@ -71,21 +71,64 @@ func TestStrategicMergeReproduces(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			orig := objs[id]
-			want := (&unstructured.Unstructured{Object: orig}).DeepCopy().Object
+			want := (&unstructured.Unstructured{Object: objs[id]}).DeepCopy().Object
 			c.change(want["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any))
-			smp := strategicMerge("apps/v1", "Deployment", orig, want)
-			smp["apiVersion"], smp["kind"], smp["metadata"] = "apps/v1", "Deployment", map[string]any{"name": id.Name}
-			b := &bundle{Patches: []filePatch{{File: "p.yaml", Target: Target{Group: "apps", Version: "v1", Kind: "Deployment", Name: id.Name}, Body: smp}}}
-			got, err := b.apply(rendered)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if same := reflect.DeepEqual(Canonical(got[id]), Canonical(want)); same != c.smp {
-				y, _ := yaml.Marshal(smp)
-				t.Errorf("strategic merge reproduces the change: %v, want %v; the patch:\n%s", same, c.smp, y)
-			}
+			checkReproduces(t, rendered, "apps/v1", id, want, c.smp)
 		})
+	}
+}
+
+// TestStrategicMergeReproducesSources: the credential rewrite (issue 11)
+// patches the chart's ConfigMaps and Secrets too; a strategic merge of
+// their data reproduces each kind of change it makes.
+func TestStrategicMergeReproducesSources(t *testing.T) {
+	values := filepath.Join(testutil.RepoRoot(), "testdata", "external-defaults", "values.yaml")
+	rendered := testutil.HelmTemplate(t, testutil.Chart(t, "harbor-1.19.1.tgz"), []string{values}, "--kube-version", testutil.KubeVersion)
+	objs := testutil.Objects(t, rendered)
+	source := func(kind, name string) manifest.ID { return manifest.ID{Kind: kind, Namespace: "harbor", Name: name} }
+	cases := []struct {
+		name   string
+		id     manifest.ID
+		change func(data map[string]any)
+	}{
+		{"a ConfigMap's URL without its password", source("ConfigMap", "myharbor-core"), func(data map[string]any) {
+			data["_REDIS_URL_CORE"] = "redis://default@10.96.0.11:6379/0?idle_timeout_seconds=30"
+		}},
+		{"a Secret's password key removed", source("Secret", "myharbor-registry"), func(data map[string]any) {
+			delete(data, "REGISTRY_REDIS_PASSWORD")
+		}},
+		{"a Secret's URL rewritten (base64)", source("Secret", "myharbor-trivy"), func(data map[string]any) {
+			data["redisURL"] = "cmVkaXM6Ly8xMC45Ni4wLjExOjYzNzkvNQ=="
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if objs[c.id] == nil {
+				t.Fatalf("the chart renders no %s", c.id)
+			}
+			want := (&unstructured.Unstructured{Object: objs[c.id]}).DeepCopy().Object
+			c.change(want["data"].(map[string]any))
+			checkReproduces(t, rendered, "v1", c.id, want, true)
+		})
+	}
+}
+
+// checkReproduces applies strategicMerge's patch from the rendered object
+// to want with kustomize in-process, selected by exact name, and fails
+// unless that gives want exactly (smp) or does not (!smp).
+func checkReproduces(t *testing.T, rendered []byte, apiVersion string, id manifest.ID, want map[string]any, smp bool) {
+	t.Helper()
+	orig := testutil.Objects(t, rendered)[id]
+	patch := strategicMerge(apiVersion, id.Kind, orig, want)
+	patch["apiVersion"], patch["kind"], patch["metadata"] = apiVersion, id.Kind, map[string]any{"name": id.Name}
+	b := &bundle{Patches: []filePatch{{File: "p.yaml", Target: Target{Group: id.Group, Version: versionOf(apiVersion), Kind: id.Kind, Name: id.Name}, Body: patch}}}
+	got, err := b.apply(rendered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same := reflect.DeepEqual(Canonical(got[id]), Canonical(want)); same != smp {
+		y, _ := yaml.Marshal(patch)
+		t.Errorf("strategic merge reproduces the change: %v, want %v; the patch:\n%s", same, smp, y)
 	}
 }
 

@@ -83,6 +83,7 @@ func TestSimDoctor(t *testing.T) {
 	s.steps(t, []simStep{
 		{"install", func(t *testing.T) { s.install(t, s.watch(t)); s.spreadFixturePods(t) }},
 		{"healthy", func(t *testing.T) { expect(t, s.doctorRun(t, 0)) }},
+		{"Redis address in env and ConfigMaps", s.redisAddressBothPlaces},
 		{"drill", s.drill},
 		{"budget at 0", func(t *testing.T) {
 			s.patchBudget(t, "myharbor-portal", `{"spec":{"maxUnavailable":null,"minAvailable":3}}`, 0)
@@ -106,6 +107,61 @@ func TestSimDoctor(t *testing.T) {
 			expect(t, s.doctorRun(t, 1), finding{redis, "address", "is the address of no Service in namespace " + s.ns + ": Harbor reaches nothing (a Service recreated with a new ClusterIP?); discovery chooses Service myredis-redis-redis at " + ip + ":6379"})
 		}},
 	})
+}
+
+// redisAddressBothPlaces: the post-renderer writes each Redis URL twice,
+// into the chart's ConfigMaps without its password and into the
+// containers' env with $(HARBORHA_REDIS_PASSWORD); doctor finds the
+// address in either. With the ConfigMaps' Redis keys removed (nothing
+// rolls out: no controller watches them) it is found in core's env; then
+// the keys are put back.
+func (s *simHarbor) redisAddressBothPlaces(t *testing.T) {
+	ctx := context.Background()
+	if got := redisAddressCheck(t, s.doctorRun(t, 0)); !strings.Contains(got, "(ConfigMap myharbor-core key _REDIS_URL_CORE and ") {
+		t.Errorf("healthy release: the Redis address check says %q, want it read from the ConfigMaps first", got)
+	}
+	saved := s.configMaps(t)
+	cms := s.c.Typed.CoreV1().ConfigMaps(s.ns)
+	edit := func(data func(cm corev1.ConfigMap) map[string]string) {
+		for name := range saved {
+			cm, err := cms.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cm.Data = data(saved[name])
+			if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	edit(func(cm corev1.ConfigMap) map[string]string {
+		out := map[string]string{}
+		for k, v := range cm.Data {
+			if !strings.Contains(v, "redis") {
+				out[k] = v
+			}
+		}
+		return out
+	})
+	defer edit(func(cm corev1.ConfigMap) map[string]string { return cm.Data })
+	if got := redisAddressCheck(t, s.doctorRun(t, 0)); !strings.Contains(got, "(Deployment myharbor-core container core env _REDIS_URL_CORE and ") {
+		t.Errorf("no Redis URL in the ConfigMaps: the Redis address check says %q, want it read from core's env", got)
+	}
+}
+
+// redisAddressCheck is the message of the report's ok Redis address check.
+func redisAddressCheck(t *testing.T, r *doctor.Report) string {
+	t.Helper()
+	for _, c := range r.Checks {
+		if strings.HasPrefix(c.Subject, "Redis ") && c.Check == "address" {
+			if c.Status != doctor.OK {
+				t.Errorf("Redis address: %s: %s", c.Status, c.Message)
+			}
+			return c.Message
+		}
+	}
+	t.Fatal("doctor checked no Redis address")
+	return ""
 }
 
 // spreadFixturePods places the KubeBlocks fixture pods on distinct nodes
