@@ -81,8 +81,9 @@ update-golden: build tools
 	$(GO) test ./... -update
 
 .PHONY: bench
-bench: build tools
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/postrender | tee $(BIN)/bench.txt
+bench: build tools $(KUSTOMIZE)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20x ./internal/postrender | tee $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench BenchmarkWrapper -benchtime 20x ./internal/helmrun | tee -a $(BIN)/bench.txt
 
 # install builds the binary and installs this checkout as a Helm plugin
 # (a symlink: later `make build` runs update the installed plugin), with the
