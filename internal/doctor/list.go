@@ -64,6 +64,17 @@ func list(verb, resource, group, ns string) kube.Op {
 	return kube.Op{Verb: verb, Resource: resource, Group: group, Namespace: ns}
 }
 
+// listed is a call that lists one kind and keeps what it got.
+func listed[L any](op kube.Op, do func(context.Context) (L, error), keep func(L)) call {
+	return call{op, func(ctx context.Context) error {
+		r, err := do(ctx)
+		if err == nil {
+			keep(r)
+		}
+		return err
+	}}
+}
+
 // live is Harbor's side of the cluster.
 type live struct {
 	deployments  []appsv1.Deployment
@@ -81,48 +92,26 @@ func listHarbor(ctx context.Context, c *kube.Client, ns, release string) *live {
 	sel := metav1.ListOptions{LabelSelector: harbor.LabelRelease + "=" + release}
 	apps, core, policy := c.Typed.AppsV1(), c.Typed.CoreV1(), c.Typed.PolicyV1()
 	l.errs = runAll(ctx, c, []call{
-		{list("list", "deployments", "apps", ns), func(ctx context.Context) (err error) {
-			var r *appsv1.DeploymentList
-			if r, err = apps.Deployments(ns).List(ctx, sel); err == nil {
-				l.deployments = r.Items
-			}
-			return err
-		}},
-		{list("list", "statefulsets", "apps", ns), func(ctx context.Context) (err error) {
-			var r *appsv1.StatefulSetList
-			if r, err = apps.StatefulSets(ns).List(ctx, sel); err == nil {
-				l.statefulSets = r.Items
-			}
-			return err
-		}},
-		{list("list", "pods", "", ns), func(ctx context.Context) (err error) {
-			var r *corev1.PodList
-			if r, err = core.Pods(ns).List(ctx, sel); err == nil {
-				l.pods = sortedPods(r.Items)
-			}
-			return err
-		}},
-		{list("list", "configmaps", "", ns), func(ctx context.Context) (err error) {
-			var r *corev1.ConfigMapList
-			if r, err = core.ConfigMaps(ns).List(ctx, sel); err == nil {
-				l.configMaps = r.Items
-			}
-			return err
-		}},
-		{list("list", "poddisruptionbudgets", "policy", ns), func(ctx context.Context) (err error) {
-			var r *policyv1.PodDisruptionBudgetList
-			if r, err = policy.PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{}); err == nil {
-				l.budgets = r.Items
-			}
-			return err
-		}},
-		{list("list", "nodes", "", ""), func(ctx context.Context) (err error) {
-			var r *corev1.NodeList
-			if r, err = core.Nodes().List(ctx, metav1.ListOptions{}); err == nil {
-				l.nodes = r.Items
-			}
-			return err
-		}},
+		listed(list("list", "deployments", "apps", ns),
+			func(ctx context.Context) (*appsv1.DeploymentList, error) { return apps.Deployments(ns).List(ctx, sel) },
+			func(r *appsv1.DeploymentList) { l.deployments = r.Items }),
+		listed(list("list", "statefulsets", "apps", ns),
+			func(ctx context.Context) (*appsv1.StatefulSetList, error) { return apps.StatefulSets(ns).List(ctx, sel) },
+			func(r *appsv1.StatefulSetList) { l.statefulSets = r.Items }),
+		listed(list("list", "pods", "", ns),
+			func(ctx context.Context) (*corev1.PodList, error) { return core.Pods(ns).List(ctx, sel) },
+			func(r *corev1.PodList) { l.pods = sortedPods(r.Items) }),
+		listed(list("list", "configmaps", "", ns),
+			func(ctx context.Context) (*corev1.ConfigMapList, error) { return core.ConfigMaps(ns).List(ctx, sel) },
+			func(r *corev1.ConfigMapList) { l.configMaps = r.Items }),
+		listed(list("list", "poddisruptionbudgets", "policy", ns),
+			func(ctx context.Context) (*policyv1.PodDisruptionBudgetList, error) {
+				return policy.PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{})
+			},
+			func(r *policyv1.PodDisruptionBudgetList) { l.budgets = r.Items }),
+		listed(list("list", "nodes", "", ""),
+			func(ctx context.Context) (*corev1.NodeList, error) { return core.Nodes().List(ctx, metav1.ListOptions{}) },
+			func(r *corev1.NodeList) { l.nodes = r.Items }),
 	})
 	return l
 }
