@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/spf13/pflag"
-
 	"github.com/harborha/helm-harborha/internal/export"
-	"github.com/harborha/helm-harborha/internal/helmrun"
 )
 
 func init() {
@@ -39,18 +36,7 @@ flags:
 
 func runExport(ctx context.Context, s *streams, args []string) error {
 	o := export.NewOptions("helm-harborha " + version)
-	fs := pflag.NewFlagSet("export", pflag.ContinueOnError)
-	o.AddFlags(fs)
-	if helmrun.WantsHelp(args) {
-		fmt.Fprint(s.out, exportHelp)
-		fs.SetOutput(s.out)
-		fs.PrintDefaults()
-		return nil
-	}
-	if err := o.Complete(args); err != nil {
-		return err
-	}
-	if err := o.Validate(); err != nil {
+	if done, err := preparePassThrough(s, "export", exportHelp, o, args); done || err != nil {
 		return err
 	}
 	if err := o.Run(ctx, s.err); err != nil {

@@ -7,8 +7,34 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/harborha/helm-harborha/internal/helmrun"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
+
+// passThrough is the options of a command that hands the flags it does
+// not know to Helm (the wrappers, export): it parses its arguments itself.
+type passThrough interface {
+	AddFlags(*pflag.FlagSet)
+	Complete(args []string) error
+	Validate() error
+}
+
+// preparePassThrough adds o's flags; on --help it writes help and the
+// flags to stdout and reports done, otherwise it completes and validates o.
+func preparePassThrough(s *streams, name, help string, o passThrough, args []string) (done bool, err error) {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if helmrun.WantsHelp(args) {
+		io.WriteString(s.out, help)
+		fs.SetOutput(s.out)
+		fs.PrintDefaults()
+		return true, nil
+	}
+	if err := o.Complete(args); err != nil {
+		return false, err
+	}
+	return false, o.Validate()
+}
 
 // parseFlags parses a command's flags; --help prints help and the flags
 // to stdout and reports done. A command takes exactly positionals

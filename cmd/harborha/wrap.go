@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/spf13/pflag"
-
 	"github.com/harborha/helm-harborha/internal/helmrun"
 )
 
@@ -41,22 +39,12 @@ harborha flags:
 
 func runWrapper(ctx context.Context, s *streams, action string, args []string) error {
 	o := helmrun.NewOptions(action, "helm-harborha "+version)
-	fs := pflag.NewFlagSet(action, pflag.ContinueOnError)
-	o.AddFlags(fs)
-	if helmrun.WantsHelp(args) {
-		step := "creates Harbor's database, role and Redis user (as 'bootstrap' does) unless --no-bootstrap;"
-		if action == "template" {
-			step = "(template changes nothing in the cluster: no bootstrap);"
-		}
-		fmt.Fprintf(s.out, wrapperHelp, action, step)
-		fs.SetOutput(s.out)
-		fs.PrintDefaults()
-		return nil
+	step := "creates Harbor's database, role and Redis user (as 'bootstrap' does) unless --no-bootstrap;"
+	if action == "template" {
+		step = "(template changes nothing in the cluster: no bootstrap);"
 	}
-	if err := o.Complete(args); err != nil {
-		return err
-	}
-	if err := o.Validate(); err != nil {
+	help := fmt.Sprintf(wrapperHelp, action, step)
+	if done, err := preparePassThrough(s, action, help, o, args); done || err != nil {
 		return err
 	}
 	code, err := o.Run(ctx, s.out, s.err)

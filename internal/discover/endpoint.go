@@ -6,9 +6,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/harborha/helm-harborha/internal/kube"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/harborha/helm-harborha/internal/kube"
 )
 
 // What Harbor connects to, per engine: the main service's port (by name,
@@ -292,7 +293,7 @@ func NodeAddress(ctx context.Context, c *kube.Client) (string, error) {
 	}
 	nodes := l.Items
 	sort.Slice(nodes, func(i, j int) bool {
-		ri, rj := NodeReady(&nodes[i]), NodeReady(&nodes[j])
+		ri, rj := kube.NodeReady(&nodes[i]), kube.NodeReady(&nodes[j])
 		if ri != rj {
 			return ri
 		}
@@ -306,14 +307,4 @@ func NodeAddress(ctx context.Context, c *kube.Client) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no node of %s has an InternalIP address (nodes: %d): pass --external-url http://HOST:PORT", c.Where(), len(nodes))
-}
-
-// NodeReady reports whether a node's Ready condition is True.
-func NodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

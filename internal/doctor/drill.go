@@ -173,7 +173,7 @@ func (f *follower) start(ctx context.Context) error {
 	f.ready, f.list = map[types.UID]bool{}, sortedPods(l.Items)
 	f.list = slices.DeleteFunc(f.list, func(p corev1.Pod) bool { return !f.selector.Matches(labels.Set(p.Labels)) })
 	for i := range f.list {
-		f.ready[f.list[i].UID] = isReady(&f.list[i])
+		f.ready[f.list[i].UID] = kube.PodReady(&f.list[i])
 	}
 	f.w, err = f.pods.Watch(ctx, metav1.ListOptions{LabelSelector: f.selector.String(), ResourceVersion: l.ResourceVersion})
 	return err
@@ -228,7 +228,7 @@ func (f *follower) until(ctx context.Context, want int, victim types.UID) (int, 
 			if ev.Type == watch.Deleted {
 				delete(f.ready, p.UID)
 			} else {
-				f.ready[p.UID] = isReady(p)
+				f.ready[p.UID] = kube.PodReady(p)
 			}
 		}
 		minReady = min(minReady, f.count())

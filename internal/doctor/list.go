@@ -96,7 +96,9 @@ func listHarbor(ctx context.Context, c *kube.Client, ns, release string) *live {
 			func(ctx context.Context) (*appsv1.DeploymentList, error) { return apps.Deployments(ns).List(ctx, sel) },
 			func(r *appsv1.DeploymentList) { l.deployments = r.Items }),
 		listed(list("list", "statefulsets", "apps", ns),
-			func(ctx context.Context) (*appsv1.StatefulSetList, error) { return apps.StatefulSets(ns).List(ctx, sel) },
+			func(ctx context.Context) (*appsv1.StatefulSetList, error) {
+				return apps.StatefulSets(ns).List(ctx, sel)
+			},
 			func(r *appsv1.StatefulSetList) { l.statefulSets = r.Items }),
 		listed(list("list", "pods", "", ns),
 			func(ctx context.Context) (*corev1.PodList, error) { return core.Pods(ns).List(ctx, sel) },
@@ -110,7 +112,9 @@ func listHarbor(ctx context.Context, c *kube.Client, ns, release string) *live {
 			},
 			func(r *policyv1.PodDisruptionBudgetList) { l.budgets = r.Items }),
 		listed(list("list", "nodes", "", ""),
-			func(ctx context.Context) (*corev1.NodeList, error) { return core.Nodes().List(ctx, metav1.ListOptions{}) },
+			func(ctx context.Context) (*corev1.NodeList, error) {
+				return core.Nodes().List(ctx, metav1.ListOptions{})
+			},
 			func(r *corev1.NodeList) { l.nodes = r.Items }),
 	})
 	return l

@@ -11,8 +11,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/kube"
 )
 
 // workloads runs the per-component checks, components in the chart's
@@ -54,19 +54,6 @@ func podsOf(w *harbor.Workload, pods []corev1.Pod) []corev1.Pod {
 	return out
 }
 
-// isReady: the pod serves (Ready, not being deleted).
-func isReady(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // placed: the pod holds a place on a node (bound, not finished, not being deleted).
 func placed(p *corev1.Pod) bool {
 	return p.Spec.NodeName != "" && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
@@ -81,7 +68,7 @@ func (k *checker) replicas(w *harbor.Workload, pods []corev1.Pod) int {
 	var notReady []string
 	for i := range pods {
 		switch {
-		case isReady(&pods[i]):
+		case kube.PodReady(&pods[i]):
 			ready++
 		case pods[i].DeletionTimestamp == nil:
 			notReady = append(notReady, pods[i].Name)
@@ -163,7 +150,7 @@ func schedulableZones(nodes []corev1.Node) []string {
 	var zones []string
 	for i := range nodes {
 		n := &nodes[i]
-		if z := n.Labels[corev1.LabelTopologyZone]; z != "" && !n.Spec.Unschedulable && discover.NodeReady(n) {
+		if z := n.Labels[corev1.LabelTopologyZone]; z != "" && !n.Spec.Unschedulable && kube.NodeReady(n) {
 			zones = appendNew(zones, z)
 		}
 	}

@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/harborha/helm-harborha/internal/doctor"
-	"github.com/harborha/helm-harborha/internal/kubetest"
+	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
@@ -215,7 +215,7 @@ func (s *simHarbor) placePod(t *testing.T, name, node string) {
 	}
 	waitFor(t, "pod "+name+" Ready on "+node, func(ctx context.Context) bool {
 		got, err := pods.Get(ctx, name, metav1.GetOptions{})
-		return err == nil && kubetest.IsReady(got)
+		return err == nil && kube.PodReady(got)
 	})
 	if p.Labels["kubeblocks.io/role"] == "primary" {
 		svc := map[string]string{"mypg": "mypg-postgresql-postgresql", "myredis": "myredis-redis-redis"}[p.Labels["app.kubernetes.io/instance"]]

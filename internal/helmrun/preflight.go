@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 
-	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/postrender"
@@ -310,7 +309,7 @@ func unschedulable(n need, node *corev1.Node) string {
 	switch {
 	case node.Spec.Unschedulable:
 		return "is cordoned"
-	case !discover.NodeReady(node):
+	case !kube.NodeReady(node):
 		return "is not Ready"
 	case !labels.SelectorFromSet(n.selector).Matches(labels.Set(node.Labels)):
 		return fmt.Sprintf("does not match %s's nodeSelector", n.component)

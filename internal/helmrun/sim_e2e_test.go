@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/kubetest"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
@@ -132,7 +133,7 @@ func (s *simHarbor) readyPods(t *testing.T) map[string][]corev1.Pod {
 	}
 	out := map[string][]corev1.Pod{}
 	for _, p := range pods.Items {
-		if kubetest.IsReady(&p) {
+		if kube.PodReady(&p) {
 			out[p.Labels["component"]] = append(out[p.Labels["component"]], p)
 		}
 	}
@@ -478,7 +479,7 @@ func (s *simHarbor) configMaps(t *testing.T) map[string]corev1.ConfigMap {
 func (s *simHarbor) podIP(t *testing.T, pod string) string {
 	t.Helper()
 	p, err := s.c.Typed.CoreV1().Pods(s.ns).Get(context.Background(), pod, metav1.GetOptions{})
-	if err != nil || !kubetest.IsReady(p) || p.Status.PodIP == "" {
+	if err != nil || !kube.PodReady(p) || p.Status.PodIP == "" {
 		t.Fatalf("fixture pod %s: want it Ready with an IP (scheduled, and made Ready by kwok): %v", pod, err)
 	}
 	return p.Status.PodIP

@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harborha/helm-harborha/internal/testutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
 // A simulated cluster: the API server and etcd of Start, plus the real
@@ -291,7 +293,7 @@ func (c *Cluster) probe(ctx context.Context) error {
 	}
 	if err := c.waitFor(ctx, "a probe pod scheduled (kube-scheduler) and Ready (kwok)", func(ctx context.Context) (bool, error) {
 		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
-		return err == nil && p.Spec.NodeName != "" && IsReady(p), nil
+		return err == nil && p.Spec.NodeName != "" && kube.PodReady(p), nil
 	}); err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harborha/helm-harborha/internal/kubetest"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +14,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/kubetest"
 )
 
 var simOptions = kubetest.ClusterOptions{Nodes: 3, Zones: 3}
@@ -30,7 +32,7 @@ func TestClusterNodes(t *testing.T) {
 	}
 	zones := map[string]bool{}
 	for _, n := range nodes.Items {
-		if !kubetest.NodeReady(&n) {
+		if !kube.NodeReady(&n) {
 			t.Errorf("node %s is not Ready: %+v", n.Name, n.Status.Conditions)
 		}
 		if n.Labels[corev1.LabelHostname] != n.Name {
@@ -128,7 +130,7 @@ func podNodes(t *testing.T, c *kubetest.Cluster, ns, selector string) map[string
 	}
 	nodes := map[string]string{}
 	for _, p := range pods.Items {
-		if kubetest.IsReady(&p) {
+		if kube.PodReady(&p) {
 			nodes[p.Spec.NodeName] = p.Name
 		}
 	}

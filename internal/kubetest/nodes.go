@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/harborha/helm-harborha/internal/kube"
 )
 
 // Node returns the simulated node called name, or fails the test.
@@ -86,18 +88,8 @@ func (c *Cluster) waitNodeReady(ctx context.Context, name string, ready bool) er
 		if err != nil {
 			return false, nil
 		}
-		return NodeReady(n) == ready, nil
+		return kube.NodeReady(n) == ready, nil
 	})
-}
-
-// NodeReady reports whether a node's Ready condition is True.
-func NodeReady(n *corev1.Node) bool {
-	for _, cond := range n.Status.Conditions {
-		if cond.Type == corev1.NodeReady {
-			return cond.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // Cordon marks a node unschedulable (kubectl cordon); Uncordon undoes it.

@@ -12,22 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
-)
 
-// IsReady reports whether a pod serves: its Ready condition is True and it
-// is not being deleted (a Service's endpoints and a Deployment's available
-// count leave it out once it terminates).
-func IsReady(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+	"github.com/harborha/helm-harborha/internal/kube"
+)
 
 // ReadyWatch follows every change of the pods of a namespace that a label
 // selector matches, through a watch (so that no dip between two polls goes
@@ -73,7 +60,7 @@ func (w *ReadyWatch) update() {
 		p := o.(*corev1.Pod)
 		g := p.Labels[w.groupBy]
 		n := counts[g] // a group whose pods are all unready counts 0
-		if IsReady(p) {
+		if kube.PodReady(p) {
 			n++
 		}
 		counts[g] = n
