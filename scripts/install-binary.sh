@@ -16,8 +16,9 @@
 #      neither binary left behind, exit status 1.
 #
 # Unpacked or built, both go to a temporary directory first and must run
-# there (bin/harborha version, bin/harborha-post-render --help); only then
-# do they replace the plugin's, bin/harborha last.
+# there (bin/harborha version and bin/harborha-post-render --version must
+# print the plugin's version); only then do they replace the plugin's,
+# bin/harborha last.
 #
 # POSIX sh (alpine's busybox too): curl or wget, tar, and sha256sum (or
 # shasum -a 256 on macOS); nothing else beyond the basic utilities.

@@ -42,6 +42,6 @@ func runDiscover(ctx context.Context, s *streams, args []string) error {
 	if err != nil {
 		return err
 	}
-	warn(s, "discover", r.Warnings)
+	output.Warn(s.err, "discover", r.Warnings)
 	return format.Write(s.out, r)
 }

@@ -56,14 +56,6 @@ func parseFlags(fs *pflag.FlagSet, s *streams, help string, args []string, posit
 	return false, nil
 }
 
-// warn writes warnings as the commands do: one line each on stderr,
-// prefixed with the command's name.
-func warn(s *streams, cmd string, warnings []string) {
-	for _, w := range warnings {
-		fmt.Fprintf(s.err, "harborha %s: warning: %s\n", cmd, w)
-	}
-}
-
 // parseClusterCommand parses the flags of a command that talks to the
 // cluster: Helm's connection flags, and what add defines.
 func parseClusterCommand(s *streams, name, help string, args []string, positionals bool, add func(*pflag.FlagSet)) (*pflag.FlagSet, *kube.Flags, bool, error) {

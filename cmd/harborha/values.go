@@ -9,6 +9,7 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/bootstrap"
 	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/values"
 )
 
@@ -62,13 +63,13 @@ func runValues(ctx context.Context, s *streams, args []string) error {
 	if err != nil {
 		return err
 	}
-	warn(s, "values", found.Warnings)
+	output.Warn(s.err, "values", found.Warnings)
 	o.Bootstrapped = bootstrapped != ""
 	doc, warnings, err := values.Generate(found, c.Namespace, o)
 	if err != nil {
 		return err
 	}
-	warn(s, "values", warnings)
+	output.Warn(s.err, "values", warnings)
 	res := bootstrap.Result{Namespace: c.Namespace}
 	if bootstrapped != "" {
 		if res, err = bootstrap.Existing(ctx, c, c.Namespace, bootstrapped, o.Database); err != nil {

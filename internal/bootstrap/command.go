@@ -63,9 +63,7 @@ func (c *Command) Run(ctx context.Context, settings *cli.EnvSettings, out, errOu
 	if err != nil {
 		return err
 	}
-	for _, w := range found.Warnings {
-		fmt.Fprintf(errOut, "harborha bootstrap: warning: %s\n", w)
-	}
+	output.Warn(errOut, "bootstrap", found.Warnings)
 	if err := found.Unhealthy(); err != nil {
 		if !c.Force {
 			return fmt.Errorf("%v: bootstrap needs the primary; wait until KubeBlocks reports the cluster Running with a primary pod, or pass --force", err)

@@ -260,26 +260,21 @@ func (g *generator) say(format string, args ...any) {
 
 func (g *generator) ensure(ctx context.Context, v generatedValue) (GeneratedSecret, error) {
 	ns, name := g.o.Namespace, GeneratedSecretName(g.o.Release, v.name)
-	secrets := g.c.Typed.CoreV1().Secrets(ns)
-	op := kube.Op{Verb: "get", Resource: "secrets", Namespace: ns, Name: name}
-	s, err := secrets.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		data, state, err := g.initial(ctx, v)
-		if err != nil {
-			return GeneratedSecret{}, err
+	var data map[string][]byte
+	var state string
+	s, created, err := getOrCreateSecret(ctx, g.c, ns, name, func() (*corev1.Secret, error) {
+		var err error
+		if data, state, err = g.initial(ctx, v); err != nil {
+			return nil, err
 		}
-		_, err = secrets.Create(ctx, generatedValueSecret(ns, name, g.o.Release, v, data), metav1.CreateOptions{})
-		if err == nil {
-			g.say("created Secret %s/%s (%s, %s)", ns, name, v.what, map[string]string{StateAdopted: "the value the running release uses", StateCreated: "generated"}[state])
-			return GeneratedSecret{Name: v.name, Secret: name, State: state, settings: v.settings(name, data)}, nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return GeneratedSecret{}, g.c.Explain(err, kube.Op{Verb: "create", Resource: "secrets", Namespace: ns, Name: name})
-		}
-		s, err = secrets.Get(ctx, name, metav1.GetOptions{}) // created meanwhile by a concurrent run
-	}
+		return generatedValueSecret(ns, name, g.o.Release, v, data), nil
+	})
 	if err != nil {
-		return GeneratedSecret{}, g.c.Explain(err, op)
+		return GeneratedSecret{}, err
+	}
+	if created {
+		g.say("created Secret %s/%s (%s, %s)", ns, name, v.what, map[string]string{StateAdopted: "the value the running release uses", StateCreated: "generated"}[state])
+		return GeneratedSecret{Name: v.name, Secret: name, State: state, settings: v.settings(name, data)}, nil
 	}
 	if slices.Contains(g.o.Rotate, v.name) {
 		return g.rotate(ctx, v, s)

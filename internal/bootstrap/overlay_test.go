@@ -34,7 +34,7 @@ func TestOverlayAfterBootstrapRendersWithTheRealChart(t *testing.T) {
 	}
 	o := values.Defaults()
 	o.HarborNamespace, o.ExternalURL, o.Database, o.Now = "harbor", "http://harbor.example.com:30002", "harbor_registry", time.Unix(0, 0)
-	doc, _, err := values.Build(found, o)
+	doc, err := values.Build(found, o)
 	if err != nil {
 		t.Fatal(err)
 	}

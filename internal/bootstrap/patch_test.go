@@ -24,7 +24,7 @@ func TestPatch(t *testing.T) {
 	}
 	o := values.Defaults()
 	o.HarborNamespace, o.ExternalURL, o.Now, o.Generator = "harbor", "http://harbor.example.com:30002", time.Unix(0, 0), "helm-harborha test"
-	doc, _, err := values.Build(found, o)
+	doc, err := values.Build(found, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,33 +48,27 @@ type ensured struct {
 func (r *runner) ensureSecret(ctx context.Context, cr credential) (ensured, error) {
 	ns := r.o.Namespace
 	secrets := r.c.Typed.CoreV1().Secrets(ns)
-	s, err := secrets.Get(ctx, cr.secret, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		pw := newPassword()
-		s = generatedSecret(ns, cr.secret, r.o.Release, cr.component, map[string][]byte{
+	var pw string
+	s, created, err := getOrCreateSecret(ctx, r.c, ns, cr.secret, func() (*corev1.Secret, error) {
+		pw = newPassword()
+		return generatedSecret(ns, cr.secret, r.o.Release, cr.component, map[string][]byte{
 			cr.usernameKey: []byte(cr.name),
 			cr.passwordKey: []byte(pw),
-		})
-		_, err = secrets.Create(ctx, s, metav1.CreateOptions{})
-		if err == nil {
-			r.redact(pw)
-			r.say("created Secret %s/%s for the %s %q", ns, cr.secret, cr.what, cr.name)
-			return ensured{password: pw, key: cr.passwordKey, created: true}, nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return ensured{}, r.c.Explain(err, kube.Op{Verb: "create", Resource: "secrets", Namespace: ns, Name: cr.secret})
-		}
-		// Created meanwhile by a concurrent run: reuse it.
-		s, err = secrets.Get(ctx, cr.secret, metav1.GetOptions{})
-	}
+		}), nil
+	})
 	if err != nil {
-		return ensured{}, r.c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: ns, Name: cr.secret})
+		return ensured{}, err
+	}
+	if created {
+		r.redact(pw)
+		r.say("created Secret %s/%s for the %s %q", ns, cr.secret, cr.what, cr.name)
+		return ensured{password: pw, key: cr.passwordKey, created: true}, nil
 	}
 	if got, ok := s.Data[cr.usernameKey]; ok && string(got) != cr.name {
 		return ensured{}, fmt.Errorf("Secret %s/%s holds the password of the %s %q, not %q: keep the name %q, or delete the Secret to start over for %q",
 			ns, cr.secret, cr.what, got, cr.name, got, cr.name)
 	}
-	pw := string(s.Data[cr.passwordKey])
+	pw = string(s.Data[cr.passwordKey])
 	if len(pw) < 16 {
 		return ensured{}, fmt.Errorf("Secret %s/%s has no key %q with a password of 16 characters or more: delete the Secret so that bootstrap generates one (then run it with --rotate if the %s %q already exists)",
 			ns, cr.secret, cr.passwordKey, cr.what, cr.name)
@@ -170,4 +164,28 @@ func (r *runner) copyRedis(ctx context.Context) (*RedisResult, error) {
 		r.say("reusing Secret %s/%s (copy of %s)", ns, name, origin)
 	}
 	return &RedisResult{User: string(user), Secret: name, Copy: true}, nil
+}
+
+// getOrCreateSecret returns Secret namespace/name, creating it from build
+// when missing (created reports that); one a concurrent run created
+// meanwhile is read back and used as if it had been there.
+func getOrCreateSecret(ctx context.Context, c *kube.Client, ns, name string, build func() (*corev1.Secret, error)) (s *corev1.Secret, created bool, err error) {
+	secrets := c.Typed.CoreV1().Secrets(ns)
+	s, err = secrets.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		if s, err = build(); err != nil {
+			return nil, false, err
+		}
+		if _, err = secrets.Create(ctx, s, metav1.CreateOptions{}); err == nil {
+			return s, true, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, false, c.Explain(err, kube.Op{Verb: "create", Resource: "secrets", Namespace: ns, Name: name})
+		}
+		s, err = secrets.Get(ctx, name, metav1.GetOptions{})
+	}
+	if err != nil {
+		return nil, false, c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: ns, Name: name})
+	}
+	return s, false, nil
 }

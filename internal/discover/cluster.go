@@ -8,24 +8,37 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// Label and annotation keys KubeBlocks puts on its objects
+// Labels KubeBlocks puts on its Services, Secrets and pods, and their
+// values, for the commands that read KubeBlocks' objects themselves
+// (doctor) (../shared/kubeblocks/REFERENCE.md §3.1, §6).
+const (
+	LabelManagedBy      = "app.kubernetes.io/managed-by"
+	LabelInstance       = "app.kubernetes.io/instance"
+	LabelComponent      = "apps.kubeblocks.io/component-name"
+	LabelRole           = "kubeblocks.io/role"
+	ManagedByKubeBlocks = "kubeblocks" // LabelManagedBy
+	RolePrimary         = "primary"    // LabelRole
+)
+
+// Other label and annotation keys KubeBlocks puts on its objects
 // (../shared/kubeblocks/REFERENCE.md §2.2, §3.1, §4, §6).
 const (
 	labelClusterDef     = "clusterdefinition.kubeblocks.io/name"
-	labelManagedBy      = "app.kubernetes.io/managed-by"
-	labelInstance       = "app.kubernetes.io/instance"
-	labelComponent      = "apps.kubeblocks.io/component-name"
-	labelRole           = "kubeblocks.io/role"
 	labelAccount08      = "account.kubeblocks.io/name"         // 0.8, 0.9
 	labelAccount10      = "apps.kubeblocks.io/system-account"  // 1.0
 	labelInstanceSet    = "workloads.kubeblocks.io/managed-by" // 0.9, 1.0 pods
 	labelWorkloadType07 = "apps.kubeblocks.io/workload-type"   // 0.7 pods
 	annotationCRDAPI    = "kubeblocks.io/crd-api-version"      // 1.0
-	managedByKubeBlocks = "kubeblocks"
-	rolePrimary         = "primary"
 	envSentinelMaster   = "CUSTOM_SENTINEL_MASTER_NAME"
 	apiV1               = "apps.kubeblocks.io/v1"
 )
+
+// InstanceSelector is the label selector of the objects KubeBlocks
+// manages for the named clusters of one namespace, in the order given:
+// "app.kubernetes.io/managed-by=kubeblocks,app.kubernetes.io/instance in (a,b)".
+func InstanceSelector(clusters []string) string {
+	return fmt.Sprintf("%s=%s,%s in (%s)", LabelManagedBy, ManagedByKubeBlocks, LabelInstance, strings.Join(clusters, ","))
+}
 
 // kbCluster is the part of a Cluster object discovery needs, read from
 // either API version and either spec shape: the 1.0 CRD has no conversion

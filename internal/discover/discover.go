@@ -15,6 +15,7 @@
 package discover
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -54,7 +55,7 @@ func Discover(ctx context.Context, c *kube.Client, o Options) (*Result, error) {
 		return nil, fmt.Errorf("--address %q: use %q or %q", o.Address, AddressClusterIP, AddressDNS)
 	}
 	d := &discoverer{c: c, o: o, lists: map[string][]kbCluster{}}
-	pgNS, redisNS := or(o.PGNamespace, o.Namespace), or(o.RedisNamespace, o.Namespace)
+	pgNS, redisNS := cmp.Or(o.PGNamespace, o.Namespace), cmp.Or(o.RedisNamespace, o.Namespace)
 
 	// The node list does not depend on anything else: overlap it.
 	var nodeIP string
@@ -248,7 +249,7 @@ func (d *discoverer) objects(ctx context.Context, clusters []kbCluster) (map[str
 		o := &nsObjects{}
 		out[ns] = o
 		sort.Strings(names[ns])
-		opts := metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,%s in (%s)", labelManagedBy, managedByKubeBlocks, labelInstance, strings.Join(names[ns], ","))}
+		opts := metav1.ListOptions{LabelSelector: InstanceSelector(names[ns])}
 		core := d.c.Typed.CoreV1()
 		lists := []struct {
 			resource string
@@ -293,11 +294,4 @@ func (d *discoverer) objects(ctx context.Context, clusters []kbCluster) (map[str
 		return nil, errs[0]
 	}
 	return out, nil
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -47,11 +47,11 @@ func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint
 	}
 	var primaries []string
 	for _, p := range objs.pods {
-		if p.Labels[labelInstance] != c.name {
+		if p.Labels[LabelInstance] != c.name {
 			continue
 		}
 		pods = append(pods, p.Labels)
-		if p.Labels[labelComponent] == comp.name && p.Labels[labelRole] == rolePrimary {
+		if p.Labels[LabelComponent] == comp.name && p.Labels[LabelRole] == RolePrimary {
 			primaries = append(primaries, p.Name)
 		}
 	}
@@ -81,12 +81,12 @@ func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint
 	}
 	switch len(primaries) {
 	case 0:
-		ep.Problems = append(ep.Problems, fmt.Sprintf("no pod of component %s has the label %s=%s", comp.name, labelRole, rolePrimary))
+		ep.Problems = append(ep.Problems, fmt.Sprintf("no pod of component %s has the label %s=%s", comp.name, LabelRole, RolePrimary))
 	case 1:
 		ep.PrimaryPod = primaries[0]
 	default:
 		ep.PrimaryPod = primaries[0]
-		d.warnf("%s cluster %s: %d pods carry %s=%s (%s): a failover may be in progress", e.Title(), ep.Ref(), len(primaries), labelRole, rolePrimary, strings.Join(primaries, ", "))
+		d.warnf("%s cluster %s: %d pods carry %s=%s (%s): a failover may be in progress", e.Title(), ep.Ref(), len(primaries), LabelRole, RolePrimary, strings.Join(primaries, ", "))
 	}
 	if comp.replicas < 2 {
 		d.warnf("%s cluster %s has %d replica in component %s: not highly available, Harbor stops when that pod does; scale the component to 2 or more replicas", e.Title(), ep.Ref(), comp.replicas, comp.name)
@@ -117,7 +117,7 @@ func (d *discoverer) service(c kbCluster, comp string, f engineFacts, title stri
 	var seen []string
 	for i := range objs.services {
 		s := &objs.services[i]
-		if s.Labels[labelInstance] != c.name || s.Labels[labelComponent] != comp {
+		if s.Labels[LabelInstance] != c.name || s.Labels[LabelComponent] != comp {
 			continue
 		}
 		why := ""
@@ -127,7 +127,7 @@ func (d *discoverer) service(c kbCluster, comp string, f engineFacts, title stri
 			why = string(s.Spec.Type)
 		case s.Spec.ClusterIP == "" || s.Spec.ClusterIP == corev1.ClusterIPNone:
 			why = "headless"
-		case wantPrimary && s.Spec.Selector[labelRole] != rolePrimary:
+		case wantPrimary && s.Spec.Selector[LabelRole] != RolePrimary:
 			why = "does not select the primary"
 		case port == 0:
 			why = fmt.Sprintf("no port %s/%d", f.portName, f.port)
@@ -146,7 +146,7 @@ func (d *discoverer) service(c kbCluster, comp string, f engineFacts, title stri
 		}
 		need := "a ClusterIP service"
 		if wantPrimary {
-			need = fmt.Sprintf("a ClusterIP service selecting %s=%s", labelRole, rolePrimary)
+			need = fmt.Sprintf("a ClusterIP service selecting %s=%s", LabelRole, RolePrimary)
 		}
 		return nil, 0, fmt.Errorf("%s cluster %s/%s: component %s has no usable service: need %s with port %s (%d), found: %s; check that KubeBlocks finished creating the cluster",
 			title, c.namespace, c.name, comp, need, f.portName, f.port, found)
@@ -209,7 +209,7 @@ func (d *discoverer) credentials(c kbCluster, comp, account, title string, objs 
 		if s.Name == conn {
 			return s, nil
 		}
-		if s.Labels[labelInstance] == c.name && s.Labels[labelComponent] == comp &&
+		if s.Labels[LabelInstance] == c.name && s.Labels[LabelComponent] == comp &&
 			(s.Labels[labelAccount08] == account || s.Labels[labelAccount10] == account) {
 			if byLabel == nil || s.Name == acctName {
 				byLabel = s
@@ -226,7 +226,7 @@ func (d *discoverer) credentials(c kbCluster, comp, account, title string, objs 
 		return byName, nil
 	}
 	return nil, fmt.Errorf("%s cluster %s/%s: credential secret missing: expected %s (KubeBlocks 0.7/0.8 or the legacy API) or %s (0.9 topology, 1.0) with labels %s=%s; check that KubeBlocks finished creating the cluster",
-		title, c.namespace, c.name, conn, acctName, labelInstance, c.name)
+		title, c.namespace, c.name, conn, acctName, LabelInstance, c.name)
 }
 
 // credentialKeys reads username and password from a credential secret.

@@ -16,7 +16,6 @@ import (
 type Cluster struct {
 	Name, Namespace string
 	Engine          Engine
-	Phase           string
 	// Component is the component Harbor connects to, "" when there is none.
 	Component string
 	// Components are the names of every component, in the Cluster's order.
@@ -46,7 +45,7 @@ func ListClusters(ctx context.Context, c *kube.Client, ns string) ([]Cluster, er
 }
 
 func newCluster(kb kbCluster) Cluster {
-	c := Cluster{Name: kb.name, Namespace: kb.namespace, Engine: kb.engine(), Phase: kb.phase, Unusable: kb.unusable(), kb: kb}
+	c := Cluster{Name: kb.name, Namespace: kb.namespace, Engine: kb.engine(), Unusable: kb.unusable(), kb: kb}
 	if comp, ok := kb.dataComponent(c.Engine); ok {
 		c.Component = comp.name
 	}

@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -22,8 +23,8 @@ func (r *Result) WriteText(out io.Writer) error {
 		if !e.Healthy() {
 			health = strings.Join(e.Problems, "; ")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Ref(), e.Engine, e.KubeBlocks, or(e.Phase, "-"),
-			strconv.Itoa(e.Replicas), or(e.PrimaryPod, "-"), e.Addr()+" ("+e.Service+")", e.Secret, health)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Ref(), e.Engine, e.KubeBlocks, cmp.Or(e.Phase, "-"),
+			strconv.Itoa(e.Replicas), cmp.Or(e.PrimaryPod, "-"), e.Addr()+" ("+e.Service+")", e.Secret, health)
 		if s := e.Sentinel; s != nil {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Ref(), "redis-sentinel", e.KubeBlocks, "-", "-", "master "+s.MasterSet,
 				s.Addr()+" ("+s.Service+")", s.Secret, "-")

@@ -14,6 +14,10 @@ import (
 // rediscover is the fix for an address that is not discovery's choice.
 const rediscover = "point Harbor at it again: helm harborha upgrade rediscovers the clusters (or regenerate the overlay with helm harborha values and run helm upgrade)"
 
+// unfinished is the fix when a cluster has no primary Service discovery
+// can choose.
+const unfinished = "check that KubeBlocks finished creating the cluster"
+
 // label names an address's role in messages.
 func (t *target) label() string {
 	switch {
@@ -34,22 +38,22 @@ func (k *checker) addressCheck(t *target) {
 	switch {
 	case v.errs["services"] != nil:
 		k.r.unchecked(subject, "address", v.errs["services"])
-	case t.stale && t.cluster == nil && v.errs["clusters"] != nil:
+	case t.stale() && t.cluster == nil && v.errs["clusters"] != nil:
 		k.r.unchecked(subject, "address", v.errs["clusters"])
-	case t.stale && t.cluster == nil:
+	case t.stale() && t.cluster == nil:
 		k.r.unchecked(subject, "address", fmt.Errorf("%s is no KubeBlocks Service in namespace %s, and discovery finds no cluster to compare it with (%v); doctor checks KubeBlocks clusters only (--pg-namespace, --redis-namespace say where they live)", what, v.ns, t.chooseErr))
-	case t.stale:
+	case t.stale():
 		k.staleAddress(t, what)
 	case t.cluster == nil:
 		k.r.finding(subject, "address", "recreate the cluster, or point Harbor at one that exists: helm harborha upgrade",
-			"%s is Service %s of KubeBlocks cluster %s, which does not exist in namespace %s", what, t.service.Name, t.service.Labels[labelInstance], v.ns)
+			"%s is Service %s of KubeBlocks cluster %s, which does not exist in namespace %s", what, t.service.Name, t.service.Labels[discover.LabelInstance], v.ns)
 	case t.addr.sentinel:
 		k.r.ok(subject, "address", "%s is Service %s of cluster %s", what, t.service.Name, t.cluster.Ref())
 	default:
-		svc, port, err := t.cluster.PrimaryService(v.services)
+		svc, port, err := t.primary, t.primaryPort, t.primaryErr
 		switch {
 		case err != nil:
-			k.r.finding(subject, "address", "check that KubeBlocks finished creating the cluster", "%s: %v", what, err)
+			k.r.finding(subject, "address", unfinished, "%s: %v", what, err)
 		case svc.Name == t.service.Name && port == t.addr.port:
 			k.r.ok(subject, "address", "%s is Service %s, the one discovery chooses", what, svc.Name)
 		default:
@@ -62,9 +66,9 @@ func (k *checker) addressCheck(t *target) {
 // staleAddress reports an address that names no Service, with what
 // discovery would choose instead.
 func (k *checker) staleAddress(t *target, what string) {
-	svc, port, err := t.cluster.PrimaryService(t.view.services)
+	svc, port, err := t.primary, t.primaryPort, t.primaryErr
 	if err != nil {
-		k.r.finding(t.subject(), "address", "check that KubeBlocks finished creating the cluster",
+		k.r.finding(t.subject(), "address", unfinished,
 			"%s is the address of no Service in namespace %s: Harbor reaches nothing; and %v", what, t.view.ns, err)
 		return
 	}
@@ -115,10 +119,10 @@ func readyEndpoints(slices []discoveryv1.EndpointSlice, service string) []string
 // and it is the pod KubeBlocks labels primary.
 func (k *checker) primaryCheck(t *target) {
 	cl, v, subject := t.cluster, t.view, t.subject()
-	svc, _, err := cl.PrimaryService(v.services)
+	svc, err := t.primary, t.primaryErr
 	switch {
 	case err != nil:
-		k.r.finding(subject, "primary", "check that KubeBlocks finished creating the cluster", "%v", err)
+		k.r.finding(subject, "primary", unfinished, "%v", err)
 		return
 	case v.errs["endpointslices"] != nil:
 		k.r.unchecked(subject, "primary", v.errs["endpointslices"])
@@ -131,7 +135,7 @@ func (k *checker) primaryCheck(t *target) {
 	var primaries []string
 	for i := range v.pods {
 		p := &v.pods[i]
-		if p.Labels[labelInstance] == cl.Name && p.Labels[labelComponent] == cl.Component && p.Labels[labelRole] == "primary" && p.DeletionTimestamp == nil {
+		if p.Labels[discover.LabelInstance] == cl.Name && p.Labels[discover.LabelComponent] == cl.Component && p.Labels[discover.LabelRole] == discover.RolePrimary && p.DeletionTimestamp == nil {
 			primaries = append(primaries, p.Name)
 		}
 	}
@@ -142,7 +146,7 @@ func (k *checker) primaryCheck(t *target) {
 	case len(eps) > 1:
 		k.r.finding(subject, "primary", fix, "Service %s has %d ready endpoints (%s): Harbor's writes may reach a replica", svc.Name, len(eps), strings.Join(eps, ", "))
 	case len(primaries) != 1:
-		k.r.finding(subject, "primary", fix, "Service %s has one ready endpoint, %s, but %d pods carry %s=primary (%s)", svc.Name, eps[0], len(primaries), labelRole, strings.Join(primaries, ", "))
+		k.r.finding(subject, "primary", fix, "Service %s has one ready endpoint, %s, but %d pods carry %s=primary (%s)", svc.Name, eps[0], len(primaries), discover.LabelRole, strings.Join(primaries, ", "))
 	case eps[0] != primaries[0]:
 		k.r.finding(subject, "primary", fix, "the endpoint of Service %s is %s, but the pod labelled primary is %s: the Service does not follow the primary", svc.Name, eps[0], primaries[0])
 	default:
@@ -163,10 +167,10 @@ func (k *checker) placementCheck(t *target) {
 	var comps []string
 	for i := range v.pods {
 		p := &v.pods[i]
-		if p.Labels[labelInstance] != cl.Name || !placed(p) {
+		if p.Labels[discover.LabelInstance] != cl.Name || !placed(p) {
 			continue
 		}
-		comp := p.Labels[labelComponent]
+		comp := p.Labels[discover.LabelComponent]
 		if byComp[comp] == nil {
 			byComp[comp] = map[string][]string{}
 			comps = appendNew(comps, comp)

@@ -131,16 +131,10 @@ var redisURLRE = regexp.MustCompile(`rediss?(\+sentinel)?://[^\s"'<>]+`)
 // URLs, and a config file's redis.addr (the registry's config.yml).
 func redisAddresses(value, source string) []address {
 	var out []address
-	for _, m := range redisURLRE.FindAllStringSubmatch(value, -1) {
-		sentinel := m[1] != ""
-		_, rest, _ := strings.Cut(m[0], "://")
-		if i := strings.IndexAny(rest, "/?"); i >= 0 {
-			rest = rest[:i]
+	for _, m := range redisURLRE.FindAllString(value, -1) {
+		if u, ok := harbor.ParseRedisURL(m); ok {
+			out = append(out, hostList(u.Hosts, u.Sentinel(), source)...)
 		}
-		if i := strings.LastIndex(rest, "@"); i >= 0 {
-			rest = rest[i+1:] // the userinfo, a password or a $(VAR) reference, goes no further
-		}
-		out = append(out, hostList(rest, sentinel, source)...)
 	}
 	if !strings.Contains(value, "addr") {
 		return out
@@ -152,16 +146,16 @@ func redisAddresses(value, source string) []address {
 		} `json:"redis"`
 	}
 	if yaml.Unmarshal([]byte(value), &file) == nil && file.Redis.Addr != "" {
-		out = append(out, hostList(file.Redis.Addr, file.Redis.SentinelMasterSet != "", source+" redis.addr")...)
+		out = append(out, hostList(strings.Split(file.Redis.Addr, ","), file.Redis.SentinelMasterSet != "", source+" redis.addr")...)
 	}
 	return out
 }
 
 // hostList reads "h1:p1,h2:p2" (Sentinels) or "h:p"; a missing port is
 // Redis's (6379) or Sentinel's (26379).
-func hostList(s string, sentinel bool, source string) []address {
+func hostList(hosts []string, sentinel bool, source string) []address {
 	var out []address
-	for _, hp := range strings.Split(s, ",") {
+	for _, hp := range hosts {
 		hp = strings.TrimSpace(hp)
 		if hp == "" || strings.Contains(hp, "$(") {
 			continue

@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -237,16 +236,16 @@ func (f *follower) until(ctx context.Context, want int, victim types.UID) (int, 
 }
 
 // writeDrill writes the drill's results under the checks.
-func writeDrill(b *bytes.Buffer, results []DrillResult) {
+func writeDrill(w io.Writer, results []DrillResult) {
 	if len(results) == 0 {
 		return
 	}
-	b.WriteString("\nDrill: one pod of each component deleted in turn\n")
+	io.WriteString(w, "\nDrill: one pod of each component deleted in turn\n")
 	cw := 0
 	for _, d := range results {
 		cw = max(cw, len(d.Component))
 	}
 	for _, d := range results {
-		fmt.Fprintf(b, "  %-*s  %-*s  %s\n", len(Unchecked), d.Status, cw, d.Component, d.Message)
+		fmt.Fprintf(w, "  %-*s  %-*s  %s\n", len(Unchecked), d.Status, cw, d.Component, d.Message)
 	}
 }

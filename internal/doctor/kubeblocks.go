@@ -14,14 +14,6 @@ import (
 	"github.com/harborha/helm-harborha/internal/harbor"
 )
 
-// KubeBlocks labels (../shared/kubeblocks/REFERENCE.md §3.1, §6).
-const (
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	labelInstance  = "app.kubernetes.io/instance"
-	labelComponent = "apps.kubeblocks.io/component-name"
-	labelRole      = "kubeblocks.io/role"
-)
-
 // kbView is what the checks read in one namespace that holds clusters
 // Harbor uses.
 type kbView struct {
@@ -35,15 +27,21 @@ type kbView struct {
 
 // target is one address of Harbor's configuration, resolved to the Service
 // it names and the cluster behind it; stale when it names no Service, and
-// then cluster is the one discovery would choose now.
+// then cluster is the one discovery would choose now. primary is the
+// cluster's primary Service, as discovery chooses it, and its port.
 type target struct {
-	addr      address
-	view      *kbView
-	service   *corev1.Service
-	cluster   *discover.Cluster
-	stale     bool
-	chooseErr error
+	addr        address
+	view        *kbView
+	service     *corev1.Service
+	cluster     *discover.Cluster
+	chooseErr   error
+	primary     *corev1.Service
+	primaryPort int
+	primaryErr  error
 }
+
+// stale: the Services were listed and the address names none of them.
+func (t *target) stale() bool { return t.service == nil && t.view.errs["services"] == nil }
 
 // kubeBlocks checks the clusters Harbor uses, found from the addresses in
 // its configuration: each address, then each cluster once.
@@ -117,7 +115,7 @@ func (k *checker) listKubeBlocks(ctx context.Context, addrs []address) map[strin
 		}
 		v := &kbView{ns: ns}
 		views[ns] = v
-		sel := metav1.ListOptions{LabelSelector: labelManagedBy + "=kubeblocks"}
+		sel := metav1.ListOptions{LabelSelector: discover.LabelManagedBy + "=" + discover.ManagedByKubeBlocks}
 		v.errs = runAll(ctx, k.c, []call{
 			{list("list", "services", "", ns), func(ctx context.Context) error {
 				l, err := k.c.Typed.CoreV1().Services(ns).List(ctx, sel)
@@ -135,8 +133,8 @@ func (k *checker) listKubeBlocks(ctx context.Context, addrs []address) map[strin
 	return views
 }
 
-// resolve finds the Service an address names (by ClusterIP or DNS name)
-// and the cluster behind it.
+// resolve finds the Service an address names (by ClusterIP or DNS name),
+// the cluster behind it and that cluster's primary Service.
 func resolve(a address, v *kbView) *target {
 	t := &target{addr: a, view: v}
 	if v.errs["services"] != nil {
@@ -150,17 +148,18 @@ func resolve(a address, v *kbView) *target {
 			break
 		}
 	}
-	if t.service != nil {
+	switch {
+	case t.service != nil:
 		t.cluster = clusterOf(t.service, v.clusters)
-		return t
-	}
-	t.stale = true
-	if v.errs["clusters"] == nil {
+	case v.errs["clusters"] == nil:
 		if cl, err := discover.Choose(v.ns, v.clusters, a.engine); err == nil {
 			t.cluster = &cl
 		} else {
 			t.chooseErr = err
 		}
+	}
+	if t.cluster != nil {
+		t.primary, t.primaryPort, t.primaryErr = t.cluster.PrimaryService(v.services)
 	}
 	return t
 }
@@ -172,7 +171,7 @@ func clusterOf(svc *corev1.Service, clusters []discover.Cluster) *discover.Clust
 	var best *discover.Cluster
 	for i := range clusters {
 		c := &clusters[i]
-		switch inst := svc.Labels[labelInstance]; {
+		switch inst := svc.Labels[discover.LabelInstance]; {
 		case inst != "" && c.Name == inst:
 			return c
 		case inst == "" && strings.HasPrefix(svc.Name, c.Name+"-") && (best == nil || len(c.Name) > len(best.Name)):
@@ -202,12 +201,12 @@ func (k *checker) listClusterObjects(ctx context.Context, targets []*target) []*
 		}
 		out = append(out, t)
 		names[t.view] = append(names[t.view], t.cluster.Name)
-		if svc, _, err := t.cluster.PrimaryService(t.view.services); err == nil {
-			services[t.view] = append(services[t.view], svc.Name)
+		if t.primaryErr == nil {
+			services[t.view] = append(services[t.view], t.primary.Name)
 		}
 	}
 	for v, clusters := range names {
-		podSel := metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=kubeblocks,%s in (%s)", labelManagedBy, labelInstance, strings.Join(clusters, ","))}
+		podSel := metav1.ListOptions{LabelSelector: discover.InstanceSelector(clusters)}
 		calls := []call{{list("list", "pods", "", v.ns), func(ctx context.Context) error {
 			l, err := k.c.Typed.CoreV1().Pods(v.ns).List(ctx, podSel)
 			if err == nil {

@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -73,7 +74,7 @@ func (k *checker) claimChecks(w *harbor.Workload, claims map[string]claimResult)
 			k.r.unchecked(comp, "claim", res.err)
 		case res.pvc.Status.Phase != corev1.ClaimBound:
 			k.r.finding(comp, "claim", "kubectl describe pvc "+ref.claim+": its StorageClass must provision a ReadWriteMany volume, or one must exist",
-				"claim %s (volume %s) is %s, not Bound: pods of %s that mount it cannot start", ref.claim, ref.volume, or(string(res.pvc.Status.Phase), "without a phase"), comp)
+				"claim %s (volume %s) is %s, not Bound: pods of %s that mount it cannot start", ref.claim, ref.volume, cmp.Or(string(res.pvc.Status.Phase), "without a phase"), comp)
 		case !slices.Contains(accessModes(res.pvc), corev1.ReadWriteMany):
 			k.r.finding(comp, "claim", "use a ReadWriteMany claim: helm harborha upgrade --shared-pvc NAME --create-shared-pvc --storage-class RWX-CLASS, or object storage",
 				"claim %s (volume %s) is %s, not ReadWriteMany: %d pods of %s on different nodes cannot all mount it (Multi-Attach)", ref.claim, ref.volume, modes(res.pvc), w.Replicas(), comp)
@@ -96,14 +97,7 @@ func modes(c *corev1.PersistentVolumeClaim) string {
 	for _, m := range accessModes(c) {
 		s = append(s, string(m))
 	}
-	return or(strings.Join(s, ", "), "without access modes")
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return cmp.Or(strings.Join(s, ", "), "without access modes")
 }
 
 // pending reports every pod Pending longer than --pending-after with the

@@ -1,7 +1,6 @@
 package doctor
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"slices"
@@ -107,25 +106,40 @@ func (r *Report) summary() string {
 // grouped by subject, each with its fix when it has one, in columns
 // aligned across the whole report.
 func (r *Report) WriteText(out io.Writer) error {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "Harbor release %s in namespace %s: %s\n", r.Release, r.Namespace, r.summary())
+	b := &errWriter{w: out}
+	fmt.Fprintf(b, "Harbor release %s in namespace %s: %s\n", r.Release, r.Namespace, r.summary())
 	sw, cw := len(Unchecked), 0
 	for _, c := range r.Checks {
 		cw = max(cw, len(c.Check))
 	}
 	for _, s := range r.subjects {
-		fmt.Fprintf(&b, "\n%s\n", s)
+		fmt.Fprintf(b, "\n%s\n", s)
 		for _, c := range r.Checks {
 			if c.Subject != s {
 				continue
 			}
-			fmt.Fprintf(&b, "  %-*s  %-*s  %s\n", sw, c.Status, cw, c.Check, c.Message)
+			fmt.Fprintf(b, "  %-*s  %-*s  %s\n", sw, c.Status, cw, c.Check, c.Message)
 			if c.Fix != "" {
-				fmt.Fprintf(&b, "  %*s  fix: %s\n", sw+2+cw, "", c.Fix)
+				fmt.Fprintf(b, "  %*s  fix: %s\n", sw+2+cw, "", c.Fix)
 			}
 		}
 	}
-	writeDrill(&b, r.Drill)
-	_, err := out.Write(b.Bytes())
-	return err
+	writeDrill(b, r.Drill)
+	return b.err
+}
+
+// errWriter keeps the first error of a series of writes, and writes
+// nothing after it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
 }

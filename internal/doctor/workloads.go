@@ -59,9 +59,6 @@ func placed(p *corev1.Pod) bool {
 	return p.Spec.NodeName != "" && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
 }
 
-// optional components may run one pod: a finding there is a warning.
-func optional(component string) bool { return component == "trivy" || component == "exporter" }
-
 // replicas compares desired and Ready replicas; it returns the Ready count.
 func (k *checker) replicas(w *harbor.Workload, pods []corev1.Pod) int {
 	desired, ready := int(w.Replicas()), 0
@@ -80,7 +77,7 @@ func (k *checker) replicas(w *harbor.Workload, pods []corev1.Pod) int {
 		c := Check{Subject: comp, Check: "replicas", Status: Finding,
 			Message: fmt.Sprintf("%d of %d replica Ready: one pod, so a node drain, an eviction or a crash takes %s offline", ready, desired, comp),
 			Fix:     fmt.Sprintf("run 2 or more: helm harborha upgrade (--replicas 2 is the default), or %s.replicas in the chart values", comp)}
-		if optional(comp) {
+		if harbor.Optional(comp) { // it may run one pod: a warning
 			c.Status = Warning
 		}
 		k.r.add(c)

@@ -163,7 +163,7 @@ func (w *world) addKubeBlocks() {
 			w.objs = append(w.objs, svc)
 		case "Pod":
 			p := convert(w.t, o, &corev1.Pod{})
-			comp := p.Labels[labelComponent]
+			comp := p.Labels[discover.LabelComponent]
 			p.Spec.NodeName = nodeNames[node[comp]%len(nodeNames)]
 			node[comp]++
 			p.UID = ktypes.UID("uid-" + p.Name)
@@ -303,8 +303,8 @@ func (w *world) cluster(name string) *unstructured.Unstructured {
 // moveRole moves kubeblocks.io/role=primary from one pod to another, as
 // KubeBlocks does on a switchover.
 func (w *world) moveRole(from, to string) {
-	find[*corev1.Pod](w, from).Labels[labelRole] = "secondary"
-	find[*corev1.Pod](w, to).Labels[labelRole] = "primary"
+	find[*corev1.Pod](w, from).Labels[discover.LabelRole] = "secondary"
+	find[*corev1.Pod](w, to).Labels[discover.LabelRole] = "primary"
 }
 
 // addClaim adds a Bound claim with the given access mode (one the golden

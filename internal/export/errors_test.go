@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
@@ -73,7 +74,7 @@ func checkUntouched(t *testing.T, parent string, occupied bool) {
 	if occupied {
 		want = "export"
 		if files := tree(t, filepath.Join(parent, "export")); len(files) != 1 || files["keep.txt"] != "mine\n" {
-			t.Errorf("the output directory changed: %v", sortedKeys(files))
+			t.Errorf("the output directory changed: %v", harbor.SortedKeys(files))
 		}
 	}
 	if strings.Join(names, ",") != want {

@@ -27,6 +27,7 @@ import (
 	"helm.sh/helm/v3/pkg/getter"
 
 	"github.com/harborha/helm-harborha/internal/helmrun"
+	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
@@ -199,9 +200,7 @@ func (o *Options) stage(ctx context.Context, stage string, ch *chartRef, vs *val
 	if err != nil {
 		return err
 	}
-	for _, w := range b.Warnings {
-		fmt.Fprintf(progress, "harborha export: warning: %s\n", w)
-	}
+	output.Warn(progress, "export", b.Warnings)
 	if o.Format == FormatFlux {
 		return writeFlux(stage, o.rel, ch, vs, b, o.OutputDir)
 	}

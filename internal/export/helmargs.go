@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 	"helm.sh/helm/v3/pkg/cli/values"
 
+	"github.com/harborha/helm-harborha/internal/helmrun"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
 
@@ -51,12 +52,7 @@ func parseRelease(helmArgs []string) (*release, error) {
 	fs.StringVar(&r.Version, "version", "", "")
 	fs.StringVar(&r.Repo, "repo", "", "")
 	fs.BoolVar(&r.Devel, "devel", false, "")
-	fs.StringSliceVarP(&r.Values.ValueFiles, "values", "f", nil, "")
-	fs.StringArrayVar(&r.Values.Values, "set", nil, "")
-	fs.StringArrayVar(&r.Values.StringValues, "set-string", nil, "")
-	fs.StringArrayVar(&r.Values.FileValues, "set-file", nil, "")
-	fs.StringArrayVar(&r.Values.JSONValues, "set-json", nil, "")
-	fs.StringArrayVar(&r.Values.LiteralValues, "set-literal", nil, "")
+	helmrun.ValueFlags(fs, &r.Values)
 	fs.StringVar(&r.KubeVersion, "kube-version", "", "")
 	fs.StringSliceVarP(&r.APIVersions, "api-versions", "a", nil, "")
 	fs.BoolVar(&r.IncludeCRDs, "include-crds", false, "")
@@ -96,12 +92,10 @@ func parseRelease(helmArgs []string) (*release, error) {
 
 // unsupportedFlag names the Helm flag the export cannot carry.
 func unsupportedFlag(err error) error {
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "unknown flag: "); ok {
-		return fmt.Errorf("%s: neither kustomize's helmCharts nor Flux's HelmRelease can express this helm flag; drop it, or use helm harborha template", name)
-	}
-	if name, ok := strings.CutPrefix(msg, "unknown shorthand flag: "); ok {
-		return fmt.Errorf("%s: neither kustomize's helmCharts nor Flux's HelmRelease can express this helm flag; drop it, or use helm harborha template", name)
+	for _, prefix := range []string{"unknown flag: ", "unknown shorthand flag: "} {
+		if name, ok := strings.CutPrefix(err.Error(), prefix); ok {
+			return fmt.Errorf("%s: neither kustomize's helmCharts nor Flux's HelmRelease can express this helm flag; drop it, or use helm harborha template", name)
+		}
 	}
 	return fmt.Errorf("%v (see --help)", err)
 }

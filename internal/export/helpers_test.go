@@ -14,10 +14,6 @@ import (
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
-// kustomizeCLI is the real kustomize built by `make test`
-// (sigs.k8s.io/kustomize/kustomize/v5@v5.8.1).
-func kustomizeCLI(t testing.TB) string { return testutil.Tool(t, "HARBORHA_KUSTOMIZE", "kustomize") }
-
 // helms are the real Helm majors the exports are built with.
 func helms(t testing.TB) map[string]string {
 	return map[string]string{"helm3": testutil.Helm3(t), "helm4": testutil.Helm4(t)}
@@ -76,7 +72,7 @@ func golden(t testing.TB, c testutil.GoldenCase) []byte {
 // (kustomize.buildOptions: --enable-helm), with the given helm.
 func kustomizeBuild(t testing.TB, helm, dir string) []byte {
 	t.Helper()
-	out, _ := testutil.Exec(t, helmEnv(t, helm), 0, kustomizeCLI(t), "build", "--enable-helm", "--helm-command", helm, dir)
+	out, _ := testutil.Exec(t, helmEnv(t, helm), 0, testutil.Kustomize(t), "build", "--enable-helm", "--helm-command", helm, dir)
 	return []byte(out)
 }
 

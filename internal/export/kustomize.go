@@ -25,13 +25,21 @@ type helmChart struct {
 	SkipHooks             bool     `json:"skipHooks,omitempty" yaml:"skipHooks,omitempty"`
 }
 
-// kustomization is the export's kustomization.yaml.
+// kustomization is the export's kustomization.yaml (written with the yaml
+// tags, in the fields' order), and the one bundle.apply checks in memory
+// (with the json tags: no helmCharts there).
 type kustomization struct {
-	APIVersion string      `json:"apiVersion" yaml:"apiVersion"`
-	Kind       string      `json:"kind" yaml:"kind"`
-	HelmCharts []helmChart `json:"helmCharts" yaml:"helmCharts"`
-	Resources  []any       `json:"resources,omitempty" yaml:"resources,omitempty"`
-	Patches    []any       `json:"patches,omitempty" yaml:"patches,omitempty"`
+	APIVersion string           `json:"apiVersion" yaml:"apiVersion"`
+	Kind       string           `json:"kind" yaml:"kind"`
+	HelmCharts []helmChart      `json:"helmCharts,omitempty" yaml:"helmCharts"`
+	Resources  []string         `json:"resources,omitempty" yaml:"resources,omitempty"`
+	Patches    []kustomizePatch `json:"patches" yaml:"patches,omitempty"`
+}
+
+// kustomizePatch is one entry of a kustomization's patches.
+type kustomizePatch struct {
+	Path   string `json:"path" yaml:"path"`
+	Target Target `json:"target" yaml:"target"`
 }
 
 const kustomizeHeader = `# The HA changes of helm-harborha for Harbor release %s, as data: kustomize inflates the
@@ -62,21 +70,13 @@ func writeKustomize(stage string, r *release, ch *chartRef, vs *valuesSet, b *bu
 		}
 		hc.AdditionalValuesFiles = append(hc.AdditionalValuesFiles, f.Name)
 	}
-	kust := kustomization{
-		APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization",
-		HelmCharts: []helmChart{hc}, Resources: asList(k["resources"]), Patches: asList(k["patches"]),
-	}
-	body, err := kyaml.Marshal(kust) // keeps the fields' order, unlike a map
+	k.HelmCharts = []helmChart{hc}
+	body, err := kyaml.Marshal(k) // keeps the fields' order, unlike a map
 	if err != nil {
 		return err
 	}
 	files["kustomization.yaml"] = append([]byte(fmt.Sprintf(kustomizeHeader, r.Name)), body...)
 	return writeFiles(stage, files)
-}
-
-func asList(v any) []any {
-	l, _ := v.([]any)
-	return l
 }
 
 // writeFiles writes files (slash paths relative to stage).

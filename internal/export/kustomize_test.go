@@ -4,12 +4,12 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
@@ -92,8 +92,8 @@ func sameTwice(t *testing.T, helm string, c testutil.GoldenCase, format string) 
 	a, _ := exportCase(t, helm, c, format)
 	b, _ := exportCase(t, helm, c, format)
 	fa, fb := tree(t, a), tree(t, b)
-	if strings.Join(sortedKeys(fa), ",") != strings.Join(sortedKeys(fb), ",") {
-		t.Fatalf("%s: two exports hold different files:\n%v\n%v", format, sortedKeys(fa), sortedKeys(fb))
+	if strings.Join(harbor.SortedKeys(fa), ",") != strings.Join(harbor.SortedKeys(fb), ",") {
+		t.Fatalf("%s: two exports hold different files:\n%v\n%v", format, harbor.SortedKeys(fa), harbor.SortedKeys(fb))
 	}
 	for name, data := range fa {
 		if fb[name] != data {
@@ -220,15 +220,6 @@ func tree(t testing.TB, dir string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 

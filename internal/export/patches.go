@@ -259,41 +259,26 @@ func (b *bundle) apply(rendered []byte) (map[manifest.ID]map[string]any, error) 
 
 // files are the bundle's patch and resource files, and the kustomization
 // that lists them after the given first resources.
-func (b *bundle) files(first ...string) (map[string][]byte, map[string]any, error) {
+func (b *bundle) files(first ...string) (map[string][]byte, kustomization, error) {
 	files := map[string][]byte{}
-	resources := append([]any{}, toAny(first)...)
+	k := kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Resources: append([]string{}, first...)}
 	for _, a := range b.Added {
 		y, err := yaml.Marshal(a.Obj)
 		if err != nil {
-			return nil, nil, err
+			return nil, kustomization{}, err
 		}
 		files[a.File] = y
-		resources = append(resources, a.File)
+		k.Resources = append(k.Resources, a.File)
 	}
-	var patches []any
 	for _, p := range b.Patches {
 		y, err := p.YAML()
 		if err != nil {
-			return nil, nil, err
+			return nil, kustomization{}, err
 		}
 		files[p.File] = y
-		patches = append(patches, map[string]any{"path": p.File, "target": p.Target})
-	}
-	k := map[string]any{
-		"apiVersion": "kustomize.config.k8s.io/v1beta1",
-		"kind":       "Kustomization",
-		"resources":  resources,
-		"patches":    patches,
+		k.Patches = append(k.Patches, kustomizePatch{Path: p.File, Target: p.Target})
 	}
 	return files, k, nil
-}
-
-func toAny(s []string) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
-	}
-	return out
 }
 
 // objects decodes a stream into its objects by identity.

@@ -31,6 +31,11 @@ var internal = map[string]string{"database": "PostgreSQL", "redis": "Redis"}
 // IsComponent reports whether name is one of Components.
 func IsComponent(name string) bool { return slices.Contains(Components, name) }
 
+// Optional reports whether a component is one Harbor serves images
+// without (trivy scans them, exporter serves metrics): a problem there
+// weighs less.
+func Optional(component string) bool { return component == "trivy" || component == "exporter" }
+
 // InternalStore names the store an internal component is ("PostgreSQL"
 // for database, "Redis" for redis); ok is false for any other component.
 func InternalStore(component string) (store string, ok bool) {

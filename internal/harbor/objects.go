@@ -107,10 +107,10 @@ func (w *Workload) Containers() []PodContainer {
 	spec := &w.Template().Spec
 	var out []PodContainer
 	for i := range spec.InitContainers {
-		out = append(out, PodContainer{Container: &spec.InitContainers[i], Path: podPath + "/initContainers/" + strconv.Itoa(i)})
+		out = append(out, PodContainer{Container: &spec.InitContainers[i], Path: PodPath + "/initContainers/" + strconv.Itoa(i)})
 	}
 	for i := range spec.Containers {
-		out = append(out, PodContainer{Container: &spec.Containers[i], Path: podPath + "/containers/" + strconv.Itoa(i)})
+		out = append(out, PodContainer{Container: &spec.Containers[i], Path: PodPath + "/containers/" + strconv.Itoa(i)})
 	}
 	return out
 }
@@ -121,8 +121,8 @@ type PodContainer struct {
 	Path string
 }
 
-// podPath is the pod spec's JSON pointer in a Deployment or StatefulSet.
-const podPath = "/spec/template/spec"
+// PodPath is the pod spec's JSON pointer in a Deployment or StatefulSet.
+const PodPath = "/spec/template/spec"
 
 // Mounts reports whether the container mounts the pod volume that
 // projects the ConfigMap or Secret name (a configMap or secret volume, or

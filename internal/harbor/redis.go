@@ -15,12 +15,8 @@ type RedisURL struct {
 	Scheme   string
 	User     string // decoded
 	Password string // decoded; "" when there is none
-	// HasPassword is set when the URL carries a password, even an empty
-	// one ("redis://:@host", as chart 1.19 writes for a lookup that found
-	// nothing).
-	HasPassword bool
-	Hosts       []string
-	Rest        string // from the first / or ? after the addresses
+	Hosts    []string
+	Rest     string // from the first / or ? after the addresses
 }
 
 // redisScheme is how every Redis URL of the chart starts.
@@ -44,8 +40,8 @@ func ParseRedisURL(s string) (RedisURL, bool) {
 	if i := strings.LastIndex(authority, "@"); i >= 0 {
 		userinfo := authority[:i]
 		authority = authority[i+1:]
-		user, pw, hasPW := strings.Cut(userinfo, ":")
-		u.User, u.Password, u.HasPassword = unescape(user), unescape(pw), hasPW
+		user, pw, _ := strings.Cut(userinfo, ":")
+		u.User, u.Password = unescape(user), unescape(pw)
 	}
 	for _, h := range strings.Split(authority, ",") {
 		if h = strings.TrimSpace(h); h != "" {

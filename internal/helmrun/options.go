@@ -12,6 +12,7 @@ import (
 	"github.com/harborha/helm-harborha/internal/bootstrap"
 	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/postrender"
 	"github.com/harborha/helm-harborha/internal/values"
 )
@@ -103,6 +104,9 @@ func (o *Options) Validate() error {
 // overlay and our post-renderer. It returns Helm's exit status; progress
 // and warnings go to stderr.
 func (o *Options) Run(ctx context.Context, stdout, stderr io.Writer) (int, error) {
+	if err := ownPostRenderer(o.helmArgs); err != nil { // before anything changes in the cluster
+		return 1, err
+	}
 	major, err := o.majorOf(ctx)
 	if err != nil {
 		return 1, err
@@ -176,9 +180,7 @@ func (o *Options) Overlay(ctx context.Context, progress io.Writer) ([]byte, []st
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, w := range append(found.Warnings, warnings...) {
-		fmt.Fprintf(progress, "harborha %s: warning: %s\n", o.Action, w)
-	}
+	output.Warn(progress, o.Action, append(found.Warnings, warnings...))
 	fmt.Fprintf(progress, "harborha: values overlay: PostgreSQL %s, Redis %s\n", found.PostgreSQL.Ref(), found.Redis.Ref())
 	res, err := o.secrets(ctx, client, found, vo.Database, prior, progress)
 	if err != nil {

@@ -64,21 +64,28 @@ func (o *Options) preflight(ctx context.Context, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
-	vals, err := userValues(o.helmArgs, o.kubeSettings())
+	settings := o.kubeSettings()
+	vals, err := userValues(o.helmArgs, settings)
 	if err != nil {
 		return nil // Helm reports bad values itself, in its words
 	}
 	needs := placementNeeds(knobs, vals, o.release, !o.NoDiscover)
 	classCheck := knobs.CreateSharedPVC && knobs.StorageClass != ""
-	if !slices.ContainsFunc(needs, func(n need) bool { return len(n.spread) > 0 || n.zones }) && !classCheck {
+	if !placementCheck(needs) && !classCheck {
 		return nil
 	}
-	c, err := kube.Connect(o.kubeSettings(), kube.Options{})
+	c, err := kube.Connect(settings, kube.Options{})
 	if err != nil {
 		fmt.Fprintf(progress, "harborha: preflight skipped: %v\n", err)
 		return nil
 	}
 	return runPreflight(ctx, c, needs, knobs, progress)
+}
+
+// placementCheck: some component asks for anti-affinity or zone spread,
+// so the nodes must be listed.
+func placementCheck(needs []need) bool {
+	return slices.ContainsFunc(needs, func(n need) bool { return len(n.spread) > 0 || n.zones })
 }
 
 // runPreflight asks the cluster: nodes for placement, the StorageClass.
@@ -95,7 +102,7 @@ func runPreflight(ctx context.Context, c *kube.Client, needs []need, knobs postr
 			skipped(err, kube.Op{Verb: "get", Resource: "storageclasses", Group: "storage.k8s.io", Name: knobs.StorageClass})
 		}
 	}
-	if !slices.ContainsFunc(needs, func(n need) bool { return len(n.spread) > 0 || n.zones }) {
+	if !placementCheck(needs) {
 		return nil
 	}
 	l, err := c.Typed.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
@@ -106,9 +113,9 @@ func runPreflight(ctx context.Context, c *kube.Client, needs []need, knobs postr
 	return checkPlacement(needs, l.Items)
 }
 
-// helmValueFlags are Helm's value flags, defined as Helm defines them (-f
+// ValueFlags defines Helm's value flags on fs, as Helm defines them (-f
 // splits on commas, the --set family does not).
-func helmValueFlags(fs *pflag.FlagSet, v *values.Options) {
+func ValueFlags(fs *pflag.FlagSet, v *values.Options) {
 	fs.StringSliceVarP(&v.ValueFiles, "values", "f", nil, "")
 	fs.StringArrayVar(&v.Values, "set", nil, "")
 	fs.StringArrayVar(&v.StringValues, "set-string", nil, "")
@@ -124,7 +131,7 @@ func userValues(helmArgs []string, settings *cli.EnvSettings) (map[string]any, e
 	fs := pflag.NewFlagSet("values", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.ParseErrorsAllowlist.UnknownFlags = true
-	helmValueFlags(fs, &v)
+	ValueFlags(fs, &v)
 	if err := fs.Parse(helmArgs); err != nil {
 		return nil, err
 	}

@@ -34,13 +34,9 @@ type Run struct {
 
 // Args builds Helm's argument list: the action, our overlay as the FIRST
 // values file (the user's -f and --set come after it and win), our
-// post-renderer, then the user's arguments.
+// post-renderer, then the user's arguments (Options.Run refused a
+// --post-renderer among them before anything ran: ownPostRenderer).
 func (r *Run) Args(overlayPath string) ([]string, error) {
-	for _, a := range r.HelmArgs {
-		if a == "--post-renderer" || strings.HasPrefix(a, "--post-renderer=") {
-			return nil, errors.New("--post-renderer: harborha attaches its own post-renderer; apply your own patches with --kustomize DIR instead")
-		}
-	}
 	args := []string{r.Action}
 	if overlayPath != "" {
 		args = append(args, "--values", overlayPath)
@@ -63,6 +59,17 @@ func (r *Run) Args(overlayPath string) ([]string, error) {
 		args = append(args, "--post-renderer-args", a)
 	}
 	return append(args, r.HelmArgs...), nil
+}
+
+// ownPostRenderer refuses the user's own --post-renderer among Helm's
+// arguments: harborha attaches its own.
+func ownPostRenderer(helmArgs []string) error {
+	for _, a := range helmArgs {
+		if a == "--post-renderer" || strings.HasPrefix(a, "--post-renderer=") {
+			return errors.New("--post-renderer: harborha attaches its own post-renderer; apply your own patches with --kustomize DIR instead")
+		}
+	}
+	return nil
 }
 
 // Exec runs Helm and returns its exit status. The overlay (it may hold the

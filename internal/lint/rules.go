@@ -173,7 +173,7 @@ func (c *checker) reportAs(d *manifest.Doc, sev Severity, fix, msg string) {
 // them) the lower severity.
 func (c *checker) forComponent(w *harbor.Workload, format string, args ...any) {
 	sev := c.rule.Severity
-	if w.Component == "trivy" || w.Component == "exporter" {
+	if harbor.Optional(w.Component) {
 		sev = Warning
 	}
 	c.reportAs(w.Doc, sev, strings.ReplaceAll(c.rule.Fix, "<component>", w.Component), fmt.Sprintf(format, args...))

@@ -37,21 +37,18 @@ const table = "table"
 // Redacted stands for a password or key wherever output would show one.
 const Redacted = "<redacted>"
 
-// Parse returns the format s names, if it is one of allowed. "table" is
+// parse returns the format s names, if it is one of allowed. "table" is
 // read as Text: the human form has one name now, but scripts may use the old.
-func Parse(s string, allowed ...Format) (Format, error) {
+func parse(s string, allowed []Format) (Format, bool) {
 	f := Format(strings.ToLower(strings.TrimSpace(s)))
 	if f == table {
 		f = Text
 	}
-	if !slices.Contains(allowed, f) {
-		return "", fmt.Errorf("-o/--output %q: use one of %s", s, List(allowed))
-	}
-	return f, nil
+	return f, slices.Contains(allowed, f)
 }
 
-// List is the formats as a help text lists them: "text, json or yaml".
-func List(formats []Format) string {
+// list is the formats as a help text lists them: "text, json or yaml".
+func list(formats []Format) string {
 	names := make([]string, len(formats))
 	for i, f := range formats {
 		names[i] = string(f)
@@ -73,9 +70,9 @@ func (v flag) String() string { return string(*v.f) }
 func (v flag) Type() string   { return "format" }
 
 func (v flag) Set(s string) error {
-	f, err := Parse(s, v.allowed...)
-	if err != nil {
-		return fmt.Errorf("use one of %s", List(v.allowed))
+	f, ok := parse(s, v.allowed)
+	if !ok {
+		return fmt.Errorf("use one of %s", list(v.allowed))
 	}
 	*v.f = f
 	return nil
@@ -88,7 +85,7 @@ func AddFlag(fs *pflag.FlagSet, f *Format, usage string, allowed ...Format) {
 	if usage != "" {
 		usage = ": " + usage
 	}
-	fs.VarP(flag{f, allowed}, "output", "o", "output format, "+List(allowed)+usage)
+	fs.VarP(flag{f, allowed}, "output", "o", "output format, "+list(allowed)+usage)
 }
 
 // Writer is a result with a human form; its JSON and YAML forms are the
@@ -139,3 +136,11 @@ func EncodeYAML(out io.Writer, v any) error {
 // OneLine folds a message onto one line: errors from libraries may span
 // several, and every message here is one line.
 func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Warn writes warnings as every command does: one line each, prefixed with
+// the command's name ("harborha post-render: warning: ...").
+func Warn(w io.Writer, command string, warnings []string) {
+	for _, s := range warnings {
+		fmt.Fprintf(w, "harborha %s: warning: %s\n", command, s)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
@@ -57,26 +58,13 @@ func parseConfigFile(text string) (configFile, bool) {
 			return configFile{env: registryPasswordEnv, password: pw, rewrite: withoutRegistryPassword}, true
 		}
 	}
-	raw, _ := nestedString(tree, "worker_pool", "redis_pool", "redis_url")
-	if u, ok := harbor.ParseRedisURL(raw); ok && harbor.IsRedisURL(raw) {
+	raw, _, _ := unstructured.NestedString(tree, "worker_pool", "redis_pool", "redis_url")
+	if u, ok := parseURL(raw); ok {
 		return configFile{env: jobserviceURLEnv, url: &u, password: u.Password, rewrite: func(text string) (string, error) {
 			return withJobserviceURL(text, raw, u.WithoutPassword())
 		}}, true
 	}
 	return configFile{}, false
-}
-
-func nestedString(tree map[string]any, keys ...string) (string, bool) {
-	var cur any = tree
-	for _, k := range keys {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return "", false
-		}
-		cur = m[k]
-	}
-	s, ok := cur.(string)
-	return s, ok
 }
 
 // withoutRegistryPassword drops the password line of the top-level redis

@@ -86,6 +86,20 @@ type credentialRewrite struct {
 	sources harbor.Sources
 	drop    map[*harbor.Source][]string          // keys that held the password itself
 	files   map[*harbor.Source]map[string]string // key -> its value without the credential
+	// parsed holds each mounted file's override: registry and registryctl
+	// mount the same config.yml, and reading it parses YAML three times.
+	parsed map[sourceKey]parsedFile
+}
+
+type sourceKey struct {
+	src *harbor.Source
+	key string
+}
+
+type parsedFile struct {
+	ov  override
+	ok  bool
+	err error
 }
 
 // planCredentials plans the rewrite of every release in the stream, or,
@@ -305,8 +319,21 @@ func (cr *credentialRewrite) envFromSource(w *harbor.Workload, from corev1.EnvFr
 }
 
 // fileOverride is the variable a mounted config file needs, recording the
-// file's rewrite.
+// file's rewrite; each file is read once.
 func (cr *credentialRewrite) fileOverride(src *harbor.Source, key string) (override, bool, error) {
+	k := sourceKey{src, key}
+	if r, done := cr.parsed[k]; done {
+		return r.ov, r.ok, r.err
+	}
+	ov, ok, err := cr.readFile(src, key)
+	if cr.parsed == nil {
+		cr.parsed = map[sourceKey]parsedFile{}
+	}
+	cr.parsed[k] = parsedFile{ov, ok, err}
+	return ov, ok, err
+}
+
+func (cr *credentialRewrite) readFile(src *harbor.Source, key string) (override, bool, error) {
 	f, ok := parseConfigFile(src.Data[key])
 	if !ok {
 		return override{}, false, nil

@@ -22,11 +22,10 @@ type Changes struct {
 type Patch struct {
 	Target     manifest.ID
 	APIVersion string
-	// Component and Selector are set for the chart's workloads (Selector is
+	// Selector is set for the chart's workloads (their
 	// spec.selector.matchLabels), empty for any other object.
-	Component string
-	Selector  map[string]string
-	Ops       []Op
+	Selector map[string]string
+	Ops      []Op
 }
 
 // Op is one JSON6902 operation.
@@ -63,7 +62,7 @@ func Plan(stream []byte, o Options) (*Changes, error) {
 			continue
 		}
 		w := pt.target
-		out := Patch{Target: w.Doc.ID(), APIVersion: w.Doc.Obj.GetAPIVersion(), Component: w.Component, Selector: w.Selector()}
+		out := Patch{Target: w.Doc.ID(), APIVersion: w.Doc.Obj.GetAPIVersion(), Selector: w.Selector()}
 		for _, op := range pt.ops {
 			out.Ops = append(out.Ops, Op(op))
 		}

@@ -190,7 +190,7 @@ func planWorkload(p *plan, rel *harbor.Release, w *harbor.Workload, o Options, m
 		ops = append(ops, set("/spec/replicas", replicas))
 	}
 
-	const pod = "/spec/template/spec"
+	const pod = harbor.PodPath
 	tmpl := w.Template()
 	if replicas >= 2 && o.AntiAffinity != AntiAffinityNone {
 		if aff, changed := withAntiAffinity(tmpl.Spec.Affinity, w.Selector(), o); changed {
@@ -294,7 +294,7 @@ func withZoneSpread(in []corev1.TopologySpreadConstraint, selector map[string]st
 // every mount of them (registry and registryctl both mount the image store)
 // the component's subPath.
 func sharedMountOps(tmpl *corev1.PodTemplateSpec, moved map[string]string, subPath string) []jsonOp {
-	const pod = "/spec/template/spec"
+	const pod = harbor.PodPath
 	var ops []jsonOp
 	for i, v := range tmpl.Spec.Volumes {
 		if claim := moved[v.Name]; claim != "" && v.PersistentVolumeClaim.ClaimName != claim {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/manifest"
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // Renderer post-renders with fixed options.
@@ -62,9 +63,7 @@ func (r *Renderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range warnings {
-		fmt.Fprintf(r.warn, "harborha post-render: warning: %s\n", w)
-	}
+	output.Warn(r.warn, "post-render", warnings)
 	return bytes.NewBuffer(out), nil
 }
 

@@ -40,11 +40,11 @@ func Generate(r *discover.Result, namespace string, o Options) ([]byte, []string
 		}
 		warnings = append(warnings, fmt.Sprintf("--%s: %v", o.ForceFlag, err))
 	}
-	doc, more, err := Build(r, o)
+	doc, err := Build(r, o)
 	if err != nil {
 		return nil, nil, err
 	}
-	return doc, append(warnings, more...), nil
+	return doc, warnings, nil
 }
 
 // ChartFromFlags is the chart values' --chart PATH or --chart-version V

@@ -159,19 +159,19 @@ type externalRedis struct {
 	Username                string `yaml:"username,omitempty"`
 }
 
-// Build returns the overlay document and the warnings for the user.
-func Build(r *discover.Result, o Options) ([]byte, []string, error) {
+// Build returns the overlay document.
+func Build(r *discover.Result, o Options) ([]byte, error) {
 	if err := o.Validate(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if r.PostgreSQL == nil || r.Redis == nil {
-		return nil, nil, errors.New("discovery found no PostgreSQL or no Redis cluster")
+		return nil, errors.New("discovery found no PostgreSQL or no Redis cluster")
 	}
 	pg, rd := r.PostgreSQL, r.Redis
 
 	ext, err := externalURL(r, o)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	v := overlay{ExternalURL: ext}
 	v.Expose = expose{Type: "nodePort", TLS: tls{Enabled: o.TLS}}
@@ -196,7 +196,7 @@ func Build(r *discover.Result, o Options) ([]byte, []string, error) {
 	case dbSecret:
 		v.Database.External.ExistingSecret = pg.Secret
 	case !o.Bootstrapped:
-		return nil, nil, elsewhere("PostgreSQL", pg, o.HarborNamespace, "Harbor's own role with its Secret")
+		return nil, elsewhere("PostgreSQL", pg, o.HarborNamespace, "Harbor's own role with its Secret")
 	}
 
 	v.Redis.Type = "external"
@@ -218,9 +218,9 @@ func Build(r *discover.Result, o Options) ([]byte, []string, error) {
 	var b bytes.Buffer
 	header(&b, r, o, dbSecret)
 	if err := encode(&b, v); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return b.Bytes(), nil, nil
+	return b.Bytes(), nil
 }
 
 // elsewhere is the error for a cluster Secret outside Harbor's namespace:

@@ -89,12 +89,9 @@ func TestBuildGolden(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(r, &o)
 			}
-			doc, warnings, err := Build(r, o)
+			doc, err := Build(r, o)
 			if err != nil {
 				t.Fatal(err)
-			}
-			if len(warnings) > 0 {
-				t.Errorf("warnings %q", warnings)
 			}
 			testutil.Golden(t, filepath.Join("testdata", tt.name+".yaml"), []byte(noPassword(t, string(doc))))
 		})
@@ -106,7 +103,7 @@ func TestBuildGolden(t *testing.T) {
 func TestBuildRefusesADatabaseSecretElsewhere(t *testing.T) {
 	r := result()
 	r.PostgreSQL.Namespace = "databases"
-	_, _, err := Build(r, opts())
+	_, err := Build(r, opts())
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -147,7 +144,7 @@ func TestDiscoveredRedis(t *testing.T) {
 // The overlay means what the chart reads (REFERENCE.md §2): checked on the
 // parsed document, not on text.
 func TestBuildMeaning(t *testing.T) {
-	doc, _, err := Build(result(), opts())
+	doc, err := Build(result(), opts())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +224,7 @@ func TestValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}
-			if _, _, err := Build(result(), o); err == nil {
+			if _, err := Build(result(), o); err == nil {
 				t.Error("Build accepted invalid options")
 			}
 		})
@@ -240,7 +237,7 @@ func TestValidate(t *testing.T) {
 func TestBuildNeedsAnExternalURLSource(t *testing.T) {
 	r := result()
 	r.NodeIP = ""
-	_, _, err := Build(r, opts())
+	_, err := Build(r, opts())
 	if err == nil || !strings.Contains(err.Error(), "pass --external-url") {
 		t.Fatalf("error %v", err)
 	}

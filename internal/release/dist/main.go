@@ -12,11 +12,9 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"bytes"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -136,7 +134,7 @@ func platformArchives(o options, version string) (map[string]string, error) {
 			return nil, err
 		}
 		name := release.ArchiveName(version, p)
-		if sums[name], err = writeArchive(o, name, entries); err != nil {
+		if _, sums[name], err = writeArchive(o, name, entries); err != nil {
 			return nil, err
 		}
 	}
@@ -181,12 +179,9 @@ func pluginArchive(o options, version, plugin string, platformSums []byte, key *
 		return "", "", err
 	}
 	name = release.PluginArchiveName(plugin, version)
-	if sum, err = writeArchive(o, name, entries); err != nil || key == nil {
+	archive, sum, err := writeArchive(o, name, entries)
+	if err != nil || key == nil {
 		return name, sum, err
-	}
-	archive, err := os.ReadFile(filepath.Join(o.out, name))
-	if err != nil {
-		return "", "", err
 	}
 	manifest, err := release.PluginManifest(o.root, plugin)
 	if err != nil {
@@ -199,15 +194,15 @@ func pluginArchive(o options, version, plugin string, platformSums []byte, key *
 	return name, sum, os.WriteFile(filepath.Join(o.out, name+".prov"), prov, 0o644)
 }
 
-func writeArchive(o options, name string, entries []release.Entry) (string, error) {
-	f, err := os.Create(filepath.Join(o.out, name))
-	if err != nil {
-		return "", err
+// writeArchive writes a tar.gz of entries to the output directory and
+// returns its bytes (the .prov signs them) and their SHA-256.
+func writeArchive(o options, name string, entries []release.Entry) ([]byte, string, error) {
+	var buf bytes.Buffer
+	if err := release.TarGz(&buf, entries, o.mtime); err != nil {
+		return nil, "", fmt.Errorf("writing %s: %w", name, err)
 	}
-	defer f.Close()
-	hash := sha256.New()
-	if err := release.TarGz(io.MultiWriter(f, hash), entries, o.mtime); err != nil {
-		return "", fmt.Errorf("writing %s: %w", name, err)
+	if err := os.WriteFile(filepath.Join(o.out, name), buf.Bytes(), 0o666); err != nil {
+		return nil, "", err
 	}
-	return hex.EncodeToString(hash.Sum(nil)), f.Close()
+	return buf.Bytes(), release.SHA256(buf.Bytes()), nil
 }
