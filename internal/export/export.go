@@ -29,6 +29,7 @@ import (
 	"github.com/harborha/helm-harborha/internal/helmrun"
 	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/postrender"
+	"github.com/harborha/helm-harborha/internal/values"
 )
 
 // Formats.
@@ -130,6 +131,16 @@ func (o *Options) Run(ctx context.Context, progress io.Writer) error {
 	ch, err := locateChart(o.rel, settings)
 	if err != nil {
 		return err
+	}
+	if !o.Wrapper.NoDiscover {
+		// The overlay is written for the chart this export renders, not
+		// one guessed from --version (a range, or none, for a repository
+		// chart).
+		loaded, err := values.ChartFromLoaded(ch.Chart, "chart "+o.rel.Chart)
+		if err != nil {
+			return err
+		}
+		o.Wrapper.Chart = &loaded
 	}
 	if o.Format == FormatFlux && ch.Local() {
 		if _, err := pathInRepository(o.OutputDir); err != nil {

@@ -30,6 +30,9 @@ type Options struct {
 	Preflight   Preflight       // install and upgrade (preflight.go)
 	NoDiscover  bool
 	NoBootstrap bool
+	// Chart is the chart the release renders, when the caller has loaded
+	// it (export); otherwise the overlay learns it from the chart argument.
+	Chart *values.Chart
 
 	flags          *pflag.FlagSet
 	helmArgs       []string
@@ -155,7 +158,7 @@ func (o *Options) majorOf(ctx context.Context) (int, error) {
 // only read what exists. It returns the post-render knobs that reference
 // the Redis password, unless the user named the Secret.
 func (o *Options) Overlay(ctx context.Context, progress io.Writer) ([]byte, []string, error) {
-	chart, err := values.ChartOfRelease(o.chart, FlagValue(o.helmArgs, "--version"))
+	chart, err := o.chartOfRelease()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -191,6 +194,13 @@ func (o *Options) Overlay(ctx context.Context, progress io.Writer) ([]byte, []st
 	}
 	knobs, err := o.redisKnobs(res, found, client.Namespace, chart)
 	return doc, knobs, err
+}
+
+func (o *Options) chartOfRelease() (values.Chart, error) {
+	if o.Chart != nil {
+		return *o.Chart, nil
+	}
+	return values.ChartOfRelease(o.chart, FlagValue(o.helmArgs, "--version"))
 }
 
 // readOnly: template and Helm's --dry-run change nothing in the cluster.

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/harborha/helm-harborha/internal/values"
 )
 
 // newOptions is a wrapper's options with our flags on a fresh set, and
@@ -138,5 +140,24 @@ func TestBootstraps(t *testing.T) {
 		if got := o.bootstraps(); got != tt.want {
 			t.Errorf("%s %q: bootstraps = %v, want %v", tt.action, tt.args, got, tt.want)
 		}
+	}
+}
+
+// TestChartOfRelease: the overlay is written for the chart the caller
+// loaded (export), not one guessed from the chart argument and --version,
+// which for a repository chart may be a range or absent.
+func TestChartOfRelease(t *testing.T) {
+	o, _ := newOptions(t, "template", 3)
+	if err := o.Complete([]string{"myharbor", "goharbor/harbor", "--version", "~1.11"}); err != nil {
+		t.Fatal(err)
+	}
+	guessed, err := o.chartOfRelease()
+	if err != nil || !guessed.RedisUsername || guessed.Version != "" {
+		t.Fatalf("without a loaded chart: want the assumed current chart, got %+v, %v", guessed, err)
+	}
+	o.Chart = &values.Chart{Version: "1.11.0", Source: "chart goharbor/harbor"}
+	got, err := o.chartOfRelease()
+	if err != nil || got != *o.Chart {
+		t.Errorf("with a loaded chart: want %+v, got %+v, %v", *o.Chart, got, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/Masterminds/semver/v3"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 )
 
@@ -48,15 +49,21 @@ func ChartFromPath(path string) (Chart, error) {
 	if err != nil {
 		return Chart{}, fmt.Errorf("--chart %s: cannot load the chart: %v", path, err)
 	}
+	return ChartFromLoaded(ch, "--chart "+path)
+}
+
+// ChartFromLoaded is a chart already loaded (export has the very chart it
+// renders); source names where it came from in messages and the header.
+func ChartFromLoaded(ch *chart.Chart, source string) (Chart, error) {
 	if ch.Metadata == nil || ch.Metadata.Name != "harbor" {
 		name := ""
 		if ch.Metadata != nil {
 			name = ch.Metadata.Name
 		}
-		return Chart{}, fmt.Errorf("--chart %s: chart %q is not goharbor's harbor chart", path, name)
+		return Chart{}, fmt.Errorf("%s: chart %q is not goharbor's harbor chart", source, name)
 	}
 	_, has := nested(ch.Values, "redis", "external", "username")
-	return Chart{Version: ch.Metadata.Version, Source: "--chart " + path, RedisUsername: has}, nil
+	return Chart{Version: ch.Metadata.Version, Source: source, RedisUsername: has}, nil
 }
 
 func nested(m map[string]any, keys ...string) (any, bool) {
