@@ -1,13 +1,20 @@
 // Command harborha-post-render is `harborha post-render` alone: the
 // post-renderer Helm runs on every render (Helm 3's --post-renderer, the
-// Helm 4 post-renderer plugin). It links only the post-render stage, not
-// Helm's SDK or client-go, so that it starts in a few milliseconds.
+// Helm 4 post-renderer plugin). It links only the post-render stage and
+// the Helm run (helmexec), not Helm's SDK or client-go, so that it starts
+// in a few milliseconds. That also makes it the plugin's front door
+// (helmexec.FrontDoor): `helm harborha template --no-discover` runs here,
+// every other command in the full harborha binary.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/harborha/helm-harborha/internal/helmexec"
 	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
@@ -21,8 +28,25 @@ func main() {
 		fmt.Println("harborha-post-render", version)
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == helmexec.FrontDoor {
+		frontDoor(os.Args[2:])
+	}
 	if err := postrender.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "harborha post-render: %s\n", output.OneLine(err.Error()))
 		os.Exit(1)
 	}
+}
+
+// frontDoor runs `helm harborha ARGS`: template --no-discover here, the
+// rest in the full binary. It does not return.
+func frontDoor(args []string) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code, ran := helmexec.FastTemplate(ctx, args, os.Stdout, os.Stderr)
+	stop()
+	if ran {
+		os.Exit(code)
+	}
+	err := helmexec.ExecFull(args)
+	fmt.Fprintf(os.Stderr, "harborha: %s\n", output.OneLine(err.Error()))
+	os.Exit(1)
 }

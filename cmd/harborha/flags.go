@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/harborha/helm-harborha/internal/helmrun"
+	"github.com/harborha/helm-harborha/internal/helmexec"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
 
@@ -24,7 +24,7 @@ type passThrough interface {
 func preparePassThrough(s *streams, name, help string, o passThrough, args []string) (done bool, err error) {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	o.AddFlags(fs)
-	if helmrun.WantsHelp(args) {
+	if helmexec.WantsHelp(args) {
 		io.WriteString(s.out, help)
 		fs.SetOutput(s.out)
 		fs.PrintDefaults()

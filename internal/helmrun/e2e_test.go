@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -382,4 +383,86 @@ func TestValuesBootstrapped(t *testing.T) {
 	if strings.Contains(out, "generated-for-the-test") || strings.Contains(out, "username: postgres") {
 		t.Errorf("overlay holds the role's password or still the superuser:\n%s", out)
 	}
+}
+
+// TestFrontDoor: `helm harborha` runs the small binary first (plugin.yaml's
+// command). It renders `template --no-discover` with real Helm 3 and 4
+// while bin/harborha is a stub that fails; any other command or flag
+// reaches that stub with the arguments intact.
+func TestFrontDoor(t *testing.T) {
+	root := testutil.RepoRoot()
+	version := regexp.MustCompile(`(?m)^version: "?([^"\n]+)"?$`).FindSubmatch(readFile(t, filepath.Join(root, "plugin.yaml")))[1]
+	dir := t.TempDir()
+	for name, content := range map[string][]byte{
+		"plugin.yaml":                                readFile(t, filepath.Join(root, "plugin.yaml")),
+		"scripts/install-binary.sh":                  readFile(t, filepath.Join(root, "scripts", "install-binary.sh")),
+		"plugins/harborha-post-renderer/plugin.yaml": readFile(t, filepath.Join(root, "plugins", "harborha-post-renderer", "plugin.yaml")),
+		"bin/harborha-post-render":                   readFile(t, testutil.PostRenderer(t)),
+		"bin/harborha": []byte("#!/bin/sh\nif [ \"$1\" = version ]; then echo \"harborha " + string(version) + "\"; exit 0; fi\n" +
+			"echo \"full binary ran: $*\" >&2\nexit 3\n"),
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, content, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, link := range []string{"bin", "scripts"} {
+		if err := os.Symlink(filepath.Join("..", "..", link), filepath.Join(dir, "plugins", "harborha-post-renderer", link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chart := testutil.Chart(t, "harbor-1.19.1.tgz")
+	render := []string{"harborha", "template", "myharbor", chart, "-n", "harbor", "--kube-version", testutil.KubeVersion,
+		"-f", filepath.Join(root, "testdata", "external-defaults", "values.yaml"), "--no-discover", "--replicas=3"}
+	for _, major := range []int{3, 4} {
+		t.Run(fmt.Sprintf("helm%d", major), func(t *testing.T) {
+			h := &helmHome{helm: testutil.Helm3(t), tmp: t.TempDir()}
+			if major == 4 {
+				h.helm = testutil.Helm4(t)
+			}
+			h.env = append(os.Environ(), testutil.IsolatedHelmEnv(t)...)
+			h.env = append(h.env, "TMPDIR="+h.tmp, "HELM_BIN=")
+			h.run(t, 0, "plugin", "install", dir)
+			if major == 4 {
+				h.run(t, 0, "plugin", "install", filepath.Join(dir, "plugins", "harborha-post-renderer"))
+			}
+			out, stderr := h.run(t, 0, render...)
+			objs := testutil.Objects(t, []byte(out))
+			var budgets int
+			for id, obj := range objs {
+				if id.Kind == "Deployment" {
+					if replicas := obj["spec"].(map[string]any)["replicas"]; fmt.Sprint(replicas) != "3" {
+						t.Errorf("%s: replicas %v, want 3", id, replicas)
+					}
+				}
+				if id.Kind == "PodDisruptionBudget" {
+					budgets++
+				}
+			}
+			if budgets == 0 || strings.Contains(stderr, "full binary ran") {
+				t.Errorf("the front door did not post-render (%d budgets); stderr:\n%s", budgets, stderr)
+			}
+			h.assertNoTempFiles(t)
+			for _, args := range [][]string{append(render, "--tls"), {"harborha", "lint", "--help"}, {"harborha", "template", "myharbor", chart}} {
+				_, stderr := h.run(t, 3, args...)
+				// Helm takes its global -n for itself and passes it in HELM_NAMESPACE
+				want := "full binary ran: " + strings.Replace(strings.Join(args[1:], " "), " -n harbor", "", 1)
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr %q, want %q", stderr, want)
+				}
+			}
+		})
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

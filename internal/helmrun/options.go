@@ -1,3 +1,6 @@
+// Package helmrun is `helm harborha install|upgrade|template` in full:
+// preflight, discovery, bootstrap and the values overlay, then the Helm run
+// of helmexec.
 package helmrun
 
 import (
@@ -11,6 +14,7 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/bootstrap"
 	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/helmexec"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/postrender"
@@ -42,7 +46,7 @@ type Options struct {
 	// Seams for tests (nil: the real thing): how the Helm major is learnt
 	// and how Helm is run.
 	major func(ctx context.Context, helm string) (int, error)
-	exec  func(ctx context.Context, r *Run) (int, error)
+	exec  func(ctx context.Context, r *helmexec.Run) (int, error)
 }
 
 // NewOptions returns the options of a wrapper; generator names harborha
@@ -71,7 +75,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 // Complete splits args into ours (parsed into the options) and Helm's,
 // and finds the release and chart among Helm's.
 func (o *Options) Complete(args []string) error {
-	mine, helmArgs, err := Split(args, o.flags)
+	mine, helmArgs, err := helmexec.Split(args, o.flags)
 	if err != nil {
 		return err
 	}
@@ -80,7 +84,7 @@ func (o *Options) Complete(args []string) error {
 		return fmt.Errorf("%v (see --help)", err)
 	}
 	o.helmArgs = helmArgs
-	pos := Positionals(o.Action, helmArgs)
+	pos := helmexec.Positionals(o.Action, helmArgs)
 	if len(pos) == 0 {
 		return fmt.Errorf("%s needs the chart: helm harborha %s [RELEASE] CHART [flags]", o.Action, o.Action)
 	}
@@ -88,7 +92,7 @@ func (o *Options) Complete(args []string) error {
 	if len(pos) >= 2 {
 		o.release = pos[0]
 	}
-	o.helm = HelmBin()
+	o.helm = helmexec.HelmBin()
 	return nil
 }
 
@@ -107,17 +111,9 @@ func (o *Options) Validate() error {
 // overlay and our post-renderer. It returns Helm's exit status; progress
 // and warnings go to stderr.
 func (o *Options) Run(ctx context.Context, stdout, stderr io.Writer) (int, error) {
-	if err := ownPostRenderer(o.helmArgs); err != nil { // before anything changes in the cluster
-		return 1, err
-	}
-	major, err := o.majorOf(ctx)
+	major, err := helmexec.Prepare(ctx, o.helm, o.helmArgs, o.majorOf) // before anything changes in the cluster
 	if err != nil {
 		return 1, err
-	}
-	if major == 4 {
-		if err := RequirePlugin(ctx, o.helm, Helm4PostRenderer); err != nil {
-			return 1, err
-		}
 	}
 	if err := o.preflight(ctx, stderr); err != nil {
 		return 1, err
@@ -129,11 +125,11 @@ func (o *Options) Run(ctx context.Context, stdout, stderr io.Writer) (int, error
 			return 1, err
 		}
 	}
-	self, err := PostRendererCommand()
+	self, err := helmexec.PostRendererCommand()
 	if err != nil {
 		return 1, err
 	}
-	r := &Run{
+	r := &helmexec.Run{
 		Helm: o.helm, Major: major, Action: o.Action, HelmArgs: o.helmArgs, Overlay: overlay,
 		PostRender: append(o.Knobs.Args(), knobs...), Self: self, Stdout: stdout, Stderr: stderr, Progress: stderr,
 	}
@@ -143,11 +139,11 @@ func (o *Options) Run(ctx context.Context, stdout, stderr io.Writer) (int, error
 	return r.Exec(ctx)
 }
 
-func (o *Options) majorOf(ctx context.Context) (int, error) {
+func (o *Options) majorOf(ctx context.Context, helm string) (int, error) {
 	if o.major != nil {
-		return o.major(ctx, o.helm)
+		return o.major(ctx, helm)
 	}
-	return Major(ctx, o.helm)
+	return helmexec.Major(ctx, helm)
 }
 
 // Overlay discovers the clusters (connecting as the Helm run will: Helm's
@@ -200,7 +196,7 @@ func (o *Options) chartOfRelease() (values.Chart, error) {
 	if o.Chart != nil {
 		return *o.Chart, nil
 	}
-	return values.ChartOfRelease(o.chart, FlagValue(o.helmArgs, "--version"))
+	return values.ChartOfRelease(o.chart, helmexec.FlagValue(o.helmArgs, "--version"))
 }
 
 // readOnly: template and Helm's --dry-run change nothing in the cluster.
@@ -256,13 +252,13 @@ func (o *Options) redisKnobs(res bootstrap.Result, found *discover.Result, names
 // a plugin's arguments, but the binary may run on its own.
 func (o *Options) kubeSettings() *cli.EnvSettings {
 	settings := kube.NewFlags().Settings()
-	if ns := FlagValue(o.helmArgs, "-n", "--namespace"); ns != "" {
+	if ns := helmexec.FlagValue(o.helmArgs, "-n", "--namespace"); ns != "" {
 		settings.SetNamespace(ns)
 	}
-	if kc := FlagValue(o.helmArgs, "--kube-context"); kc != "" {
+	if kc := helmexec.FlagValue(o.helmArgs, "--kube-context"); kc != "" {
 		settings.KubeContext = kc
 	}
-	if cfg := FlagValue(o.helmArgs, "--kubeconfig"); cfg != "" {
+	if cfg := helmexec.FlagValue(o.helmArgs, "--kubeconfig"); cfg != "" {
 		settings.KubeConfig = cfg
 	}
 	return settings

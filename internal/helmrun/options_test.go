@@ -3,24 +3,29 @@ package helmrun
 import (
 	"bytes"
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
 
+	"github.com/harborha/helm-harborha/internal/helmexec"
+	"github.com/harborha/helm-harborha/internal/postrender"
 	"github.com/harborha/helm-harborha/internal/values"
 )
 
 // newOptions is a wrapper's options with our flags on a fresh set, and
 // seams that record the Helm run instead of exec'ing helm.
-func newOptions(t *testing.T, action string, major int) (*Options, *[]*Run) {
+func newOptions(t *testing.T, action string, major int) (*Options, *[]*helmexec.Run) {
 	t.Helper()
 	o := NewOptions(action, "helm-harborha test")
 	o.AddFlags(pflag.NewFlagSet(action, pflag.ContinueOnError))
-	var runs []*Run
+	var runs []*helmexec.Run
 	o.major = func(context.Context, string) (int, error) { return major, nil }
-	o.exec = func(_ context.Context, r *Run) (int, error) { runs = append(runs, r); return 0, nil }
+	o.exec = func(_ context.Context, r *helmexec.Run) (int, error) { runs = append(runs, r); return 0, nil }
 	return o, &runs
 }
 
@@ -42,7 +47,7 @@ func TestOptionsCompleteAndRun(t *testing.T) {
 		t.Fatalf("%d Helm runs, want 1", len(*runs))
 	}
 	r := (*runs)[0]
-	want := &Run{Helm: "/opt/helm", Major: 3, Action: "template",
+	want := &helmexec.Run{Helm: "/opt/helm", Major: 3, Action: "template",
 		HelmArgs:   []string{"myharbor", "./harbor.tgz", "-n", "harbor", "-f", "v.yaml", "--wait"},
 		PostRender: []string{"--replicas=3", "--zone-spread=true"},
 		Self:       []string{"/opt/helm", "harborha", "post-render"}}
@@ -159,5 +164,107 @@ func TestChartOfRelease(t *testing.T) {
 	got, err := o.chartOfRelease()
 	if err != nil || got != *o.Chart {
 		t.Errorf("with a loaded chart: want %+v, got %+v, %v", *o.Chart, got, err)
+	}
+}
+
+// TestFrontDoorFlags: the front door (helmexec.FastTemplate) knows every
+// flag of template: the knobs and --no-discover it handles, and
+// helmexec.FullOnlyFlags with the same "takes a value or not", so that it
+// splits the arguments exactly as Complete does; and the full binary's
+// Validate accepts its defaults, as the front door assumes.
+func TestFrontDoorFlags(t *testing.T) {
+	o := NewOptions("template", "helm-harborha test")
+	full := pflag.NewFlagSet("template", pflag.ContinueOnError)
+	o.AddFlags(full)
+	var knobs postrender.Flags
+	front := pflag.NewFlagSet("front", pflag.ContinueOnError)
+	knobs.Add(front)
+	front.Bool("no-discover", false, "")
+	full.VisitAll(func(f *pflag.Flag) {
+		noOpt, fullOnly := helmexec.FullOnlyFlags[f.Name]
+		if handled := front.Lookup(f.Name); handled != nil {
+			if fullOnly {
+				t.Errorf("--%s is both handled by the front door and in helmexec.FullOnlyFlags", f.Name)
+			}
+			if handled.NoOptDefVal != f.NoOptDefVal {
+				t.Errorf("--%s: NoOptDefVal %q in the front door, %q in the full binary", f.Name, handled.NoOptDefVal, f.NoOptDefVal)
+			}
+			return
+		}
+		if !fullOnly {
+			t.Errorf("--%s of the full binary's template is missing from helmexec.FullOnlyFlags", f.Name)
+		} else if noOpt != f.NoOptDefVal {
+			t.Errorf("helmexec.FullOnlyFlags[%q] = %q, the flag's NoOptDefVal is %q", f.Name, noOpt, f.NoOptDefVal)
+		}
+	})
+	for name := range helmexec.FullOnlyFlags {
+		if full.Lookup(name) == nil {
+			t.Errorf("helmexec.FullOnlyFlags has --%s, which template does not define", name)
+		}
+	}
+	if err := o.Validate(); err != nil {
+		t.Errorf("template's defaults do not validate: %v", err)
+	}
+}
+
+// TestFrontDoorRunsWhatTheFullBinaryRuns: for `template --no-discover`
+// the front door builds the very Helm run the full binary builds, on
+// Helm 3 and 4; anything else it leaves to the full binary.
+func TestFrontDoorRunsWhatTheFullBinaryRuns(t *testing.T) {
+	handled := [][]string{
+		{"template", "rel", "chart", "--no-discover"},
+		{"template", "--no-discover", "rel", "chart", "-f", "v.yaml", "--replicas=3", "--zone-spread", "--set", "a=b"},
+		{"template", "chart", "--no-discover", "--shared-pvc", "shared", "--create-shared-pvc", "--", "--replicas", "x"},
+	}
+	left := map[string][]string{
+		"discovery":          {"template", "rel", "chart"},
+		"a full-only flag":   {"template", "rel", "chart", "--no-discover", "--tls"},
+		"its value no chart": {"template", "rel", "--no-discover", "--database", "harbor"},
+		"help":               {"template", "--no-discover", "--help"},
+		"another command":    {"install", "rel", "chart", "--no-discover", "--no-preflight"},
+		"a bad knob":         {"template", "rel", "chart", "--no-discover", "--replicas=many"},
+		"no chart":           {"template", "--no-discover"},
+		"own post-renderer":  {"template", "rel", "chart", "--no-discover", "--post-renderer", "x"},
+		"flag without value": {"template", "rel", "chart", "--no-discover", "--shared-pvc"},
+	}
+	for _, major := range []int{3, 4} {
+		plugins := t.TempDir()
+		t.Setenv("HELM_BIN", "/opt/helm")
+		t.Setenv("HELM_PLUGIN_DIR", filepath.Join(plugins, "harborha"))
+		t.Setenv("HELM_PLUGINS", plugins)
+		if major == 4 {
+			t.Setenv("HELM_CONTENT_CACHE", t.TempDir())
+			dir := filepath.Join(plugins, helmexec.Helm4PostRenderer)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "plugin.yaml"), []byte("name: "+helmexec.Helm4PostRenderer+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, args := range handled {
+			fast, ok := helmexec.TemplateRun(context.Background(), args, nil, nil)
+			if !ok {
+				t.Errorf("Helm %d: the front door leaves %q to the full binary", major, args)
+				continue
+			}
+			o, runs := newOptions(t, "template", major)
+			if err := o.Complete(args[1:]); err != nil {
+				t.Fatal(err)
+			}
+			if code, err := o.Run(context.Background(), io.Discard, io.Discard); code != 0 || err != nil || len(*runs) != 1 {
+				t.Fatalf("full binary: %d, %v", code, err)
+			}
+			full := (*runs)[0]
+			full.Stdout, full.Stderr, full.Progress = nil, nil, nil
+			if !reflect.DeepEqual(fast, full) {
+				t.Errorf("Helm %d, %q:\nfront door %+v\nfull binary %+v", major, args, fast, full)
+			}
+		}
+		for why, args := range left {
+			if _, ok := helmexec.TemplateRun(context.Background(), args, nil, nil); ok {
+				t.Errorf("Helm %d: the front door runs %q itself (%s)", major, args, why)
+			}
+		}
 	}
 }

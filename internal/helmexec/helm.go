@@ -1,4 +1,4 @@
-package helmrun
+package helmexec
 
 import (
 	"bufio"
@@ -123,23 +123,37 @@ func pluginName(manifest string) string {
 // us as a plugin), which starts in milliseconds; without it, through
 // "$HELM_BIN harborha post-render" as a plugin, else this executable.
 func PostRendererCommand() ([]string, error) {
-	exe, err := os.Executable()
+	dir, err := binDir()
 	if err != nil {
-		return nil, errors.New("locating the harborha executable for Helm's --post-renderer: " + err.Error())
+		return nil, err
 	}
-	dir := filepath.Dir(exe)
-	if asPlugin() {
-		dir = filepath.Join(os.Getenv("HELM_PLUGIN_DIR"), "bin")
-	}
-	small := filepath.Join(dir, postRenderBinary)
-	if runtime.GOOS == "windows" {
-		small += ".exe"
-	}
+	small := filepath.Join(dir, exeName(postRenderBinary))
 	if st, err := os.Stat(small); err == nil && !st.IsDir() {
 		return []string{small}, nil
 	}
 	if asPlugin() {
 		return []string{os.Getenv("HELM_BIN"), "harborha", "post-render"}, nil
 	}
+	exe, _ := os.Executable() // binDir has read it
 	return []string{exe, "post-render"}, nil
+}
+
+// binDir is where our binaries are: the plugin's bin/ when Helm runs us as
+// a plugin, else this executable's directory.
+func binDir() (string, error) {
+	if asPlugin() {
+		return filepath.Join(os.Getenv("HELM_PLUGIN_DIR"), "bin"), nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", errors.New("locating the harborha executable: " + err.Error())
+	}
+	return filepath.Dir(exe), nil
+}
+
+func exeName(name string) string {
+	if runtime.GOOS == "windows" {
+		return name + ".exe"
+	}
+	return name
 }

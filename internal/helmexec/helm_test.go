@@ -1,4 +1,4 @@
-package helmrun
+package helmexec
 
 import (
 	"os"

@@ -1,8 +1,12 @@
-// Package helmrun runs the user's own Helm (3 or 4) for `helm harborha
+// Package helmexec runs the user's own Helm (3 or 4) for `helm harborha
 // install|upgrade|template`: our values overlay first among the values files,
 // our post-renderer attached the way that Helm major wants it, every other
 // flag passed through untouched, and Helm's exit status returned.
-package helmrun
+//
+// It links neither Helm's SDK nor client-go: the small binary
+// (harborha-post-render) runs it as the plugin's front door (front.go),
+// and helmrun's Options, which discover and bootstrap first, end in it.
+package helmexec
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package helmrun
+package helmexec
 
 import (
 	"bytes"
@@ -34,8 +34,8 @@ type Run struct {
 
 // Args builds Helm's argument list: the action, our overlay as the FIRST
 // values file (the user's -f and --set come after it and win), our
-// post-renderer, then the user's arguments (Options.Run refused a
-// --post-renderer among them before anything ran: ownPostRenderer).
+// post-renderer, then the user's arguments (Prepare refused a
+// --post-renderer among them before anything ran).
 func (r *Run) Args(overlayPath string) ([]string, error) {
 	args := []string{r.Action}
 	if overlayPath != "" {
@@ -59,6 +59,26 @@ func (r *Run) Args(overlayPath string) ([]string, error) {
 		args = append(args, "--post-renderer-args", a)
 	}
 	return append(args, r.HelmArgs...), nil
+}
+
+// Prepare checks, before anything changes, what every wrapper run needs:
+// no --post-renderer of the user's among Helm's arguments (harborha
+// attaches its own), the Helm major (major: Major, or a test's seam) and,
+// on Helm 4, our post-renderer plugin. It returns the major.
+func Prepare(ctx context.Context, helm string, helmArgs []string, major func(context.Context, string) (int, error)) (int, error) {
+	if err := ownPostRenderer(helmArgs); err != nil {
+		return 0, err
+	}
+	m, err := major(ctx, helm)
+	if err != nil {
+		return 0, err
+	}
+	if m == 4 {
+		if err := RequirePlugin(ctx, helm, Helm4PostRenderer); err != nil {
+			return 0, err
+		}
+	}
+	return m, nil
 }
 
 // ownPostRenderer refuses the user's own --post-renderer among Helm's
