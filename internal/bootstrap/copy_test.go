@@ -80,3 +80,23 @@ func TestRedisCopyFollowsTheAccount(t *testing.T) {
 		t.Error("a password is in the progress")
 	}
 }
+
+// Everything that can be checked is checked before anything is created:
+// with PostgreSQL to bootstrap too, an unsafe Redis password to copy is
+// refused before the database's Secret or Job exists.
+func TestRedisCopyCheckedFirst(t *testing.T) {
+	cs := fake.NewClientset(superSecret("kb", "myredis-redis-account-default", "default", "has/slash@and:colon"),
+		superSecret("kb", "mypg-conn-credential", "postgres", "PgPassword1"))
+	o := Options{Release: "myharbor", Namespace: "harbor", Progress: &bytes.Buffer{},
+		Postgres:  &PostgresTarget{Endpoint: Endpoint{Namespace: "kb", Host: "10.96.0.10", Port: 5432, Secret: SecretRef{Name: "mypg-conn-credential"}}},
+		RedisCopy: &Endpoint{Namespace: "kb", Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}}
+	_, err := Run(context.Background(), &kube.Client{Typed: cs, Namespace: "harbor"}, o)
+	if err == nil || !strings.Contains(err.Error(), "holds characters") {
+		t.Fatalf("error %v, want the unsafe password refused", err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "create" {
+			t.Errorf("%s %s created before the check failed", a.GetVerb(), a.GetResource().Resource)
+		}
+	}
+}

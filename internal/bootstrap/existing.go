@@ -19,14 +19,18 @@ import (
 func Existing(ctx context.Context, c *kube.Client, namespace, release, database string) (Result, error) {
 	res, err := Prior(ctx, c, namespace, release, database)
 	if err == nil && res.Database == nil {
-		err = fmt.Errorf("--bootstrapped %s: Secret %s/%s does not exist; run `helm harborha bootstrap %s` first", release, namespace, DatabaseSecretName(release), release)
+		err = fmt.Errorf("Secret %s/%s does not exist; run `helm harborha bootstrap %s` first", namespace, DatabaseSecretName(release), release)
 	}
-	return res, err
+	if err != nil {
+		return res, fmt.Errorf("--bootstrapped %s: %w", release, err)
+	}
+	return res, nil
 }
 
 // Prior is whatever bootstrap left for the release, requiring nothing:
 // `helm harborha template` and Helm's --dry-run point the overlay at it
-// without changing the cluster.
+// without changing the cluster. Its errors name no flag: those runs have
+// no --bootstrapped.
 func Prior(ctx context.Context, c *kube.Client, namespace, release, database string) (Result, error) {
 	res := Result{Namespace: namespace}
 	dbName := DatabaseSecretName(release)
@@ -38,7 +42,7 @@ func Prior(ctx context.Context, c *kube.Client, namespace, release, database str
 	default:
 		role := string(db.Data[DatabaseUsernameKey])
 		if role == "" || len(db.Data[DatabasePasswordKey]) == 0 {
-			return res, fmt.Errorf("--bootstrapped %s: Secret %s/%s lacks key %q or %q; run `helm harborha bootstrap %s` again", release, namespace, dbName, DatabaseUsernameKey, DatabasePasswordKey, release)
+			return res, fmt.Errorf("Secret %s/%s lacks key %q or %q; run `helm harborha bootstrap %s` again", namespace, dbName, DatabaseUsernameKey, DatabasePasswordKey, release)
 		}
 		res.Database = &DatabaseResult{Role: role, Database: database, Secret: dbName}
 	}
@@ -66,7 +70,7 @@ func existingRedis(ctx context.Context, c *kube.Client, namespace, release strin
 	}
 	user := string(rd.Data[RedisUsernameKey])
 	if user == "" || len(rd.Data[RedisPasswordKey]) == 0 {
-		return nil, fmt.Errorf("--bootstrapped %s: Secret %s/%s lacks key %q or %q; run `helm harborha bootstrap %s` again", release, namespace, name, RedisUsernameKey, RedisPasswordKey, release)
+		return nil, fmt.Errorf("Secret %s/%s lacks key %q or %q; run `helm harborha bootstrap %s` again", namespace, name, RedisUsernameKey, RedisPasswordKey, release)
 	}
 	return &RedisResult{User: user, Secret: name, Copy: rd.Annotations[copyOfAnnotation] != ""}, nil
 }

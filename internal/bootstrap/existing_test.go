@@ -30,9 +30,9 @@ func TestExisting(t *testing.T) {
 	}{
 		{"database and Redis", []*corev1.Secret{db, rd}, true, ""},
 		{"database only", []*corev1.Secret{db}, false, ""},
-		{"nothing bootstrapped", nil, false, "Secret harbor/myharbor-harborha-db does not exist; run `helm harborha bootstrap myharbor` first"},
-		{"database Secret without username", []*corev1.Secret{secret("myharbor-harborha-db", map[string]string{"password": "p"})}, false, `lacks key "username" or "password"`},
-		{"Redis Secret without password", []*corev1.Secret{db, secret("myharbor-harborha-redis", map[string]string{"REDIS_USERNAME": "harbor"})}, false, `lacks key "REDIS_USERNAME" or "REDIS_PASSWORD"`},
+		{"nothing bootstrapped", nil, false, "--bootstrapped myharbor: Secret harbor/myharbor-harborha-db does not exist; run `helm harborha bootstrap myharbor` first"},
+		{"database Secret without username", []*corev1.Secret{secret("myharbor-harborha-db", map[string]string{"password": "p"})}, false, `--bootstrapped myharbor: Secret harbor/myharbor-harborha-db lacks key "username" or "password"`},
+		{"Redis Secret without password", []*corev1.Secret{db, secret("myharbor-harborha-redis", map[string]string{"REDIS_USERNAME": "harbor"})}, false, `--bootstrapped myharbor: Secret harbor/myharbor-harborha-redis lacks key "REDIS_USERNAME" or "REDIS_PASSWORD"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,5 +65,17 @@ func TestExisting(t *testing.T) {
 				t.Errorf("no generated Secret exists, so none may be pointed at: %+v", res.Generated)
 			}
 		})
+	}
+}
+
+// Prior serves template and --dry-run, which have no --bootstrapped: its
+// errors name the Secret and what to run, not that flag.
+func TestPriorNamesNoFlag(t *testing.T) {
+	cs := fake.NewSimpleClientset(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "myharbor-harborha-db", Namespace: "harbor"},
+		Data: map[string][]byte{"password": []byte("p")}})
+	_, err := Prior(context.Background(), &kube.Client{Typed: cs, Namespace: "harbor"}, "harbor", "myharbor", "registry")
+	want := "Secret harbor/myharbor-harborha-db lacks key \"username\" or \"password\"; run `helm harborha bootstrap myharbor` again"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }

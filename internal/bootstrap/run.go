@@ -100,6 +100,13 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 		}
 	}
 	var nodes []string
+	var redisCopy *accountCredential
+	if o.Redis == nil && o.RedisCopy != nil {
+		var err error
+		if redisCopy, err = r.readRedisCopy(ctx); err != nil {
+			return res, err
+		}
+	}
 	if o.Redis != nil {
 		if err := r.checkSuperuser(ctx, "Redis", o.Redis.Endpoint); err != nil {
 			return res, err
@@ -122,8 +129,8 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 			return res, err
 		}
 		res.Redis = rd
-	} else if o.RedisCopy != nil {
-		rd, err := r.copyRedis(ctx)
+	} else if redisCopy != nil {
+		rd, err := r.copyRedis(ctx, redisCopy)
 		if err != nil {
 			return res, err
 		}

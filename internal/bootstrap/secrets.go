@@ -119,12 +119,13 @@ func (r *runner) finishRotation(ctx context.Context, cr credential, password str
 // copyOfAnnotation marks a Secret that copies a cluster's credential.
 const copyOfAnnotation = "harborha.io/copy-of"
 
-// copyRedis copies the Redis cluster's account credential into Harbor's
-// namespace (RedisSecretName), for a cluster that lives elsewhere: a pod
-// reads only its own namespace's Secrets. The copy follows the account
-// (it is updated when they differ); the Secret of a user bootstrap
-// created (--redis-user) is used as it is.
-func (r *runner) copyRedis(ctx context.Context) (*RedisResult, error) {
+// accountCredential is the Redis account's credential that copyRedis copies.
+type accountCredential struct{ user, password []byte }
+
+// readRedisCopy reads and checks the Redis account's credential before
+// anything is created: an unsafe password is refused before the database
+// role exists.
+func (r *runner) readRedisCopy(ctx context.Context) (*accountCredential, error) {
 	src := r.o.RedisCopy
 	s, err := r.c.Typed.CoreV1().Secrets(src.Namespace).Get(ctx, src.Secret.Name, metav1.GetOptions{})
 	if err != nil {
@@ -136,6 +137,16 @@ func (r *runner) copyRedis(ctx context.Context) (*RedisResult, error) {
 	if err := harbor.CheckRedisCredential(what, string(pw)); err != nil {
 		return nil, err
 	}
+	return &accountCredential{user: user, password: pw}, nil
+}
+
+// copyRedis copies the Redis cluster's account credential into Harbor's
+// namespace (RedisSecretName), for a cluster that lives elsewhere: a pod
+// reads only its own namespace's Secrets. The copy follows the account
+// (it is updated when they differ); the Secret of a user bootstrap
+// created (--redis-user) is used as it is.
+func (r *runner) copyRedis(ctx context.Context, cred *accountCredential) (*RedisResult, error) {
+	src, user, pw := r.o.RedisCopy, cred.user, cred.password
 	ns, name := r.o.Namespace, RedisSecretName(r.o.Release)
 	data := map[string][]byte{RedisUsernameKey: user, RedisPasswordKey: pw}
 	origin := src.Namespace + "/" + src.Secret.Name

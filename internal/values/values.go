@@ -226,7 +226,7 @@ func Build(r *discover.Result, o Options) ([]byte, error) {
 // elsewhere is the error for a cluster Secret outside Harbor's namespace:
 // no inline fallback, a pod can read only its own namespace's Secrets.
 func elsewhere(engine string, e *discover.Endpoint, namespace, what string) error {
-	return fmt.Errorf("the %s secret %s/%s is not in Harbor's namespace %q, and Harbor's pods can read Secrets only there (the values never hold a password): let bootstrap create %s in %q (`helm harborha bootstrap RELEASE`, then `helm harborha values --bootstrapped RELEASE`; install and upgrade do it unless --no-bootstrap)",
+	return fmt.Errorf("the %s secret %s/%s is not in Harbor's namespace %q, and Harbor's pods can read Secrets only there (the values never hold a password): let bootstrap create %s in %q (`helm harborha bootstrap RELEASE`; install and upgrade do it unless --no-bootstrap), which template and export of RELEASE then use, as does `values --bootstrapped RELEASE`",
 		engine, e.Namespace, e.Secret, namespace, what, namespace)
 }
 
