@@ -33,21 +33,27 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 }
 
 // Find connects the way Helm does (settings) and discovers the clusters
-// for Harbor's namespace, bounded by Timeout. The client is returned for
-// the stages that follow (values, bootstrap).
+// for Harbor's namespace (FindWith). The client is returned for the
+// stages that follow (values, bootstrap).
 func Find(ctx context.Context, settings *cli.EnvSettings, o Options) (*Result, *kube.Client, error) {
 	c, err := kube.Connect(settings, kube.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
-	o.Namespace = c.Namespace
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
-	defer cancel()
-	r, err := Discover(ctx, c, o)
+	r, err := FindWith(ctx, c, o)
 	if err != nil {
 		return nil, nil, err
 	}
 	return r, c, nil
+}
+
+// FindWith discovers the clusters for the client's namespace, bounded by
+// Timeout, on a client the caller already has.
+func FindWith(ctx context.Context, c *kube.Client, o Options) (*Result, error) {
+	o.Namespace = c.Namespace
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	return Discover(ctx, c, o)
 }
 
 // Unhealthy returns an error naming every health problem of the clusters

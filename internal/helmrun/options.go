@@ -38,6 +38,7 @@ type Options struct {
 	// it (export); otherwise the overlay learns it from the chart argument.
 	Chart *values.Chart
 
+	client         *kube.Client // connect's
 	flags          *pflag.FlagSet
 	helmArgs       []string
 	release, chart string
@@ -160,11 +161,14 @@ func (o *Options) Overlay(ctx context.Context, progress io.Writer) ([]byte, []st
 	}
 	vo := o.Values
 	vo.Chart = chart
-	settings := o.kubeSettings()
-	fmt.Fprintf(progress, "harborha: discovering the KubeBlocks clusters for namespace %s\n", settings.Namespace())
+	fmt.Fprintf(progress, "harborha: discovering the KubeBlocks clusters for namespace %s\n", o.kubeSettings().Namespace())
 	d := o.Discovery
 	d.NodeAddress = vo.ExternalURL == ""
-	found, client, err := discover.Find(ctx, settings, d)
+	client, err := o.connect()
+	if err != nil {
+		return nil, nil, err
+	}
+	found, err := discover.FindWith(ctx, client, d)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -245,6 +249,20 @@ func (o *Options) redisKnobs(res bootstrap.Result, found *discover.Result, names
 		return nil, err
 	}
 	return ref.Args(), nil
+}
+
+// connect is the run's one client, connected as Helm connects
+// (kubeSettings): preflight and discovery share its configuration and
+// connections. A failed connection is not kept: each asker reports it.
+func (o *Options) connect() (*kube.Client, error) {
+	if o.client == nil {
+		c, err := kube.Connect(o.kubeSettings(), kube.Options{})
+		if err != nil {
+			return nil, err
+		}
+		o.client = c
+	}
+	return o.client, nil
 }
 
 // kubeSettings are Helm's settings from the environment, with the

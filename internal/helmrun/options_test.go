@@ -268,3 +268,28 @@ func TestFrontDoorRunsWhatTheFullBinaryRuns(t *testing.T) {
 		}
 	}
 }
+
+// Preflight and discovery share one client (one kubeconfig reading, one
+// connection pool); a failed connection is not kept.
+func TestConnectOnce(t *testing.T) {
+	o, _ := newOptions(t, "install", 3)
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	if _, err := o.connect(); err == nil || o.client != nil {
+		t.Fatalf("no kubeconfig: %v, client kept %v", err, o.client != nil)
+	}
+	cfg := filepath.Join(t.TempDir(), "config")
+	kubeconfig := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" +
+		"contexts: [{name: c, context: {cluster: c, user: u, namespace: harbor}}]\ncurrent-context: c\nusers: [{name: u, user: {token: t}}]\n"
+	if err := os.WriteFile(cfg, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", cfg)
+	first, err := o.connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := o.connect(); again != first {
+		t.Error("a second connect made a second client")
+	}
+}

@@ -74,7 +74,7 @@ func (o *Options) preflight(ctx context.Context, progress io.Writer) error {
 	if !placementCheck(needs) && !classCheck {
 		return nil
 	}
-	c, err := kube.Connect(settings, kube.Options{})
+	c, err := o.connect()
 	if err != nil {
 		fmt.Fprintf(progress, "harborha: preflight skipped: %v\n", err)
 		return nil
