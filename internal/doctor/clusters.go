@@ -9,6 +9,7 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // rediscover is the fix for an address that is not discovery's choice.
@@ -191,7 +192,7 @@ func (k *checker) placementCheck(t *target) {
 					"pods %s of component %s share node %s: losing that node stops them all; a highly available %s whose replicas share a node is not highly available", strings.Join(pods, ", "), comp, node, cl.Engine.Title())
 			}
 		}
-		summary = append(summary, fmt.Sprintf("%s: %s on %s", comp, count(n, "pod"), count(len(nodes), "node")))
+		summary = append(summary, fmt.Sprintf("%s: %s on %s", comp, output.Count(n, "pod"), output.Count(len(nodes), "node")))
 	}
 	switch {
 	case len(summary) == 0:
@@ -215,12 +216,4 @@ func orderedComponents(spec, seen []string) []string {
 		out = appendNew(out, c)
 	}
 	return out
-}
-
-// count is "1 pod", "2 pods".
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }

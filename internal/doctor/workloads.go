@@ -13,6 +13,7 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // workloads runs the per-component checks, components in the chart's
@@ -184,7 +185,7 @@ func (k *checker) budget(w *harbor.Workload) {
 	case b.Status.ObservedGeneration < b.Generation:
 		k.r.unchecked(comp, "budget", fmt.Errorf("PodDisruptionBudget %s: the disruption controller has not computed its status yet; run doctor again", b.Name))
 	case b.Status.DisruptionsAllowed >= 1:
-		k.r.ok(comp, "budget", "PodDisruptionBudget %s allows %s (%s)", b.Name, count(int(b.Status.DisruptionsAllowed), "disruption"), budgetState(b))
+		k.r.ok(comp, "budget", "PodDisruptionBudget %s allows %s (%s)", b.Name, output.Count(int(b.Status.DisruptionsAllowed), "disruption"), budgetState(b))
 	default:
 		fix := "let one pod go: maxUnavailable: 1 (what helm harborha upgrade writes), or minAvailable below the replica count"
 		if b.Status.CurrentHealthy < b.Status.ExpectedPods {

@@ -94,18 +94,11 @@ func writeText(b *bytes.Buffer, r *Report, color bool) {
 	if s.Failed {
 		verdict = p.paint(ansiRed, "lint failed")
 	}
-	fmt.Fprintf(b, "%s: %s, %s in %s", verdict, count(s.Errors, "error"), count(s.Warnings, "warning"), count(s.Objects, "object"))
+	fmt.Fprintf(b, "%s: %s, %s in %s", verdict, output.Count(s.Errors, "error"), output.Count(s.Warnings, "warning"), output.Count(s.Objects, "object"))
 	if s.Suppressed > 0 {
 		fmt.Fprintf(b, " (%d suppressed)", s.Suppressed)
 	}
 	b.WriteString("\n")
-}
-
-func count(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/), the

@@ -178,10 +178,3 @@ func (c *checker) forComponent(w *harbor.Workload, format string, args ...any) {
 	}
 	c.reportAs(w.Doc, sev, strings.ReplaceAll(c.rule.Fix, "<component>", w.Component), fmt.Sprintf(format, args...))
 }
-
-func plural(n int32, word string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, word)
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // HA001
@@ -229,7 +230,7 @@ func checkPDBAllows(c *checker) {
 			}
 			allowed, what, ok := disruptionsAllowed(spec.MinAvailable, spec.MaxUnavailable, n)
 			if ok && allowed <= 0 {
-				c.report(p.Doc, "%s with %s of %s: no pod may ever be evicted, so node drains and cluster upgrades hang", what, plural(n, "replica"), w.Component)
+				c.report(p.Doc, "%s with %s of %s: no pod may ever be evicted, so node drains and cluster upgrades hang", what, output.Count(int(n), "replica"), w.Component)
 			}
 		}
 	}

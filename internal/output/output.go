@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -136,6 +137,14 @@ func EncodeYAML(out io.Writer, v any) error {
 // OneLine folds a message onto one line: errors from libraries may span
 // several, and every message here is one line.
 func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Count is n and the noun, plural unless n is 1: "1 pod", "2 pods".
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
 
 // Warn writes warnings as every command does: one line each, prefixed with
 // the command's name ("harborha post-render: warning: ...").
