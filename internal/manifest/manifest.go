@@ -14,7 +14,6 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 )
 
 // HookAnnotation marks a Helm hook; hooks pass through untouched.
@@ -115,8 +114,8 @@ func Parse(stream []byte) ([]*Doc, error) {
 
 // decodeDoc decodes one document; nil for an empty one.
 func decodeDoc(pos int, raw string) (*Doc, error) {
-	var obj map[string]any
-	if err := yaml.Unmarshal([]byte(raw), &obj); err != nil {
+	obj, err := UnmarshalMap([]byte(raw))
+	if err != nil {
 		return nil, fmt.Errorf("document %d: not valid YAML: %s", pos, yamlReason(err))
 	}
 	if obj == nil {
