@@ -2,6 +2,8 @@ package harbor
 
 import (
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -56,7 +58,10 @@ func ReadSources(docs []*manifest.Doc) Sources {
 			if decode(d, &cm) != nil {
 				continue
 			}
-			joined := joinedData(d)
+			var joined map[string]string
+			if endsInValue(d.Raw, cm.Data) {
+				joined = joinedData(d)
+			}
 			for k, v := range cm.Data {
 				s.Data[k], s.Field[k] = v, "data"
 				if j, ok := joined[k]; ok && j == v+"\n" {
@@ -90,6 +95,27 @@ func joinedData(d *manifest.Doc) map[string]string {
 		return nil
 	}
 	return cm.Data
+}
+
+// endsInValue reports whether a data value may be the scalar the
+// document's text ends with, the only one joinedData can find changed: a
+// newline after the text changes no plain or quoted scalar, flow
+// collection or comment, only a block scalar running to the end of the
+// text, whose value then ends with the text's last line (a line ends at
+// any YAML 1.1 break) less its indentation.
+func endsInValue(raw string, data map[string]string) bool {
+	last := raw
+	if i := strings.LastIndexAny(raw, "\n\r\u0085\u2028\u2029"); i >= 0 {
+		_, w := utf8.DecodeRuneInString(raw[i:])
+		last = raw[i+w:]
+	}
+	tail := strings.TrimLeft(last, " ")
+	for _, v := range data {
+		if strings.HasSuffix(v, tail) {
+			return true
+		}
+	}
+	return false
 }
 
 // Get returns the ConfigMap or Secret namespace/name, or nil.
