@@ -88,13 +88,47 @@ func ReadSources(docs []*manifest.Doc) Sources {
 // joinedData is a ConfigMap's data as the document reads once joined
 // into a stream (its text and a newline before the next "---").
 func joinedData(d *manifest.Doc) map[string]string {
+	text := []byte(d.Raw + "\n")
+	if data, ok := dataStrings(text); ok {
+		return data
+	}
 	var cm struct {
 		Data map[string]string `json:"data"`
 	}
-	if yaml.Unmarshal([]byte(d.Raw+"\n"), &cm) != nil {
+	if yaml.Unmarshal(text, &cm) != nil {
 		return nil
 	}
 	return cm.Data
+}
+
+// dataStrings decodes the document's data as the struct above does,
+// without sigs.k8s.io/yaml's trips through JSON text, when that is plain:
+// a mapping whose only key encoding/json matches to the field "data"
+// (case-insensitively) is "data", a mapping of strings. ok is false for
+// anything else.
+func dataStrings(text []byte) (map[string]string, bool) {
+	tree, err := manifest.UnmarshalMap(text)
+	if err != nil {
+		return nil, false
+	}
+	for k := range tree {
+		if k != "data" && strings.EqualFold(k, "data") {
+			return nil, false
+		}
+	}
+	m, isMap := tree["data"].(map[string]any)
+	if !isMap {
+		return nil, false
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		s, isString := v.(string)
+		if !isString {
+			return nil, false
+		}
+		out[k] = s
+	}
+	return out, true
 }
 
 // endsInValue reports whether a data value may be the scalar the

@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/harborha/helm-harborha/internal/manifest"
 )
 
@@ -27,17 +29,34 @@ var trimmedCases = []string{
 	"data:\n  a: |\n    x\n  b: x", "data:\n  a: x\nbinaryData: {}\nextra: |\n  x", "data:\n  a: x\nextra: |\n  x",
 	"data:\n  a: &v |\n    x\n  b: *v", "data:\n  a: !!str |\n    x", "data:\n  ? a\n  : |\n    x", "data:\n  a: |\n    x\n...",
 	"data:\n  a: |\n    x\n  \n  ", "data:\n  a: |\n    \tx", "Data:\n  a: |\n    x", "data:\n  a: |\n    x\nData: [1]",
+	"DATA: {b: y}\ndata:\n  a: |\n    x", "data:\n  b: 1\n  a: |\n    x", "data:\n  b: ~\n  a: |\n    x", "data: ~",
+	"data:\n  1: x\n  a: |\n    x", "data: |\n  x", "data:\n  a: |\n    x\nother: .nan",
 }
 
-// wantTrimmed is ReadSources' Trimmed as computed before endsInValue:
-// every ConfigMap joined and parsed again.
+// sigsJoinedData is joinedData as it was: the joined document always
+// parsed again with sigs.k8s.io/yaml.
+func sigsJoinedData(d *manifest.Doc) map[string]string {
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	if yaml.Unmarshal([]byte(d.Raw+"\n"), &cm) != nil {
+		return nil
+	}
+	return cm.Data
+}
+
+// wantTrimmed is ReadSources' Trimmed as computed before endsInValue and
+// dataStrings: every ConfigMap joined and parsed again with sigs.
 func wantTrimmed(t *testing.T, d *manifest.Doc) map[string]bool {
 	var cm corev1.ConfigMap
 	if decode(d, &cm) != nil {
 		return nil
 	}
 	out := map[string]bool{}
-	joined := joinedData(d)
+	joined := sigsJoinedData(d)
+	if got := joinedData(d); !maps.Equal(got, joined) {
+		t.Fatalf("%q: joinedData = %q, sigs.k8s.io/yaml: %q", d.Raw, got, joined)
+	}
 	for k, v := range cm.Data {
 		if j, ok := joined[k]; ok && j == v+"\n" {
 			out[k] = true
