@@ -178,6 +178,15 @@ func yamlReason(err error) string {
 // Write joins documents into a stream, each starting with "---".
 func Write(docs []string) []byte {
 	var b bytes.Buffer
+	n := 0
+	for _, d := range docs {
+		if d = strings.Trim(d, "\n"); d != "" {
+			n += len("---\n") + len(d) + len("\n")
+		}
+	}
+	if n > 0 {
+		b.Grow(n) // one allocation for a stream of megabytes
+	}
 	for _, d := range docs {
 		d = strings.Trim(d, "\n")
 		if d == "" {
