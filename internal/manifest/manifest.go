@@ -59,14 +59,19 @@ func (d *Doc) Describe() string {
 // Head is the run of comment lines (Helm 3's "# Source: ...") before the
 // object, so they can be put back on a document that was rewritten.
 func (d *Doc) Head() string {
-	var b strings.Builder
-	for _, line := range strings.SplitAfter(strings.TrimLeft(d.Raw, "\n"), "\n") {
+	s := strings.TrimLeft(d.Raw, "\n")
+	end := 0 // line by line, without splitting the whole document
+	for end < len(s) {
+		line := s[end:]
+		if i := strings.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
 		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
 			break
 		}
-		b.WriteString(line)
+		end += len(line)
 	}
-	return b.String()
+	return s[:end]
 }
 
 // Parse splits a stream into documents. Empty documents (only blanks or
