@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/manifest"
+	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
 const configMapHead = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: ns\n" // not "n": YAML 1.1 reads that as false
@@ -91,12 +92,8 @@ func TestTrimmedIsJoined(t *testing.T) {
 	for _, c := range trimmedCases {
 		checkTrimmed(t, configMapHead+c)
 	}
-	goldens, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "*", "expected.yaml"))
-	if len(goldens) < 10 {
-		t.Fatalf("%d golden files found under testdata/, want the post-render goldens", len(goldens))
-	}
-	for _, g := range goldens {
-		b, err := os.ReadFile(g)
+	for _, c := range testutil.GoldenCases(t, 10) { // the real charts' ConfigMaps
+		b, err := os.ReadFile(filepath.Join(c.Dir, "expected.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
