@@ -2,6 +2,8 @@ package harbor
 
 import (
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -56,7 +58,10 @@ func ReadSources(docs []*manifest.Doc) Sources {
 			if decode(d, &cm) != nil {
 				continue
 			}
-			joined := joinedData(d)
+			var joined map[string]string
+			if endsInValue(d.Raw, cm.Data) {
+				joined = joinedData(d)
+			}
 			for k, v := range cm.Data {
 				s.Data[k], s.Field[k] = v, "data"
 				if j, ok := joined[k]; ok && j == v+"\n" {
@@ -83,13 +88,68 @@ func ReadSources(docs []*manifest.Doc) Sources {
 // joinedData is a ConfigMap's data as the document reads once joined
 // into a stream (its text and a newline before the next "---").
 func joinedData(d *manifest.Doc) map[string]string {
+	text := []byte(d.Raw + "\n")
+	if data, ok := dataStrings(text); ok {
+		return data
+	}
 	var cm struct {
 		Data map[string]string `json:"data"`
 	}
-	if yaml.Unmarshal([]byte(d.Raw+"\n"), &cm) != nil {
+	if yaml.Unmarshal(text, &cm) != nil {
 		return nil
 	}
 	return cm.Data
+}
+
+// dataStrings decodes the document's data as the struct above does,
+// without sigs.k8s.io/yaml's trips through JSON text, when that is plain:
+// a mapping whose only key encoding/json matches to the field "data"
+// (case-insensitively) is "data", a mapping of strings. ok is false for
+// anything else.
+func dataStrings(text []byte) (map[string]string, bool) {
+	tree, err := manifest.UnmarshalMap(text)
+	if err != nil {
+		return nil, false
+	}
+	for k := range tree {
+		if k != "data" && strings.EqualFold(k, "data") {
+			return nil, false
+		}
+	}
+	m, isMap := tree["data"].(map[string]any)
+	if !isMap {
+		return nil, false
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		s, isString := v.(string)
+		if !isString {
+			return nil, false
+		}
+		out[k] = s
+	}
+	return out, true
+}
+
+// endsInValue reports whether a data value may be the scalar the
+// document's text ends with, the only one joinedData can find changed: a
+// newline after the text changes no plain or quoted scalar, flow
+// collection or comment, only a block scalar running to the end of the
+// text, whose value then ends with the text's last line (a line ends at
+// any YAML 1.1 break) less its indentation.
+func endsInValue(raw string, data map[string]string) bool {
+	last := raw
+	if i := strings.LastIndexAny(raw, "\n\r\u0085\u2028\u2029"); i >= 0 {
+		_, w := utf8.DecodeRuneInString(raw[i:])
+		last = raw[i+w:]
+	}
+	tail := strings.TrimLeft(last, " ")
+	for _, v := range data {
+		if strings.HasSuffix(v, tail) {
+			return true
+		}
+	}
+	return false
 }
 
 // Get returns the ConfigMap or Secret namespace/name, or nil.

@@ -14,7 +14,6 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 )
 
 // HookAnnotation marks a Helm hook; hooks pass through untouched.
@@ -60,14 +59,19 @@ func (d *Doc) Describe() string {
 // Head is the run of comment lines (Helm 3's "# Source: ...") before the
 // object, so they can be put back on a document that was rewritten.
 func (d *Doc) Head() string {
-	var b strings.Builder
-	for _, line := range strings.SplitAfter(strings.TrimLeft(d.Raw, "\n"), "\n") {
+	s := strings.TrimLeft(d.Raw, "\n")
+	end := 0 // line by line, without splitting the whole document
+	for end < len(s) {
+		line := s[end:]
+		if i := strings.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
 		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
 			break
 		}
-		b.WriteString(line)
+		end += len(line)
 	}
-	return b.String()
+	return s[:end]
 }
 
 // Parse splits a stream into documents. Empty documents (only blanks or
@@ -115,8 +119,8 @@ func Parse(stream []byte) ([]*Doc, error) {
 
 // decodeDoc decodes one document; nil for an empty one.
 func decodeDoc(pos int, raw string) (*Doc, error) {
-	var obj map[string]any
-	if err := yaml.Unmarshal([]byte(raw), &obj); err != nil {
+	obj, err := UnmarshalMap([]byte(raw))
+	if err != nil {
 		return nil, fmt.Errorf("document %d: not valid YAML: %s", pos, yamlReason(err))
 	}
 	if obj == nil {
@@ -179,6 +183,15 @@ func yamlReason(err error) string {
 // Write joins documents into a stream, each starting with "---".
 func Write(docs []string) []byte {
 	var b bytes.Buffer
+	n := 0
+	for _, d := range docs {
+		if d = strings.Trim(d, "\n"); d != "" {
+			n += len("---\n") + len(d) + len("\n")
+		}
+	}
+	if n > 0 {
+		b.Grow(n) // one allocation for a stream of megabytes
+	}
 	for _, d := range docs {
 		d = strings.Trim(d, "\n")
 		if d == "" {

@@ -61,3 +61,20 @@ func TestIDString(t *testing.T) {
 		}
 	}
 }
+
+func TestHead(t *testing.T) {
+	cases := map[string]string{
+		"":                             "",
+		"a: b":                         "",
+		"# Source: x\na: b":            "# Source: x\n",
+		"\n\n# Source: x\n  # y\na: b": "# Source: x\n  # y\n",
+		"# only\n# comments":           "# only\n# comments",
+		"# one\n\n# after a blank":     "# one\n",
+		"#a\n#b\n":                     "#a\n#b\n",
+	}
+	for raw, want := range cases {
+		if got := (&Doc{Raw: raw}).Head(); got != want {
+			t.Errorf("Head(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}

@@ -38,20 +38,29 @@ func TestSplitIsHelms(t *testing.T) {
 		}
 	}
 	// Every post-render golden: the real charts' output, post-rendered.
-	// (testutil, which finds them, imports this package.)
+	for g, b := range goldenStreams(t) {
+		if got, want := split(string(b)), helmSplit(string(b)); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: split differs from Helm's (%d documents, Helm %d)", g, len(got), len(want))
+		}
+	}
+}
+
+// goldenStreams are the post-render goldens by path, the real charts'
+// output (testutil, which finds them, imports this package).
+func goldenStreams(t *testing.T) map[string][]byte {
 	goldens, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "*", "expected.yaml"))
 	if len(goldens) < 10 {
 		t.Fatalf("%d golden files found under testdata/, want the post-render goldens", len(goldens))
 	}
+	out := map[string][]byte{}
 	for _, g := range goldens {
 		b, err := os.ReadFile(g)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := split(string(b)), helmSplit(string(b)); !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: split differs from Helm's (%d documents, Helm %d)", g, len(got), len(want))
-		}
+		out[g] = b
 	}
+	return out
 }
 
 // FuzzSplit: split cuts every stream where Helm cuts it.

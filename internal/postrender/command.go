@@ -35,15 +35,21 @@ Flags:
 // allocate about 200 times their size and keep little, so under the 24 MiB
 // floor it never collects and stays within ~25 MiB. A stream of many
 // releases keeps about twelve times its size alive; at 96 times, the
-// collector runs rarely, and never without end.
+// collector runs rarely, and never without end. Past 128 MiB and 32
+// times the input, though, one collection of that live heap costs less
+// than the fresh pages it saves faulting in: 100 releases (4.7 MB)
+// collect at ~280 MiB rather than ~430, 7% faster.
 const (
 	minHeapLimit     = 24 << 20
 	heapPerInputByte = 96
+	headroom         = 128 << 20
+	headroomPerByte  = 32
 )
 
 func setGC(streamSize int) {
 	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(int64(max(minHeapLimit, heapPerInputByte*streamSize)))
+	limit := min(heapPerInputByte*streamSize, headroom+headroomPerByte*streamSize)
+	debug.SetMemoryLimit(int64(max(minHeapLimit, limit)))
 }
 
 // Main is the post-render command, as `harborha post-render` and the
@@ -92,6 +98,7 @@ func main(args []string, in io.Reader, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	debug.SetGCPercent(-1) // reading stdin leaves only garbage behind
 	stream, err := io.ReadAll(in)
 	if err != nil {
 		return fmt.Errorf("reading stdin: %w", err)

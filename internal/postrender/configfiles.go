@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/manifest"
 )
 
 // The two config files of the chart that embed a Redis credential, and the
@@ -48,8 +48,8 @@ func parseConfigFile(text string) (configFile, bool) {
 	if !strings.Contains(text, "redis") {
 		return configFile{}, false
 	}
-	var tree map[string]any
-	if yaml.Unmarshal([]byte(text), &tree) != nil {
+	tree, err := manifest.UnmarshalMap([]byte(text))
+	if err != nil {
 		return configFile{}, false
 	}
 	if r, ok := tree["redis"].(map[string]any); ok {
@@ -121,12 +121,12 @@ func withJobserviceURL(text, old, replacement string) (string, error) {
 // sameExcept checks a text edit: after must parse to before's tree with
 // only the change edit makes to it.
 func sameExcept(before, after string, edit func(map[string]any)) error {
-	var want, got map[string]any
-	if err := yaml.Unmarshal([]byte(before), &want); err != nil {
+	want, err := manifest.UnmarshalMap([]byte(before))
+	if err != nil {
 		return err
 	}
 	edit(want)
-	if err := yaml.Unmarshal([]byte(after), &got); err != nil || !equalJSON(want, got) {
+	if got, err := manifest.UnmarshalMap([]byte(after)); err != nil || !equalJSON(want, got) {
 		return fmt.Errorf("the config file has a layout the post-renderer cannot edit line by line")
 	}
 	return nil

@@ -89,6 +89,9 @@ type credentialRewrite struct {
 	// parsed holds each mounted file's override: registry and registryctl
 	// mount the same config.yml, and reading it parses YAML three times.
 	parsed map[sourceKey]parsedFile
+	// configs is each mounted file parsed, shared by the releases of a
+	// stream: the rewrite and the inline-password warning both read them.
+	configs map[sourceKey]parsedConfig
 }
 
 type sourceKey struct {
@@ -102,6 +105,11 @@ type parsedFile struct {
 	err error
 }
 
+type parsedConfig struct {
+	f  configFile
+	ok bool
+}
+
 // planCredentials plans the rewrite of every release in the stream, or,
 // without --redis-password-secret, warns about each inline password.
 func planCredentials(p *plan, rel *harbor.Release, o Options) (*credentials, error) {
@@ -111,6 +119,7 @@ func planCredentials(p *plan, rel *harbor.Release, o Options) (*credentials, err
 	}
 	out := &credentials{workloads: map[*harbor.Workload][]jsonOp{}}
 	sources := harbor.ReadSources(rel.Docs)
+	configs := map[sourceKey]parsedConfig{}
 	for _, group := range releases(rel) {
 		warnInlineDatabase(p, group, sources)
 		if hasInternalRedis(group) {
@@ -119,7 +128,7 @@ func planCredentials(p *plan, rel *harbor.Release, o Options) (*credentials, err
 			}
 			continue
 		}
-		cr := &credentialRewrite{ref: ref, user: o.RedisUsername, sources: sources,
+		cr := &credentialRewrite{ref: ref, user: o.RedisUsername, sources: sources, configs: configs,
 			drop: map[*harbor.Source][]string{}, files: map[*harbor.Source]map[string]string{}}
 		if ref == nil {
 			warnInlineRedis(p, group, cr)
@@ -334,7 +343,7 @@ func (cr *credentialRewrite) fileOverride(src *harbor.Source, key string) (overr
 }
 
 func (cr *credentialRewrite) readFile(src *harbor.Source, key string) (override, bool, error) {
-	f, ok := parseConfigFile(src.Data[key])
+	f, ok := cr.configFile(src, key)
 	if !ok {
 		return override{}, false, nil
 	}
@@ -347,6 +356,17 @@ func (cr *credentialRewrite) readFile(src *harbor.Source, key string) (override,
 		return override{f.env, corev1.EnvVar{Name: f.env, Value: cr.url(*f.url, true)}}, true, nil
 	}
 	return override{f.env, cr.ref.env(f.env)}, true, nil
+}
+
+// configFile is parseConfigFile of a ConfigMap key, parsed once.
+func (cr *credentialRewrite) configFile(src *harbor.Source, key string) (configFile, bool) {
+	k := sourceKey{src, key}
+	if c, done := cr.configs[k]; done {
+		return c.f, c.ok
+	}
+	f, ok := parseConfigFile(src.Data[key])
+	cr.configs[k] = parsedConfig{f, ok}
+	return f, ok
 }
 
 // setValue records a new value for a ConfigMap or Secret key, when it

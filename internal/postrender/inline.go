@@ -48,7 +48,7 @@ func warnInlineRedis(p *plan, g *releaseGroup, cr *credentialRewrite) {
 				}
 				if src := cr.sources.Get("ConfigMap", w.Namespace(), v.ConfigMap.Name); src != nil {
 					for _, k := range harbor.SortedKeys(src.Data) {
-						if f, ok := parseConfigFile(src.Data[k]); ok && f.password != "" {
+						if f, ok := cr.configFile(src, k); ok && f.password != "" {
 							note("ConfigMap " + src.Name() + " key " + k)
 						}
 					}

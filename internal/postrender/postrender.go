@@ -290,23 +290,25 @@ func applyPatch(pt patch) (string, error) {
 	if err := json.Unmarshal(out, &patched); err != nil {
 		return "", err
 	}
-	return encodeMap(patched)
+	return encodeMap(patched, len(pt.target.Doc.Raw)*3/2) // room for what the patch adds
 }
 
 // encodeAdded writes an object we add the way a patched one is written.
 func encodeAdded(obj *unstructured.Unstructured) (string, error) {
-	return encodeMap(obj.Object)
+	return encodeMap(obj.Object, 0)
 }
 
 // encodeMap writes an object from its map as kyaml writes a node made
 // from it (keys in yaml.v3's order), with the annotations moved last in
-// metadata as kustomize's SetAnnotations leaves them.
-func encodeMap(obj map[string]any) (string, error) {
-	b, err := kyaml.Marshal(obj)
-	if err != nil {
+// metadata as kustomize's SetAnnotations leaves them. It is kyaml.Marshal
+// with the buffer sized for the document (sizeHint bytes) up front.
+func encodeMap(obj map[string]any, sizeHint int) (string, error) {
+	var buf bytes.Buffer
+	buf.Grow(sizeHint)
+	if err := kyaml.NewEncoder(&buf).Encode(obj); err != nil {
 		return "", err
 	}
-	return annotationsLast(string(b)), nil
+	return annotationsLast(buf.String()), nil
 }
 
 // annotationsLast moves the "  annotations:" block of the top-level
