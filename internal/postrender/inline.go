@@ -2,10 +2,10 @@ package postrender
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/output"
 )
 
 // Without --redis-password-secret the post-renderer has no Secret to point
@@ -61,7 +61,7 @@ func warnInlineRedis(p *plan, g *releaseGroup, cr *credentialRewrite) {
 	}
 	more := ""
 	if len(places) > 3 {
-		more = " and " + plural(len(places)-3, "more place")
+		more = " and " + output.Count(len(places)-3, "more place")
 		places = places[:3]
 	}
 	p.warnf("release %s: the Redis password is inline in %s%s; pass --redis-password-secret NAME[:KEY] so that pods read it from a Secret (helm harborha install, upgrade and template do)", g.key, strings.Join(places, ", "), more)
@@ -102,11 +102,4 @@ func warnInlineDatabase(p *plan, g *releaseGroup, sources harbor.Sources) {
 			}
 		}
 	}
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return strconv.Itoa(n) + " " + word + "s"
 }
