@@ -74,6 +74,8 @@ test: build tools test-services $(KUSTOMIZE)
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s -fuzzminimizetime 5s ./internal/postrender
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzLint -fuzztime 30s -fuzzminimizetime 5s ./internal/lint
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 15s -fuzzminimizetime 5s ./internal/manifest
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzUnmarshalMap -fuzztime 20s -fuzzminimizetime 5s ./internal/manifest
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzTrimmed -fuzztime 20s -fuzzminimizetime 5s ./internal/harbor
 	$(TEST_ENV) $(GO) test -count=1 ./...
 
 .PHONY: update-golden
