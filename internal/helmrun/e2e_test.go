@@ -391,13 +391,13 @@ func TestValuesBootstrapped(t *testing.T) {
 // reaches that stub with the arguments intact.
 func TestFrontDoor(t *testing.T) {
 	root := testutil.RepoRoot()
-	version := regexp.MustCompile(`(?m)^version: "?([^"\n]+)"?$`).FindSubmatch(readFile(t, filepath.Join(root, "plugin.yaml")))[1]
+	version := regexp.MustCompile(`(?m)^version: "?([^"\n]+)"?$`).FindSubmatch(testutil.ReadFile(t, filepath.Join(root, "plugin.yaml")))[1]
 	dir := t.TempDir()
 	for name, content := range map[string][]byte{
-		"plugin.yaml":                                readFile(t, filepath.Join(root, "plugin.yaml")),
-		"scripts/install-binary.sh":                  readFile(t, filepath.Join(root, "scripts", "install-binary.sh")),
-		"plugins/harborha-post-renderer/plugin.yaml": readFile(t, filepath.Join(root, "plugins", "harborha-post-renderer", "plugin.yaml")),
-		"bin/harborha-post-render":                   readFile(t, testutil.PostRenderer(t)),
+		"plugin.yaml":                                testutil.ReadFile(t, filepath.Join(root, "plugin.yaml")),
+		"scripts/install-binary.sh":                  testutil.ReadFile(t, filepath.Join(root, "scripts", "install-binary.sh")),
+		"plugins/harborha-post-renderer/plugin.yaml": testutil.ReadFile(t, filepath.Join(root, "plugins", "harborha-post-renderer", "plugin.yaml")),
+		"bin/harborha-post-render":                   testutil.ReadFile(t, testutil.PostRenderer(t)),
 		"bin/harborha": []byte("#!/bin/sh\nif [ \"$1\" = version ]; then echo \"harborha " + string(version) + "\"; exit 0; fi\n" +
 			"echo \"full binary ran: $*\" >&2\nexit 3\n"),
 	} {
@@ -456,13 +456,4 @@ func TestFrontDoor(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

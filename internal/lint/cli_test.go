@@ -45,7 +45,7 @@ func TestBinary(t *testing.T) {
 			cmd.Env = append(cmd.Environ(), "NO_COLOR=1")
 			switch {
 			case c.stdinFile != "":
-				cmd.Stdin = strings.NewReader(readFile(t, c.stdinFile))
+				cmd.Stdin = strings.NewReader(string(testutil.ReadFile(t, c.stdinFile)))
 			default:
 				cmd.Stdin = strings.NewReader(c.stdin)
 			}

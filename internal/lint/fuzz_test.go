@@ -3,12 +3,12 @@ package lint
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/harborha/helm-harborha/internal/output"
+	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
 // FuzzLint: for whatever lints, every output format is written; the JSON
@@ -16,10 +16,10 @@ import (
 // findings say; and no message shows a Secret value of the input. Seeds
 // stay small: the fuzzer crawls on a whole chart render.
 func FuzzLint(f *testing.F) {
-	f.Add(readFileF(f, filepath.Join("testdata", "ha-release.yaml")))
+	f.Add(string(testutil.ReadFile(f, filepath.Join("testdata", "ha-release.yaml"))))
 	f.Add("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: -1, selector: {matchLabels: {release: r, app: a, component: core}}, template: {metadata: {labels: {release: r, app: a, component: core}}}}\n")
 	f.Add("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: 'rediss+sentinel://u:p@@,,/x'}\n")
-	f.Add(readFileF(f, filepath.Join("testdata", "ha-release.yaml")) + "\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: harbor}\nstringData: {REDIS_PASSWORD: not-a-real-password}\n")
+	f.Add(string(testutil.ReadFile(f, filepath.Join("testdata", "ha-release.yaml"))) + "\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: harbor}\nstringData: {REDIS_PASSWORD: not-a-real-password}\n")
 	f.Fuzz(func(t *testing.T, stream string) {
 		in, err := parseSources([]source{{name: "fuzz.yaml", data: []byte(stream)}})
 		if err != nil {
@@ -94,12 +94,4 @@ func checkJSONRoundTrip(t *testing.T, r *Report) {
 	if compact.String() != string(again) {
 		t.Fatalf("-o json changes on a round trip:\n%s\n%s", compact.String(), again)
 	}
-}
-
-func readFileF(f *testing.F, path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return string(b)
 }

@@ -21,7 +21,7 @@ func TestStartLinesMatchParse(t *testing.T) {
 	files = append(files, filepath.Join("testdata", "ha-release.yaml"))
 	extra := "\n\n  \n---\n# only a comment\n---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---   \n\n\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n"
 	for _, f := range files {
-		data := readFile(t, f)
+		data := string(testutil.ReadFile(t, f))
 		for _, stream := range []string{data, extra} {
 			docs, err := manifest.Parse([]byte(stream))
 			if err != nil {

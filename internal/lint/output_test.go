@@ -3,7 +3,6 @@ package lint
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -150,7 +149,7 @@ func TestSARIFStructure(t *testing.T) {
 			t.Errorf("rule %d: %+v", i, r)
 		}
 	}
-	lines := strings.Split(readFile(t, file), "\n")
+	lines := strings.Split(string(testutil.ReadFile(t, file)), "\n")
 	if want := len(goldenFindings["replica-overrides"]); len(run.Results) != want {
 		t.Fatalf("%d results, want %d", len(run.Results), want)
 	}
@@ -200,20 +199,11 @@ func TestListRules(t *testing.T) {
 
 // README.md's rule table is the rule table: docs cannot drift.
 func TestREADMESectionListsEveryRule(t *testing.T) {
-	readme := readFile(t, filepath.Join(testutil.RepoRoot(), "README.md"))
+	readme := string(testutil.ReadFile(t, filepath.Join(testutil.RepoRoot(), "README.md")))
 	for _, r := range Rules {
 		row := "| " + r.ID + " | " + r.SeverityText() + " | " + r.Title + " | " + r.Fix + " |"
 		if !strings.Contains(readme, row) {
 			t.Errorf("README.md lacks the row\n%s", row)
 		}
 	}
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

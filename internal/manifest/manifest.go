@@ -7,7 +7,6 @@
 package manifest
 
 import (
-	"bytes"
 	"fmt"
 	"runtime"
 	"strings"
@@ -182,24 +181,22 @@ func yamlReason(err error) string {
 
 // Write joins documents into a stream, each starting with "---".
 func Write(docs []string) []byte {
-	var b bytes.Buffer
+	trimmed := make([]string, 0, len(docs))
 	n := 0
 	for _, d := range docs {
 		if d = strings.Trim(d, "\n"); d != "" {
+			trimmed = append(trimmed, d)
 			n += len("---\n") + len(d) + len("\n")
 		}
 	}
-	if n > 0 {
-		b.Grow(n) // one allocation for a stream of megabytes
+	if n == 0 {
+		return nil
 	}
-	for _, d := range docs {
-		d = strings.Trim(d, "\n")
-		if d == "" {
-			continue
-		}
-		b.WriteString("---\n")
-		b.WriteString(d)
-		b.WriteString("\n")
+	b := make([]byte, 0, n) // one allocation for a stream of megabytes
+	for _, d := range trimmed {
+		b = append(b, "---\n"...)
+		b = append(b, d...)
+		b = append(b, '\n')
 	}
-	return b.Bytes()
+	return b
 }

@@ -86,7 +86,7 @@ func TestReleasePlatforms(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Errorf("release platforms %v, want %s", got, want)
 	}
-	hook := string(readFile(t, filepath.Join(testutil.RepoRoot(), "scripts", "install-binary.sh")))
+	hook := string(testutil.ReadFile(t, filepath.Join(testutil.RepoRoot(), "scripts", "install-binary.sh")))
 	for _, p := range release.Platforms {
 		if !strings.Contains(hook, p.OS) || !strings.Contains(hook, p.Arch) {
 			t.Errorf("the install hook does not name %s", p)
@@ -201,7 +201,7 @@ func TestDistIsReproducible(t *testing.T) {
 		t.Fatalf("%d archives in %s, want %d: %v", len(names), d.dir, len(distPlatforms(t))+2, names)
 	}
 	for _, name := range append(names, "checksums.txt") {
-		a, b := readFile(t, filepath.Join(d.dir, name)), readFile(t, filepath.Join(other, name))
+		a, b := testutil.ReadFile(t, filepath.Join(d.dir, name)), testutil.ReadFile(t, filepath.Join(other, name))
 		if !bytes.Equal(a, b) {
 			t.Errorf("%s differs between two make dist runs (%s, %s)", name, d.dir, other)
 		}
@@ -222,15 +222,6 @@ func archives(t *testing.T, dir string) []string {
 	return names
 }
 
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // TestDistFiles: the release files are what the hook, Helm 3 and Helm 4
 // expect: checksums.txt lists every archive with its real sha256; each
 // platform archive holds the plugin with both binaries (bin/harborha and
@@ -239,13 +230,13 @@ func readFile(t *testing.T, path string) []byte {
 // entries are sorted, dated at the commit, owned by 0:0, with no links.
 func TestDistFiles(t *testing.T) {
 	d := signedDist(t)
-	sums := parseChecksums(readFile(t, filepath.Join(d.dir, "checksums.txt")))
+	sums := parseChecksums(testutil.ReadFile(t, filepath.Join(d.dir, "checksums.txt")))
 	names := archives(t, d.dir)
 	if len(sums) != len(names) {
 		t.Errorf("checksums.txt lists %d files, dist has %d archives", len(sums), len(names))
 	}
 	for _, name := range names {
-		if got := release.SHA256(readFile(t, filepath.Join(d.dir, name))); sums[name] != got {
+		if got := release.SHA256(testutil.ReadFile(t, filepath.Join(d.dir, name))); sums[name] != got {
 			t.Errorf("checksums.txt says %s for %s, its sha256 is %s", sums[name], name, got)
 		}
 	}
@@ -265,7 +256,7 @@ func TestDistFiles(t *testing.T) {
 			for command, name := range binaries {
 				checkBinary(t, p, command, name, files[name])
 			}
-			if !bytes.Equal(files["plugin.yaml"], readFile(t, filepath.Join(testutil.RepoRoot(), "plugin.yaml"))) {
+			if !bytes.Equal(files["plugin.yaml"], testutil.ReadFile(t, filepath.Join(testutil.RepoRoot(), "plugin.yaml"))) {
 				t.Error("plugin.yaml differs from the checkout's")
 			}
 		})
@@ -301,7 +292,7 @@ func TestPlatformArchiveNeedsEveryBinary(t *testing.T) {
 // it returns the files' contents by name (directories with nil).
 func readArchive(t *testing.T, path string, mtime time.Time) map[string][]byte {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(readFile(t, path)))
+	zr, err := gzip.NewReader(bytes.NewReader(testutil.ReadFile(t, path)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func (u *user) assertHelm3PostRendersWithBinary(t *testing.T) {
 		t.Error("helm harborha template rendered no PodDisruptionBudget")
 	}
 	testutil.OneLineWith(t, progressLine(stderr.String()), "harborha: running helm template (Helm 3, post-renderer: post-render")
-	args := strings.Split(string(readFile(t, argsLog)), "\n")
+	args := strings.Split(string(testutil.ReadFile(t, argsLog)), "\n")
 	i := slices.Index(args, "--post-renderer")
 	if i < 0 || i+1 == len(args) {
 		t.Fatalf("harborha passed Helm no --post-renderer: %q", args)
@@ -162,7 +162,7 @@ func assertInstalled(t *testing.T, d distribution, dir string) {
 			t.Errorf("%s is not an executable file: %v %v", path, info, err)
 			continue
 		}
-		if !bytes.Equal(readFile(t, path), files[name]) {
+		if !bytes.Equal(testutil.ReadFile(t, path), files[name]) {
 			t.Errorf("%s is not the %s of %s", path, name, hostArchive(d))
 		}
 	}

@@ -67,6 +67,16 @@ func SharedFile(t testing.TB, rel string) string {
 	return p
 }
 
+// ReadFile is a file's content; a test that cannot read it fails.
+func ReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // Chart is the path of a packaged goharbor chart, e.g. "harbor-1.19.1.tgz",
 // looked up in HARBORHA_CHARTS (default ../shared/charts).
 func Chart(t testing.TB, file string) string {
