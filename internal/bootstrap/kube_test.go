@@ -232,3 +232,37 @@ func TestDiscoveredClustersBootstrap(t *testing.T) {
 		}
 	}
 }
+
+// On the real API server: with PostgreSQL to bootstrap too, an unsafe
+// password of a Redis account in another namespace is refused before
+// anything exists in Harbor's namespace (no Secret, no Job).
+func TestUnsafeRedisCopyCreatesNothing(t *testing.T) {
+	t.Parallel()
+	env := kubetest.Start(t)
+	ns, dbNS := env.Namespace(t, "bootstrap-unsafe"), env.Namespace(t, "bootstrap-unsafe-db")
+	ctx := context.Background()
+	for _, s := range []*corev1.Secret{superSecret(ns, "mypg-conn-credential", "postgres", superPassword),
+		superSecret(dbNS, "myredis-redis-account-default", "default", "has/slash@and:colon")} {
+		if _, err := env.Typed.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := Options{Release: "myharbor", Namespace: ns, Progress: &bytes.Buffer{}, Timeout: time.Minute,
+		Postgres:  &PostgresTarget{Endpoint: Endpoint{Namespace: ns, Host: "10.96.0.10", Port: 5432, Secret: SecretRef{Name: "mypg-conn-credential"}}},
+		RedisCopy: &Endpoint{Namespace: dbNS, Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}}
+	_, err := Run(ctx, &kube.Client{Typed: env.Typed, Server: env.Server, Context: kubetest.Context, Namespace: ns}, o)
+	if err == nil || !strings.Contains(err.Error(), "holds characters") || strings.Contains(err.Error(), "slash@") {
+		t.Fatalf("error %v, want the unsafe password refused without being shown", err)
+	}
+	secrets, err := env.Typed.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := env.Typed.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(secrets.Items) != 1 || len(jobs.Items) != 0 {
+		t.Errorf("after the refusal %s holds %d Secrets (want only the superuser's) and %d Jobs", ns, len(secrets.Items), len(jobs.Items))
+	}
+}
