@@ -10,6 +10,7 @@ import (
 	"helm.sh/helm/v3/pkg/cli"
 
 	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/output"
 )
 
@@ -83,7 +84,7 @@ func (c *Command) Run(ctx context.Context, settings *cli.EnvSettings, out, errOu
 	if err != nil {
 		return err
 	}
-	g, err := EnsureGenerated(ctx, client, c.Flags.Generated(c.release, client.Namespace, errOut))
+	g, err := generated.Ensure(ctx, client, c.Flags.Generated(c.release, client.Namespace, errOut))
 	if err != nil {
 		return err
 	}

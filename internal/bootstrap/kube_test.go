@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/kubetest"
 )
@@ -57,8 +58,8 @@ func TestObjectsPassServerSideValidation(t *testing.T) {
 		t.Fatalf("single-use copies: PostgreSQL in another namespace %v, Redis in Harbor's %v", input, noInput)
 	}
 	objs := toUnstructured(t,
-		generatedSecret(ns, DatabaseSecretName(o.Release), o.Release, "database", map[string][]byte{"username": []byte("harbor"), "password": []byte("p"), rotatingKey: []byte("q")}),
-		generatedSecret(ns, RedisSecretName(o.Release), o.Release, "redis", map[string][]byte{RedisUsernameKey: []byte("harbor"), RedisPasswordKey: []byte("p")}),
+		generated.NewSecret(ns, DatabaseSecretName(o.Release), o.Release, "database", map[string][]byte{"username": []byte("harbor"), "password": []byte("p"), rotatingKey: []byte("q")}),
+		generated.NewSecret(ns, RedisSecretName(o.Release), o.Release, "redis", map[string][]byte{RedisUsernameKey: []byte("harbor"), RedisPasswordKey: []byte("p")}),
 		input,
 		postgresJob(o, pgRef),
 		redisJob(o, o.Redis.Nodes, rdRef),
@@ -71,7 +72,7 @@ func TestObjectsPassServerSideValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 5 + len(generatedValues); len(fromDryRun) != want {
+	if want := 5 + len(generated.Names()); len(fromDryRun) != want {
 		t.Fatalf("--dry-run printed %d objects, want %d (2 Secrets, 1 single-use copy, 2 Jobs, the generated values' Secrets)", len(fromDryRun), want)
 	}
 	objs = append(objs, fromDryRun...)

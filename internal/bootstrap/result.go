@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/values"
 )
 
@@ -17,7 +18,7 @@ type Result struct {
 	Database  *DatabaseResult `json:"database,omitempty"`
 	Redis     *RedisResult    `json:"redis,omitempty"`
 	// Generated are the Secrets of the values the chart would generate.
-	Generated *Generated `json:"generated,omitempty"`
+	Generated *generated.Set `json:"generated,omitempty"`
 }
 
 // DatabaseResult: Harbor's role, its database, and the Secret whose key

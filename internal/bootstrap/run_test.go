@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/output"
 )
@@ -436,7 +437,7 @@ func TestRunFailures(t *testing.T) {
 		{name: "Job of another run still running", mode: runJobs, objects: []runtime.Object{good, finishedJob(true)},
 			wantErr:  `a PostgreSQL bootstrap Job harbor/myharbor-harborha-bootstrap-pg is already running (created %s): wait for it, or delete it with kubectl -n harbor delete job myharbor-harborha-bootstrap-pg`,
 			jobsLeft: 1},
-		{name: "generated Secret of another role", mode: runJobs, objects: []runtime.Object{good, generatedSecret("harbor", "myharbor-harborha-db", "myharbor", "database", map[string][]byte{"username": []byte("quay"), "password": []byte("Abcdefghijklmnopqrstuvwxyz")})},
+		{name: "generated Secret of another role", mode: runJobs, objects: []runtime.Object{good, generated.NewSecret("harbor", "myharbor-harborha-db", "myharbor", "database", map[string][]byte{"username": []byte("quay"), "password": []byte("Abcdefghijklmnopqrstuvwxyz")})},
 			wantErr: `Secret harbor/myharbor-harborha-db holds the password of the PostgreSQL role "quay", not "harbor": keep the name "quay", or delete the Secret to start over for "harbor"`},
 	}
 	for _, tc := range tests {

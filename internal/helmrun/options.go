@@ -14,6 +14,7 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/bootstrap"
 	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/helmexec"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/output"
@@ -229,7 +230,7 @@ func (o *Options) secrets(ctx context.Context, client *kube.Client, found *disco
 		}
 	}
 	fmt.Fprintf(progress, "harborha: the values the chart would generate, in Secrets created once (--rotate=NAME changes one)\n")
-	g, err := bootstrap.EnsureGenerated(ctx, client, o.Bootstrap.Generated(o.release, client.Namespace, progress))
+	g, err := generated.Ensure(ctx, client, o.Bootstrap.Generated(o.release, client.Namespace, progress))
 	if err != nil {
 		return res, err
 	}
