@@ -25,7 +25,7 @@ func TestRedisCopyFollowsTheAccount(t *testing.T) {
 	c := &kube.Client{Typed: cs, Namespace: "harbor"}
 	ctx := context.Background()
 	var progress bytes.Buffer
-	o := Options{Release: "myharbor", Namespace: "harbor", Progress: &progress,
+	o := Spec{Release: "myharbor", Namespace: "harbor", Progress: &progress,
 		RedisCopy: &Endpoint{Namespace: "kb", Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}}
 	copied := func() map[string][]byte {
 		t.Helper()
@@ -91,7 +91,7 @@ func TestRedisCopyFollowsTheAccount(t *testing.T) {
 func TestRedisCopyCheckedFirst(t *testing.T) {
 	cs := fake.NewClientset(superSecret("kb", "myredis-redis-account-default", "default", "has/slash@and:colon"),
 		superSecret("kb", "mypg-conn-credential", "postgres", "PgPassword1"))
-	o := Options{Release: "myharbor", Namespace: "harbor", Progress: &bytes.Buffer{},
+	o := Spec{Release: "myharbor", Namespace: "harbor", Progress: &bytes.Buffer{},
 		Postgres:  &PostgresTarget{Endpoint: Endpoint{Namespace: "kb", Host: "10.96.0.10", Port: 5432, Secret: SecretRef{Name: "mypg-conn-credential"}}},
 		RedisCopy: &Endpoint{Namespace: "kb", Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}}
 	_, err := Run(context.Background(), &kube.Client{Typed: cs, Namespace: "harbor"}, o)
@@ -110,7 +110,7 @@ func TestRedisCopyCheckedFirst(t *testing.T) {
 // its values redacted.
 func TestDryRunShowsTheRedisCopyRunCreates(t *testing.T) {
 	cs := fake.NewClientset(superSecret("kb", "myredis-redis-account-default", "default", "AccountPassword1"))
-	o := Options{Release: "myharbor", Namespace: "harbor",
+	o := Spec{Release: "myharbor", Namespace: "harbor",
 		RedisCopy: &Endpoint{Namespace: "kb", Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}}
 	if _, err := Run(context.Background(), &kube.Client{Typed: cs, Namespace: "harbor"}, o); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 // stream: the generated Secrets (created only when missing; passwords and
 // values redacted), the single-use password copies for clusters outside
 // Harbor's namespace, and the Jobs. It makes no API call.
-func DryRun(opts Options) ([]byte, error) {
+func DryRun(opts Spec) ([]byte, error) {
 	o := opts.withDefaults()
 	if err := o.validate(); err != nil {
 		return nil, err

@@ -42,10 +42,10 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet, timeoutFlag string) {
 	fs.DurationVar(&f.Timeout, timeoutFlag, DefaultTimeout, "how long each bootstrap Job may take")
 }
 
-// Options are the bootstrap options for a release in Harbor's namespace,
+// Spec is what to bootstrap for a release in Harbor's namespace,
 // on the clusters discovery found; progress gets one line per step.
-func (f *Flags) Options(release, namespace, database string, found *discover.Result, progress io.Writer) Options {
-	o := Options{
+func (f *Flags) Spec(release, namespace, database string, found *discover.Result, progress io.Writer) Spec {
+	o := Spec{
 		Release: release, Namespace: namespace, Progress: progress,
 		Rotate: slices.Contains(f.Rotate, RotatePasswords), PsqlImage: f.PsqlImage, RedisImage: f.RedisImage,
 		Timeout: f.Timeout, TimeoutFlag: f.timeoutFlag,

@@ -85,7 +85,7 @@ func onOff(b bool) string {
 }
 
 // postgresJob runs postgres.sh with the superuser from the cluster's Secret.
-func postgresJob(o Options, pw passwordRef) *batchv1.Job {
+func postgresJob(o Spec, pw passwordRef) *batchv1.Job {
 	pg := o.Postgres
 	su := pg.Secret
 	vars := []corev1.EnvVar{
@@ -111,7 +111,7 @@ func postgresJob(o Options, pw passwordRef) *batchv1.Job {
 }
 
 // redisJob runs redis.sh against every node.
-func redisJob(o Options, nodes []string, pw passwordRef) *batchv1.Job {
+func redisJob(o Spec, nodes []string, pw passwordRef) *batchv1.Job {
 	r := o.Redis
 	su := r.Secret
 	vars := []corev1.EnvVar{
@@ -127,7 +127,7 @@ func redisJob(o Options, nodes []string, pw passwordRef) *batchv1.Job {
 }
 
 // job is a run-once, non-root, read-only pod with no API access.
-func job(o Options, ns, name, component, container, image, script string, vars []corev1.EnvVar) *batchv1.Job {
+func job(o Spec, ns, name, component, container, image, script string, vars []corev1.EnvVar) *batchv1.Job {
 	labels := generated.Labels(o.Release, component)
 	// The Job stops itself at the timeout too, should Run not be there to
 	// delete it (the API server wants at least one second).

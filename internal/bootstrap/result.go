@@ -123,16 +123,6 @@ func (r Result) WriteText(out io.Writer) error {
 	return err
 }
 
-// Patch points a values overlay at what bootstrap set up (the dedicated
-// role, its Secret and database, the Redis user), keeping its header.
-func (r Result) Patch(overlay []byte, redisUsername bool) ([]byte, error) {
-	settings, err := r.Settings(redisUsername)
-	if err != nil {
-		return nil, err
-	}
-	return values.Patch(overlay, settings)
-}
-
 func rotatedNote(rotated bool) string {
 	if rotated {
 		return "; password rotated: upgrade or restart Harbor to use it"

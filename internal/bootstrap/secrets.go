@@ -25,12 +25,12 @@ type credential struct {
 	passwordKey string
 }
 
-func (o Options) databaseCredential() credential {
+func (o Spec) databaseCredential() credential {
 	return credential{what: "PostgreSQL role", name: o.Postgres.Role, secret: DatabaseSecretName(o.Release),
 		component: "database", usernameKey: DatabaseUsernameKey, passwordKey: DatabasePasswordKey}
 }
 
-func (o Options) redisCredential() credential {
+func (o Spec) redisCredential() credential {
 	return credential{what: "Redis user", name: o.Redis.User, secret: RedisSecretName(o.Release),
 		component: "redis", usernameKey: RedisUsernameKey, passwordKey: RedisPasswordKey}
 }

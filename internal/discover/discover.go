@@ -44,7 +44,7 @@ func ClusterResource(version string) schema.GroupVersionResource {
 type podLabels = map[string]string
 
 // Discover finds the PostgreSQL and Redis clusters for Harbor.
-func Discover(ctx context.Context, c *kube.Client, o Options) (*Result, error) {
+func Discover(ctx context.Context, c *kube.Client, o Query) (*Result, error) {
 	if o.Namespace == "" {
 		o.Namespace = c.Namespace
 	}
@@ -63,7 +63,7 @@ func Discover(ctx context.Context, c *kube.Client, o Options) (*Result, error) {
 	var nodeWG sync.WaitGroup
 	if o.NodeAddress {
 		nodeWG.Add(1)
-		go func() { defer nodeWG.Done(); nodeIP, nodeErr = NodeAddress(ctx, c) }()
+		go func() { defer nodeWG.Done(); nodeIP, nodeErr = NodeAddress(ctx, c, o.Nodes) }()
 	}
 
 	pg, err := d.choose(ctx, PostgreSQL, pgNS, o.PG, "--pg", "--pg-namespace")
@@ -105,7 +105,7 @@ func Discover(ctx context.Context, c *kube.Client, o Options) (*Result, error) {
 
 type discoverer struct {
 	c        *kube.Client
-	o        Options
+	o        Query
 	lists    map[string][]kbCluster // per namespace
 	warnings []string
 }

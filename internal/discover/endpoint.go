@@ -3,6 +3,7 @@ package discover
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -284,14 +285,24 @@ func (d *discoverer) sentinel(c kbCluster, ep *Endpoint, objs *nsObjects) error 
 }
 
 // NodeAddress is the InternalIP of a node, for externalURL: the first
-// Ready node by name, else the first with an InternalIP. One request.
-func NodeAddress(ctx context.Context, c *kube.Client) (string, error) {
-	// One page is enough to find an address, however large the cluster.
-	l, err := c.Typed.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 100})
+// Ready node by name, else the first with an InternalIP. The nodes are
+// list's (nil: one request for one page).
+func NodeAddress(ctx context.Context, c *kube.Client, list func(context.Context) ([]corev1.Node, error)) (string, error) {
+	if list == nil {
+		list = func(ctx context.Context) ([]corev1.Node, error) {
+			// One page is enough to find an address, however large the cluster.
+			l, err := c.Typed.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 100})
+			if err != nil {
+				return nil, err
+			}
+			return l.Items, nil
+		}
+	}
+	nodes, err := list(ctx)
 	if err != nil {
 		return "", fmt.Errorf("cannot find a node address for externalURL: %w; or pass --external-url", c.Explain(err, kube.Op{Verb: "list", Resource: "nodes"}))
 	}
-	nodes := l.Items
+	nodes = slices.Clone(nodes)
 	sort.Slice(nodes, func(i, j int) bool {
 		ri, rj := kube.NodeReady(&nodes[i]), kube.NodeReady(&nodes[j])
 		if ri != rj {

@@ -258,7 +258,7 @@ func TestDiscoveredExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bootstrap.Run(ctx, client, bootstrap.Options{Release: "myharbor", Namespace: ns,
+	if _, err := bootstrap.Run(ctx, client, bootstrap.Spec{Release: "myharbor", Namespace: ns,
 		RedisCopy: &bootstrap.Endpoint{Namespace: elsewhere, Host: svc.Spec.ClusterIP, Port: 6379, Secret: bootstrap.SecretRef{Name: "myredis-redis-account-default"}}}); err != nil {
 		t.Fatal(err)
 	}

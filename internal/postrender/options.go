@@ -38,6 +38,28 @@ type Options struct {
 	RedisUsername string `json:"redisUsername,omitempty"`
 }
 
+// WithRedisSecret are the knobs with the Redis password read from key of
+// Secret secret, and username for the rebuilt URLs (kept when ""): what a
+// run learns from the cluster, set as data.
+func (o Options) WithRedisSecret(secret, key, username string) (Options, error) {
+	o.RedisPasswordSecret = secret + ":" + key
+	if username != "" {
+		o.RedisUsername = username
+	}
+	return o, o.validateRedis()
+}
+
+// validateRedis checks the Redis password's Secret and the username.
+func (o Options) validateRedis() error {
+	if _, err := o.redisSecret(); err != nil {
+		return err
+	}
+	if u := o.RedisUsername; u != "" {
+		return harbor.CheckRedisCredential("--redis-username "+strconv.Quote(u), u)
+	}
+	return nil
+}
+
 // DefaultRedisPasswordKey is the key --redis-password-secret reads when
 // it names none: the one the chart's redis.external.existingSecret uses.
 const DefaultRedisPasswordKey = "REDIS_PASSWORD"
@@ -258,13 +280,8 @@ func (o Options) Validate() error {
 	if q, err := resource.ParseQuantity(o.Size); err != nil || q.Sign() <= 0 {
 		return fmt.Errorf("--size: %q is not a positive quantity such as 100Gi", o.Size)
 	}
-	if _, err := o.redisSecret(); err != nil {
+	if err := o.validateRedis(); err != nil {
 		return err
-	}
-	if u := o.RedisUsername; u != "" {
-		if err := harbor.CheckRedisCredential("--redis-username "+strconv.Quote(u), u); err != nil {
-			return err
-		}
 	}
 	if o.Kustomize != "" {
 		st, err := os.Stat(o.Kustomize)

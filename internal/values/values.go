@@ -14,7 +14,6 @@
 package values
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -28,8 +27,8 @@ import (
 	"github.com/harborha/helm-harborha/internal/discover"
 )
 
-// Options shape the overlay.
-type Options struct {
+// Spec shapes the overlay.
+type Spec struct {
 	HarborNamespace string // where Harbor is installed (existingSecret works only there)
 	Database        string // database.external.coreDatabase
 	SSLMode         string // database.external.sslmode
@@ -40,10 +39,6 @@ type Options struct {
 	Chart           Chart
 	Now             time.Time
 	Generator       string // "helm-harborha <version>", for the header
-	// Force writes the overlay for unhealthy clusters (Generate);
-	// ForceFlag is the flag that set it, for messages.
-	Force     bool
-	ForceFlag string
 	// Bootstrapped says bootstrap provides the Secrets in Harbor's
 	// namespace (the wrappers, --bootstrapped): a cluster Secret elsewhere
 	// is then no error, bootstrap's settings replace it.
@@ -51,14 +46,14 @@ type Options struct {
 }
 
 // Defaults are the flag defaults.
-func Defaults() Options {
-	return Options{Database: "registry", SSLMode: "disable", NodePort: 30002, HTTPSNodePort: 30003, Chart: LatestChart()}
+func Defaults() Spec {
+	return Spec{Database: "registry", SSLMode: "disable", NodePort: 30002, HTTPSNodePort: 30003, Chart: LatestChart()}
 }
 
 var sslModes = []string{"disable", "require", "verify-ca", "verify-full"}
 
 // Validate checks the options a user typed, naming the flag at fault.
-func (o Options) Validate() error {
+func (o Spec) Validate() error {
 	if strings.TrimSpace(o.Database) == "" {
 		return errors.New("--database: must not be empty (the PostgreSQL database Harbor's core uses, e.g. registry)")
 	}
@@ -138,7 +133,6 @@ type externalDB struct {
 	Host           string `yaml:"host"`
 	Port           string `yaml:"port"`
 	Username       string `yaml:"username"`
-	Password       string `yaml:"password,omitempty"`
 	CoreDatabase   string `yaml:"coreDatabase"`
 	ExistingSecret string `yaml:"existingSecret,omitempty"`
 	SSLMode        string `yaml:"sslmode"`
@@ -159,13 +153,16 @@ type externalRedis struct {
 	Username                string `yaml:"username,omitempty"`
 }
 
-// Build returns the overlay document.
-func Build(r *discover.Result, o Options) ([]byte, error) {
+// Build returns the overlay for what discovery found.
+func Build(r *discover.Result, o Spec) (*Overlay, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	if r.PostgreSQL == nil || r.Redis == nil {
 		return nil, errors.New("discovery found no PostgreSQL or no Redis cluster")
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
 	}
 	pg, rd := r.PostgreSQL, r.Redis
 
@@ -215,12 +212,9 @@ func Build(r *discover.Result, o Options) ([]byte, error) {
 		v.Redis.External.Username = rd.Username
 	}
 
-	var b bytes.Buffer
+	var b strings.Builder
 	header(&b, r, o, dbSecret)
-	if err := encode(&b, v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return newOverlay(b.String(), v)
 }
 
 // elsewhere is the error for a cluster Secret outside Harbor's namespace:
@@ -230,7 +224,7 @@ func elsewhere(engine string, e *discover.Endpoint, namespace, what string) erro
 		engine, e.Namespace, e.Secret, namespace, what, namespace)
 }
 
-func externalURL(r *discover.Result, o Options) (string, error) {
+func externalURL(r *discover.Result, o Spec) (string, error) {
 	if o.ExternalURL != "" {
 		return strings.TrimRight(o.ExternalURL, "/"), nil
 	}
@@ -243,7 +237,7 @@ func externalURL(r *discover.Result, o Options) (string, error) {
 	return "http://" + net.JoinHostPort(r.NodeIP, strconv.Itoa(o.NodePort)), nil
 }
 
-func header(b *bytes.Buffer, r *discover.Result, o Options, dbSecret bool) {
+func header(b *strings.Builder, r *discover.Result, o Spec, dbSecret bool) {
 	gen := o.Generator
 	if gen == "" {
 		gen = "helm-harborha"

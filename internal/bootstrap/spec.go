@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// Defaults for Options. The images are public images that carry psql and
+// Defaults for Spec. The images are public images that carry psql and
 // redis-cli; air-gapped clusters mirror them or pass --psql-image and
 // --redis-image (any image with /bin/sh, printenv and psql ≥ 10, or
 // redis-cli ≥ 6.2).
@@ -24,9 +24,9 @@ const (
 	DefaultTimeout    = 5 * time.Minute
 )
 
-// Options say what to bootstrap. Postgres and Redis are each optional
+// Spec says what to bootstrap. Postgres and Redis are each optional
 // (nil: left alone); install/upgrade fill them from discovery.
-type Options struct {
+type Spec struct {
 	// Release is the Helm release: it names the Secrets and the Jobs.
 	Release string
 	// Namespace is Harbor's namespace, where the generated Secrets live
@@ -125,7 +125,7 @@ var pgIdentifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 var redisUser = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
 
 // withDefaults returns a copy with defaults filled in; validate checks it.
-func (o Options) withDefaults() Options {
+func (o Spec) withDefaults() Spec {
 	if o.PsqlImage == "" {
 		o.PsqlImage = DefaultPsqlImage
 	}
@@ -179,7 +179,7 @@ func (e Endpoint) withDefaults(ns string) Endpoint {
 }
 
 // validate reports the first bad input as one line naming the flag.
-func (o Options) validate() error {
+func (o Spec) validate() error {
 	if o.Postgres == nil && o.Redis == nil && o.RedisCopy == nil {
 		return fmt.Errorf("nothing to bootstrap: neither PostgreSQL nor a Redis user was asked for")
 	}
