@@ -83,7 +83,7 @@ func TestEnsureCreatesOnceAndRotatesOnlyWhatIsNamed(t *testing.T) {
 		}
 	}
 	if _, err := Ensure(ctx, c, Spec{Release: "myharbor", Namespace: ns, Rotate: []string{"tokens"}}); err == nil ||
-		!strings.Contains(err.Error(), `--rotate: "tokens" is not passwords, or core, jobservice, registry, csrf, token, registry-credentials`) {
+		!strings.Contains(err.Error(), `--rotate: "tokens" is not one of core, jobservice, registry, csrf, token, registry-credentials`) {
 		t.Errorf("an unknown --rotate name: %v", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/kubetest"
@@ -37,7 +39,9 @@ func TestInputResolvedOnce(t *testing.T) {
 	ns := env.Namespace(t, "spine")
 	env.Create(t, ns, kubetest.Fixture(t, "kb-1.0-pg-redis.yaml")...)
 	for i, ip := range []string{"192.0.2.21", "192.0.2.22", "192.0.2.23"} {
-		env.EnsureNode(t, "spine-node-"+string(rune('a'+i)), ip)
+		name := "spine-node-" + string(rune('a'+i))
+		env.EnsureNode(t, name, ip)
+		untaint(t, env, name) // the API server taints a new node not-ready; these are Ready
 	}
 	config := filepath.Join(t.TempDir(), "knobs.yaml")
 	if err := os.WriteFile(config, []byte("replicas: 2\nantiAffinity: hard\n"), 0o600); err != nil {
@@ -82,5 +86,17 @@ func TestInputResolvedOnce(t *testing.T) {
 				t.Errorf("the overlay's externalURL is not a node's address:\n%s", r.Overlay)
 			}
 		})
+	}
+}
+
+func untaint(t *testing.T, env *kubetest.Env, name string) {
+	t.Helper()
+	n, err := env.Typed.CoreV1().Nodes().Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Spec.Taints = nil
+	if _, err := env.Typed.CoreV1().Nodes().Update(t.Context(), n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
