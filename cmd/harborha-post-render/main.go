@@ -33,7 +33,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == helmexec.FrontDoor {
 		frontDoor(os.Args[2:], s)
 	}
-	err := command.Execute(context.Background(), &postrender.Command{}, postrender.Help, os.Args[1:], s)
+	err := command.Execute(context.Background(), &postrender.Options{}, postrender.Help, os.Args[1:], s)
 	postrender.ReportError(err)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "harborha post-render: %s\n", output.OneLine(err.Error()))

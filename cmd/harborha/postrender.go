@@ -10,7 +10,7 @@ func init() {
 		name:    "post-render",
 		summary: "read rendered goharbor manifests on stdin, write the HA topology on stdout",
 		help:    postrender.Help,
-		new:     func() command.Command { return &postrender.Command{} },
+		new:     func() command.Command { return &postrender.Options{} },
 		report:  postrender.ReportError,
 	})
 }

@@ -60,7 +60,7 @@ func TestOverlayAfterBootstrapRendersWithTheRealChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	knobs := postrender.DefaultOptions()
+	knobs := postrender.DefaultKnobs()
 	knobs.RedisPasswordSecret, knobs.RedisUsername = ref.Secret+":"+ref.Key, ref.Username
 	r, err := postrender.New(knobs, nil)
 	if err != nil {

@@ -20,18 +20,18 @@ import (
 // overlay names (existingSecret), the Redis password by Harbor's pods from
 // the Secret the knobs name (env secretKeyRef, which the export's patches
 // carry). With --no-discover, the user's knobs and no overlay.
-func (o *Options) discover(ctx context.Context, ch *chartRef, progress io.Writer) (postrender.Options, []byte, error) {
+func (o *Options) discover(ctx context.Context, ch *chartRef, progress io.Writer) (postrender.Knobs, []byte, error) {
 	if o.Flags.NoDiscover {
 		return o.input.Knobs, nil, nil
 	}
 	loaded, err := values.ChartFromLoaded(ch.Chart, "chart "+o.rel.Chart)
 	if err != nil {
-		return postrender.Options{}, nil, err
+		return postrender.Knobs{}, nil, err
 	}
 	o.input.Overlay.Chart = loaded
 	res, err := o.input.Run(ctx, progress)
 	if err != nil {
-		return postrender.Options{}, nil, err
+		return postrender.Knobs{}, nil, err
 	}
 	doc, err := exportValues(res.Overlay.Values())
 	return res.Knobs, doc, err

@@ -166,7 +166,7 @@ func (o *Options) Run(ctx context.Context, s command.Streams) error {
 // stage writes the export into stage: the chart (when local), the values,
 // then the format's files, from the post-render plan of the chart rendered
 // with those very files.
-func (o *Options) stage(ctx context.Context, stage string, ch *chartRef, vs *valuesSet, knobs postrender.Options, progress io.Writer) error {
+func (o *Options) stage(ctx context.Context, stage string, ch *chartRef, vs *valuesSet, knobs postrender.Knobs, progress io.Writer) error {
 	chartPath := ch.Path
 	if ch.Local() {
 		var err error
@@ -216,7 +216,7 @@ func (o *Options) render(ctx context.Context, chartPath string, files []string) 
 
 // plan plans the post-render of the rendered stream and turns it into
 // checked patches and resources.
-func plan(rendered []byte, knobs postrender.Options) (*bundle, error) {
+func plan(rendered []byte, knobs postrender.Knobs) (*bundle, error) {
 	c, err := postrender.Plan(rendered, knobs)
 	if err != nil {
 		return nil, err

@@ -87,7 +87,7 @@ func placementCheck(needs []need) bool {
 
 // runPreflight asks the cluster (connected): the StorageClass, and the
 // nodes for placement, which discovery then reuses.
-func runPreflight(ctx context.Context, cluster *pipeline.Cluster, needs []need, knobs postrender.Options, progress io.Writer) error {
+func runPreflight(ctx context.Context, cluster *pipeline.Cluster, needs []need, knobs postrender.Knobs, progress io.Writer) error {
 	c, _ := cluster.Client()
 	skipped := func(err error, op kube.Op) {
 		fmt.Fprintf(progress, "harborha: preflight skipped a check: %v\n", c.Explain(err, op))
@@ -134,7 +134,7 @@ type need struct {
 // asks once post-rendered; discovering means harborha's overlay sets
 // expose.type nodePort (so nginx renders) unless the user's values say
 // otherwise.
-func placementNeeds(knobs postrender.Options, vals map[string]any, release string, discovering bool) []need {
+func placementNeeds(knobs postrender.Knobs, vals map[string]any, release string, discovering bool) []need {
 	var out []need
 	app := "harbor"
 	if s, _ := vals["nameOverride"].(string); s != "" {

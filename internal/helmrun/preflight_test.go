@@ -55,7 +55,7 @@ func taint(key, value string, effect corev1.TaintEffect) func(*corev1.Node) {
 }
 
 // knobs resolves post-render flags as the wrappers take them.
-func knobs(t *testing.T, args ...string) postrender.Options {
+func knobs(t *testing.T, args ...string) postrender.Knobs {
 	t.Helper()
 	var f postrender.Flags
 	fs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)

@@ -45,8 +45,8 @@ type Options struct {
 	Inputs     []string // files, directories, "-" for stdin
 	Chart      ChartFlags
 	PostRender bool
-	Knobs      postrender.Options // the post-renderer's knobs with --post-render
-	Output     output.Format      // text, json or sarif
+	Knobs      postrender.Knobs // the post-renderer's knobs with --post-render
+	Output     output.Format    // text, json or sarif
 	Disable    []string
 	Strict     bool
 	// ServerDryRun (--validate) also sends every object to the API

@@ -57,7 +57,7 @@ type Input struct {
 	Cluster *Cluster
 	// Knobs are the post-render knobs as resolved; Run adds the Redis
 	// Secret it learns, unless the user named one.
-	Knobs postrender.Options
+	Knobs postrender.Knobs
 	Query discover.Query
 	// Overlay shapes the values overlay; nil: the run builds none
 	// (bootstrap). Its Chart is the caller's to set.

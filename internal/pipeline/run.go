@@ -22,7 +22,7 @@ type Result struct {
 	Found     *discover.Result
 	// Knobs are the input's, with the Redis password's Secret the run
 	// learnt (Redis) set in them.
-	Knobs postrender.Options
+	Knobs postrender.Knobs
 	// Redis is the Secret the run learnt Harbor's pods read the Redis
 	// password from; nil when the user named one, or without an overlay.
 	Redis *values.RedisRef

@@ -53,15 +53,15 @@ func setGC(streamSize int) {
 	debug.SetMemoryLimit(int64(max(minHeapLimit, limit)))
 }
 
-// Command is `harborha post-render`, as `harborha post-render` and the
+// Options are `harborha post-render`, as `harborha post-render` and the
 // harborha-post-render binary run it: the knobs as flags, stdin to stdout.
-type Command struct {
+type Options struct {
 	Flags Flags
-	knobs Options
+	knobs Knobs
 }
 
 // AddFlags defines the config flag and the knobs, in the order of the help.
-func (c *Command) AddFlags(fs *pflag.FlagSet) {
+func (c *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.SortFlags = false
 	c.Flags.Add(fs)
 }
@@ -70,7 +70,7 @@ func (c *Command) AddFlags(fs *pflag.FlagSet) {
 // post-renderer plugin, and Helm 3 through "$HELM_BIN harborha
 // post-render", pass the postRendererArgs list that serves both
 // ("harborha post-render ..."): those words are skipped.
-func (c *Command) Complete(args []string) error {
+func (c *Options) Complete(args []string) error {
 	for len(args) > 0 && (args[0] == "harborha" || args[0] == "post-render") {
 		args = args[1:]
 	}
@@ -81,14 +81,14 @@ func (c *Command) Complete(args []string) error {
 }
 
 // Validate resolves the knobs, once.
-func (c *Command) Validate() (err error) {
+func (c *Options) Validate() (err error) {
 	c.knobs, err = c.Flags.Resolve()
 	return err
 }
 
 // Run post-renders stdin to stdout; the output is written only once
 // complete, warnings go to s.Err.
-func (c *Command) Run(_ context.Context, s command.Streams) error {
+func (c *Options) Run(_ context.Context, s command.Streams) error {
 	r, err := New(c.knobs, s.Err)
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ type Op struct {
 
 // Plan plans the post-render of stream with o, as Renderer.Run would, and
 // returns the plan instead of applying it.
-func Plan(stream []byte, o Options) (*Changes, error) {
+func Plan(stream []byte, o Knobs) (*Changes, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}

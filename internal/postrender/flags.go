@@ -65,7 +65,7 @@ func (f *Flags) Add(fs *pflag.FlagSet) {
 
 // addRecorded defines the knobs on fs, recording what is given.
 func (f *Flags) addRecorded(fs *pflag.FlagSet) {
-	scratch := DefaultOptions()
+	scratch := DefaultKnobs()
 	knobs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
 	addKnobs(knobs, &scratch)
 	f.names = nil
@@ -111,12 +111,12 @@ func (f *Flags) Args() []string {
 // Resolve returns the knobs: the defaults, the config file, then the
 // flags in the order given. A command resolves once: the file is read, and
 // --kustomize checked, each time.
-func (f *Flags) Resolve() (Options, error) {
-	o := DefaultOptions()
+func (f *Flags) Resolve() (Knobs, error) {
+	o := DefaultKnobs()
 	if f.config != "" {
 		var err error
 		if o, err = f.loadConfig(); err != nil {
-			return Options{}, err
+			return Knobs{}, err
 		}
 	}
 	knobs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
@@ -124,7 +124,7 @@ func (f *Flags) Resolve() (Options, error) {
 	for _, g := range f.given {
 		// The syntax was checked when pflag set it; only the sum is new.
 		if err := knobs.Set(g.name, g.value); err != nil {
-			return Options{}, fmt.Errorf("--%s: %v", g.name, err)
+			return Knobs{}, fmt.Errorf("--%s: %v", g.name, err)
 		}
 	}
 	return o, o.Validate()
@@ -132,7 +132,7 @@ func (f *Flags) Resolve() (Options, error) {
 
 // addKnobs defines the knobs on fs, bound to o: values already in o
 // (defaults, or a config file) stay unless a flag sets them.
-func addKnobs(fs *pflag.FlagSet, o *Options) {
+func addKnobs(fs *pflag.FlagSet, o *Knobs) {
 	fs.SortFlags = false
 	fs.Var(replicasValue{&o.Replicas}, "replicas", "raise every component to at least N replicas, or set exact counts per component (core=3,trivy=1)")
 	fs.StringVar(&o.AntiAffinity, "anti-affinity", o.AntiAffinity, "pod anti-affinity between a component's replicas: soft, hard or none")
@@ -153,8 +153,8 @@ const configKeys = "replicas, antiAffinity, topologyKey, zoneSpread, sharedPVC, 
 
 // loadConfig reads the config file over the defaults. Unknown keys are
 // errors: a misspelt knob must not be silently ignored.
-func (f *Flags) loadConfig() (Options, error) {
-	o := DefaultOptions()
+func (f *Flags) loadConfig() (Knobs, error) {
+	o := DefaultKnobs()
 	flag := "--" + f.configName()
 	read := f.ReadFile
 	if read == nil {

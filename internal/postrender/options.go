@@ -14,9 +14,9 @@ import (
 	"github.com/harborha/helm-harborha/internal/harbor"
 )
 
-// Options are the post-renderer's knobs. Every field is also a key of the
+// Knobs are the post-renderer's settings. Every field is also a key of the
 // --config file (the json tags), so helmfile postRendererArgs stay short.
-type Options struct {
+type Knobs struct {
 	Replicas        Replicas          `json:"replicas,omitempty"`
 	AntiAffinity    string            `json:"antiAffinity,omitempty"`
 	TopologyKey     string            `json:"topologyKey,omitempty"`
@@ -41,7 +41,7 @@ type Options struct {
 // WithRedisSecret are the knobs with the Redis password read from key of
 // Secret secret, and username for the rebuilt URLs (kept when ""): what a
 // run learns from the cluster, set as data.
-func (o Options) WithRedisSecret(secret, key, username string) (Options, error) {
+func (o Knobs) WithRedisSecret(secret, key, username string) (Knobs, error) {
 	o.RedisPasswordSecret = secret + ":" + key
 	if username != "" {
 		o.RedisUsername = username
@@ -50,7 +50,7 @@ func (o Options) WithRedisSecret(secret, key, username string) (Options, error) 
 }
 
 // validateRedis checks the Redis password's Secret and the username.
-func (o Options) validateRedis() error {
+func (o Knobs) validateRedis() error {
 	if _, err := o.redisSecret(); err != nil {
 		return err
 	}
@@ -81,9 +81,9 @@ const (
 	maxReplicas = 100
 )
 
-// DefaultOptions are the defaults of the flags.
-func DefaultOptions() Options {
-	return Options{
+// DefaultKnobs are the defaults of the flags.
+func DefaultKnobs() Knobs {
+	return Knobs{
 		Replicas:     Replicas{Min: 2},
 		AntiAffinity: AntiAffinitySoft,
 		TopologyKey:  "kubernetes.io/hostname",
@@ -226,7 +226,7 @@ func pathErrReason(err error) string {
 }
 
 // Validate checks every knob and names the flag of the first bad one.
-func (o Options) Validate() error {
+func (o Knobs) Validate() error {
 	check := func(comp string, n int32, flag string) error {
 		if n < minReplicas || n > maxReplicas {
 			return fmt.Errorf("%s: %s%d is out of range; use %d to %d", flag, comp, n, minReplicas, maxReplicas)

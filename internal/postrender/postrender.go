@@ -33,7 +33,7 @@ import (
 
 // Renderer post-renders with fixed options.
 type Renderer struct {
-	opts Options
+	opts Knobs
 	warn io.Writer
 }
 
@@ -42,7 +42,7 @@ var _ postrender.PostRenderer = (*Renderer)(nil)
 // New checks the options and returns a Renderer. Warnings (a workload that
 // stays on a ReadWriteOnce claim, an internal database) go to warn, one
 // line each; nil discards them.
-func New(opts Options, warn io.Writer) (*Renderer, error) {
+func New(opts Knobs, warn io.Writer) (*Renderer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ type part struct {
 	err      error
 }
 
-func renderPart(docs []*manifest.Doc, o Options) part {
+func renderPart(docs []*manifest.Doc, o Knobs) part {
 	rel, err := harbor.Read(docs)
 	if err != nil {
 		return part{err: err}
