@@ -192,53 +192,71 @@ func (o Spec) validate() error {
 	if o.Timeout < 0 {
 		return fmt.Errorf("%s %s is negative", o.TimeoutFlag, o.Timeout)
 	}
-	if pg := o.Postgres; pg != nil {
-		if !pgIdentifier.MatchString(pg.Role) {
-			return fmt.Errorf("--db-user %q is not a plain PostgreSQL name: use lower-case letters, digits and '_', starting with a letter or '_', at most 63 characters", pg.Role)
-		}
-		if !pgIdentifier.MatchString(pg.Database) {
-			return fmt.Errorf("--database %q is not a plain PostgreSQL name: use lower-case letters, digits and '_', starting with a letter or '_', at most 63 characters", pg.Database)
-		}
-		if strings.HasPrefix(pg.Role, "pg_") {
-			return fmt.Errorf("--db-user %q: names starting with pg_ are reserved by PostgreSQL", pg.Role)
-		}
-		switch pg.SSLMode {
-		case "", "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
-		default:
-			return fmt.Errorf("PostgreSQL sslmode %q is not one of disable, allow, prefer, require, verify-ca, verify-full", pg.SSLMode)
-		}
-		if err := pg.Endpoint.validate("PostgreSQL"); err != nil {
-			return err
-		}
-		if o.PsqlImage == "" || strings.ContainsAny(o.PsqlImage, " \t\n") {
-			return fmt.Errorf("--psql-image %q is not an image reference", o.PsqlImage)
-		}
+	if err := o.validatePostgres(); err != nil {
+		return err
 	}
-	if r := o.Redis; r != nil {
-		if !redisUser.MatchString(r.User) || r.User == "default" {
-			return fmt.Errorf("--redis-user %q: use letters, digits, '_', '.' and '-' (at most 64, not starting with '.' or '-'), and not Redis's own \"default\" user", r.User)
-		}
-		if err := r.Endpoint.validate("Redis"); err != nil {
-			return err
-		}
-		for _, n := range r.Nodes {
-			if err := checkNode(n); err != nil {
-				return fmt.Errorf("Redis node %q: %v", n, err)
-			}
-		}
-		if r.Service != "" {
-			if msgs := validation.IsDNS1123Label(r.Service); len(msgs) > 0 {
-				return fmt.Errorf("Redis service name %q is not a valid Service name", r.Service)
-			}
-		}
-		if o.RedisImage == "" || strings.ContainsAny(o.RedisImage, " \t\n") {
-			return fmt.Errorf("--redis-image %q is not an image reference", o.RedisImage)
-		}
+	if err := o.validateRedis(); err != nil {
+		return err
 	}
 	if c := o.RedisCopy; c != nil {
-		if err := c.validate("Redis"); err != nil {
-			return err
+		return c.validate("Redis")
+	}
+	return nil
+}
+
+// validatePostgres checks the role, the database and the Job's image.
+func (o Spec) validatePostgres() error {
+	pg := o.Postgres
+	if pg == nil {
+		return nil
+	}
+	if !pgIdentifier.MatchString(pg.Role) {
+		return fmt.Errorf("--db-user %q is not a plain PostgreSQL name: use lower-case letters, digits and '_', starting with a letter or '_', at most 63 characters", pg.Role)
+	}
+	if !pgIdentifier.MatchString(pg.Database) {
+		return fmt.Errorf("--database %q is not a plain PostgreSQL name: use lower-case letters, digits and '_', starting with a letter or '_', at most 63 characters", pg.Database)
+	}
+	if strings.HasPrefix(pg.Role, "pg_") {
+		return fmt.Errorf("--db-user %q: names starting with pg_ are reserved by PostgreSQL", pg.Role)
+	}
+	switch pg.SSLMode {
+	case "", "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
+	default:
+		return fmt.Errorf("PostgreSQL sslmode %q is not one of disable, allow, prefer, require, verify-ca, verify-full", pg.SSLMode)
+	}
+	if err := pg.Endpoint.validate("PostgreSQL"); err != nil {
+		return err
+	}
+	if o.PsqlImage == "" || strings.ContainsAny(o.PsqlImage, " \t\n") {
+		return fmt.Errorf("--psql-image %q is not an image reference", o.PsqlImage)
+	}
+	return nil
+}
+
+// validateRedis checks the Redis user, its nodes and the Job's image.
+func (o Spec) validateRedis() error {
+	r := o.Redis
+	if r == nil {
+		return nil
+	}
+	if !redisUser.MatchString(r.User) || r.User == "default" {
+		return fmt.Errorf("--redis-user %q: use letters, digits, '_', '.' and '-' (at most 64, not starting with '.' or '-'), and not Redis's own \"default\" user", r.User)
+	}
+	if err := r.Endpoint.validate("Redis"); err != nil {
+		return err
+	}
+	for _, n := range r.Nodes {
+		if err := checkNode(n); err != nil {
+			return fmt.Errorf("Redis node %q: %v", n, err)
 		}
+	}
+	if r.Service != "" {
+		if msgs := validation.IsDNS1123Label(r.Service); len(msgs) > 0 {
+			return fmt.Errorf("Redis service name %q is not a valid Service name", r.Service)
+		}
+	}
+	if o.RedisImage == "" || strings.ContainsAny(o.RedisImage, " \t\n") {
+		return fmt.Errorf("--redis-image %q is not an image reference", o.RedisImage)
 	}
 	return nil
 }

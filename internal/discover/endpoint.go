@@ -76,8 +76,14 @@ func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint
 		return nil, err
 	}
 	ep.Username, ep.Password = user, pw
+	d.health(ep, c.phase, comp, primaries)
+	return ep, nil
+}
 
-	if p := phaseProblem(c.phase); p != "" {
+// health records the cluster's problems (its phase, no primary pod) and
+// warns of what is not highly available.
+func (d *discoverer) health(ep *Endpoint, phase string, comp kbComponent, primaries []string) {
+	if p := phaseProblem(phase); p != "" {
 		ep.Problems = append(ep.Problems, p)
 	}
 	switch len(primaries) {
@@ -87,12 +93,11 @@ func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint
 		ep.PrimaryPod = primaries[0]
 	default:
 		ep.PrimaryPod = primaries[0]
-		d.warnf("%s cluster %s: %d pods carry %s=%s (%s): a failover may be in progress", e.Title(), ep.Ref(), len(primaries), LabelRole, RolePrimary, strings.Join(primaries, ", "))
+		d.warnf("%s cluster %s: %d pods carry %s=%s (%s): a failover may be in progress", ep.Engine.Title(), ep.Ref(), len(primaries), LabelRole, RolePrimary, strings.Join(primaries, ", "))
 	}
 	if comp.replicas < 2 {
-		d.warnf("%s cluster %s has %d replica in component %s: not highly available, Harbor stops when that pod does; scale the component to 2 or more replicas", e.Title(), ep.Ref(), comp.replicas, comp.name)
+		d.warnf("%s cluster %s has %d replica in component %s: not highly available, Harbor stops when that pod does; scale the component to 2 or more replicas", ep.Engine.Title(), ep.Ref(), comp.replicas, comp.name)
 	}
-	return ep, nil
 }
 
 func componentNames(c kbCluster) string {

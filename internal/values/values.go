@@ -164,57 +164,69 @@ func Build(r *discover.Result, o Spec) (*Overlay, error) {
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
-	pg, rd := r.PostgreSQL, r.Redis
-
 	ext, err := externalURL(r, o)
 	if err != nil {
 		return nil, err
 	}
-	v := overlay{ExternalURL: ext}
-	v.Expose = expose{Type: "nodePort", TLS: tls{Enabled: o.TLS}}
-	v.Expose.NodePort.Ports.HTTP.NodePort = o.NodePort
+	v := overlay{ExternalURL: ext, Expose: exposure(ext, o), Redis: redisValues(r.Redis, o)}
+	dbSecret := r.PostgreSQL.Namespace == o.HarborNamespace
+	if !dbSecret && !o.Bootstrapped {
+		return nil, elsewhere("PostgreSQL", r.PostgreSQL, o.HarborNamespace, "Harbor's own role with its Secret")
+	}
+	v.Database = databaseValues(r.PostgreSQL, o, dbSecret)
+	var b strings.Builder
+	header(&b, r, o, dbSecret)
+	return newOverlay(b.String(), v)
+}
+
+// exposure is a NodePort exposure at externalURL ext, over HTTPS with TLS.
+func exposure(ext string, o Spec) expose {
+	e := expose{Type: "nodePort", TLS: tls{Enabled: o.TLS}}
+	e.NodePort.Ports.HTTP.NodePort = o.NodePort
 	if o.TLS {
 		u, _ := url.Parse(ext)
-		v.Expose.TLS.CertSource = "auto"
-		v.Expose.TLS.Auto = &tlsAuto{CommonName: u.Hostname()} // required by the chart for non-ingress exposure
-		v.Expose.NodePort.Ports.HTTPS = &port{NodePort: o.HTTPSNodePort}
+		e.TLS.CertSource = "auto"
+		e.TLS.Auto = &tlsAuto{CommonName: u.Hostname()} // required by the chart for non-ingress exposure
+		e.NodePort.Ports.HTTPS = &port{NodePort: o.HTTPSNodePort}
 	}
+	return e
+}
 
-	v.Database.Type = "external"
-	v.Database.External = externalDB{
+// databaseValues point Harbor's core at the PostgreSQL cluster, with its
+// Secret when Harbor's pods can read it (dbSecret); bootstrap's replaces
+// it otherwise.
+func databaseValues(pg *discover.Endpoint, o Spec, dbSecret bool) database {
+	d := database{Type: "external", External: externalDB{
 		Host:         pg.Host,
 		Port:         strconv.Itoa(pg.Port), // the chart's default is the string "5432"
 		Username:     pg.Username,
 		CoreDatabase: o.Database,
 		SSLMode:      o.SSLMode,
+	}}
+	if dbSecret {
+		d.External.ExistingSecret = pg.Secret
 	}
-	dbSecret := pg.Namespace == o.HarborNamespace
-	switch {
-	case dbSecret:
-		v.Database.External.ExistingSecret = pg.Secret
-	case !o.Bootstrapped:
-		return nil, elsewhere("PostgreSQL", pg, o.HarborNamespace, "Harbor's own role with its Secret")
-	}
+	return d
+}
 
-	v.Redis.Type = "external"
-	v.Redis.External = externalRedis{
+// redisValues point Harbor at the Redis cluster (through Sentinel when
+// discovery found it), with the account's user when the chart takes one.
+func redisValues(rd *discover.Endpoint, o Spec) redis {
+	v := redis{Type: "external", External: externalRedis{
 		Addr:                    rd.Addr(),
 		CoreDatabaseIndex:       "0", // must be 0 (values.yaml)
 		JobserviceDatabaseIndex: "1",
 		RegistryDatabaseIndex:   "2",
 		TrivyAdapterIndex:       "5",
-	}
+	}}
 	if s := rd.Sentinel; s != nil {
-		v.Redis.External.Addr = s.Addr()
-		v.Redis.External.SentinelMasterSet = s.MasterSet
+		v.External.Addr = s.Addr()
+		v.External.SentinelMasterSet = s.MasterSet
 	}
 	if o.Chart.RedisUsername {
-		v.Redis.External.Username = rd.Username
+		v.External.Username = rd.Username
 	}
-
-	var b strings.Builder
-	header(&b, r, o, dbSecret)
-	return newOverlay(b.String(), v)
+	return v
 }
 
 // elsewhere is the error for a cluster Secret outside Harbor's namespace:
