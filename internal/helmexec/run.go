@@ -23,7 +23,7 @@ type Run struct {
 	Action     string   // install, upgrade or template
 	HelmArgs   []string // the user's arguments, passed through untouched
 	Overlay    []byte   // values overlay; nil for none (--no-discover)
-	PostRender []string // post-render knobs, as the user gave them
+	PostRender []string // post-render knobs, as the post-renderer process takes them
 	// Self is how Helm 3 reaches our post-renderer (PostRendererCommand):
 	// the post-render binary, or "$HELM_BIN harborha post-render".
 	Self     []string

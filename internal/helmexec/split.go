@@ -3,6 +3,7 @@
 // our post-renderer attached the way that Helm major wants it, every other
 // flag passed through untouched, and Helm's exit status returned.
 //
+// It also reads Helm's arguments, once, for every caller (ParseRelease).
 // It links neither Helm's SDK nor client-go: the small binary
 // (harborha-post-render) runs it as the plugin's front door (front.go),
 // and helmrun's Options, which discover and bootstrap first, end in it.

@@ -55,8 +55,8 @@ type Input struct {
 	// Steps: say each step on the progress stream, as the wrappers do.
 	Steps   bool
 	Cluster *Cluster
-	// Knobs are the post-render knobs as resolved; Run adds the Redis
-	// Secret it learns, unless the user named one.
+	// Knobs are the post-render knobs as resolved; the Result's add the
+	// Redis Secret the run learns, unless the user named one.
 	Knobs postrender.Knobs
 	Query discover.Query
 	// Overlay shapes the values overlay; nil: the run builds none
