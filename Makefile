@@ -266,6 +266,10 @@ HB_BINARIES := $(addprefix $(HB)/out/,harbor_core harbor_jobservice harbor_regis
 .PHONY: harbor-binaries
 harbor-binaries: $(HB_BINARIES)
 
+# A tarball that is not there: say where it was looked for.
+$(HARBOR_SRC)/%.tar.gz:
+	@echo "harbor: $@ is missing (the Harbor sources are read from HARBORHA_SHARED/harbor-src)" >&2; exit 1
+
 # The unpacked tree with go.pinniped.dev replaced and the API server generated.
 $(HB)/src/.harbor-prepared: $(HB_HARBOR_TGZ) $(HB_SCRIPT)
 	$(HB_RUN) prepare

@@ -12,6 +12,7 @@
 # link targets, file contents) and of its config: same inputs, same reference.
 # Usage: harbor-images.sh debs | <image name> | values
 set -euo pipefail
+umask 022 # modes are part of the content hash
 
 : "${HB:?HB (bin/harbor) is not set}"
 : "${IMAGES:?IMAGES (bin/images) is not set}"
@@ -47,7 +48,8 @@ debs() {
 R= # the rootfs being built
 OWNERS=() # paths inside the rootfs owned by the image's user
 
-# own <path>...: the paths (recursively) belong to uid:gid 10000.
+# own <path>...: the paths (recursively, as they are now) belong to uid:gid
+# 10000; a path named twice is listed once.
 own() {
 	local p
 	for p in "$@"; do
@@ -123,16 +125,38 @@ nginx_base() {
 	own /var/cache/nginx /var/lib/nginx /run
 }
 
+# in_harbor <component> <binary>: core, jobservice and the exporter: a base
+# with tzdata, the binary and the entrypoint scripts in /harbor, started there.
+in_harbor() {
+	base harbor /home/harbor
+	tzdata
+	script common/install_cert.sh /harbor/install_cert.sh
+	script "$1/entrypoint.sh" /harbor/entrypoint.sh
+	install_file "$OUT/$2" "/harbor/$2" 0755
+	ENTRYPOINT='"/harbor/entrypoint.sh"' WORKDIR=/harbor PORTS='"8080/tcp"'
+}
+
+# with_registry <script> <volume>: the registry and registryctl images: the
+# registry binary (registryctl runs it for GC), /etc/registry, the volume's
+# directory, the entrypoint scripts in /home/harbor.
+with_registry() {
+	local entrypoint
+	entrypoint=/home/harbor/$(basename "$1")
+	base harbor /home/harbor
+	mkdir -p "$R/etc/registry" "$R$2"
+	script common/install_cert.sh /home/harbor/install_cert.sh
+	script "$1" "$entrypoint"
+	install_file "$OUT/registry" /usr/bin/registry_DO_NOT_USE_GC 0755
+	own /home/harbor /etc/pki/tls/certs /usr/bin/registry_DO_NOT_USE_GC "$2"
+	ENTRYPOINT="\"$entrypoint\""
+}
+
 # layout <name>: the rootfs of one image and its config fields.
 layout() {
 	ENTRYPOINT='' CMD='' WORKDIR='/' PORTS='' ENV=("$PATH_ENV")
 	case $1 in
 	harbor-core)
-		base harbor /home/harbor
-		tzdata
-		script common/install_cert.sh /harbor/install_cert.sh
-		script core/entrypoint.sh /harbor/entrypoint.sh
-		install_file "$OUT/harbor_core" /harbor/harbor_core 0755
+		in_harbor core harbor_core
 		cp -r "$HARBOR/src/core/views" "$R/harbor/views"
 		cp -r "$HARBOR/make/migrations" "$R/harbor/migrations"
 		cp -r "$HARBOR/icons" "$R/harbor/icons"
@@ -140,45 +164,25 @@ layout() {
 		printf 'VERSION_TAG: v2.15.1\nREGISTRY_VERSION: v2.8.3-patch-redis\nTRIVY_VERSION: %s\nTRIVY_ADAPTER_VERSION: v0.36.0\n' \
 			"$TRIVY_VERSION" >"$R/harbor/versions"
 		own /harbor /etc/pki/tls/certs
-		ENTRYPOINT='"/harbor/entrypoint.sh"' WORKDIR=/harbor PORTS='"8080/tcp"'
 		;;
 	harbor-jobservice)
-		base harbor /home/harbor
-		tzdata
-		script common/install_cert.sh /harbor/install_cert.sh
-		script jobservice/entrypoint.sh /harbor/entrypoint.sh
-		install_file "$OUT/harbor_jobservice" /harbor/harbor_jobservice 0755
+		in_harbor jobservice harbor_jobservice
 		mkdir -p "$R/var/log/jobs"
 		own /harbor /etc/pki/tls/certs /var/log/jobs
-		ENTRYPOINT='"/harbor/entrypoint.sh"' WORKDIR=/harbor PORTS='"8080/tcp"'
 		;;
 	registry-photon)
-		base harbor /home/harbor
-		mkdir -p "$R/etc/registry" "$R/storage"
-		script common/install_cert.sh /home/harbor/install_cert.sh
-		script registry/entrypoint.sh /home/harbor/entrypoint.sh
-		install_file "$OUT/registry" /usr/bin/registry_DO_NOT_USE_GC 0755
-		own /etc/pki/tls/certs /usr/bin/registry_DO_NOT_USE_GC /storage
-		ENTRYPOINT='"/home/harbor/entrypoint.sh"' PORTS='"5000/tcp"'
+		with_registry registry/entrypoint.sh /storage
+		PORTS='"5000/tcp"'
 		;;
 	harbor-registryctl)
-		base harbor /home/harbor
-		mkdir -p "$R/etc/registry" "$R/var/lib/registry"
-		script common/install_cert.sh /home/harbor/install_cert.sh
-		script registryctl/start.sh /home/harbor/start.sh
+		with_registry registryctl/start.sh /var/lib/registry
 		install_file "$OUT/harbor_registryctl" /home/harbor/harbor_registryctl 0755
-		install_file "$OUT/registry" /usr/bin/registry_DO_NOT_USE_GC 0755
-		own /etc/pki/tls/certs /usr/bin/registry_DO_NOT_USE_GC /var/lib/registry
-		ENTRYPOINT='"/home/harbor/start.sh"' PORTS='"8080/tcp"'
+		own /home/harbor
+		PORTS='"8080/tcp"'
 		;;
 	harbor-exporter)
-		base harbor /home/harbor
-		tzdata
-		script common/install_cert.sh /harbor/install_cert.sh
-		script exporter/entrypoint.sh /harbor/entrypoint.sh
-		install_file "$OUT/harbor_exporter" /harbor/harbor_exporter 0755
+		in_harbor exporter harbor_exporter
 		own /harbor /etc/pki/tls/certs
-		ENTRYPOINT='"/harbor/entrypoint.sh"' WORKDIR=/harbor PORTS='"8080/tcp"'
 		;;
 	trivy-adapter-photon)
 		base scanner /home/scanner
@@ -222,7 +226,9 @@ json_list() { # json_list a b c -> "a", "b", "c"
 # config <ref>: config.json (IMAGES-CONTRACT), with the reference given.
 config() {
 	local owners='' p
-	for p in "${OWNERS[@]}"; do owners+="${owners:+,}"$'\n'"    \"$p\": \"10000:10000\""; done
+	while IFS= read -r p; do
+		owners+="${owners:+,}"$'\n'"    \"$p\": \"10000:10000\""
+	done < <(printf '%s\n' "${OWNERS[@]}" | LC_ALL=C sort -u)
 	cat <<-EOF
 		{
 		  "ref": "$1",
