@@ -11,9 +11,8 @@ import (
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
-// harborImages are the images this test runs (all but the exporter, which
-// the chart renders only with metrics on).
-var harborImages = []string{"nginx-photon", "harbor-portal", "harbor-core", "harbor-jobservice", "registry-photon", "harbor-registryctl", "trivy-adapter-photon"}
+// harborImages are the images this test runs: all eight.
+var harborImages = []string{"nginx-photon", "harbor-portal", "harbor-core", "harbor-jobservice", "registry-photon", "harbor-registryctl", "trivy-adapter-photon", "harbor-exporter"}
 
 // harborUID is the chart's runAsUser and fsGroup.
 const harborUID = 10000
@@ -73,7 +72,7 @@ func startHarbor(t *testing.T) *harbor {
 	envexpand := testutil.Tool(t, "HARBORHA_ENVEXPAND", "k8s/envexpand")
 	pg := startPostgres(t)
 	h := &harbor{t: t, images: images, redis: startRedis(t), port: map[string]int{}}
-	for _, c := range []string{"nginx", "portal", "core", "jobservice", "registry", "registry-debug", "registryctl", "trivy"} {
+	for _, c := range []string{"nginx", "portal", "core", "core-metrics", "jobservice", "jobservice-metrics", "registry", "registry-debug", "registryctl", "trivy", "exporter"} {
 		h.port[c] = freePort(t)
 	}
 	// The chart's own generated secrets, not testutil's pinned ones: the
@@ -83,7 +82,7 @@ func startHarbor(t *testing.T) *harbor {
 	stream := testutil.Run(t, nil, testutil.Helm3(t), "template", "myharbor", chart, "--namespace", "harbor",
 		"--kube-version", testutil.KubeVersion, "--set", strings.Join([]string{
 			"externalURL=" + h.url("nginx"),
-			"expose.type=clusterIP", "expose.tls.enabled=false",
+			"expose.type=clusterIP", "expose.tls.enabled=false", "metrics.enabled=true",
 			"database.type=external", "database.external.host=127.0.0.1", "database.external.port=" + strconv.Itoa(pg.port),
 			"database.external.username=harbor", "database.external.password=" + dbPassword, "database.external.coreDatabase=registry",
 			"redis.type=external", "redis.external.addr=127.0.0.1:" + strconv.Itoa(h.redis.port), "redis.external.password=" + redisPassword,
@@ -100,7 +99,7 @@ func startHarbor(t *testing.T) *harbor {
 	t.Logf("core answers %.1f s after start (migrations of an empty database included)", time.Since(began).Seconds())
 	// jobservice loads its configuration (the database's too) from core
 	// and exits when core does not answer yet: the kubelet would restart it.
-	h.procs = append(h.procs, h.jobservice().start(t, harborUser, h.work))
+	h.procs = append(h.procs, h.jobservice().start(t, harborUser, h.work), h.exporter().start(t, harborUser, h.work))
 	waitFor(t, "core /api/v2.0/health: every component healthy", h.procs, func() error {
 		return healthy(h.url("core"), "core", "database", "redis", "registry", "registryctl", "jobservice", "portal", "trivy")
 	})
@@ -159,6 +158,7 @@ func (h *harbor) core() *process {
 		"KEY_PATH":               h.write("core/key", c.file(h.t, "/etc/core/key")),
 		"TOKEN_PRIVATE_KEY_PATH": h.write("core/private_key.pem", c.file(h.t, "/etc/core/private_key.pem")),
 		"PORT":                   strconv.Itoa(h.port["core"]),
+		"METRIC_PORT":            strconv.Itoa(h.port["core-metrics"]),
 	}
 	// Started in /harbor, beside views/, migrations/ and icons/.
 	return &process{name: "core", dir: h.rootfs("harbor-core", "/harbor"), bin: h.rootfs("harbor-core", "/harbor/harbor_core"),
@@ -167,10 +167,25 @@ func (h *harbor) core() *process {
 
 func (h *harbor) jobservice() *process {
 	c := h.rendered.container(h.t, "myharbor-jobservice", "jobservice")
-	config := strings.ReplaceAll(string(c.file(h.t, "/etc/jobservice/config.yml")), `"/var/log/jobs"`, strconv.Quote(h.mkdir("job-logs")))
+	config := strings.NewReplacer(
+		`"/var/log/jobs"`, strconv.Quote(h.mkdir("job-logs")),
+		"port: 8001", "port: "+strconv.Itoa(h.port["jobservice-metrics"]),
+	).Replace(string(c.file(h.t, "/etc/jobservice/config.yml")))
 	env := map[string]string{"JOB_SERVICE_PORT": strconv.Itoa(h.port["jobservice"])}
 	return &process{name: "jobservice", dir: h.rootfs("harbor-jobservice", "/harbor"), bin: h.rootfs("harbor-jobservice", "/harbor/harbor_jobservice"),
 		args: []string{"-c", h.write("jobservice/config.yml", []byte(config))}, env: c.with(h.addresses(), env)}
+}
+
+func (h *harbor) exporter() *process {
+	c := h.rendered.container(h.t, "myharbor-exporter", "exporter")
+	env := map[string]string{
+		"HARBOR_EXPORTER_PORT": strconv.Itoa(h.port["exporter"]),
+		"HARBOR_SERVICE_HOST":  "127.0.0.1",
+		"HARBOR_SERVICE_PORT":  strconv.Itoa(h.port["core"]),
+	}
+	// entrypoint.sh runs it without the chart's args (-log-level).
+	return &process{name: "exporter", dir: h.rootfs("harbor-exporter", "/harbor"), bin: h.rootfs("harbor-exporter", "/harbor/harbor_exporter"),
+		env: c.with(h.addresses(), env)}
 }
 
 func (h *harbor) trivy() *process {

@@ -92,6 +92,20 @@ func TestPushPullThroughNginx(t *testing.T) {
 		t.Logf("Redis database %d (%s): %d keys", db.index, db.whose, n)
 	}
 
+	// The exporter reads the database (projects) and jobservice's queues
+	// in Redis.
+	var metrics string
+	waitFor(t, "the exporter's metrics", h.procs, func() error {
+		body, err := fetch(h.url("exporter") + "/metrics")
+		metrics = string(body)
+		return err
+	})
+	for _, m := range []string{"harbor_project_total", "harbor_task_queue_size"} {
+		if !strings.Contains(metrics, "\n"+m+"{") {
+			t.Errorf("the exporter's /metrics has no %s", m)
+		}
+	}
+
 	// The portal answers through nginx (a placeholder page: the image
 	// holds no Angular build).
 	if err := get(h.url("nginx")+"/", nil); err != nil {

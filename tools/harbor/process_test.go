@@ -110,23 +110,28 @@ func waitFor(t *testing.T, what string, procs []*running, ready func() error) {
 	}
 }
 
-// get fetches url and fails on any status but 200; into, if not nil,
-// receives the JSON body.
-func get(url string, into any) error {
+// fetch is the body of a GET that answers 200.
+func fetch(url string) ([]byte, error) {
 	client := http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Get(url)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
 	}
-	if into != nil {
-		return json.Unmarshal(body, into)
+	return body, nil
+}
+
+// get fetches url; into, if not nil, receives the JSON body.
+func get(url string, into any) error {
+	body, err := fetch(url)
+	if err != nil || into == nil {
+		return err
 	}
-	return nil
+	return json.Unmarshal(body, into)
 }
 
 // healthy checks core's overall health report for the given components.
