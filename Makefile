@@ -293,29 +293,29 @@ $(HB)/out/scanner-trivy: $(HARBOR_SRC)/harbor-scanner-trivy-v0.36.0.tar.gz $(HB_
 # at them (imagePullPolicy IfNotPresent). nginx and busybox come from Debian
 # packages (apt-get download, never installed); the portal is a placeholder
 # page (docs/harbor-from-source.md says why).
-IMAGES        := $(BIN)/images
+HI_DIR        := $(BIN)/images
 HI_SCRIPT     := scripts/harbor-images.sh
-HI_RUN        := HB=$(HB) IMAGES=$(IMAGES) ./$(HI_SCRIPT)
-HARBOR_IMAGES := harbor-core harbor-jobservice registry-photon harbor-registryctl harbor-exporter trivy-adapter-photon nginx-photon harbor-portal
+HI_RUN        := HB=$(HB) IMAGES=$(HI_DIR) ./$(HI_SCRIPT)
+HI_NAMES      := harbor-core harbor-jobservice registry-photon harbor-registryctl harbor-exporter trivy-adapter-photon nginx-photon harbor-portal
 
 .PHONY: harbor-images
-harbor-images: $(IMAGES)/harbor-values.yaml
+harbor-images: $(HI_DIR)/harbor-values.yaml
 
 $(HB)/debs/packages:
 	$(HI_RUN) debs
 
-$(IMAGES)/%/config.json: $(HI_SCRIPT) $(HB)/debs/packages $(HB)/src/.harbor-prepared
+$(HI_DIR)/%/config.json: $(HI_SCRIPT) $(HB)/debs/packages $(HB)/src/.harbor-prepared
 	$(HI_RUN) $*
-$(IMAGES)/harbor-core/config.json: $(HB)/out/harbor_core
-$(IMAGES)/harbor-jobservice/config.json: $(HB)/out/harbor_jobservice
-$(IMAGES)/registry-photon/config.json: $(HB)/out/registry
-$(IMAGES)/harbor-registryctl/config.json: $(HB)/out/harbor_registryctl $(HB)/out/registry
-$(IMAGES)/harbor-exporter/config.json: $(HB)/out/harbor_exporter
-$(IMAGES)/trivy-adapter-photon/config.json: $(HB)/out/scanner-trivy
+$(HI_DIR)/harbor-core/config.json: $(HB)/out/harbor_core
+$(HI_DIR)/harbor-jobservice/config.json: $(HB)/out/harbor_jobservice
+$(HI_DIR)/registry-photon/config.json: $(HB)/out/registry
+$(HI_DIR)/harbor-registryctl/config.json: $(HB)/out/harbor_registryctl $(HB)/out/registry
+$(HI_DIR)/harbor-exporter/config.json: $(HB)/out/harbor_exporter
+$(HI_DIR)/trivy-adapter-photon/config.json: $(HB)/out/scanner-trivy
 
-$(IMAGES)/harbor-values.yaml: $(foreach i,$(HARBOR_IMAGES),$(IMAGES)/$(i)/config.json)
+$(HI_DIR)/harbor-values.yaml: $(foreach i,$(HI_NAMES),$(HI_DIR)/$(i)/config.json)
 	$(HI_RUN) values >$@.tmp && mv $@.tmp $@
 
-# tools/harbor runs core, jobservice, registry and registryctl from these
-# images as processes (push and pull through core), under make test.
+# tools/harbor runs every image's binaries as processes on the chart's
+# render (a push and a pull through nginx) under make test.
 test: harbor-images

@@ -44,7 +44,8 @@ prepare_harbor() {
 	unpack "$HARBOR_SRC/harbor-v2.15.1.tar.gz" "$HB/src/harbor"
 	unpack "$HARBOR_SRC/pinniped-v0.37.0-pkce.tar.gz" "$HB/src/pinniped"
 	printf 'module go.pinniped.dev\n\ngo 1.24\n' >"$HB/src/pinniped/go.mod"
-	(cd "$HB/src/harbor/src" && $GO mod edit -replace "go.pinniped.dev=$HB/src/pinniped")
+	# Relative: the binaries record the replacement's path (same bytes anywhere).
+	(cd "$HB/src/harbor/src" && $GO mod edit -replace "go.pinniped.dev=../../pinniped")
 	local swagger=$HB/tools/swagger-$SWAGGER_VERSION
 	if [ ! -x "$swagger" ]; then
 		log "go-swagger $SWAGGER_VERSION"
