@@ -64,32 +64,11 @@ func (h *harbor) mkdir(rel string) string {
 	return p
 }
 
-// startHarbor renders the chart for external PostgreSQL and Redis on
-// loopback and starts every component from its image.
+// startHarbor starts PostgreSQL and Redis, renders the chart for them and
+// starts every component from its image.
 func startHarbor(t *testing.T) *harbor {
-	images := imagesDir(t)
-	chart := testutil.Chart(t, "harbor-1.19.1.tgz")
-	envexpand := testutil.Tool(t, "HARBORHA_ENVEXPAND", "k8s/envexpand")
 	pg := startPostgres(t)
-	h := &harbor{t: t, images: images, redis: startRedis(t), port: map[string]int{}}
-	for _, c := range []string{"nginx", "portal", "core", "core-metrics", "jobservice", "jobservice-metrics", "registry", "registry-debug", "registryctl", "trivy", "exporter"} {
-		h.port[c] = freePort(t)
-	}
-	// The chart's own generated secrets, not testutil's pinned ones: the
-	// pinned token key is PKCS#8 ("PRIVATE KEY"), which Harbor's token
-	// service refuses (docker/libtrust UnmarshalPrivateKeyPEM takes only
-	// "RSA PRIVATE KEY" and "EC PRIVATE KEY"): every login fails with 500.
-	stream := testutil.Run(t, nil, testutil.Helm3(t), "template", "myharbor", chart, "--namespace", "harbor",
-		"--kube-version", testutil.KubeVersion, "--set", strings.Join([]string{
-			"externalURL=" + h.url("nginx"),
-			"expose.type=clusterIP", "expose.tls.enabled=false", "metrics.enabled=true",
-			"database.type=external", "database.external.host=127.0.0.1", "database.external.port=" + strconv.Itoa(pg.port),
-			"database.external.username=harbor", "database.external.password=" + dbPassword, "database.external.coreDatabase=registry",
-			"redis.type=external", "redis.external.addr=127.0.0.1:" + strconv.Itoa(h.redis.port), "redis.external.password=" + redisPassword,
-		}, ","))
-	h.rendered = readPods(t, stream, envexpand)
-	h.work = accountFor(t, harborUID, harborUID).dir(t, "harborha-harbor-")
-
+	h := renderHarbor(t, pg.port, "")
 	harborUser := accountFor(t, harborUID, harborUID)
 	for _, p := range []*process{h.registry(), h.registryctl(), h.core(), h.portal(), h.nginx(), h.trivy()} {
 		h.procs = append(h.procs, p.start(t, harborUser, h.work))
@@ -103,6 +82,35 @@ func startHarbor(t *testing.T) *harbor {
 	waitFor(t, "core /api/v2.0/health: every component healthy", h.procs, func() error {
 		return healthy(h.url("core"), "core", "database", "redis", "registry", "registryctl", "jobservice", "portal", "trivy")
 	})
+	return h
+}
+
+// renderHarbor starts Redis and renders the chart for it and the database
+// on dbPort, with redisUser (if not empty) as the Redis user: the chart's
+// redis.external.username, which then logs in with redisPassword.
+func renderHarbor(t *testing.T, dbPort int, redisUser string) *harbor {
+	images := imagesDir(t)
+	chart := testutil.Chart(t, "harbor-1.19.1.tgz")
+	envexpand := testutil.Tool(t, "HARBORHA_ENVEXPAND", "k8s/envexpand")
+	h := &harbor{t: t, images: images, redis: startRedis(t), port: map[string]int{}}
+	for _, c := range []string{"nginx", "portal", "core", "core-metrics", "jobservice", "jobservice-metrics", "registry", "registry-debug", "registryctl", "trivy", "exporter"} {
+		h.port[c] = freePort(t)
+	}
+	// The chart's own generated secrets, not testutil's pinned ones: the
+	// pinned token key is PKCS#8 ("PRIVATE KEY"), which Harbor's token
+	// service refuses (docker/libtrust UnmarshalPrivateKeyPEM takes only
+	// "RSA PRIVATE KEY" and "EC PRIVATE KEY"): every login fails with 500.
+	stream := testutil.Run(t, nil, testutil.Helm3(t), "template", "myharbor", chart, "--namespace", "harbor",
+		"--kube-version", testutil.KubeVersion, "--set", strings.Join([]string{
+			"externalURL=" + h.url("nginx"),
+			"expose.type=clusterIP", "expose.tls.enabled=false", "metrics.enabled=true",
+			"database.type=external", "database.external.host=127.0.0.1", "database.external.port=" + strconv.Itoa(dbPort),
+			"database.external.username=harbor", "database.external.password=" + dbPassword, "database.external.coreDatabase=registry",
+			"redis.type=external", "redis.external.addr=127.0.0.1:" + strconv.Itoa(h.redis.port),
+			"redis.external.username=" + redisUser, "redis.external.password=" + redisPassword,
+		}, ","))
+	h.rendered = readPods(t, stream, envexpand)
+	h.work = accountFor(t, harborUID, harborUID).dir(t, "harborha-harbor-")
 	return h
 }
 

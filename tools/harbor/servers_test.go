@@ -137,11 +137,16 @@ func major(initdb string) int {
 // redis is a redis-server whose default user has the password
 // redisPassword (the chart's redis.external.password).
 type redis struct {
-	port int
-	cli  string
+	port     int
+	cli      string
+	password *string // the default user's, now
 }
 
 const redisPassword = "harbor-redis-password-51d0b7e3"
+
+// defaultPassword is the default user's when Harbor logs in as an ACL
+// user (the test's own commands go on as the default user).
+const defaultPassword = "redis-default-password-0c9e3f1a"
 
 func startRedis(t *testing.T) redis {
 	t.Helper()
@@ -155,7 +160,8 @@ func startRedis(t *testing.T) redis {
 	}
 	a := serverAccount(t)
 	dir := a.dir(t, "harborha-harbor-redis-")
-	s := redis{port: freePort(t), cli: cli}
+	password := redisPassword
+	s := redis{port: freePort(t), cli: cli, password: &password}
 	c := a.command(bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", dir, "--requirepass", redisPassword)
 	server := start(t, "redis-server", c, t.TempDir())
@@ -168,7 +174,7 @@ func startRedis(t *testing.T) redis {
 
 // do runs one command as the default user; an error carries the reply.
 func (s redis) do(args ...string) (string, error) {
-	c := exec.Command(s.cli, append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "--no-auth-warning", "-a", redisPassword}, args...)...)
+	c := exec.Command(s.cli, append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "--no-auth-warning", "-a", *s.password}, args...)...)
 	out, err := c.CombinedOutput()
 	reply := strings.TrimSpace(string(out))
 	for _, failed := range []string{"ERR", "NOAUTH", "WRONGPASS", "Could not connect"} {
@@ -191,4 +197,17 @@ func (s redis) keys(t *testing.T, db int) int {
 		t.Fatalf("redis DBSIZE of database %d: %q", db, out)
 	}
 	return n
+}
+
+// aclUser creates an ACL user with every permission and redisPassword, as
+// bootstrap's Redis Job does, and gives the default user defaultPassword.
+func (s redis) aclUser(t *testing.T, name string) {
+	t.Helper()
+	if _, err := s.do("ACL", "SETUSER", name, "on", ">"+redisPassword, "~*", "&*", "+@all"); err != nil {
+		t.Fatalf("redis ACL SETUSER %s: %v", name, err)
+	}
+	if _, err := s.do("CONFIG", "SET", "requirepass", defaultPassword); err != nil {
+		t.Fatalf("redis: a password of its own for the default user: %v", err)
+	}
+	*s.password = defaultPassword
 }
