@@ -32,10 +32,17 @@ log() { printf '%s harbor-images: %s\n' "$(date +%T)" "$*" >&2; }
 # service starts on the host) and unpacked under $DEBS.
 debs() {
 	rm -rf "$DEBS" && mkdir -p "$DEBS/download" "$DEBS/root"
-	# apt-get warns when its _apt user cannot write here; only a failure counts.
-	(cd "$DEBS/download" && apt-get download nginx nginx-common busybox-static >"$DEBS/apt-get.log" 2>&1) || {
+	# apt-get warns when its _apt user cannot write here; only a failure
+	# counts. Package lists that were never fetched are fetched once.
+	local download=(apt-get download nginx nginx-common busybox-static)
+	(cd "$DEBS/download" && "${download[@]}" >"$DEBS/apt-get.log" 2>&1) || {
+		local sudo=()
+		[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+		"${sudo[@]}" apt-get update -qq >>"$DEBS/apt-get.log" 2>&1
+		(cd "$DEBS/download" && "${download[@]}" >>"$DEBS/apt-get.log" 2>&1)
+	} || {
 		cat "$DEBS/apt-get.log" >&2
-		echo "harbor-images: apt-get download nginx nginx-common busybox-static failed (run apt-get update?)" >&2
+		echo "harbor-images: ${download[*]} failed (output above)" >&2
 		exit 1
 	}
 	local deb
