@@ -166,8 +166,10 @@ func missingAssets(target string, bins ...string) string {
 }
 
 // startEnv starts kube-apiserver and etcd, with extra API server flags
-// (the simulated cluster's) on top of the common ones.
-func startEnv(extra map[string]string) (*Env, error) {
+// (the simulated cluster's) on top of the common ones, and configure
+// hooks that change the environment before it starts (the real node's
+// serving address and certificates).
+func startEnv(extra map[string]string, configure ...func(*envtest.Environment) error) (*Env, error) {
 	dir := AssetsDir()
 	// controller-runtime logs through logr; nothing here needs its logs.
 	ctrllog.SetLogger(logr.Discard())
@@ -185,6 +187,11 @@ func startEnv(extra map[string]string) (*Env, error) {
 		Set("endpoint-reconciler-type", "none")
 	for k, v := range extra {
 		api.Configure().Set(k, v)
+	}
+	for _, f := range configure {
+		if err := f(te); err != nil {
+			return nil, err
+		}
 	}
 	cfg, err := te.Start()
 	if err != nil {

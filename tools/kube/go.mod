@@ -1,6 +1,7 @@
 // Tools module: builds kube-apiserver and etcd for the end-to-end tests
-// (internal/kubetest), and kube-controller-manager and kube-scheduler for
-// its simulated cluster, from Go modules, the only way to get them on CI
+// (internal/kubetest), kube-controller-manager and kube-scheduler for its
+// simulated cluster, and the kubelet and kube-proxy for its real node, from
+// Go modules, the only way to get them on CI
 // machines. It is a separate module so that k8s.io/kubernetes and its 33
 // staging replace lines never enter the project's own go.mod, and so that
 // `go test ./...` / `go vet ./...` in the root do not descend here.
