@@ -229,7 +229,10 @@ func nodeEnv(nodeRoot string) string {
 		filepath.Join(nodeRoot, "usr/sbin"), filepath.Join(nodeRoot, "usr/bin"),
 		"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin",
 	}, ":")
-	return fmt.Sprintf("export PATH=%s LD_LIBRARY_PATH=%s; ", shellQuote(path), shellQuote(filepath.Join(nodeRoot, "usr/lib/x86_64-linux-gnu")))
+	lib := filepath.Join(nodeRoot, "usr/lib/x86_64-linux-gnu")
+	// iptables finds its extensions (match "comment", ...) through
+	// XTABLES_LIBDIR when it is not installed where it was built for.
+	return fmt.Sprintf("export PATH=%s LD_LIBRARY_PATH=%s XTABLES_LIBDIR=%s; ", shellQuote(path), shellQuote(lib), shellQuote(filepath.Join(lib, "xtables")))
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -216,6 +216,9 @@ func (c *RealCluster) start(logf func(string, ...any)) error {
 		// The kubernetes Service's endpoint is the address pods reach.
 		"advertise-address":        HostIP,
 		"endpoint-reconciler-type": "lease",
+		// exec, logs and port-forward reach the kubelet at its address:
+		// the node's name resolves nowhere.
+		"kubelet-preferred-address-types": "InternalIP,Hostname",
 	}, func(te *envtest.Environment) error {
 		api := te.ControlPlane.GetAPIServer()
 		api.CertDir = pki
@@ -369,7 +372,7 @@ func (c *RealCluster) importImages(ctx context.Context) error {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			cmd := exec.CommandContext(ctx, filepath.Join(c.nodeRoot, "usr/bin/ctr"), "--address", containerdSocket(realBase),
-				"-n", "k8s.io", "images", "import", "--no-unpack=false", tar)
+				"-n", "k8s.io", "images", "import", tar)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				errs[i] = fmt.Errorf("importing %s: %v: %s", tar, err, out)
 			}
@@ -524,6 +527,11 @@ func (c *RealCluster) Stop() error {
 			}
 		}
 		errs = append(errs, stopAll(first))
+		// The control plane while the API server's address (on the host
+		// link) still exists: without it, its shutdown hangs.
+		if c.Cluster != nil {
+			errs = append(errs, c.Cluster.stop())
+		}
 		if c.host != nil {
 			if out, err := exec.Command("/bin/sh", filepath.Join(realBase, "cleanup.sh")).CombinedOutput(); err != nil {
 				errs = append(errs, fmt.Errorf("cleanup.sh: %v: %s", err, out))
@@ -531,9 +539,6 @@ func (c *RealCluster) Stop() error {
 		}
 		for _, p := range procs {
 			p.kill()
-		}
-		if c.Cluster != nil {
-			errs = append(errs, c.Cluster.stop())
 		}
 		if c.reaper != nil {
 			c.reaper.kill()

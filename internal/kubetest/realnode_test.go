@@ -70,8 +70,8 @@ func TestRealNode(t *testing.T) {
 	})
 
 	t.Run("Jobs run to completion: a pod reaches the API server and a ClusterIP", func(t *testing.T) {
-		runJob(t, c, ns, "apiserver", c.Image(t, "probe"), "probe", "apiserver")
-		runJob(t, c, ns, "clusterip", c.Image(t, "probe"), "probe", "get", "http://"+net.JoinHostPort(svcIP, "80")+"/")
+		runJob(t, c, ns, "apiserver", c.Image(t, "probe"), "/probe", "apiserver")
+		runJob(t, c, ns, "clusterip", c.Image(t, "probe"), "/probe", "get", "http://"+net.JoinHostPort(svcIP, "80")+"/")
 	})
 
 	t.Run("PostgreSQL: the standby replicates, a switchover and a crash fail over", func(t *testing.T) {
