@@ -279,7 +279,8 @@ IMAGE_DEBS := busybox postgresql-15 postgresql-client-15 libpq5 redis-server red
 OUR_IMAGES := pause probe postgres redis tools
 
 .PHONY: real-assets node-assets images
-real-assets: sim-assets node-assets images
+real-assets: kube-assets $(KUBE_ASSETS)/kube-controller-manager $(KUBE_ASSETS)/kube-scheduler node-assets images
+test: real-assets
 node-assets: $(KUBE_ASSETS)/kubelet $(KUBE_ASSETS)/kube-proxy $(NODE_ROOT)/.unpacked
 images: $(addprefix $(IMAGES_DIR)/,$(addsuffix /config.json,$(OUR_IMAGES))) $(PACK)
 	$(PACK) $(IMAGES_DIR)/*/

@@ -599,6 +599,9 @@ func (c *RealCluster) RSS() map[string]int64 {
 				rss = kb * 1024
 			}
 		}
+		if strings.HasPrefix(ControllerManagerBin, name) && len(name) == 15 {
+			name = ControllerManagerBin // /proc shows 15 characters of a name
+		}
 		switch {
 		case name == "kube-apiserver" || name == "etcd" || name == ControllerManagerBin || name == SchedulerBin:
 			if !isChildOf(pid, os.Getpid()) {
