@@ -276,7 +276,11 @@ NODE_DEBS := containerd runc containernetworking-plugins \
 # postgresql-15 and redis-server with the libraries a host may lack.
 IMAGE_DEBS := busybox postgresql-15 postgresql-client-15 libpq5 redis-server redis-tools \
 	liblzf1 libjemalloc2 libicu72 libxml2 libldap-2.5-0 libsasl2-2 libreadline8 tzdata
-OUR_IMAGES := pause probe postgres redis tools
+OUR_IMAGES := pause probe postgres redis tools coredns
+# CoreDNS: the cluster's DNS (Harbor's components find each other by
+# Service name); its go.mod has no replace lines, so go install builds it.
+COREDNS_VERSION := v1.15.0
+COREDNS         := $(BIN)/coredns-$(COREDNS_VERSION)/coredns
 
 .PHONY: real-assets node-assets images
 real-assets: kube-assets $(KUBE_ASSETS)/kube-controller-manager $(KUBE_ASSETS)/kube-scheduler node-assets images
@@ -322,3 +326,11 @@ $(IMAGES_DIR)/pause/config.json $(IMAGES_DIR)/probe/config.json: $(IMAGES_DIR)/%
 $(IMAGES_DIR)/postgres/config.json $(IMAGES_DIR)/redis/config.json $(IMAGES_DIR)/tools/config.json: $(IMAGES_DIR)/%/config.json: \
 		$(IMAGES_DIR)/.debroot/.unpacked $(wildcard $(IMAGE_TOOLS)/rootfs/*)
 	$(IMAGE_TOOLS)/rootfs/rootfs.sh $* $(@D) $(IMAGES_DIR)/.debroot
+
+$(COREDNS):
+	GOBIN=$(@D) CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' github.com/coredns/coredns@$(COREDNS_VERSION)
+
+$(IMAGES_DIR)/coredns/config.json: $(COREDNS)
+	rm -rf $(@D) && mkdir -p $(@D)/rootfs
+	cp $< $(@D)/rootfs/coredns
+	echo '{"ref": "harborha.local/coredns", "entrypoint": ["/coredns"]}' >$@

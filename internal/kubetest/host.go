@@ -233,11 +233,12 @@ func joinCgroups() string {
 	return b.String()
 }
 
-// cgroupProcs lists the processes in the node's cgroups.
-func cgroupProcs() []int {
+// cgroupProcs lists the processes in the node's cgroups, or in those
+// under sub ("kubepods": the pods').
+func cgroupProcs(sub ...string) []int {
 	seen := map[int]bool{}
 	for _, h := range cgroupHierarchies() {
-		_ = filepath.Walk(filepath.Join(h, realCgroup), func(p string, info os.FileInfo, err error) error {
+		_ = filepath.Walk(filepath.Join(append([]string{h, realCgroup}, sub...)...), func(p string, info os.FileInfo, err error) error {
 			if err != nil || info.Name() != "cgroup.procs" {
 				return nil
 			}
@@ -256,6 +257,21 @@ func cgroupProcs() []int {
 	}
 	slices.Sort(pids)
 	return pids
+}
+
+// killPods kills every process of the node's pods (SIGKILL, until none is
+// left or 5 s passed).
+func killPods() {
+	for range 50 {
+		pids := cgroupProcs("kubepods")
+		if len(pids) == 0 {
+			return
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // countMounts is the number of mounts the test binary sees.

@@ -84,9 +84,14 @@ func cniConfig(dir string) string {
 // (failCgroupV1), oomScoreAdj 0 (no CAP_SYS_RESOURCE), images are never
 // collected and evictions never happen (nothing can be pulled back), the
 // node lease renews every 2 s (the controller-manager's grace period is
-// 10 s), no DNS config from the host (its resolvers are not reachable and
-// must not be), and every directory is the node's own.
-func kubeletConfig(dir, socket string) string {
+// 10 s), pods resolve names with the cluster's DNS when it runs (dns.go)
+// and never with the host's resolvers (not reachable, and must not be),
+// and every directory is the node's own.
+func kubeletConfig(dir, socket string, dns bool) string {
+	clusterDNS := "[]"
+	if dns {
+		clusterDNS = "[" + DNSIP + "]"
+	}
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 failCgroupV1: false
@@ -110,7 +115,8 @@ evictionHard: {memory.available: "1%%", nodefs.available: "1%%", nodefs.inodesFr
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 podCIDR: %[3]s
-clusterDNS: []
+clusterDNS: %[7]s
+clusterDomain: %[8]s
 resolvConf: ""
 protectKernelDefaults: false
 containerRuntimeEndpoint: unix://%[4]s
@@ -121,7 +127,8 @@ nodeStatusUpdateFrequency: 4s
 nodeStatusReportFrequency: 1m
 serializeImagePulls: false
 maxPods: 110
-`, realCgroup, NodeIP, PodCIDR, socket, filepath.Join(dir, "kubelet", "pod-logs"), filepath.Join(dir, "kubelet", "volume-plugins"))
+`, realCgroup, NodeIP, PodCIDR, socket, filepath.Join(dir, "kubelet", "pod-logs"), filepath.Join(dir, "kubelet", "volume-plugins"),
+		clusterDNS, ClusterDomain)
 }
 
 // kubeProxyConfig is kube-proxy's configuration: nftables mode (its rules

@@ -47,12 +47,14 @@ import (
 // a second test binary waits for the first to stop.
 //
 // Pods reach the API server through the kubernetes Service (10.96.0.1:443,
-// verified against the pod's CA). No DNS server runs: Service names do not
-// resolve in pods; use ClusterIPs (or the Service environment variables).
-// Nothing leaves the host: the pods' default route ends at the node.
+// verified against the pod's CA), and resolve Service names through
+// CoreDNS (dns.go) when the coredns image is there (DNS). Nothing leaves
+// the host: the pods' default route ends at the node, and the DNS
+// forwards nothing.
 type RealCluster struct {
 	*Cluster
 	ImportTime time.Duration // part of StartTime: importing the images
+	DNS        bool          // CoreDNS runs (the coredns image was there): Service names resolve in pods
 	Teardown   time.Duration // how long Stop took
 
 	images   map[string]string // name (ImagesDir/<name>.tar) -> reference
@@ -250,7 +252,16 @@ func (c *RealCluster) start(logf func(string, ...any)) error {
 	if err := c.startKubelet(ctx); err != nil {
 		return err
 	}
-	return c.startKubeProxy(ctx)
+	if err := c.startKubeProxy(ctx); err != nil {
+		return err
+	}
+	if ref := c.images["coredns"]; ref != "" {
+		if err := c.startDNS(ctx, ref); err != nil {
+			return err
+		}
+		c.DNS = true
+	}
+	return nil
 }
 
 // startNamespaces starts the holder of the node's network and mount
@@ -400,7 +411,7 @@ func (c *RealCluster) startKubelet(ctx context.Context) error {
 		return err
 	}
 	cfg := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfg, []byte(kubeletConfig(realBase, containerdSocket(realBase))), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(kubeletConfig(realBase, containerdSocket(realBase), c.images["coredns"] != "")), 0o644); err != nil {
 		return err
 	}
 	if _, err := c.startNodeProcess("kubelet", filepath.Join(AssetsDir(), KubeletBin),
@@ -527,8 +538,10 @@ func (c *RealCluster) Stop() error {
 			}
 		}
 		errs = append(errs, stopAll(first))
-		// The control plane while the API server's address (on the host
-		// link) still exists: without it, its shutdown hangs.
+		// Then the pods (their clients keep the API server from stopping),
+		// and the control plane while its address (on the host link) still
+		// exists: without it, its shutdown hangs too.
+		killPods()
 		if c.Cluster != nil {
 			errs = append(errs, c.Cluster.stop())
 		}
@@ -574,58 +587,47 @@ func (c *RealCluster) Leftovers() []string {
 // RSS is the resident memory of the cluster's processes by name (the
 // pods' processes under "pods"), in bytes.
 func (c *RealCluster) RSS() map[string]int64 {
-	res := map[string]int64{}
-	node := map[int]bool{}
+	group := map[int]string{} // pid -> name to count it under
+	daemons := []string{"kubelet", "kube-proxy", "containerd", "containerd-shim", "sleep"}
 	for _, pid := range cgroupProcs() {
-		node[pid] = true
+		group[pid] = "pods"
+		if name := procName(pid); slices.Contains(daemons, name) {
+			group[pid] = name
+		}
 	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		name, rss := "", int64(0)
-		for _, l := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(l, "Name:"); ok {
-				name = strings.TrimSpace(v)
-			}
-			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				rss = kb * 1024
-			}
-		}
-		if strings.HasPrefix(ControllerManagerBin, name) && len(name) == 15 {
-			name = ControllerManagerBin // /proc shows 15 characters of a name
-		}
-		switch {
-		case name == "kube-apiserver" || name == "etcd" || name == ControllerManagerBin || name == SchedulerBin:
-			if !isChildOf(pid, os.Getpid()) {
-				continue
-			}
-		case node[pid]:
-			if !slices.Contains([]string{"kubelet", "kube-proxy", "containerd", "containerd-shim", "sleep"}, name) {
-				name = "pods"
-			}
-		default:
-			continue
-		}
-		res[name] += rss
+	cp := c.te.ControlPlane
+	for _, pid := range childrenWithArg("--cert-dir=" + cp.GetAPIServer().CertDir) {
+		group[pid] = "kube-apiserver"
+	}
+	for _, pid := range childrenWithArg("--data-dir=" + cp.Etcd.DataDir) {
+		group[pid] = "etcd"
+	}
+	for _, p := range c.control {
+		group[p.cmd.Process.Pid] = p.name
+	}
+	res := map[string]int64{}
+	for pid, name := range group {
+		res[name] += procRSS(pid)
 	}
 	return res
 }
 
-func isChildOf(pid, parent int) bool {
-	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
+// procName is a process's name as /proc shows it (15 characters at most).
+func procName(pid int) string {
+	b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+	return strings.TrimSpace(string(b))
+}
+
+// procRSS is a process's resident memory in bytes (0 when it is gone).
+func procRSS(pid int) int64 {
+	b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024
+		}
 	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return len(fields) > 1 && fields[1] == strconv.Itoa(parent)
+	return 0
 }
 
 // AddVolumes creates n hostPath PersistentVolumes of the class

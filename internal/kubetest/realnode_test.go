@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
 // TestRealNode starts the real node, runs real containers on it, and
@@ -74,6 +75,13 @@ func TestRealNode(t *testing.T) {
 		runJob(t, c, ns, "clusterip", c.Image(t, "probe"), "/probe", "get", "http://"+net.JoinHostPort(svcIP, "80")+"/")
 	})
 
+	t.Run("pods resolve Service names (CoreDNS)", func(t *testing.T) {
+		if !c.DNS {
+			testutil.Missing(t, "the coredns image in %s (run `make images`)", ImagesDir())
+		}
+		runJob(t, c, ns, "dns", c.Image(t, "probe"), "/probe", "get", "http://web."+ns+".svc/")
+	})
+
 	t.Run("PostgreSQL: the standby replicates, a switchover and a crash fail over", func(t *testing.T) {
 		pg := c.KubeBlocksCluster(t, ns, "mypg", PostgreSQL)
 		if r := pg.Query(t, 1, "SELECT pg_is_in_recovery()"); r != "t" {
@@ -81,7 +89,7 @@ func TestRealNode(t *testing.T) {
 		}
 		// psql from a Job with the tools image, through the primary Service.
 		runJob(t, c, ns, "psql", c.Image(t, "tools"), "sh", "-c",
-			fmt.Sprintf(`PGPASSWORD=%q psql -h %s -U postgres -AtX -c 'SELECT 1'`, pg.Password, pg.ServiceIP))
+			fmt.Sprintf(`PGPASSWORD=%q psql -h %s -U postgres -AtX -c 'SELECT 1'`, pg.Password, serviceHost(c, ns, pg.Service, pg.ServiceIP)))
 		t.Logf("switchover: Service at the new primary after %v", pg.Switchover(t))
 		if pg.Primary(t) != 1 || pg.Query(t, 0, "SELECT pg_is_in_recovery()") != "t" {
 			t.Fatalf("after the switchover: primary %d, want 1, and pod 0 a standby", pg.Primary(t))
@@ -98,7 +106,7 @@ func TestRealNode(t *testing.T) {
 			t.Fatalf("%s: ROLE %q, want a replica", rd.Pod(1), r)
 		}
 		runJob(t, c, ns, "redis-cli", c.Image(t, "tools"), "sh", "-c",
-			fmt.Sprintf(`redis-cli --no-auth-warning -h %s -a %q PING | grep -q PONG`, rd.ServiceIP, rd.Password))
+			fmt.Sprintf(`redis-cli --no-auth-warning -h %s -a %q PING | grep -q PONG`, serviceHost(c, ns, rd.Service, rd.ServiceIP), rd.Password))
 		t.Logf("switchover: Service at the new primary after %v", rd.Switchover(t))
 		t.Logf("crash: Service at the new primary after %v", rd.Crash(t))
 	})
@@ -120,6 +128,15 @@ func TestRealNode(t *testing.T) {
 	if left := c.Leftovers(); len(left) > 0 {
 		t.Fatalf("the real node left on the host:\n%s", strings.Join(left, "\n"))
 	}
+}
+
+// serviceHost is how a pod names a Service: <name>.<ns>.svc with the
+// cluster's DNS, its ClusterIP without.
+func serviceHost(c *RealCluster, ns, name, ip string) string {
+	if c.DNS {
+		return name + "." + ns + ".svc"
+	}
+	return ip
 }
 
 func waitServiceAccount(t *testing.T, c *RealCluster, ns string) {
@@ -147,19 +164,29 @@ func waitPod(t *testing.T, c *RealCluster, ns, name string, cond func(*corev1.Po
 	return p
 }
 
+// httpGet GETs url until it answers 200, for up to 30 s: a new Service
+// is reachable once the endpoints controller and kube-proxy have seen it
+// (until then kube-proxy rejects its ClusterIP: "network is unreachable").
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
 	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(url)
+	var body string
+	var last error
+	err := wait.PollUntilContextTimeout(ctx(t), 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body, last = string(b), fmt.Errorf("%s", resp.Status)
+		return resp.StatusCode == http.StatusOK, nil
+	})
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		t.Fatalf("GET %s: %v", url, last)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	return string(b)
+	return body
 }
 
 // runJob runs a Job of one pod and waits until it succeeds; a failure
