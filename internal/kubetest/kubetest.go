@@ -26,8 +26,12 @@
 // For scheduling, evictions, rollouts, node loss and failover, StartCluster
 // (cluster.go) starts a second control plane with the real
 // kube-controller-manager and kube-scheduler and kwok nodes: a simulated
-// cluster where pods run without containers. What is said below about
-// controllers holds for Start's control plane only.
+// cluster where pods run without containers. StartRealCluster
+// (realnode.go) starts such a control plane with one real node (kubelet,
+// kube-proxy, containerd) on which pods run real containers, and
+// KubeBlocks-shaped PostgreSQL and Redis clusters that really replicate
+// (kubeblocks.go). What is said below about controllers holds for Start's
+// control plane only.
 //
 // Decode splits YAML streams into objects; Fixture and CRDFile locate the
 // shared KubeBlocks inputs; CreateObjects is Create for bulk setup

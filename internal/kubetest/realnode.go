@@ -54,6 +54,7 @@ import (
 type RealCluster struct {
 	*Cluster
 	ImportTime time.Duration // part of StartTime: importing the images
+	phases     []string      // how long each part of the start took, for the log
 	DNS        bool          // CoreDNS runs (the coredns image was there): Service names resolve in pods
 	Teardown   time.Duration // how long Stop took
 
@@ -163,11 +164,17 @@ func startRealCluster(logf func(string, ...any)) (*RealCluster, error) {
 		return nil, err
 	}
 	c.StartTime = time.Since(began)
-	logf("kubetest: real node %s up in %v (images imported in %v)", NodeName, c.StartTime.Round(time.Millisecond), c.ImportTime.Round(time.Millisecond))
+	logf("kubetest: real node %s up in %v (%s; images imported in %v, alongside)", NodeName, c.StartTime.Round(time.Millisecond),
+		strings.Join(c.phases, ", "), c.ImportTime.Round(time.Millisecond))
 	return c, nil
 }
 
 func (c *RealCluster) start(logf func(string, ...any)) error {
+	last := time.Now()
+	phase := func(name string) {
+		c.phases = append(c.phases, fmt.Sprintf("%s %v", name, time.Since(last).Round(time.Millisecond)))
+		last = time.Now()
+	}
 	if err := sweep(); err != nil {
 		return err
 	}
@@ -204,6 +211,7 @@ func (c *RealCluster) start(logf func(string, ...any)) error {
 	if err := c.startNamespaces(logDir); err != nil {
 		return err
 	}
+	phase("host")
 	pki := filepath.Join(realBase, "pki")
 	ca, err := writeAPIServerCerts(pki)
 	if err != nil {
@@ -241,25 +249,41 @@ func (c *RealCluster) start(logf func(string, ...any)) error {
 	if err := c.createStorageClass(ctx); err != nil {
 		return err
 	}
+	phase("control plane")
 	if err := c.startRuntime(ctx); err != nil {
 		return err
 	}
-	imported := time.Now()
-	if err := c.importImages(ctx); err != nil {
+	phase("containerd")
+	// The images are imported while the kubelet and kube-proxy start:
+	// nothing runs a pod before both are done.
+	tars, err := c.readImages()
+	if err != nil {
 		return err
 	}
-	c.ImportTime = time.Since(imported)
-	if err := c.startKubelet(ctx); err != nil {
+	imported := make(chan error, 1)
+	go func() {
+		began := time.Now()
+		err := c.importImages(ctx, tars)
+		c.ImportTime = time.Since(began)
+		imported <- err
+	}()
+	err = c.startKubelet(ctx)
+	if err == nil {
+		err = c.startKubeProxy(ctx)
+	}
+	if importErr := <-imported; importErr != nil {
+		return importErr
+	}
+	if err != nil {
 		return err
 	}
-	if err := c.startKubeProxy(ctx); err != nil {
-		return err
-	}
+	phase("kubelet and kube-proxy")
 	if ref := c.images["coredns"]; ref != "" {
 		if err := c.startDNS(ctx, ref); err != nil {
 			return err
 		}
 		c.DNS = true
+		phase("CoreDNS")
 	}
 	return nil
 }
@@ -361,24 +385,31 @@ func readRef(name string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// importImages imports every image tarball of ImagesDir into containerd's
-// k8s.io namespace (the kubelet's), two at a time.
-func (c *RealCluster) importImages(ctx context.Context) error {
+// readImages lists the image tarballs of ImagesDir and their references.
+func (c *RealCluster) readImages() ([]string, error) {
 	tars, err := filepath.Glob(filepath.Join(ImagesDir(), "*.tar"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sort.Strings(tars)
+	for _, tar := range tars {
+		name := strings.TrimSuffix(filepath.Base(tar), ".tar")
+		ref, err := readRef(name)
+		if err != nil {
+			return nil, err
+		}
+		c.images[name] = ref
+	}
+	return tars, nil
+}
+
+// importImages imports image tarballs into containerd's k8s.io namespace
+// (the kubelet's), two at a time.
+func (c *RealCluster) importImages(ctx context.Context, tars []string) error {
 	errs := make([]error, len(tars))
 	sem := make(chan struct{}, 2)
 	var wg sync.WaitGroup
 	for i, tar := range tars {
-		name := strings.TrimSuffix(filepath.Base(tar), ".tar")
-		ref, err := readRef(name)
-		if err != nil {
-			return err
-		}
-		c.images[name] = ref
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
