@@ -13,6 +13,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -73,6 +74,27 @@ func TestRealNode(t *testing.T) {
 	t.Run("Jobs run to completion: a pod reaches the API server and a ClusterIP", func(t *testing.T) {
 		runJob(t, c, ns, "apiserver", c.Image(t, "probe"), "/probe", "apiserver")
 		runJob(t, c, ns, "clusterip", c.Image(t, "probe"), "/probe", "get", "http://"+net.JoinHostPort(svcIP, "80")+"/")
+	})
+
+	t.Run("a ReadWriteMany claim is shared by two pods", func(t *testing.T) {
+		c.AddVolumes(t, corev1.ReadWriteMany, "1Gi", 1)
+		claim := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: "shared"},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			},
+		}
+		if _, err := c.Typed.CoreV1().PersistentVolumeClaims(ns).Create(ctx(t), claim, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		mount := func(j *batchv1.Job) {
+			spec := &j.Spec.Template.Spec
+			spec.Volumes = []corev1.Volume{{Name: "shared", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "shared"}}}}
+			spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "shared", MountPath: "/shared"}}
+		}
+		runJob(t, c, ns, "writer", c.Image(t, "tools"), mount, "sh", "-c", "echo written-by-writer >/shared/file")
+		runJob(t, c, ns, "reader", c.Image(t, "tools"), mount, "grep", "-q", "written-by-writer", "/shared/file")
 	})
 
 	t.Run("pods resolve Service names (CoreDNS)", func(t *testing.T) {
@@ -190,9 +212,20 @@ func httpGet(t *testing.T, url string) string {
 }
 
 // runJob runs a Job of one pod and waits until it succeeds; a failure
-// shows the pod's log.
-func runJob(t *testing.T, c *RealCluster, ns, name, image string, command ...string) {
+// shows the pod's log. args are the command's words, and functions that
+// change the Job before it is created.
+func runJob(t *testing.T, c *RealCluster, ns, name, image string, args ...any) {
 	t.Helper()
+	var command []string
+	var modify []func(*batchv1.Job)
+	for _, a := range args {
+		switch a := a.(type) {
+		case string:
+			command = append(command, a)
+		case func(*batchv1.Job):
+			modify = append(modify, a)
+		}
+	}
 	began := time.Now()
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -202,6 +235,9 @@ func runJob(t *testing.T, c *RealCluster, ns, name, image string, command ...str
 				Name: name, Image: image, Command: command, ImagePullPolicy: corev1.PullNever,
 			}}},
 		}},
+	}
+	for _, m := range modify {
+		m(job)
 	}
 	jobs := c.Typed.BatchV1().Jobs(ns)
 	if _, err := jobs.Create(ctx(t), job, metav1.CreateOptions{}); err != nil {
