@@ -319,3 +319,91 @@ $(HI_DIR)/harbor-values.yaml: $(foreach i,$(HI_NAMES),$(HI_DIR)/$(i)/config.json
 # tools/harbor runs every image's binaries as processes on the chart's
 # render (a push and a pull through nginx) under make test.
 test: harbor-images
+
+# ---- real node (issue 20) ----
+# real-assets: what internal/kubetest's StartRealCluster runs besides the
+# simulated cluster's control plane: the kubelet and kube-proxy of the same
+# release (same module, same ldflags as kube-apiserver), containerd, runc,
+# the CNI plugins, nft/iptables/conntrack from Debian's packages, unpacked
+# into bin/node/root (apt-get download + dpkg-deb -x: nothing is installed
+# on the host), and the node's images, built from directories into image
+# tarballs (bin/images/<name>.tar, imported into containerd by the test).
+# Cached and incremental: each part is rebuilt only when its inputs change.
+#
+# Image directories (bin/images/<name>/: rootfs/ + config.json, see
+# tools/images/pack) are packed by tools/images' packer, whoever built them:
+# ours below (pause, probe, postgres, redis, tools) and the Harbor images.
+NODE_ROOT   := $(BIN)/node/root
+DEB_CACHE   := $(BIN)/debs
+IMAGES_DIR  := $(BIN)/images
+IMAGE_TOOLS := $(CURDIR)/tools/images
+PACK        := $(BIN)/pack
+export HARBORHA_NODE_ROOT ?= $(NODE_ROOT)
+export HARBORHA_IMAGES ?= $(IMAGES_DIR)
+
+# The libraries are listed too (they are on Debian's base system, but a
+# host without them must still work): LD_LIBRARY_PATH points into the tree.
+NODE_DEBS := containerd runc containernetworking-plugins \
+	nftables libnftables1 libnftnl11 libmnl0 libjansson4 libedit2 libxtables12 \
+	iptables libip4tc2 libip6tc2 conntrack libnetfilter-conntrack3 libnfnetlink0 libseccomp2
+# postgresql-15 and redis-server with the libraries a host may lack.
+IMAGE_DEBS := busybox postgresql-15 postgresql-client-15 libpq5 redis-server redis-tools \
+	liblzf1 libjemalloc2 libicu72 libxml2 libldap-2.5-0 libsasl2-2 libreadline8 tzdata
+OUR_IMAGES := pause probe postgres redis tools coredns
+# CoreDNS: the cluster's DNS (Harbor's components find each other by
+# Service name); its go.mod has no replace lines, so go install builds it.
+COREDNS_VERSION := v1.15.0
+COREDNS         := $(BIN)/coredns-$(COREDNS_VERSION)/coredns
+
+.PHONY: real-assets node-assets images
+real-assets: kube-assets $(KUBE_ASSETS)/kube-controller-manager $(KUBE_ASSETS)/kube-scheduler node-assets images
+test: real-assets
+node-assets: $(KUBE_ASSETS)/kubelet $(KUBE_ASSETS)/kube-proxy $(NODE_ROOT)/.unpacked
+images: $(addprefix $(IMAGES_DIR)/,$(addsuffix /config.json,$(OUR_IMAGES))) harbor-images $(PACK)
+	$(PACK) $(IMAGES_DIR)/*/
+
+$(KUBE_ASSETS)/kubelet $(KUBE_ASSETS)/kube-proxy: $(KUBE_ASSETS)/%: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
+	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/$*
+
+# A package list that changed re-unpacks; the same list does nothing.
+$(BIN)/node/debs.list: real-node-force
+	@mkdir -p $(@D); echo '$(NODE_DEBS)' | cmp -s - $@ || echo '$(NODE_DEBS)' >$@
+$(BIN)/images/debs.list: real-node-force
+	@mkdir -p $(@D); echo '$(IMAGE_DEBS)' | cmp -s - $@ || echo '$(IMAGE_DEBS)' >$@
+.PHONY: real-node-force
+real-node-force:
+
+# iptables' names are Debian alternatives (made at install time): made here
+# for the nft backend, which kube-proxy's nftables mode and the CNI portmap
+# plugin then share.
+$(NODE_ROOT)/.unpacked: $(BIN)/node/debs.list $(IMAGE_TOOLS)/debs.sh
+	$(IMAGE_TOOLS)/debs.sh $(DEB_CACHE) $(NODE_ROOT) $(NODE_DEBS)
+	for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do \
+		ln -sf xtables-nft-multi $(NODE_ROOT)/usr/sbin/$$t; done
+	touch $@
+
+$(IMAGES_DIR)/.debroot/.unpacked: $(BIN)/images/debs.list $(IMAGE_TOOLS)/debs.sh
+	$(IMAGE_TOOLS)/debs.sh $(DEB_CACHE) $(@D) $(IMAGE_DEBS)
+	touch $@
+
+$(PACK): $(IMAGE_TOOLS)/go.mod $(IMAGE_TOOLS)/go.sum $(wildcard $(IMAGE_TOOLS)/pack/*.go $(IMAGE_TOOLS)/cmd/pack/*.go)
+	cd $(IMAGE_TOOLS) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $@ ./cmd/pack
+
+# pause and probe: one static Go program each, alone in the image.
+$(IMAGES_DIR)/pause/config.json $(IMAGES_DIR)/probe/config.json: $(IMAGES_DIR)/%/config.json: $(IMAGE_TOOLS)/cmd/%/main.go $(IMAGE_TOOLS)/go.mod
+	rm -rf $(@D) && mkdir -p $(@D)/rootfs
+	cd $(IMAGE_TOOLS) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(@D)/rootfs/$* ./cmd/$*
+	echo '{"ref": "harborha.local/$*", "entrypoint": ["/$*"]}' >$@
+
+# postgres, redis, tools: Debian's binaries with their libraries.
+$(IMAGES_DIR)/postgres/config.json $(IMAGES_DIR)/redis/config.json $(IMAGES_DIR)/tools/config.json: $(IMAGES_DIR)/%/config.json: \
+		$(IMAGES_DIR)/.debroot/.unpacked $(wildcard $(IMAGE_TOOLS)/rootfs/*)
+	$(IMAGE_TOOLS)/rootfs/rootfs.sh $* $(@D) $(IMAGES_DIR)/.debroot
+
+$(COREDNS):
+	GOBIN=$(@D) CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' github.com/coredns/coredns@$(COREDNS_VERSION)
+
+$(IMAGES_DIR)/coredns/config.json: $(COREDNS)
+	rm -rf $(@D) && mkdir -p $(@D)/rootfs
+	cp $< $(@D)/rootfs/coredns
+	echo '{"ref": "harborha.local/coredns", "entrypoint": ["/coredns"]}' >$@

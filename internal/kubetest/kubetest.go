@@ -26,8 +26,12 @@
 // For scheduling, evictions, rollouts, node loss and failover, StartCluster
 // (cluster.go) starts a second control plane with the real
 // kube-controller-manager and kube-scheduler and kwok nodes: a simulated
-// cluster where pods run without containers. What is said below about
-// controllers holds for Start's control plane only.
+// cluster where pods run without containers. StartRealCluster
+// (realnode.go) starts such a control plane with one real node (kubelet,
+// kube-proxy, containerd) on which pods run real containers, and
+// KubeBlocks-shaped PostgreSQL and Redis clusters that really replicate
+// (kubeblocks.go). What is said below about controllers holds for Start's
+// control plane only.
 //
 // Decode splits YAML streams into objects; Fixture and CRDFile locate the
 // shared KubeBlocks inputs; CreateObjects is Create for bulk setup
@@ -166,8 +170,10 @@ func missingAssets(target string, bins ...string) string {
 }
 
 // startEnv starts kube-apiserver and etcd, with extra API server flags
-// (the simulated cluster's) on top of the common ones.
-func startEnv(extra map[string]string) (*Env, error) {
+// (the simulated cluster's) on top of the common ones, and configure
+// hooks that change the environment before it starts (the real node's
+// serving address and certificates).
+func startEnv(extra map[string]string, configure ...func(*envtest.Environment) error) (*Env, error) {
 	dir := AssetsDir()
 	// controller-runtime logs through logr; nothing here needs its logs.
 	ctrllog.SetLogger(logr.Discard())
@@ -185,6 +191,11 @@ func startEnv(extra map[string]string) (*Env, error) {
 		Set("endpoint-reconciler-type", "none")
 	for k, v := range extra {
 		api.Configure().Set(k, v)
+	}
+	for _, f := range configure {
+		if err := f(te); err != nil {
+			return nil, err
+		}
 	}
 	cfg, err := te.Start()
 	if err != nil {
