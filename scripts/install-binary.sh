@@ -248,10 +248,11 @@ stage() {
 	cp "$1/$2" "$(staged "$2")" && chmod 755 "$(staged "$2")"
 }
 
-# build_from_source: both binaries, built into $tmp/src, checked and put in
-# place as a release's are.
+# build_from_source: both binaries, built into $tmp/src by scripts/build.sh
+# (the build make build and make dist run), checked and put in place as a
+# release's are.
 build_from_source() {
-	if [ ! -f go.mod ] || [ ! -d cmd/harborha ] || [ ! -d cmd/harborha-post-render ] || ! command -v go >/dev/null 2>&1; then
+	if [ ! -f go.mod ] || [ ! -f scripts/build.sh ] || ! command -v go >/dev/null 2>&1; then
 		return 1
 	fi
 	echo "helm-harborha: $reason; building $cli and $post $version from source with Go" >&2
@@ -259,8 +260,7 @@ build_from_source() {
 		return 1
 	fi
 	broken=
-	if ! { mkdir -p "$tmp/src/bin" && go build -trimpath -ldflags "-s -w -X main.version=$version" \
-		-o "$tmp/src/bin/" ./cmd/harborha ./cmd/harborha-post-render && runs "$tmp/src"; }; then
+	if ! { sh ./scripts/build.sh "$tmp/src/bin" && runs "$tmp/src"; }; then
 		reason="$reason, and the build from source failed${broken:+ ($broken)}"
 		return 1
 	fi
