@@ -56,7 +56,7 @@ $(BIN)/harborha: $(SOURCES)
 
 # Written by the same build; built here only when it is missing.
 $(BIN)/harborha-post-render: $(BIN)/harborha
-	@test -f $@ || GO='$(GO)' sh scripts/build.sh '$(BIN)'
+	@test -f $@ || { set -x; GO='$(GO)' sh scripts/build.sh '$(BIN)'; }
 
 # ---------------------------------------------------------------------------
 # The test targets. Each aggregate names what it stands for, so that `make
@@ -98,10 +98,11 @@ test: export HARBORHA_DIST = $(DIST_DIR)
 test: export HARBORHA_DIST_PLATFORMS = $(TEST_DIST_PLATFORMS)
 
 # unit: the fast tests while you work: go test -short, nothing built first.
-# Under -short the tests that need a server (kube-apiserver, the simulated
-# cluster, PostgreSQL, Redis) or the release files skip (testutil.SkipShort),
-# as do the others whose inputs are missing; HARBORHA_STRICT is not set.
-# Not CI: a skipped test is not a passed one (make test, make ci).
+# Under -short the tests that need the API server, the simulated cluster,
+# the release files or bin/ (which may be stale) skip (testutil.SkipShort);
+# the rest run, the goldens with the helm of HARBORHA_HELM3 or bin/helm,
+# and skip when an input is missing (HARBORHA_STRICT is not set). Not CI:
+# a skipped test is not a passed one (make test, make ci).
 .PHONY: unit
 unit:
 	$(GO) test -short ./...
