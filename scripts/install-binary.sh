@@ -11,7 +11,8 @@
 #      directory, holding the release files: mirrors, air-gapped networks),
 #      checked against checksums.txt (the signed copy inside a Helm 4 plugin
 #      archive when there is one), and only the two binaries unpacked;
-#   3. else, in a git checkout with Go on PATH, a build of both from source;
+#   3. else, in a git checkout with Go on PATH, a build of both from source
+#      with scripts/build.sh (the build of make build and make dist);
 #   4. else one line on stderr (what was tried, how to install by hand),
 #      neither binary left behind, exit status 1.
 #

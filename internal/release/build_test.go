@@ -119,6 +119,40 @@ func BenchmarkStaticBuild(b *testing.B) {
 	}
 }
 
+// BenchmarkStaticStart: one start of each binary, static and cgo builds
+// alternating (as BenchmarkStaticBuild builds them): `harborha-post-render
+// --version`, which starts twice per render (front door, post-renderer),
+// and `harborha version`. Reports medians of wall and CPU time and the
+// paired ratios.
+func BenchmarkStaticStart(b *testing.B) {
+	static, cgo := recipeBuilds(b)
+	for _, c := range []struct{ name, arg string }{{"harborha-post-render", "--version"}, {"harborha", "version"}} {
+		b.Run(c.name, func(b *testing.B) {
+			var wall, cpu [2][]time.Duration
+			i := 0
+			for b.Loop() {
+				for k := range 2 {
+					v := (i + k) % 2
+					cmd := exec.Command(filepath.Join([]string{static, cgo}[v], c.name), c.arg)
+					start := time.Now()
+					if out, err := cmd.CombinedOutput(); err != nil {
+						b.Fatalf("%s %s: %v\n%s", c.name, c.arg, err, out)
+					}
+					wall[v] = append(wall[v], time.Since(start))
+					cpu[v] = append(cpu[v], cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+				}
+				i++
+			}
+			for v, name := range []string{"static", "cgo"} {
+				b.ReportMetric(ms(median(wall[v])), name+"-ms")
+				b.ReportMetric(ms(median(cpu[v])), name+"-cpu-ms")
+			}
+			b.ReportMetric(pairedRatio(wall[1], wall[0]), "paired-cgo/static")
+			b.ReportMetric(pairedRatio(cpu[1], cpu[0]), "cpu-paired-cgo/static")
+		})
+	}
+}
+
 var (
 	recipeOnce        sync.Once
 	recipeDir         string // removed by TestMain
