@@ -135,7 +135,8 @@ update-golden: build tools
 bench: build tools
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20x ./internal/postrender | tee $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench BenchmarkWrapper -benchtime 20x ./internal/helmrun | tee -a $(BIN)/bench.txt
-	$(GO) test -run '^$$' -bench 'BenchmarkStatic' -benchtime 20x ./internal/release | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench BenchmarkStaticBuild -benchtime 20x ./internal/release | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench BenchmarkStaticStart -benchtime 300x ./internal/release | tee -a $(BIN)/bench.txt
 
 # install builds the binary and installs this checkout as a Helm plugin
 # (a symlink: later `make build` runs update the installed plugin), with the
