@@ -78,7 +78,7 @@ test-packages: test-services dist-test-tools
 # close the log. A new input is minimised for 5 s, not the default minute,
 # which left the fuzzers minimising instead of fuzzing (golang/go#48820).
 .PHONY: test
-test: build tools test-packages dist lint-workflows
+test: build tools test-packages real-assets dist lint-workflows
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s -fuzzminimizetime 5s ./internal/postrender
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzLint -fuzztime 30s -fuzzminimizetime 5s ./internal/lint
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 15s -fuzzminimizetime 5s ./internal/manifest
@@ -342,8 +342,8 @@ $(HI_DIR)/harbor-values.yaml: $(foreach i,$(HI_NAMES),$(HI_DIR)/$(i)/config.json
 	$(HI_RUN) values >$@.tmp && mv $@.tmp $@
 
 # tools/harbor runs every image's binaries as processes on the chart's
-# render (a push and a pull through nginx) under make test.
-test: harbor-images
+# render (a push and a pull through nginx) under make test (real-assets
+# builds them: the node imports them).
 
 # ---- real node (issue 20) ----
 # real-assets: what internal/kubetest's StartRealCluster runs besides the
@@ -382,7 +382,6 @@ COREDNS         := $(BIN)/coredns-$(COREDNS_VERSION)/coredns
 
 .PHONY: real-assets node-assets images
 real-assets: kube-assets $(KUBE_ASSETS)/kube-controller-manager $(KUBE_ASSETS)/kube-scheduler node-assets images
-test: real-assets
 node-assets: $(KUBE_ASSETS)/kubelet $(KUBE_ASSETS)/kube-proxy $(NODE_ROOT)/.unpacked
 images: $(addprefix $(IMAGES_DIR)/,$(addsuffix /config.json,$(OUR_IMAGES))) harbor-images $(PACK)
 	$(PACK) $(IMAGES_DIR)/*/
