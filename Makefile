@@ -1,20 +1,34 @@
-# helm-harborha build, tools and tests. `make test` is the README's test command
-# and what .ci/run calls: it builds every tool the tests use from Go modules.
+# helm-harborha build, tools and tests.
+#   make build    bin/harborha and bin/harborha-post-render (scripts/build.sh)
+#   make install  build, then install this checkout as a Helm plugin
+#   make unit     the fast tests (go test -short): nothing is built first
+#   make test     every test, every tool built, HARBORHA_STRICT=1: the README's test command
+#   make ci       what .ci/run runs: vet, then test
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 BIN        := $(CURDIR)/bin
 SHARED     ?= $(abspath $(CURDIR)/../shared)
-VERSION    := $(shell sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' plugin.yaml)
-LDFLAGS    := -s -w -X main.version=$(VERSION)
 GO         ?= go
 
+# The tools the tests run, built from Go modules (the versions are here so
+# that the aggregate targets below can name every one).
 HELM3_VERSION := v3.22.0
 HELM3         := $(BIN)/helm
 # Helm 4 keeps the name "helm" (plugins and helmfile call it by that name).
 HELM4_VERSION := v4.3.1
 HELM4         := $(BIN)/helm4/helm
 HELMFILE      := $(BIN)/helmfile
+KUSTOMIZE_VERSION := v5.8.1
+KUSTOMIZE         := $(BIN)/kustomize
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT         := $(BIN)/actionlint
+KUBE_VERSION := v1.37.1
+KUBE_ASSETS  := $(BIN)/k8s
+KUBE_TOOLS   := $(CURDIR)/tools/kube
+KWOK_VERSION := v0.8.0
+KUBE_CMDS    := kube-apiserver kube-controller-manager kube-scheduler
+ENVEXPAND    := $(KUBE_ASSETS)/envexpand
 
 # Tests read third-party inputs from ../shared and the tools from ./bin.
 # HARBORHA_STRICT turns "input missing" into a failure instead of a skip.
@@ -23,27 +37,79 @@ export HARBORHA_CHARTS ?= $(SHARED)/charts
 export HARBORHA_HELM3  ?= $(HELM3)
 export HARBORHA_HELM4  ?= $(HELM4)
 export HARBORHA_HELMFILE ?= $(HELMFILE)
+export HARBORHA_KUSTOMIZE ?= $(KUSTOMIZE)
+export HARBORHA_KUBE_ASSETS ?= $(KUBE_ASSETS)
+export HARBORHA_ENVEXPAND ?= $(ENVEXPAND)
 TEST_ENV := HARBORHA_STRICT=1
 
 .PHONY: build
 build: $(BIN)/harborha $(BIN)/harborha-post-render
 
-SOURCES := $(shell find cmd internal overlays -type f 2>/dev/null) go.mod go.sum plugin.yaml
+SOURCES := $(shell find cmd internal overlays -type f 2>/dev/null) go.mod go.sum plugin.yaml scripts/build.sh
 
-# CGO_ENABLED=0: a static binary; dynamic linking dirties ~10 MiB of
-# relocated pages at every start (the post-renderer starts on every render).
+# Both binaries come from one go build with the flags every build of them
+# uses (scripts/build.sh: make dist and the install hook run it too; its
+# comment says why each flag). The post-renderer is Helm's on every render:
+# it links neither Helm's SDK nor client-go (see docs/performance.md).
 $(BIN)/harborha: $(SOURCES)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/harborha
+	GO='$(GO)' sh scripts/build.sh '$(BIN)'
 
-# The post-renderer alone: what Helm runs on every render, without Helm's
-# SDK or client-go to initialise (see README, Performance).
-$(BIN)/harborha-post-render: $(SOURCES)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/harborha-post-render
+# Written by the same build; built here only when it is missing.
+$(BIN)/harborha-post-render: $(BIN)/harborha
+	@test -f $@ || { set -x; GO='$(GO)' sh scripts/build.sh '$(BIN)'; }
 
-# tools: every external binary the tests use, built from Go modules (there is
-# no other way to get them on these machines).
+# ---------------------------------------------------------------------------
+# The test targets. Each aggregate names what it stands for, so that `make
+# test` has one prerequisite line.
+
+# tools: every binary the tests run, built from Go modules (there is no
+# other way to get them on these machines): Helm 3 and 4, helmfile,
+# kustomize, actionlint, the API server and the simulated cluster's parts.
 .PHONY: tools
-tools: $(HELM3) $(HELM4) $(HELMFILE)
+tools: $(HELM3) $(HELM4) $(HELMFILE) $(KUSTOMIZE) $(ACTIONLINT) $(ENVEXPAND) kube-assets sim-assets
+
+# test-packages: the Debian packages the tests run, installed only when
+# missing: PostgreSQL and Redis (bootstrap), busybox and shellcheck (the
+# install hook).
+.PHONY: test-packages
+test-packages: test-services dist-test-tools
+
+# test: every test, strict. Fuzz first, so that the whole suite's results
+# close the log. A new input is minimised for 5 s, not the default minute,
+# which left the fuzzers minimising instead of fuzzing (golang/go#48820).
+.PHONY: test
+test: build tools test-packages real-assets dist lint-workflows
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s -fuzzminimizetime 5s ./internal/postrender
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzLint -fuzztime 30s -fuzzminimizetime 5s ./internal/lint
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 15s -fuzzminimizetime 5s ./internal/manifest
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzUnmarshalMap -fuzztime 20s -fuzzminimizetime 5s ./internal/manifest
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzTrimmed -fuzztime 20s -fuzzminimizetime 5s ./internal/harbor
+	$(TEST_ENV) $(GO) test -count=1 ./...
+
+# The install tests (internal/release) compare a dist of their own, signed
+# with a throwaway key, with this one (HARBORHA_DIST), and run the hook with
+# busybox's sh, tar and wget as on alpine. make test builds the host's and
+# Windows' archives (the .exe layout): each other platform is a cold
+# cross-build of every dependency, minutes of CI; the release workflow
+# builds all five.
+TEST_DIST_PLATFORMS := $(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH),windows/amd64
+test: DIST_PLATFORMS = $(TEST_DIST_PLATFORMS)
+test: export HARBORHA_DIST = $(DIST_DIR)
+test: export HARBORHA_DIST_PLATFORMS = $(TEST_DIST_PLATFORMS)
+
+# unit: the fast tests while you work: go test -short, nothing built first.
+# Under -short the tests that need the API server, the simulated cluster,
+# the release files or bin/ (which may be stale) skip (testutil.SkipShort);
+# the rest run, the goldens with the helm of HARBORHA_HELM3 or bin/helm,
+# and skip when an input is missing (HARBORHA_STRICT is not set). Not CI:
+# a skipped test is not a passed one (make test, make ci).
+.PHONY: unit
+unit:
+	$(GO) test -short ./...
+
+# ci: what .ci/run runs on a clean clone.
+.PHONY: ci
+ci: vet test
 
 $(HELM3):
 	GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM3_VERSION)
@@ -56,36 +122,21 @@ $(HELMFILE): tools/helmfile/go.mod tools/helmfile/go.sum
 	cd tools/helmfile && $(GO) build -trimpath -ldflags '-s -w' -o $@ github.com/helmfile/helmfile
 
 # kustomize: the real CLI the export tests build their output with
-# (kustomize build --enable-helm --helm-command, as Argo CD runs it).
-# Its go.mod has no replace lines, so go install builds it; only make test
-# needs it.
-KUSTOMIZE_VERSION := v5.8.1
-KUSTOMIZE         := $(BIN)/kustomize
-export HARBORHA_KUSTOMIZE ?= $(KUSTOMIZE)
-
+# (kustomize build --enable-helm --helm-command, as Argo CD runs it). Its
+# go.mod has no replace lines, so go install builds it.
 $(KUSTOMIZE):
 	GOBIN=$(BIN) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
-
-.PHONY: test
-test: build tools test-services $(KUSTOMIZE)
-	@# Fuzz first, so that the whole suite's results close the log. A new
-	@# input is minimised for 5 s, not the default minute, which left the
-	@# fuzzers minimising instead of fuzzing (golang/go#48820).
-	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s -fuzzminimizetime 5s ./internal/postrender
-	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzLint -fuzztime 30s -fuzzminimizetime 5s ./internal/lint
-	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 15s -fuzzminimizetime 5s ./internal/manifest
-	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzUnmarshalMap -fuzztime 20s -fuzzminimizetime 5s ./internal/manifest
-	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzTrimmed -fuzztime 20s -fuzzminimizetime 5s ./internal/harbor
-	$(TEST_ENV) $(GO) test -count=1 ./...
 
 .PHONY: update-golden
 update-golden: build tools
 	$(GO) test ./... -update
 
 .PHONY: bench
-bench: build tools $(KUSTOMIZE)
+bench: build tools
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20x ./internal/postrender | tee $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench BenchmarkWrapper -benchtime 20x ./internal/helmrun | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench BenchmarkStaticBuild -benchtime 20x ./internal/release | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench BenchmarkStaticStart -benchtime 300x ./internal/release | tee -a $(BIN)/bench.txt
 
 # install builds the binary and installs this checkout as a Helm plugin
 # (a symlink: later `make build` runs update the installed plugin), with the
@@ -126,31 +177,22 @@ clean:
 # nothing when bin/k8s is newer than tools/kube/go.{mod,sum}.
 # The version ldflags matter: without them the server says v0.0.0-master and
 # Helm refuses charts whose kubeVersion constraint it then fails.
-KUBE_VERSION := v1.37.1
-KUBE_ASSETS  := $(BIN)/k8s
-KUBE_TOOLS   := $(CURDIR)/tools/kube
 KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(subst ., ,$(KUBE_VERSION:v%=%))) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION:v%=%))) \
 	-X k8s.io/component-base/version.gitTreeState=clean
-export HARBORHA_KUBE_ASSETS ?= $(KUBE_ASSETS)
 
 # sim-assets: the simulated cluster (internal/kubetest's StartCluster) adds
 # the controller-manager and scheduler of the same release, from the same
 # module with the same ldflags, and kwok (its go.mod has no replace lines).
-# Only `make test` needs them (not `make install`, not `tools`). Measured on
+# Only the tests need them (`make tools`, not `make install`). Measured on
 # 2 cores with kube-apiserver's packages already cached: controller-manager
 # 3 minutes, then scheduler 20 s, kwok 2.6 minutes; a relink of each (4-7 s)
 # with a warm build cache; nothing when up to date.
-KWOK_VERSION := v0.8.0
-KUBE_CMDS    := kube-apiserver kube-controller-manager kube-scheduler
 
 .PHONY: kube-assets sim-assets
 kube-assets: $(KUBE_ASSETS)/kube-apiserver $(KUBE_ASSETS)/etcd
 sim-assets: kube-assets $(KUBE_ASSETS)/kube-controller-manager $(KUBE_ASSETS)/kube-scheduler $(KUBE_ASSETS)/kwok
-
-tools: kube-assets
-test: sim-assets
 
 $(addprefix $(KUBE_ASSETS)/,$(KUBE_CMDS)): $(KUBE_ASSETS)/%: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
 	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/$*
@@ -166,22 +208,18 @@ $(KUBE_ASSETS)/etcd: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
 # small program of ours in the tools module: the post-render equivalence test
 # (internal/postrender) computes every container's effective environment
 # with it. HARBORHA_ENVEXPAND points the tests at it.
-ENVEXPAND := $(KUBE_ASSETS)/envexpand
-export HARBORHA_ENVEXPAND ?= $(ENVEXPAND)
-
-tools: $(ENVEXPAND)
 
 $(ENVEXPAND): $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum $(KUBE_TOOLS)/envexpand/main.go
 	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '-s -w' -o $@ ./envexpand
 
 # bench-discover: discovery against the real API server, with the request
-# count per run (README figures).
+# count per run (docs/performance.md).
 .PHONY: bench-discover
 bench-discover: build kube-assets
 	$(GO) test -run '^$$' -bench Discover -count 5 -timeout 30m ./internal/discover | tee $(BIN)/bench-discover.txt
 
 # bench-doctor: doctor's checks against the real API server, with the
-# request count per run (README figures).
+# request count per run (docs/performance.md).
 .PHONY: bench-doctor
 bench-doctor: build kube-assets
 	$(GO) test -run '^$$' -bench Diagnose -count 5 -timeout 30m ./internal/doctor | tee $(BIN)/bench-doctor.txt
@@ -198,8 +236,8 @@ test-services:
 # dist: the release files of plugin.yaml's version under $(DIST_DIR), what
 # .github/workflows/release.yaml uploads on a tag: one archive per platform
 # (harborha_<version>_<os>_<arch>.tar.gz: bin/harborha and
-# bin/harborha-post-render, built together in one go build with the same
-# flags, plugin.yaml, the install hook, the Helm 4 post-renderer plugin),
+# bin/harborha-post-render, built by scripts/build.sh as make build builds
+# them, plugin.yaml, the install hook, the Helm 4 post-renderer plugin),
 # the Helm 4 plugin archives
 # harborha-<version>.tgz and harborha-post-renderer-<version>.tgz, and
 # checksums.txt. Reproducible: the same commit and Go give the same bytes
@@ -215,19 +253,8 @@ dist:
 	$(GO) run ./internal/release/dist -root $(CURDIR) -out '$(DIST_DIR)' -mtime $(SOURCE_DATE_EPOCH) -go $(GO) -platforms '$(DIST_PLATFORMS)'
 
 # DIST_PLATFORMS (os/arch, comma-separated) builds a subset; empty is every
-# release platform. make test builds the host's and Windows' (the .exe
-# layout): each other platform is a cold cross-build of every dependency,
-# minutes of CI; the release workflow builds all five.
+# release platform (make test sets the host's and Windows').
 DIST_PLATFORMS ?=
-TEST_DIST_PLATFORMS := $(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH),windows/amd64
-
-# The install tests (internal/release) compare a dist of their own, signed
-# with a throwaway key, with this one (HARBORHA_DIST), and run the hook with
-# busybox's sh, tar and wget as on alpine.
-test: dist dist-test-tools lint-workflows
-test: DIST_PLATFORMS = $(TEST_DIST_PLATFORMS)
-test: export HARBORHA_DIST = $(DIST_DIR)
-test: export HARBORHA_DIST_PLATFORMS = $(TEST_DIST_PLATFORMS)
 
 # dist-test-tools: busybox and shellcheck from Debian packages, only when missing.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -238,8 +265,6 @@ dist-test-tools:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends busybox shellcheck >/dev/null; }
 
 # lint-workflows: actionlint (built from its Go module) on .github/workflows.
-ACTIONLINT_VERSION := v1.7.12
-ACTIONLINT         := $(BIN)/actionlint
 .PHONY: lint-workflows
 lint-workflows: $(ACTIONLINT)
 	$(ACTIONLINT) -no-color .github/workflows/*.yaml
@@ -317,8 +342,8 @@ $(HI_DIR)/harbor-values.yaml: $(foreach i,$(HI_NAMES),$(HI_DIR)/$(i)/config.json
 	$(HI_RUN) values >$@.tmp && mv $@.tmp $@
 
 # tools/harbor runs every image's binaries as processes on the chart's
-# render (a push and a pull through nginx) under make test.
-test: harbor-images
+# render (a push and a pull through nginx) under make test (real-assets
+# builds them: the node imports them).
 
 # ---- real node (issue 20) ----
 # real-assets: what internal/kubetest's StartRealCluster runs besides the
@@ -357,7 +382,6 @@ COREDNS         := $(BIN)/coredns-$(COREDNS_VERSION)/coredns
 
 .PHONY: real-assets node-assets images
 real-assets: kube-assets $(KUBE_ASSETS)/kube-controller-manager $(KUBE_ASSETS)/kube-scheduler node-assets images
-test: real-assets
 node-assets: $(KUBE_ASSETS)/kubelet $(KUBE_ASSETS)/kube-proxy $(NODE_ROOT)/.unpacked
 images: $(addprefix $(IMAGES_DIR)/,$(addsuffix /config.json,$(OUR_IMAGES))) harbor-images $(PACK)
 	$(PACK) $(IMAGES_DIR)/*/

@@ -20,7 +20,7 @@ import (
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
-// version is set at build time from plugin.yaml (see Makefile), like
+// version is set at build time from plugin.yaml (scripts/build.sh), like
 // harborha's: the install hook checks that both binaries are its version.
 var version = "dev"
 

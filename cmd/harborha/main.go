@@ -99,7 +99,7 @@ func exitStatus(s command.Streams, e entry, err error) int {
 	return code
 }
 
-// version is set at build time from plugin.yaml (see Makefile).
+// version is set at build time from plugin.yaml (scripts/build.sh).
 var version = "dev"
 
 func usage(w io.Writer) {

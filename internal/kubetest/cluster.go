@@ -95,6 +95,7 @@ var (
 // HARBORHA_STRICT=1.
 func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
+	testutil.SkipShort(t, "the simulated cluster")
 	opts = opts.withDefaults()
 	simOnce.Do(func() {
 		if simMissing = missingAssets("sim-assets", "kube-apiserver", "etcd", ControllerManagerBin, SchedulerBin, KwokBin); simMissing == "" {

@@ -35,7 +35,7 @@
 //
 // Decode splits YAML streams into objects; Fixture and CRDFile locate the
 // shared KubeBlocks inputs; CreateObjects is Create for bulk setup
-// (benchmarks); RESTMapper maps kinds from the server's discovery.
+// (benchmarks).
 //
 // # What to know about this API server
 //
@@ -140,6 +140,7 @@ func AssetsDir() string {
 // Start returns the package's control plane, starting it on first use.
 func Start(t testing.TB) *Env {
 	t.Helper()
+	testutil.SkipShort(t, "a real kube-apiserver")
 	once.Do(func() { shared, startErr = start() })
 	if missing != "" {
 		testutil.Missing(t, "%s", missing)
@@ -261,10 +262,6 @@ func (e *Env) writeKubeconfig(name string, cfg *rest.Config) (string, error) {
 	p := filepath.Join(e.dir, name+".kubeconfig")
 	return p, clientcmd.WriteToFile(*kc, p)
 }
-
-// RESTMapper maps kinds to resources from the server's discovery
-// (reset after CRD changes).
-func (e *Env) RESTMapper() *restmapper.DeferredDiscoveryRESTMapper { return e.mapper }
 
 var (
 	crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}

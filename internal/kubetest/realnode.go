@@ -130,6 +130,7 @@ func missingRealAssets() string {
 // logged.
 func StartRealCluster(t testing.TB) *RealCluster {
 	t.Helper()
+	testutil.SkipShort(t, "the real node")
 	if m := missingRealAssets(); m != "" {
 		testutil.Missing(t, "%s", m)
 	}
