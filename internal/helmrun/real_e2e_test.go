@@ -49,7 +49,7 @@ const (
 	realSelector = "release=" + realRelease
 	realClaim    = "harbor-shared"
 	realNodePort = 30002
-	realRedisACL = "harbor" // --redis-user
+	realRedisACL = "harbor" // --redis-user of the Helm 3 release
 	// Timeouts of helm --wait: a fresh Harbor migrates its database first,
 	// and jobservice restarts until core answers.
 	realInstallTimeout = "10m"
@@ -71,9 +71,13 @@ type realHarbor struct {
 	url    string // Harbor's external URL: the nginx NodePort on the node's IP
 	// pushed are images pushed by earlier releases: each later one pulls them.
 	pushed []string
+	// redisUser is the release's --redis-user: Harbor's own ACL user, or
+	// "" for the cluster's account (default), by reference.
+	redisUser string
 }
 
 func TestRealE2E(t *testing.T) {
+	testutil.SkipShort(t, "the real node")
 	values := filepath.Join(kubetest.ImagesDir(), "harbor-values.yaml")
 	if _, err := os.Stat(values); err != nil {
 		testutil.Missing(t, "%s (run `make harbor-images`, or set HARBORHA_IMAGES)", values)
@@ -93,8 +97,14 @@ func TestRealE2E(t *testing.T) {
 	c.AddVolumes(t, corev1.ReadWriteOnce, "5Gi", 2)
 	t.Logf("environment ready in %v", time.Since(began).Round(time.Second))
 
-	for _, major := range []int{3, 4} {
-		if !t.Run(fmt.Sprintf("helm%d", major), func(t *testing.T) { r.scenario(t, major) }) {
+	// Helm 3 with Harbor's own Redis ACL user (bootstrap creates it on
+	// every node); Helm 4 with the cluster's account, on what Helm 3 left.
+	for _, rel := range []struct {
+		major     int
+		redisUser string
+	}{{3, realRedisACL}, {4, ""}} {
+		r.redisUser = rel.redisUser
+		if !t.Run(fmt.Sprintf("helm%d", rel.major), func(t *testing.T) { r.scenario(t, rel.major) }) {
 			break
 		}
 	}
@@ -127,10 +137,13 @@ func (r *realHarbor) scenario(t *testing.T, major int) {
 
 // flags are harborha's and Helm's flags of install and upgrade.
 func (r *realHarbor) flags() []string {
-	return []string{"-n", realNS,
-		"--psql-image", r.tools, "--redis-image", r.tools, "--redis-user", realRedisACL,
+	flags := []string{"-n", realNS, "--psql-image", r.tools, "--redis-image", r.tools,
 		"--shared-pvc", realClaim, "--create-shared-pvc", "--replicas", "2", fmt.Sprintf("--node-port=%d", realNodePort),
 		"-f", r.values, "--set", "metrics.enabled=true"}
+	if r.redisUser != "" {
+		flags = append(flags, "--redis-user", r.redisUser)
+	}
+	return flags
 }
 
 func (r *realHarbor) install(t *testing.T, h *helmHome) {
@@ -193,14 +206,36 @@ func (r *realHarbor) logPodTimes(t *testing.T) {
 				ready = fmt.Sprintf("Ready after %v", c.LastTransitionTime.Sub(p.CreationTimestamp.Time))
 			}
 		}
-		restarts := int32(0)
+		restarts, why := int32(0), ""
 		for _, cs := range p.Status.ContainerStatuses {
 			restarts += cs.RestartCount
+			if cs.RestartCount > 0 {
+				why = r.lastWords(t, p.Name, cs.Name)
+			}
 		}
-		lines = append(lines, fmt.Sprintf("%s: %s, %d restarts", p.Name, ready, restarts))
+		lines = append(lines, fmt.Sprintf("%s: %s, %d restarts%s", p.Name, ready, restarts, why))
 	}
 	sort.Strings(lines)
 	t.Logf("pods:\n  %s", strings.Join(lines, "\n  "))
+}
+
+// lastWords is the panic or error a restarted container's previous run
+// ended with (its log's last such line).
+func (r *realHarbor) lastWords(t *testing.T, pod, container string) string {
+	b, err := r.c.Typed.CoreV1().Pods(realNS).GetLogs(pod, &corev1.PodLogOptions{Container: container, Previous: true}).DoRaw(context.Background())
+	if err != nil {
+		return fmt.Sprintf(" (previous log: %v)", err)
+	}
+	last := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "panic:") || strings.Contains(l, "[FATAL]") || strings.Contains(l, "[ERROR]") {
+			last = strings.TrimSpace(l)
+		}
+	}
+	if last == "" {
+		return ""
+	}
+	return "; the previous run ended with: " + last
 }
 
 // secret reads one key of a Secret in Harbor's namespace (never logged).
