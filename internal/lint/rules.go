@@ -119,6 +119,12 @@ var Rules = []*Rule{
 		check: checkEnvCredentials,
 	},
 	{
+		ID: "HA015", Severity: Error,
+		Title: "Core's token service key is in a form Harbor cannot read",
+		Fix:   "Give `core.tokenKey` (or the `core.secretName` Secret's tls.key) as a PKCS#1 RSA key: `openssl rsa -in key.pem -traditional -out key-rsa.pem` (OpenSSL 3 writes PKCS#8 by default); or leave it unset: the install wrappers generate a PKCS#1 key once.",
+		check: checkTokenKey,
+	},
+	{
 		ID: ruleRejected, Severity: Error, ValidateOnly: true,
 		Title: "The API server rejects the object (--validate)",
 		Fix:   "Fix the object as the API server's message says; it would fail `helm install` the same way.",
