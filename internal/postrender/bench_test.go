@@ -15,7 +15,6 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/manifest"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
@@ -170,11 +169,11 @@ func kustomizeScriptDir(b *testing.B, stream []byte) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rel, err := harbor.Read(docs)
+	r, err := New(opts, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := makePlan(rel, opts)
+	p, err := r.Plan(docs)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -197,12 +196,11 @@ func kustomizeScriptDir(b *testing.B, stream []byte) string {
 		b.Fatal(err)
 	}
 	var patches []any
-	for i, pt := range p.patches {
-		w := pt.target
+	for _, pt := range p.patches {
+		id, gvk := pt.doc.ID(), pt.doc.Obj.GroupVersionKind()
 		ops, _ := json.Marshal(pt.ops)
 		patches = append(patches, map[string]any{"patch": string(ops), "target": map[string]any{
-			"group": "apps", "version": "v1", "kind": w.Kind, "name": w.Name(), "namespace": w.Namespace()}})
-		_ = i
+			"group": gvk.Group, "version": gvk.Version, "kind": id.Kind, "name": id.Name, "namespace": id.Namespace}})
 	}
 	for id := range p.drop {
 		patches = append(patches, map[string]any{"patch": fmt.Sprintf("$patch: delete\napiVersion: v1\nkind: %s\nmetadata: {name: %s, namespace: %s}\n", id.Kind, id.Name, id.Namespace)})

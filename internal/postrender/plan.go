@@ -19,24 +19,33 @@ import (
 	"github.com/harborha/helm-harborha/overlays"
 )
 
-// plan is what the post-renderer does to one stream: JSON patch operations
-// per workload, objects to add (each after the document it belongs with),
-// chart objects to drop, and warnings for the user.
+// Plan is what the post-renderer does to one stream, decided from its
+// parsed documents before anything is written: JSON patch operations per
+// object, objects to add (each after the document it belongs with), chart
+// objects to drop, and warnings for the user.
 //
 // The operations are computed from the very document they apply to, so they
 // can address list items by index: exact, and with no need for the OpenAPI
-// schema that strategic-merge patches load (a third of a cold run's time).
-type plan struct {
+// schema that strategic-merge patches load.
+type Plan struct {
 	patches  []patch
 	added    []addition
 	drop     map[manifest.ID]bool
+	dropped  []manifest.ID // drop, in stream order
 	warnings []string
 }
 
-// patch is one workload's JSON6902 operations.
+// Warnings are the plan's warnings for the user, each once.
+func (p *Plan) Warnings() []string { return p.warnings }
+
+// patch is one object's JSON6902 operations: a workload's, or those of a
+// ConfigMap or Secret that held a Redis credential.
 type patch struct {
-	target *harbor.Workload
-	ops    []jsonOp
+	doc *manifest.Doc
+	// selector is a workload's spec.selector.matchLabels (export targets
+	// the workload by them); nil for a ConfigMap or Secret.
+	selector map[string]string
+	ops      []jsonOp
 }
 
 type jsonOp struct {
@@ -53,7 +62,7 @@ type addition struct {
 	obj   *unstructured.Unstructured
 }
 
-func (p *plan) warnf(format string, args ...any) {
+func (p *Plan) warnf(format string, args ...any) {
 	p.warnings = append(p.warnings, fmt.Sprintf(format, args...))
 }
 
@@ -68,8 +77,8 @@ const (
 )
 
 // makePlan decides every change from the release model and the options.
-func makePlan(rel *harbor.Release, o Options) (*plan, error) {
-	p := &plan{drop: map[manifest.ID]bool{}}
+func makePlan(rel *harbor.Release, o Options) (*Plan, error) {
+	p := &Plan{drop: map[manifest.ID]bool{}}
 	for _, comp := range harbor.SortedKeys(o.Replicas.Exact) {
 		if rel.Workload(comp) == nil {
 			p.warnf("--replicas %s=%d: the chart rendered no %s workload, so there is nothing to scale", comp, o.Replicas.Exact[comp], comp)
@@ -89,7 +98,7 @@ func makePlan(rel *harbor.Release, o Options) (*plan, error) {
 			return nil, err
 		}
 		ops = append(ops, creds.workloads[w]...)
-		p.patches = append(p.patches, patch{target: w, ops: ops})
+		p.patches = append(p.patches, patch{doc: w.Doc, selector: w.Selector(), ops: ops})
 	}
 	p.patches = append(p.patches, creds.sources...)
 	m.dropUnmounted(p, rel)
@@ -119,7 +128,7 @@ type move struct {
 }
 
 // planSharedClaim decides which volumes move onto the shared claim.
-func planSharedClaim(p *plan, rel *harbor.Release, o Options) *move {
+func planSharedClaim(p *Plan, rel *harbor.Release, o Options) *move {
 	m := &move{moved: map[*harbor.Workload]map[string]string{}, old: map[string]bool{}}
 	if o.SharedPVC == "" {
 		return m
@@ -154,7 +163,7 @@ func planSharedClaim(p *plan, rel *harbor.Release, o Options) *move {
 
 // dropUnmounted drops the chart's claims that only the moved volumes
 // mounted.
-func (m *move) dropUnmounted(p *plan, rel *harbor.Release) {
+func (m *move) dropUnmounted(p *Plan, rel *harbor.Release) {
 	for key := range m.old {
 		ns, name, _ := strings.Cut(key, "/")
 		if rel.Claim(ns, name) == nil || mountedElsewhere(rel, m.moved, ns, name) {
@@ -183,7 +192,7 @@ func mountedElsewhere(rel *harbor.Release, moved map[*harbor.Workload]map[string
 // planWorkload returns one workload's operations and records its PDB and
 // warnings. Only what differs from the document becomes an operation, so
 // post-rendering our own output plans nothing.
-func planWorkload(p *plan, rel *harbor.Release, w *harbor.Workload, o Options, moved map[string]string) ([]jsonOp, error) {
+func planWorkload(p *Plan, rel *harbor.Release, w *harbor.Workload, o Options, moved map[string]string) ([]jsonOp, error) {
 	var ops []jsonOp
 	replicas := o.Replicas.For(w.Component, w.Replicas())
 	if replicas != w.Replicas() || !hasReplicas(w) {
@@ -399,7 +408,7 @@ func requiresApart(w *harbor.Workload) bool {
 
 // planPDB adds a PodDisruptionBudget for w unless one already selects its
 // pods (chart 1.19 renders its own when asked to).
-func planPDB(p *plan, rel *harbor.Release, w *harbor.Workload) error {
+func planPDB(p *Plan, rel *harbor.Release, w *harbor.Workload) error {
 	for _, b := range rel.PDBs {
 		if b.Selects(w) {
 			return nil

@@ -1,8 +1,9 @@
 // Package postrender turns the rendered goharbor chart into a highly
 // available topology: replicas, pod anti-affinity, zone spread, one shared
 // ReadWriteMany claim with subPaths, PodDisruptionBudgets and rollouts that
-// cannot deadlock. The changes are planned from the rendered workloads and
-// applied by kustomize, in-process.
+// cannot deadlock. The changes are planned from the rendered workloads as
+// JSON patches (Plan) and applied in-process with json-patch, the library
+// kustomize's own patches run on (Apply).
 //
 // Renderer implements Helm's postrender.PostRenderer, so Helm SDK users can
 // set it on action.Install / action.Upgrade directly.
@@ -56,56 +57,78 @@ func New(opts Options, warn io.Writer) (*Renderer, error) {
 // empty release, which is never what a Harbor install means.
 var errEmpty = errors.New("no Kubernetes objects on stdin; pipe in the output of `helm template`, or use --post-renderer")
 
-// Run post-renders a manifest stream. It never returns partial output: on
-// error the returned buffer is nil.
+// Run post-renders a manifest stream: Apply(docs, Plan(docs)). It never
+// returns partial output: on error the returned buffer is nil.
 func (r *Renderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
-	out, warnings, err := r.render(in.Bytes())
+	docs, err := manifest.Parse(in.Bytes())
 	if err != nil {
 		return nil, err
 	}
-	output.Warn(r.warn, "post-render", warnings)
+	p, err := r.Plan(docs)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.Apply(docs, p)
+	if err != nil {
+		return nil, err
+	}
+	output.Warn(r.warn, "post-render", p.warnings)
 	return bytes.NewBuffer(out), nil
 }
 
-// item is one document of the output stream.
-type item struct {
-	id   manifest.ID
-	head string // leading comments of the input document ("# Source: ...")
-	text string
-	hook bool
-}
-
-func (r *Renderer) render(stream []byte) ([]byte, []string, error) {
-	docs, err := manifest.Parse(stream)
-	if err != nil {
-		return nil, nil, err
-	}
+// Plan decides the post-render of a parsed stream. Each part of the stream
+// (see partition) is planned apart, on every core; a warning several
+// parts give (a knob's) is given once.
+func (r *Renderer) Plan(docs []*manifest.Doc) (*Plan, error) {
 	if len(docs) == 0 {
-		return nil, nil, errEmpty
+		return nil, errEmpty
 	}
 	parts := partition(docs)
-	results := make([]part, len(parts))
-	parallel(len(parts), func(i int) { results[i] = renderPart(parts[i], r.opts) })
-	expanded := map[*manifest.Doc][]item{}
-	var warnings []string
-	for _, res := range results {
-		if res.err != nil {
-			return nil, nil, res.err // the first part's in stream order
+	plans := make([]*Plan, len(parts))
+	errs := make([]error, len(parts))
+	parallel(len(parts), func(i int) { plans[i], errs[i] = planPart(parts[i], r.opts) })
+	out := &Plan{drop: map[manifest.ID]bool{}}
+	for i, p := range plans {
+		if errs[i] != nil {
+			return nil, errs[i] // the first part's in stream order
 		}
-		maps.Copy(expanded, res.items)
-		for _, w := range res.warnings {
-			if !slices.Contains(warnings, w) { // the same knob warning from every release once
-				warnings = append(warnings, w)
+		out.patches = append(out.patches, p.patches...)
+		out.added = append(out.added, p.added...)
+		maps.Copy(out.drop, p.drop)
+		for _, w := range p.warnings {
+			if !slices.Contains(out.warnings, w) {
+				out.warnings = append(out.warnings, w)
 			}
 		}
 	}
-	var items []item
-	for _, d := range docs {
-		items = append(items, expanded[d]...)
+	for _, d := range docs { // the drop set is a map: give it the stream's order
+		if out.drop[d.ID()] {
+			out.dropped = append(out.dropped, d.ID())
+		}
+	}
+	return out, nil
+}
+
+func planPart(docs []*manifest.Doc, o Options) (*Plan, error) {
+	rel, err := harbor.Read(docs)
+	if err != nil {
+		return nil, err
+	}
+	return makePlan(rel, o)
+}
+
+// Apply writes the stream docs with the plan p made from them: each
+// document patched or copied through byte for byte, the objects p adds
+// after the document each belongs with, the dropped ones left out; then
+// the user's --kustomize over the result.
+func (r *Renderer) Apply(docs []*manifest.Doc, p *Plan) ([]byte, error) {
+	items, err := applyPlan(docs, p)
+	if err != nil {
+		return nil, err
 	}
 	if r.opts.Kustomize != "" {
 		if items, err = applyUser(items, r.opts.Kustomize); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	texts := make([]string, 0, len(items))
@@ -114,9 +137,17 @@ func (r *Renderer) render(stream []byte) ([]byte, []string, error) {
 	}
 	out := manifest.Write(texts)
 	if len(out) == 0 {
-		return nil, nil, fmt.Errorf("every object was removed (by --kustomize %s?); refusing to write an empty release", r.opts.Kustomize)
+		return nil, fmt.Errorf("every object was removed (by --kustomize %s?); refusing to write an empty release", r.opts.Kustomize)
 	}
-	return out, warnings, nil
+	return out, nil
+}
+
+// item is one document of the output stream.
+type item struct {
+	id   manifest.ID
+	head string // leading comments of the input document ("# Source: ...")
+	text string
+	hook bool
 }
 
 // partition splits a stream into parts that are post-rendered apart: one
@@ -145,30 +176,10 @@ func partition(docs []*manifest.Doc) [][]*manifest.Doc {
 	return parts
 }
 
-// part is one part's output: the items each of its documents becomes.
-type part struct {
-	items    map[*manifest.Doc][]item
-	warnings []string
-	err      error
-}
-
-func renderPart(docs []*manifest.Doc, o Options) part {
-	rel, err := harbor.Read(docs)
-	if err != nil {
-		return part{err: err}
-	}
-	p, err := makePlan(rel, o)
-	if err != nil {
-		return part{err: err}
-	}
-	items, err := applyPlan(docs, p)
-	return part{items: items, warnings: p.warnings, err: err}
-}
-
-// applyPlan applies each workload's operations and writes the objects it
-// adds: each document becomes its own item (patched, or copied through
-// byte for byte), the objects added after it, or nothing when dropped.
-func applyPlan(docs []*manifest.Doc, p *plan) (map[*manifest.Doc][]item, error) {
+// applyPlan writes each document as its own item (patched, or copied
+// through byte for byte), then the objects added after it; a dropped one
+// becomes nothing.
+func applyPlan(docs []*manifest.Doc, p *Plan) ([]item, error) {
 	byID, err := encodeChanged(p)
 	if err != nil {
 		return nil, err
@@ -177,22 +188,20 @@ func applyPlan(docs []*manifest.Doc, p *plan) (map[*manifest.Doc][]item, error) 
 	for _, a := range p.added {
 		addedAfter[a.after] = append(addedAfter[a.after], manifest.IDOf(a.obj))
 	}
-	out := make(map[*manifest.Doc][]item, len(docs))
+	out := make([]item, 0, len(docs)+len(p.added))
 	for _, d := range docs {
 		id := d.ID()
 		if p.drop[id] {
-			out[d] = nil
 			continue
 		}
 		it := item{id: id, head: d.Head(), text: d.Raw, hook: d.Hook}
 		if patched, ok := byID[id]; ok {
 			it.text = it.head + patched
 		}
-		items := []item{it}
+		out = append(out, it)
 		for _, aid := range addedAfter[id] {
-			items = append(items, item{id: aid, text: byID[aid]})
+			out = append(out, item{id: aid, text: byID[aid]})
 		}
-		out[d] = items
 	}
 	return out, nil
 }
@@ -221,14 +230,14 @@ func parallel(n int, fn func(i int)) {
 // by identity. Each is independent, so they are written on every core;
 // the caller orders them by the input, so the output does not depend on
 // scheduling.
-func encodeChanged(p *plan) (map[manifest.ID]string, error) {
+func encodeChanged(p *Plan) (map[manifest.ID]string, error) {
 	n := len(p.patches) + len(p.added)
 	out := make([]string, n)
 	ids := make([]manifest.ID, n)
 	errs := make([]error, n)
 	parallel(n, func(i int) {
 		if i < len(p.patches) {
-			ids[i] = p.patches[i].target.Doc.ID()
+			ids[i] = p.patches[i].doc.ID()
 			out[i], errs[i] = applyPatch(p.patches[i])
 			return
 		}
@@ -246,7 +255,7 @@ func encodeChanged(p *plan) (map[manifest.ID]string, error) {
 	return byID, nil
 }
 
-// applyPatch returns the workload's patched YAML. A workload with no
+// applyPatch returns the object's patched YAML. A workload with no
 // operation is written the same way, so that every workload we own reads
 // the same whether or not this run changed it.
 //
@@ -264,13 +273,13 @@ func encodeChanged(p *plan) (map[manifest.ID]string, error) {
 // the two readings agree, and to the input's meaning always.
 func applyPatch(pt patch) (string, error) {
 	if len(pt.ops) == 0 {
-		node, err := kyaml.Parse(pt.target.Doc.Raw)
+		node, err := kyaml.Parse(pt.doc.Raw)
 		if err != nil {
 			return "", err
 		}
 		return encodeNode(node)
 	}
-	in, err := json.Marshal(pt.target.Doc.Obj.Object)
+	in, err := json.Marshal(pt.doc.Obj.Object)
 	if err != nil {
 		return "", err
 	}
@@ -290,7 +299,7 @@ func applyPatch(pt patch) (string, error) {
 	if err := json.Unmarshal(out, &patched); err != nil {
 		return "", err
 	}
-	return encodeMap(patched, len(pt.target.Doc.Raw)*3/2) // room for what the patch adds
+	return encodeMap(patched, len(pt.doc.Raw)*3/2) // room for what the patch adds
 }
 
 // encodeAdded writes an object we add the way a patched one is written.
