@@ -247,11 +247,7 @@ func plan(rendered []byte, knobs postrender.Options) (*bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.Plan(docs)
-	if err != nil {
-		return nil, err
-	}
-	out, err := r.Apply(docs, p)
+	p, out, err := r.Render(docs)
 	if err != nil {
 		return nil, err
 	}

@@ -302,7 +302,7 @@ func readWorkload(d *manifest.Doc) (*Workload, error) {
 // the field when a value has the wrong type. It goes through JSON as the
 // API server decodes (case-sensitive, sigs.k8s.io/json), not through
 // apimachinery's unstructured converter, whose field cache is a map copied
-// on every miss: a third of a one-release post-render's time, cold.
+// on every miss, which makes a cold process slow.
 func decode(d *manifest.Doc, into any) error {
 	b, err := json.Marshal(d.Obj.Object)
 	if err == nil {

@@ -72,7 +72,8 @@ spec:
       volumes: [{name: config, configMap: {name: myharbor-registry}}]
 `
 
-func TestRedisUses(t *testing.T) {
+func readRedisStream(t *testing.T) *Release {
+	t.Helper()
 	docs, err := manifest.Parse([]byte(redisStream))
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +82,11 @@ func TestRedisUses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rel
+}
+
+func TestRedisUses(t *testing.T) {
+	rel := readRedisStream(t)
 	var got []string
 	for _, u := range rel.RedisUses() {
 		got = append(got, fmt.Sprintf("%s %d %s %q url=%v", u.Container.Name, u.Via, u.Where(), u.Name, u.Value.URL != nil))
@@ -116,14 +122,7 @@ func TestRedisUses(t *testing.T) {
 }
 
 func TestRedisSettings(t *testing.T) {
-	docs, err := manifest.Parse([]byte(redisStream))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := Read(docs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rel := readRedisStream(t)
 	var got []string
 	for _, s := range rel.RedisSettings() {
 		if s.URL != nil {

@@ -57,23 +57,33 @@ func New(opts Options, warn io.Writer) (*Renderer, error) {
 // empty release, which is never what a Harbor install means.
 var errEmpty = errors.New("no Kubernetes objects on stdin; pipe in the output of `helm template`, or use --post-renderer")
 
-// Run post-renders a manifest stream: Apply(docs, Plan(docs)). It never
-// returns partial output: on error the returned buffer is nil.
+// Run post-renders a manifest stream and writes the plan's warnings. It
+// never returns partial output: on error the returned buffer is nil.
 func (r *Renderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 	docs, err := manifest.Parse(in.Bytes())
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.Plan(docs)
-	if err != nil {
-		return nil, err
-	}
-	out, err := r.Apply(docs, p)
+	p, out, err := r.Render(docs)
 	if err != nil {
 		return nil, err
 	}
 	output.Warn(r.warn, "post-render", p.warnings)
 	return bytes.NewBuffer(out), nil
+}
+
+// Render is Apply(docs, Plan(docs)), returning the plan too: export
+// writes it as patches and checks them against the output.
+func (r *Renderer) Render(docs []*manifest.Doc) (*Plan, []byte, error) {
+	p, err := r.Plan(docs)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := r.Apply(docs, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, out, nil
 }
 
 // Plan decides the post-render of a parsed stream. Each part of the stream
