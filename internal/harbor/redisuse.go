@@ -211,79 +211,93 @@ func (r *Release) RedisUses() []RedisUse {
 }
 
 func readRedisUses(workloads []*Workload, sources *Sources) []RedisUse {
-	type sourceKey struct {
-		src *Source
-		key string
-	}
-	values := map[sourceKey]*RedisValue{}
-	value := func(src *Source, key string) *RedisValue {
-		k := sourceKey{src, key}
-		v, done := values[k]
-		if !done {
-			if text := src.Data[key]; strings.Contains(text, "redis") {
-				v = newRedisValue(text, true)
-			}
-			values[k] = v
-		}
-		return v
-	}
-	// The registry's password is a use with no mention of Redis.
-	password := func(src *Source) *RedisValue {
-		k := sourceKey{src, RegistryPasswordEnv}
-		if values[k] == nil {
-			values[k] = &RedisValue{Text: src.Data[RegistryPasswordEnv]}
-		}
-		return values[k]
-	}
-	var out []RedisUse
+	r := &usesReader{sources: sources, values: map[valueKey]*RedisValue{}}
 	for _, w := range workloads {
-		ns := w.Namespace()
 		for _, c := range w.Containers() {
-			for _, from := range c.EnvFrom {
-				src := envFromSource(sources, ns, from)
-				if src == nil {
-					continue
-				}
-				for _, k := range SortedKeys(src.Data) {
-					v := value(src, k)
-					if v == nil && k == RegistryPasswordEnv {
-						v = password(src)
-					}
-					if v != nil {
-						out = append(out, RedisUse{Workload: w, Container: c, Via: ViaEnvFrom, Name: from.Prefix + k, Source: src, Key: k, Value: v})
-					}
-				}
+			r.envFrom(w, c)
+			r.env(w, c)
+			r.files(w, c)
+		}
+	}
+	return r.out
+}
+
+// usesReader collects uses, reading each ConfigMap or Secret key once.
+type usesReader struct {
+	sources *Sources
+	values  map[valueKey]*RedisValue // nil: the key does not mention Redis
+	out     []RedisUse
+}
+
+type valueKey struct {
+	src *Source
+	key string
+}
+
+// value is a ConfigMap or Secret key's value, nil when it does not
+// mention Redis.
+func (r *usesReader) value(src *Source, key string) *RedisValue {
+	k := valueKey{src, key}
+	v, done := r.values[k]
+	if !done {
+		if text := src.Data[key]; strings.Contains(text, "redis") {
+			v = newRedisValue(text, true)
+		}
+		r.values[k] = v
+	}
+	return v
+}
+
+func (r *usesReader) envFrom(w *Workload, c PodContainer) {
+	for _, from := range c.EnvFrom {
+		src := envFromSource(r.sources, w.Namespace(), from)
+		if src == nil {
+			continue
+		}
+		for _, k := range SortedKeys(src.Data) {
+			v := r.value(src, k)
+			if v == nil && k == RegistryPasswordEnv { // the password itself mentions no Redis
+				v = &RedisValue{Text: src.Data[k]}
+				r.values[valueKey{src, k}] = v
 			}
-			for i, e := range c.Env {
-				use := RedisUse{Workload: w, Container: c, Via: ViaEnv, Env: i, Name: e.Name}
-				if e.Value != "" {
-					if strings.Contains(e.Value, "redis") {
-						use.Value = newRedisValue(e.Value, false)
-					}
-				} else if use.Source, use.Key = keyRef(sources, ns, e.ValueFrom); use.Source != nil {
-					use.Value = value(use.Source, use.Key)
-				}
-				if use.Value != nil {
-					out = append(out, use)
-				}
-			}
-			for _, vol := range w.Template().Spec.Volumes {
-				if vol.ConfigMap == nil || !w.Mounts(c.Container, "ConfigMap", vol.ConfigMap.Name) {
-					continue
-				}
-				src := sources.Get("ConfigMap", ns, vol.ConfigMap.Name)
-				if src == nil {
-					continue
-				}
-				for _, k := range SortedKeys(src.Data) {
-					if v := value(src, k); v != nil {
-						out = append(out, RedisUse{Workload: w, Container: c, Via: ViaFile, Source: src, Key: k, Value: v})
-					}
-				}
+			if v != nil {
+				r.out = append(r.out, RedisUse{Workload: w, Container: c, Via: ViaEnvFrom, Name: from.Prefix + k, Source: src, Key: k, Value: v})
 			}
 		}
 	}
-	return out
+}
+
+func (r *usesReader) env(w *Workload, c PodContainer) {
+	for i, e := range c.Env {
+		use := RedisUse{Workload: w, Container: c, Via: ViaEnv, Env: i, Name: e.Name}
+		if e.Value != "" {
+			if strings.Contains(e.Value, "redis") {
+				use.Value = newRedisValue(e.Value, false)
+			}
+		} else if use.Source, use.Key = keyRef(r.sources, w.Namespace(), e.ValueFrom); use.Source != nil {
+			use.Value = r.value(use.Source, use.Key)
+		}
+		if use.Value != nil {
+			r.out = append(r.out, use)
+		}
+	}
+}
+
+func (r *usesReader) files(w *Workload, c PodContainer) {
+	for _, vol := range w.Template().Spec.Volumes {
+		if vol.ConfigMap == nil || !w.Mounts(c.Container, "ConfigMap", vol.ConfigMap.Name) {
+			continue
+		}
+		src := r.sources.Get("ConfigMap", w.Namespace(), vol.ConfigMap.Name)
+		if src == nil {
+			continue
+		}
+		for _, k := range SortedKeys(src.Data) {
+			if v := r.value(src, k); v != nil {
+				r.out = append(r.out, RedisUse{Workload: w, Container: c, Via: ViaFile, Source: src, Key: k, Value: v})
+			}
+		}
+	}
 }
 
 // envFromSource is the stream ConfigMap or Secret an envFrom entry imports.
