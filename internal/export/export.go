@@ -247,7 +247,11 @@ func plan(rendered []byte, knobs postrender.Options) (*bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, out, err := r.Render(docs)
+	p, err := r.Plan(docs)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.Apply(docs, p)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/manifest"
@@ -187,22 +188,23 @@ func kustomizeScriptDir(b *testing.B, stream []byte) string {
 			b.Fatal(err)
 		}
 	}
+	c := p.Changes()
 	var added []string
-	for _, a := range p.added {
-		y, _ := yaml.Marshal(a.obj.Object)
+	for _, a := range c.Added {
+		y, _ := yaml.Marshal(a.Object)
 		added = append(added, string(y))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "added.yaml"), manifest.Write(added), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	var patches []any
-	for _, pt := range p.patches {
-		id, gvk := pt.doc.ID(), pt.doc.Obj.GroupVersionKind()
-		ops, _ := json.Marshal(pt.ops)
+	for _, pt := range c.Patches {
+		gv, _ := schema.ParseGroupVersion(pt.APIVersion)
+		ops, _ := json.Marshal(pt.Ops)
 		patches = append(patches, map[string]any{"patch": string(ops), "target": map[string]any{
-			"group": gvk.Group, "version": gvk.Version, "kind": id.Kind, "name": id.Name, "namespace": id.Namespace}})
+			"group": gv.Group, "version": gv.Version, "kind": pt.Target.Kind, "name": pt.Target.Name, "namespace": pt.Target.Namespace}})
 	}
-	for id := range p.drop {
+	for _, id := range c.Dropped {
 		patches = append(patches, map[string]any{"patch": fmt.Sprintf("$patch: delete\napiVersion: v1\nkind: %s\nmetadata: {name: %s, namespace: %s}\n", id.Kind, id.Name, id.Namespace)})
 	}
 	write("kustomization.yaml", map[string]any{"resources": []string{"input.yaml", "added.yaml"}, "patches": patches})

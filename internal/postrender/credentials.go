@@ -103,7 +103,7 @@ type fileOverride struct {
 
 // planCredentials plans the rewrite of every release in the stream, or,
 // without --redis-password-secret, warns about each inline password.
-func planCredentials(p *Plan, rel *harbor.Release, o Options) (*credentials, error) {
+func planCredentials(p *plan, rel *harbor.Release, o Options) (*credentials, error) {
 	ref, err := o.redisSecret()
 	if err != nil {
 		return nil, err
@@ -428,7 +428,7 @@ func pointerEscape(k string) string {
 // Redis password now reaches only the workloads: Helm 3 never post-renders
 // hooks (Helm 4 does, but they pass through untouched), so such a hook
 // (the chart's migration-job, enableMigrateHelmHook) gets none.
-func (cr *credentialRewrite) warnHooks(p *Plan, docs []*manifest.Doc) {
+func (cr *credentialRewrite) warnHooks(p *plan, docs []*manifest.Doc) {
 	changed := cr.changedSources()
 	for _, d := range docs {
 		if !d.Hook {

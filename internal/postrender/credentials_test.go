@@ -201,7 +201,7 @@ func TestPatchTargets(t *testing.T) {
 	}
 	rel := readRelease(t, []byte(coreRelease))
 	var kinds []string
-	for _, pt := range p.patches {
+	for _, pt := range p.parts[0].patches {
 		id := pt.doc.ID()
 		kinds = append(kinds, id.Kind+"/"+id.Name)
 		switch id.Kind {

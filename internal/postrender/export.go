@@ -36,22 +36,29 @@ type Op struct {
 	Value any    `json:"value"`
 }
 
-// Changes returns the plan as data; objects without operations are left
-// out, the added objects are copies.
+// Changes returns the plan as data, part by part; objects without
+// operations are left out, the added objects are copies.
 func (p *Plan) Changes() *Changes {
-	c := &Changes{Added: make([]*unstructured.Unstructured, 0, len(p.added)), Dropped: p.dropped, Warnings: p.warnings}
-	for _, pt := range p.patches {
-		if len(pt.ops) == 0 {
-			continue
+	c := &Changes{Added: []*unstructured.Unstructured{}, Warnings: p.warnings}
+	for _, pp := range p.parts {
+		for _, pt := range pp.patches {
+			if len(pt.ops) == 0 {
+				continue
+			}
+			out := Patch{Target: pt.doc.ID(), APIVersion: pt.doc.Obj.GetAPIVersion(), Selector: pt.selector}
+			for _, op := range pt.ops {
+				out.Ops = append(out.Ops, Op(op))
+			}
+			c.Patches = append(c.Patches, out)
 		}
-		out := Patch{Target: pt.doc.ID(), APIVersion: pt.doc.Obj.GetAPIVersion(), Selector: pt.selector}
-		for _, op := range pt.ops {
-			out.Ops = append(out.Ops, Op(op))
+		for _, a := range pp.added {
+			c.Added = append(c.Added, a.obj.DeepCopy())
 		}
-		c.Patches = append(c.Patches, out)
-	}
-	for _, a := range p.added {
-		c.Added = append(c.Added, a.obj.DeepCopy())
+		for _, d := range pp.docs { // the drop set is a map: give it the stream's order
+			if pp.drop[d.ID()] {
+				c.Dropped = append(c.Dropped, d.ID())
+			}
+		}
 	}
 	return c
 }

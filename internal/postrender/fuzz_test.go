@@ -107,8 +107,10 @@ func checkKustomizeEquivalence(t *testing.T, stream []byte, o Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pt := range p.patches {
-		checkPatch(t, pt)
+	for _, pp := range p.parts {
+		for _, pt := range pp.patches {
+			checkPatch(t, pt)
+		}
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 // warnInlineRedis warns when the release carries the Redis password in a
 // ConfigMap, a Secret built from values, a config file or an env value:
 // where the rewrite would take it from.
-func warnInlineRedis(p *Plan, g *releaseGroup, uses map[*harbor.Workload][]harbor.RedisUse) {
+func warnInlineRedis(p *plan, g *releaseGroup, uses map[*harbor.Workload][]harbor.RedisUse) {
 	var places []string
 	for _, w := range g.workloads {
 		for _, u := range uses[w] {
@@ -66,7 +66,7 @@ var databasePasswordKeys = []string{"POSTGRESQL_PASSWORD", "HARBOR_DATABASE_PASS
 // warnInlineDatabase warns when an external database's password comes
 // from the values: the chart reads it from database.external.existingSecret
 // by reference in every version, so that is the fix.
-func warnInlineDatabase(p *Plan, g *releaseGroup, sources *harbor.Sources) {
+func warnInlineDatabase(p *plan, g *releaseGroup, sources *harbor.Sources) {
 	if slices.ContainsFunc(g.internals, func(w *harbor.Workload) bool { return w.Component == "database" }) {
 		return
 	}

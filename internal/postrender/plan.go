@@ -19,24 +19,21 @@ import (
 	"github.com/harborha/helm-harborha/overlays"
 )
 
-// Plan is what the post-renderer does to one stream, decided from its
-// parsed documents before anything is written: JSON patch operations per
-// object, objects to add (each after the document it belongs with), chart
-// objects to drop, and warnings for the user.
+// plan is what the post-renderer does to one part of a stream (see
+// partition): JSON patch operations per object, objects to add (each
+// after the document it belongs with), chart objects to drop, and
+// warnings for the user.
 //
 // The operations are computed from the very document they apply to, so they
 // can address list items by index: exact, and with no need for the OpenAPI
 // schema that strategic-merge patches load.
-type Plan struct {
+type plan struct {
+	docs     []*manifest.Doc // the part's
 	patches  []patch
 	added    []addition
 	drop     map[manifest.ID]bool
-	dropped  []manifest.ID // drop, in stream order
 	warnings []string
 }
-
-// Warnings are the plan's warnings for the user, each once.
-func (p *Plan) Warnings() []string { return p.warnings }
 
 // patch is one object's JSON6902 operations: a workload's, or those of a
 // ConfigMap or Secret that held a Redis credential.
@@ -62,7 +59,7 @@ type addition struct {
 	obj   *unstructured.Unstructured
 }
 
-func (p *Plan) warnf(format string, args ...any) {
+func (p *plan) warnf(format string, args ...any) {
 	p.warnings = append(p.warnings, fmt.Sprintf(format, args...))
 }
 
@@ -77,8 +74,8 @@ const (
 )
 
 // makePlan decides every change from the release model and the options.
-func makePlan(rel *harbor.Release, o Options) (*Plan, error) {
-	p := &Plan{drop: map[manifest.ID]bool{}}
+func makePlan(rel *harbor.Release, o Options) (*plan, error) {
+	p := &plan{docs: rel.Docs, drop: map[manifest.ID]bool{}}
 	for _, comp := range harbor.SortedKeys(o.Replicas.Exact) {
 		if rel.Workload(comp) == nil {
 			p.warnf("--replicas %s=%d: the chart rendered no %s workload, so there is nothing to scale", comp, o.Replicas.Exact[comp], comp)
@@ -128,7 +125,7 @@ type move struct {
 }
 
 // planSharedClaim decides which volumes move onto the shared claim.
-func planSharedClaim(p *Plan, rel *harbor.Release, o Options) *move {
+func planSharedClaim(p *plan, rel *harbor.Release, o Options) *move {
 	m := &move{moved: map[*harbor.Workload]map[string]string{}, old: map[string]bool{}}
 	if o.SharedPVC == "" {
 		return m
@@ -163,7 +160,7 @@ func planSharedClaim(p *Plan, rel *harbor.Release, o Options) *move {
 
 // dropUnmounted drops the chart's claims that only the moved volumes
 // mounted.
-func (m *move) dropUnmounted(p *Plan, rel *harbor.Release) {
+func (m *move) dropUnmounted(p *plan, rel *harbor.Release) {
 	for key := range m.old {
 		ns, name, _ := strings.Cut(key, "/")
 		if rel.Claim(ns, name) == nil || mountedElsewhere(rel, m.moved, ns, name) {
@@ -192,7 +189,7 @@ func mountedElsewhere(rel *harbor.Release, moved map[*harbor.Workload]map[string
 // planWorkload returns one workload's operations and records its PDB and
 // warnings. Only what differs from the document becomes an operation, so
 // post-rendering our own output plans nothing.
-func planWorkload(p *Plan, rel *harbor.Release, w *harbor.Workload, o Options, moved map[string]string) ([]jsonOp, error) {
+func planWorkload(p *plan, rel *harbor.Release, w *harbor.Workload, o Options, moved map[string]string) ([]jsonOp, error) {
 	var ops []jsonOp
 	replicas := o.Replicas.For(w.Component, w.Replicas())
 	if replicas != w.Replicas() || !hasReplicas(w) {
@@ -408,7 +405,7 @@ func requiresApart(w *harbor.Workload) bool {
 
 // planPDB adds a PodDisruptionBudget for w unless one already selects its
 // pods (chart 1.19 renders its own when asked to).
-func planPDB(p *Plan, rel *harbor.Release, w *harbor.Workload) error {
+func planPDB(p *plan, rel *harbor.Release, w *harbor.Workload) error {
 	for _, b := range rel.PDBs {
 		if b.Selects(w) {
 			return nil

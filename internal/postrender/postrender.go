@@ -59,72 +59,70 @@ var errEmpty = errors.New("no Kubernetes objects on stdin; pipe in the output of
 
 // Run post-renders a manifest stream and writes the plan's warnings. It
 // never returns partial output: on error the returned buffer is nil.
+//
+// It is Apply(docs, Plan(docs)) done part by part (see partition): each
+// part is applied as soon as it is planned, while its documents are hot,
+// and its plan is garbage before the last part is planned, which keeps a
+// large stream's heap under the limit the command sets for it.
 func (r *Renderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 	docs, err := manifest.Parse(in.Bytes())
 	if err != nil {
 		return nil, err
 	}
-	p, out, err := r.Render(docs)
+	if len(docs) == 0 {
+		return nil, errEmpty
+	}
+	parts := partition(docs)
+	warnings := make([][]string, len(parts))
+	items := make([]map[*manifest.Doc][]item, len(parts))
+	errs := make([]error, len(parts))
+	parallel(len(parts), func(i int) {
+		var p *plan
+		if p, errs[i] = planPart(parts[i], r.opts); errs[i] == nil {
+			warnings[i] = p.warnings
+			items[i], errs[i] = applyPlan(p)
+		}
+	})
+	if err := firstError(errs); err != nil {
+		return nil, err
+	}
+	out, err := r.write(docs, items)
 	if err != nil {
 		return nil, err
 	}
-	output.Warn(r.warn, "post-render", p.warnings)
+	output.Warn(r.warn, "post-render", mergeWarnings(warnings))
 	return bytes.NewBuffer(out), nil
 }
 
-// Render is Apply(docs, Plan(docs)), returning the plan too: export
-// writes it as patches and checks them against the output.
-func (r *Renderer) Render(docs []*manifest.Doc) (*Plan, []byte, error) {
-	p, err := r.Plan(docs)
-	if err != nil {
-		return nil, nil, err
-	}
-	out, err := r.Apply(docs, p)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, out, nil
+// Plan is what the post-renderer does to a stream, decided from its
+// parsed documents before anything is written: the plan of each part.
+type Plan struct {
+	parts    []*plan
+	warnings []string
 }
 
-// Plan decides the post-render of a parsed stream. Each part of the stream
-// (see partition) is planned apart, on every core; a warning several
-// parts give (a knob's) is given once.
+// Warnings are the plan's warnings for the user, each once.
+func (p *Plan) Warnings() []string { return p.warnings }
+
+// Plan decides the post-render of a parsed stream, each part (see
+// partition) apart, on every core.
 func (r *Renderer) Plan(docs []*manifest.Doc) (*Plan, error) {
 	if len(docs) == 0 {
 		return nil, errEmpty
 	}
 	parts := partition(docs)
-	plans := make([]*Plan, len(parts))
+	p := &Plan{parts: make([]*plan, len(parts))}
 	errs := make([]error, len(parts))
-	parallel(len(parts), func(i int) { plans[i], errs[i] = planPart(parts[i], r.opts) })
-	out := &Plan{drop: map[manifest.ID]bool{}}
-	for i, p := range plans {
-		if errs[i] != nil {
-			return nil, errs[i] // the first part's in stream order
-		}
-		out.patches = append(out.patches, p.patches...)
-		out.added = append(out.added, p.added...)
-		maps.Copy(out.drop, p.drop)
-		for _, w := range p.warnings {
-			if !slices.Contains(out.warnings, w) {
-				out.warnings = append(out.warnings, w)
-			}
-		}
-	}
-	for _, d := range docs { // the drop set is a map: give it the stream's order
-		if out.drop[d.ID()] {
-			out.dropped = append(out.dropped, d.ID())
-		}
-	}
-	return out, nil
-}
-
-func planPart(docs []*manifest.Doc, o Options) (*Plan, error) {
-	rel, err := harbor.Read(docs)
-	if err != nil {
+	parallel(len(parts), func(i int) { p.parts[i], errs[i] = planPart(parts[i], r.opts) })
+	if err := firstError(errs); err != nil {
 		return nil, err
 	}
-	return makePlan(rel, o)
+	warnings := make([][]string, len(parts))
+	for i, pp := range p.parts {
+		warnings[i] = pp.warnings
+	}
+	p.warnings = mergeWarnings(warnings)
+	return p, nil
 }
 
 // Apply writes the stream docs with the plan p made from them: each
@@ -132,11 +130,60 @@ func planPart(docs []*manifest.Doc, o Options) (*Plan, error) {
 // after the document each belongs with, the dropped ones left out; then
 // the user's --kustomize over the result.
 func (r *Renderer) Apply(docs []*manifest.Doc, p *Plan) ([]byte, error) {
-	items, err := applyPlan(docs, p)
+	items := make([]map[*manifest.Doc][]item, len(p.parts))
+	errs := make([]error, len(p.parts))
+	parallel(len(p.parts), func(i int) { items[i], errs[i] = applyPlan(p.parts[i]) })
+	if err := firstError(errs); err != nil {
+		return nil, err
+	}
+	return r.write(docs, items)
+}
+
+func planPart(docs []*manifest.Doc, o Options) (*plan, error) {
+	rel, err := harbor.Read(docs)
 	if err != nil {
 		return nil, err
 	}
+	return makePlan(rel, o)
+}
+
+// firstError is the first part's error in stream order.
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mergeWarnings are the parts' warnings in order, each once: every
+// release gives the same warning about a knob.
+func mergeWarnings(parts [][]string) []string {
+	var out []string
+	for _, ws := range parts {
+		for _, w := range ws {
+			if !slices.Contains(out, w) {
+				out = append(out, w)
+			}
+		}
+	}
+	return out
+}
+
+// write puts the parts' items in the order of the input documents, runs
+// the user's --kustomize over them and writes the stream.
+func (r *Renderer) write(docs []*manifest.Doc, parts []map[*manifest.Doc][]item) ([]byte, error) {
+	expanded := map[*manifest.Doc][]item{}
+	for _, p := range parts {
+		maps.Copy(expanded, p)
+	}
+	var items []item
+	for _, d := range docs {
+		items = append(items, expanded[d]...)
+	}
 	if r.opts.Kustomize != "" {
+		var err error
 		if items, err = applyUser(items, r.opts.Kustomize); err != nil {
 			return nil, err
 		}
@@ -186,10 +233,10 @@ func partition(docs []*manifest.Doc) [][]*manifest.Doc {
 	return parts
 }
 
-// applyPlan writes each document as its own item (patched, or copied
-// through byte for byte), then the objects added after it; a dropped one
-// becomes nothing.
-func applyPlan(docs []*manifest.Doc, p *Plan) ([]item, error) {
+// applyPlan applies a part's plan: each of its documents becomes its own
+// item (patched, or copied through byte for byte), then the objects
+// added after it; a dropped one becomes nothing.
+func applyPlan(p *plan) (map[*manifest.Doc][]item, error) {
 	byID, err := encodeChanged(p)
 	if err != nil {
 		return nil, err
@@ -198,20 +245,22 @@ func applyPlan(docs []*manifest.Doc, p *Plan) ([]item, error) {
 	for _, a := range p.added {
 		addedAfter[a.after] = append(addedAfter[a.after], manifest.IDOf(a.obj))
 	}
-	out := make([]item, 0, len(docs)+len(p.added))
-	for _, d := range docs {
+	out := make(map[*manifest.Doc][]item, len(p.docs))
+	for _, d := range p.docs {
 		id := d.ID()
 		if p.drop[id] {
+			out[d] = nil
 			continue
 		}
 		it := item{id: id, head: d.Head(), text: d.Raw, hook: d.Hook}
 		if patched, ok := byID[id]; ok {
 			it.text = it.head + patched
 		}
-		out = append(out, it)
+		items := []item{it}
 		for _, aid := range addedAfter[id] {
-			out = append(out, item{id: aid, text: byID[aid]})
+			items = append(items, item{id: aid, text: byID[aid]})
 		}
+		out[d] = items
 	}
 	return out, nil
 }
@@ -240,7 +289,7 @@ func parallel(n int, fn func(i int)) {
 // by identity. Each is independent, so they are written on every core;
 // the caller orders them by the input, so the output does not depend on
 // scheduling.
-func encodeChanged(p *Plan) (map[manifest.ID]string, error) {
+func encodeChanged(p *plan) (map[manifest.ID]string, error) {
 	n := len(p.patches) + len(p.added)
 	out := make([]string, n)
 	ids := make([]manifest.ID, n)
