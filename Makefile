@@ -1,20 +1,34 @@
-# helm-harborha build, tools and tests. `make test` is the README's test command
-# and what .ci/run calls: it builds every tool the tests use from Go modules.
+# helm-harborha build, tools and tests.
+#   make build    bin/harborha and bin/harborha-post-render (scripts/build.sh)
+#   make install  build, then install this checkout as a Helm plugin
+#   make unit     the fast tests (go test -short): nothing is built first
+#   make test     every test, every tool built, HARBORHA_STRICT=1: the README's test command
+#   make ci       what .ci/run runs: vet, then test
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 BIN        := $(CURDIR)/bin
 SHARED     ?= $(abspath $(CURDIR)/../shared)
-VERSION    := $(shell sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' plugin.yaml)
-LDFLAGS    := -s -w -X main.version=$(VERSION)
 GO         ?= go
 
+# The tools the tests run, built from Go modules (the versions are here so
+# that the aggregate targets below can name every one).
 HELM3_VERSION := v3.22.0
 HELM3         := $(BIN)/helm
 # Helm 4 keeps the name "helm" (plugins and helmfile call it by that name).
 HELM4_VERSION := v4.3.1
 HELM4         := $(BIN)/helm4/helm
 HELMFILE      := $(BIN)/helmfile
+KUSTOMIZE_VERSION := v5.8.1
+KUSTOMIZE         := $(BIN)/kustomize
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT         := $(BIN)/actionlint
+KUBE_VERSION := v1.37.1
+KUBE_ASSETS  := $(BIN)/k8s
+KUBE_TOOLS   := $(CURDIR)/tools/kube
+KWOK_VERSION := v0.8.0
+KUBE_CMDS    := kube-apiserver kube-controller-manager kube-scheduler
+ENVEXPAND    := $(KUBE_ASSETS)/envexpand
 
 # Tests read third-party inputs from ../shared and the tools from ./bin.
 # HARBORHA_STRICT turns "input missing" into a failure instead of a skip.
@@ -23,27 +37,79 @@ export HARBORHA_CHARTS ?= $(SHARED)/charts
 export HARBORHA_HELM3  ?= $(HELM3)
 export HARBORHA_HELM4  ?= $(HELM4)
 export HARBORHA_HELMFILE ?= $(HELMFILE)
+export HARBORHA_KUSTOMIZE ?= $(KUSTOMIZE)
+export HARBORHA_KUBE_ASSETS ?= $(KUBE_ASSETS)
+export HARBORHA_ENVEXPAND ?= $(ENVEXPAND)
 TEST_ENV := HARBORHA_STRICT=1
 
 .PHONY: build
 build: $(BIN)/harborha $(BIN)/harborha-post-render
 
-SOURCES := $(shell find cmd internal overlays -type f 2>/dev/null) go.mod go.sum plugin.yaml
+SOURCES := $(shell find cmd internal overlays -type f 2>/dev/null) go.mod go.sum plugin.yaml scripts/build.sh
 
-# CGO_ENABLED=0: a static binary; dynamic linking dirties ~10 MiB of
-# relocated pages at every start (the post-renderer starts on every render).
+# Both binaries come from one go build with the flags every build of them
+# uses (scripts/build.sh: make dist and the install hook run it too; its
+# comment says why each flag). The post-renderer is Helm's on every render:
+# it links neither Helm's SDK nor client-go (see docs/performance.md).
 $(BIN)/harborha: $(SOURCES)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/harborha
+	GO='$(GO)' sh scripts/build.sh '$(BIN)'
 
-# The post-renderer alone: what Helm runs on every render, without Helm's
-# SDK or client-go to initialise (see README, Performance).
-$(BIN)/harborha-post-render: $(SOURCES)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/harborha-post-render
+# Written by the same build; built here only when it is missing.
+$(BIN)/harborha-post-render: $(BIN)/harborha
+	@test -f $@ || { set -x; GO='$(GO)' sh scripts/build.sh '$(BIN)'; }
 
-# tools: every external binary the tests use, built from Go modules (there is
-# no other way to get them on these machines).
+# ---------------------------------------------------------------------------
+# The test targets. Each aggregate names what it stands for, so that `make
+# test` has one prerequisite line.
+
+# tools: every binary the tests run, built from Go modules (there is no
+# other way to get them on these machines): Helm 3 and 4, helmfile,
+# kustomize, actionlint, the API server and the simulated cluster's parts.
 .PHONY: tools
-tools: $(HELM3) $(HELM4) $(HELMFILE)
+tools: $(HELM3) $(HELM4) $(HELMFILE) $(KUSTOMIZE) $(ACTIONLINT) $(ENVEXPAND) kube-assets sim-assets
+
+# test-packages: the Debian packages the tests run, installed only when
+# missing: PostgreSQL and Redis (bootstrap), busybox and shellcheck (the
+# install hook).
+.PHONY: test-packages
+test-packages: test-services dist-test-tools
+
+# test: every test, strict. Fuzz first, so that the whole suite's results
+# close the log. A new input is minimised for 5 s, not the default minute,
+# which left the fuzzers minimising instead of fuzzing (golang/go#48820).
+.PHONY: test
+test: build tools test-packages real-assets dist lint-workflows
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s -fuzzminimizetime 5s ./internal/postrender
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzLint -fuzztime 30s -fuzzminimizetime 5s ./internal/lint
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 15s -fuzzminimizetime 5s ./internal/manifest
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzUnmarshalMap -fuzztime 20s -fuzzminimizetime 5s ./internal/manifest
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzTrimmed -fuzztime 20s -fuzzminimizetime 5s ./internal/harbor
+	$(TEST_ENV) $(GO) test -count=1 ./...
+
+# The install tests (internal/release) compare a dist of their own, signed
+# with a throwaway key, with this one (HARBORHA_DIST), and run the hook with
+# busybox's sh, tar and wget as on alpine. make test builds the host's and
+# Windows' archives (the .exe layout): each other platform is a cold
+# cross-build of every dependency, minutes of CI; the release workflow
+# builds all five.
+TEST_DIST_PLATFORMS := $(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH),windows/amd64
+test: DIST_PLATFORMS = $(TEST_DIST_PLATFORMS)
+test: export HARBORHA_DIST = $(DIST_DIR)
+test: export HARBORHA_DIST_PLATFORMS = $(TEST_DIST_PLATFORMS)
+
+# unit: the fast tests while you work: go test -short, nothing built first.
+# Under -short the tests that need the API server, the simulated cluster,
+# the release files or bin/ (which may be stale) skip (testutil.SkipShort);
+# the rest run, the goldens with the helm of HARBORHA_HELM3 or bin/helm,
+# and skip when an input is missing (HARBORHA_STRICT is not set). Not CI:
+# a skipped test is not a passed one (make test, make ci).
+.PHONY: unit
+unit:
+	$(GO) test -short ./...
+
+# ci: what .ci/run runs on a clean clone.
+.PHONY: ci
+ci: vet test
 
 $(HELM3):
 	GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM3_VERSION)
@@ -56,36 +122,21 @@ $(HELMFILE): tools/helmfile/go.mod tools/helmfile/go.sum
 	cd tools/helmfile && $(GO) build -trimpath -ldflags '-s -w' -o $@ github.com/helmfile/helmfile
 
 # kustomize: the real CLI the export tests build their output with
-# (kustomize build --enable-helm --helm-command, as Argo CD runs it).
-# Its go.mod has no replace lines, so go install builds it; only make test
-# needs it.
-KUSTOMIZE_VERSION := v5.8.1
-KUSTOMIZE         := $(BIN)/kustomize
-export HARBORHA_KUSTOMIZE ?= $(KUSTOMIZE)
-
+# (kustomize build --enable-helm --helm-command, as Argo CD runs it). Its
+# go.mod has no replace lines, so go install builds it.
 $(KUSTOMIZE):
 	GOBIN=$(BIN) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
-
-.PHONY: test
-test: build tools test-services $(KUSTOMIZE)
-	@# Fuzz first, so that the whole suite's results close the log. A new
-	@# input is minimised for 5 s, not the default minute, which left the
-	@# fuzzers minimising instead of fuzzing (golang/go#48820).
-	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s -fuzzminimizetime 5s ./internal/postrender
-	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzLint -fuzztime 30s -fuzzminimizetime 5s ./internal/lint
-	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 15s -fuzzminimizetime 5s ./internal/manifest
-	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzUnmarshalMap -fuzztime 20s -fuzzminimizetime 5s ./internal/manifest
-	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzTrimmed -fuzztime 20s -fuzzminimizetime 5s ./internal/harbor
-	$(TEST_ENV) $(GO) test -count=1 ./...
 
 .PHONY: update-golden
 update-golden: build tools
 	$(GO) test ./... -update
 
 .PHONY: bench
-bench: build tools $(KUSTOMIZE)
+bench: build tools
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20x ./internal/postrender | tee $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench BenchmarkWrapper -benchtime 20x ./internal/helmrun | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench BenchmarkStaticBuild -benchtime 20x ./internal/release | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench BenchmarkStaticStart -benchtime 300x ./internal/release | tee -a $(BIN)/bench.txt
 
 # install builds the binary and installs this checkout as a Helm plugin
 # (a symlink: later `make build` runs update the installed plugin), with the
@@ -126,31 +177,22 @@ clean:
 # nothing when bin/k8s is newer than tools/kube/go.{mod,sum}.
 # The version ldflags matter: without them the server says v0.0.0-master and
 # Helm refuses charts whose kubeVersion constraint it then fails.
-KUBE_VERSION := v1.37.1
-KUBE_ASSETS  := $(BIN)/k8s
-KUBE_TOOLS   := $(CURDIR)/tools/kube
 KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(subst ., ,$(KUBE_VERSION:v%=%))) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION:v%=%))) \
 	-X k8s.io/component-base/version.gitTreeState=clean
-export HARBORHA_KUBE_ASSETS ?= $(KUBE_ASSETS)
 
 # sim-assets: the simulated cluster (internal/kubetest's StartCluster) adds
 # the controller-manager and scheduler of the same release, from the same
 # module with the same ldflags, and kwok (its go.mod has no replace lines).
-# Only `make test` needs them (not `make install`, not `tools`). Measured on
+# Only the tests need them (`make tools`, not `make install`). Measured on
 # 2 cores with kube-apiserver's packages already cached: controller-manager
 # 3 minutes, then scheduler 20 s, kwok 2.6 minutes; a relink of each (4-7 s)
 # with a warm build cache; nothing when up to date.
-KWOK_VERSION := v0.8.0
-KUBE_CMDS    := kube-apiserver kube-controller-manager kube-scheduler
 
 .PHONY: kube-assets sim-assets
 kube-assets: $(KUBE_ASSETS)/kube-apiserver $(KUBE_ASSETS)/etcd
 sim-assets: kube-assets $(KUBE_ASSETS)/kube-controller-manager $(KUBE_ASSETS)/kube-scheduler $(KUBE_ASSETS)/kwok
-
-tools: kube-assets
-test: sim-assets
 
 $(addprefix $(KUBE_ASSETS)/,$(KUBE_CMDS)): $(KUBE_ASSETS)/%: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
 	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/$*
@@ -166,22 +208,18 @@ $(KUBE_ASSETS)/etcd: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
 # small program of ours in the tools module: the post-render equivalence test
 # (internal/postrender) computes every container's effective environment
 # with it. HARBORHA_ENVEXPAND points the tests at it.
-ENVEXPAND := $(KUBE_ASSETS)/envexpand
-export HARBORHA_ENVEXPAND ?= $(ENVEXPAND)
-
-tools: $(ENVEXPAND)
 
 $(ENVEXPAND): $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum $(KUBE_TOOLS)/envexpand/main.go
 	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '-s -w' -o $@ ./envexpand
 
 # bench-discover: discovery against the real API server, with the request
-# count per run (README figures).
+# count per run (docs/performance.md).
 .PHONY: bench-discover
 bench-discover: build kube-assets
 	$(GO) test -run '^$$' -bench Discover -count 5 -timeout 30m ./internal/discover | tee $(BIN)/bench-discover.txt
 
 # bench-doctor: doctor's checks against the real API server, with the
-# request count per run (README figures).
+# request count per run (docs/performance.md).
 .PHONY: bench-doctor
 bench-doctor: build kube-assets
 	$(GO) test -run '^$$' -bench Diagnose -count 5 -timeout 30m ./internal/doctor | tee $(BIN)/bench-doctor.txt
@@ -198,8 +236,8 @@ test-services:
 # dist: the release files of plugin.yaml's version under $(DIST_DIR), what
 # .github/workflows/release.yaml uploads on a tag: one archive per platform
 # (harborha_<version>_<os>_<arch>.tar.gz: bin/harborha and
-# bin/harborha-post-render, built together in one go build with the same
-# flags, plugin.yaml, the install hook, the Helm 4 post-renderer plugin),
+# bin/harborha-post-render, built by scripts/build.sh as make build builds
+# them, plugin.yaml, the install hook, the Helm 4 post-renderer plugin),
 # the Helm 4 plugin archives
 # harborha-<version>.tgz and harborha-post-renderer-<version>.tgz, and
 # checksums.txt. Reproducible: the same commit and Go give the same bytes
@@ -215,19 +253,8 @@ dist:
 	$(GO) run ./internal/release/dist -root $(CURDIR) -out '$(DIST_DIR)' -mtime $(SOURCE_DATE_EPOCH) -go $(GO) -platforms '$(DIST_PLATFORMS)'
 
 # DIST_PLATFORMS (os/arch, comma-separated) builds a subset; empty is every
-# release platform. make test builds the host's and Windows' (the .exe
-# layout): each other platform is a cold cross-build of every dependency,
-# minutes of CI; the release workflow builds all five.
+# release platform (make test sets the host's and Windows').
 DIST_PLATFORMS ?=
-TEST_DIST_PLATFORMS := $(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH),windows/amd64
-
-# The install tests (internal/release) compare a dist of their own, signed
-# with a throwaway key, with this one (HARBORHA_DIST), and run the hook with
-# busybox's sh, tar and wget as on alpine.
-test: dist dist-test-tools lint-workflows
-test: DIST_PLATFORMS = $(TEST_DIST_PLATFORMS)
-test: export HARBORHA_DIST = $(DIST_DIR)
-test: export HARBORHA_DIST_PLATFORMS = $(TEST_DIST_PLATFORMS)
 
 # dist-test-tools: busybox and shellcheck from Debian packages, only when missing.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -238,11 +265,169 @@ dist-test-tools:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends busybox shellcheck >/dev/null; }
 
 # lint-workflows: actionlint (built from its Go module) on .github/workflows.
-ACTIONLINT_VERSION := v1.7.12
-ACTIONLINT         := $(BIN)/actionlint
 .PHONY: lint-workflows
 lint-workflows: $(ACTIONLINT)
 	$(ACTIONLINT) -no-color .github/workflows/*.yaml
 
 $(ACTIONLINT):
 	GOBIN=$(BIN) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+# ---- Harbor from source (issue 20) ----
+# The real Harbor 2.15.1 (chart 1.19.1's appVersion), built from the source
+# tarballs in $(HARBORHA_SHARED)/harbor-src (read there, never copied into the
+# repository) into bin/harbor, and its images as directories bin/images/<name>
+# (rootfs/ + config.json, IMAGES-CONTRACT) laid out as Harbor's
+# make/photon/*/Dockerfile lay them out. scripts/harbor-build.sh holds the
+# recipe. Each file below is a stamp: a second make does nothing, a changed
+# tarball rebuilds what comes from it. Measured on 2 shared cores: see
+# docs/harbor-from-source.md.
+HARBOR_SRC ?= $(HARBORHA_SHARED)/harbor-src
+HB         := $(BIN)/harbor
+HB_SCRIPT  := scripts/harbor-build.sh
+HB_RUN     := HARBOR_SRC=$(HARBOR_SRC) HB=$(HB) GO=$(GO) ./$(HB_SCRIPT)
+HB_HARBOR_TGZ := $(HARBOR_SRC)/harbor-v2.15.1.tar.gz $(HARBOR_SRC)/pinniped-v0.37.0-pkce.tar.gz
+HB_BINARIES := $(addprefix $(HB)/out/,harbor_core harbor_jobservice harbor_registryctl harbor_exporter registry scanner-trivy)
+
+.PHONY: harbor-binaries
+harbor-binaries: $(HB_BINARIES)
+
+# A tarball that is not there: say where it was looked for.
+$(HARBOR_SRC)/%.tar.gz:
+	@echo "harbor: $@ is missing (the Harbor sources are read from HARBORHA_SHARED/harbor-src)" >&2; exit 1
+
+# The unpacked tree with go.pinniped.dev replaced and the API server generated.
+$(HB)/src/.harbor-prepared: $(HB_HARBOR_TGZ) $(HB_SCRIPT)
+	$(HB_RUN) prepare
+	touch $@
+
+$(HB)/out/harbor_core: $(HB)/src/.harbor-prepared
+	$(HB_RUN) core
+$(HB)/out/harbor_jobservice: $(HB)/src/.harbor-prepared
+	$(HB_RUN) jobservice
+$(HB)/out/harbor_registryctl: $(HB)/src/.harbor-prepared
+	$(HB_RUN) registryctl
+$(HB)/out/harbor_exporter: $(HB)/src/.harbor-prepared
+	$(HB_RUN) exporter
+$(HB)/out/registry: $(HARBOR_SRC)/distribution-goharbor-release-2.8-ea065fef.tar.gz $(HB_SCRIPT)
+	$(HB_RUN) registry
+$(HB)/out/scanner-trivy: $(HARBOR_SRC)/harbor-scanner-trivy-v0.36.0.tar.gz $(HB_SCRIPT)
+	$(HB_RUN) trivy-adapter
+
+# The images: bin/images/<name>/{rootfs,config.json}, tagged with a content
+# hash, and bin/images/harbor-values.yaml pointing chart 1.19.1's image values
+# at them (imagePullPolicy IfNotPresent). nginx and busybox come from Debian
+# packages (apt-get download, never installed); the portal is a placeholder
+# page (docs/harbor-from-source.md says why).
+HI_DIR        := $(BIN)/images
+HI_SCRIPT     := scripts/harbor-images.sh
+HI_RUN        := HB=$(HB) IMAGES=$(HI_DIR) ./$(HI_SCRIPT)
+HI_NAMES      := harbor-core harbor-jobservice registry-photon harbor-registryctl harbor-exporter trivy-adapter-photon nginx-photon harbor-portal
+
+.PHONY: harbor-images
+harbor-images: $(HI_DIR)/harbor-values.yaml
+
+$(HB)/debs/packages:
+	$(HI_RUN) debs
+
+$(HI_DIR)/%/config.json: $(HI_SCRIPT) $(HB)/debs/packages $(HB)/src/.harbor-prepared
+	$(HI_RUN) $*
+$(HI_DIR)/harbor-core/config.json: $(HB)/out/harbor_core
+$(HI_DIR)/harbor-jobservice/config.json: $(HB)/out/harbor_jobservice
+$(HI_DIR)/registry-photon/config.json: $(HB)/out/registry
+$(HI_DIR)/harbor-registryctl/config.json: $(HB)/out/harbor_registryctl $(HB)/out/registry
+$(HI_DIR)/harbor-exporter/config.json: $(HB)/out/harbor_exporter
+$(HI_DIR)/trivy-adapter-photon/config.json: $(HB)/out/scanner-trivy
+
+$(HI_DIR)/harbor-values.yaml: $(foreach i,$(HI_NAMES),$(HI_DIR)/$(i)/config.json)
+	$(HI_RUN) values >$@.tmp && mv $@.tmp $@
+
+# tools/harbor runs every image's binaries as processes on the chart's
+# render (a push and a pull through nginx) under make test (real-assets
+# builds them: the node imports them).
+
+# ---- real node (issue 20) ----
+# real-assets: what internal/kubetest's StartRealCluster runs besides the
+# simulated cluster's control plane: the kubelet and kube-proxy of the same
+# release (same module, same ldflags as kube-apiserver), containerd, runc,
+# the CNI plugins, nft/iptables/conntrack from Debian's packages, unpacked
+# into bin/node/root (apt-get download + dpkg-deb -x: nothing is installed
+# on the host), and the node's images, built from directories into image
+# tarballs (bin/images/<name>.tar, imported into containerd by the test).
+# Cached and incremental: each part is rebuilt only when its inputs change.
+#
+# Image directories (bin/images/<name>/: rootfs/ + config.json, see
+# tools/images/pack) are packed by tools/images' packer, whoever built them:
+# ours below (pause, probe, postgres, redis, tools) and the Harbor images.
+NODE_ROOT   := $(BIN)/node/root
+DEB_CACHE   := $(BIN)/debs
+IMAGES_DIR  := $(BIN)/images
+IMAGE_TOOLS := $(CURDIR)/tools/images
+PACK        := $(BIN)/pack
+export HARBORHA_NODE_ROOT ?= $(NODE_ROOT)
+export HARBORHA_IMAGES ?= $(IMAGES_DIR)
+
+# The libraries are listed too (they are on Debian's base system, but a
+# host without them must still work): LD_LIBRARY_PATH points into the tree.
+NODE_DEBS := containerd runc containernetworking-plugins \
+	nftables libnftables1 libnftnl11 libmnl0 libjansson4 libedit2 libxtables12 \
+	iptables libip4tc2 libip6tc2 conntrack libnetfilter-conntrack3 libnfnetlink0 libseccomp2
+# postgresql-15 and redis-server with the libraries a host may lack.
+IMAGE_DEBS := busybox postgresql-15 postgresql-client-15 libpq5 redis-server redis-tools \
+	liblzf1 libjemalloc2 libicu72 libxml2 libldap-2.5-0 libsasl2-2 libreadline8 tzdata
+OUR_IMAGES := pause probe postgres redis tools coredns
+# CoreDNS: the cluster's DNS (Harbor's components find each other by
+# Service name); its go.mod has no replace lines, so go install builds it.
+COREDNS_VERSION := v1.15.0
+COREDNS         := $(BIN)/coredns-$(COREDNS_VERSION)/coredns
+
+.PHONY: real-assets node-assets images
+real-assets: kube-assets $(KUBE_ASSETS)/kube-controller-manager $(KUBE_ASSETS)/kube-scheduler node-assets images
+node-assets: $(KUBE_ASSETS)/kubelet $(KUBE_ASSETS)/kube-proxy $(NODE_ROOT)/.unpacked
+images: $(addprefix $(IMAGES_DIR)/,$(addsuffix /config.json,$(OUR_IMAGES))) harbor-images $(PACK)
+	$(PACK) $(IMAGES_DIR)/*/
+
+$(KUBE_ASSETS)/kubelet $(KUBE_ASSETS)/kube-proxy: $(KUBE_ASSETS)/%: $(KUBE_TOOLS)/go.mod $(KUBE_TOOLS)/go.sum
+	cd $(KUBE_TOOLS) && $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/$*
+
+# A package list that changed re-unpacks; the same list does nothing.
+$(BIN)/node/debs.list: real-node-force
+	@mkdir -p $(@D); echo '$(NODE_DEBS)' | cmp -s - $@ || echo '$(NODE_DEBS)' >$@
+$(BIN)/images/debs.list: real-node-force
+	@mkdir -p $(@D); echo '$(IMAGE_DEBS)' | cmp -s - $@ || echo '$(IMAGE_DEBS)' >$@
+.PHONY: real-node-force
+real-node-force:
+
+# iptables' names are Debian alternatives (made at install time): made here
+# for the nft backend, which kube-proxy's nftables mode and the CNI portmap
+# plugin then share.
+$(NODE_ROOT)/.unpacked: $(BIN)/node/debs.list $(IMAGE_TOOLS)/debs.sh
+	$(IMAGE_TOOLS)/debs.sh $(DEB_CACHE) $(NODE_ROOT) $(NODE_DEBS)
+	for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do \
+		ln -sf xtables-nft-multi $(NODE_ROOT)/usr/sbin/$$t; done
+	touch $@
+
+$(IMAGES_DIR)/.debroot/.unpacked: $(BIN)/images/debs.list $(IMAGE_TOOLS)/debs.sh
+	$(IMAGE_TOOLS)/debs.sh $(DEB_CACHE) $(@D) $(IMAGE_DEBS)
+	touch $@
+
+$(PACK): $(IMAGE_TOOLS)/go.mod $(IMAGE_TOOLS)/go.sum $(wildcard $(IMAGE_TOOLS)/pack/*.go $(IMAGE_TOOLS)/cmd/pack/*.go)
+	cd $(IMAGE_TOOLS) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $@ ./cmd/pack
+
+# pause and probe: one static Go program each, alone in the image.
+$(IMAGES_DIR)/pause/config.json $(IMAGES_DIR)/probe/config.json: $(IMAGES_DIR)/%/config.json: $(IMAGE_TOOLS)/cmd/%/main.go $(IMAGE_TOOLS)/go.mod
+	rm -rf $(@D) && mkdir -p $(@D)/rootfs
+	cd $(IMAGE_TOOLS) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(@D)/rootfs/$* ./cmd/$*
+	echo '{"ref": "harborha.local/$*", "entrypoint": ["/$*"]}' >$@
+
+# postgres, redis, tools: Debian's binaries with their libraries.
+$(IMAGES_DIR)/postgres/config.json $(IMAGES_DIR)/redis/config.json $(IMAGES_DIR)/tools/config.json: $(IMAGES_DIR)/%/config.json: \
+		$(IMAGES_DIR)/.debroot/.unpacked $(wildcard $(IMAGE_TOOLS)/rootfs/*)
+	$(IMAGE_TOOLS)/rootfs/rootfs.sh $* $(@D) $(IMAGES_DIR)/.debroot
+
+$(COREDNS):
+	GOBIN=$(@D) CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' github.com/coredns/coredns@$(COREDNS_VERSION)
+
+$(IMAGES_DIR)/coredns/config.json: $(COREDNS)
+	rm -rf $(@D) && mkdir -p $(@D)/rootfs
+	cp $< $(@D)/rootfs/coredns
+	echo '{"ref": "harborha.local/coredns", "entrypoint": ["/coredns"]}' >$@

@@ -11,7 +11,8 @@
 #      directory, holding the release files: mirrors, air-gapped networks),
 #      checked against checksums.txt (the signed copy inside a Helm 4 plugin
 #      archive when there is one), and only the two binaries unpacked;
-#   3. else, in a git checkout with Go on PATH, a build of both from source;
+#   3. else, in a git checkout with Go on PATH, a build of both from source
+#      with scripts/build.sh (the build of make build and make dist);
 #   4. else one line on stderr (what was tried, how to install by hand),
 #      neither binary left behind, exit status 1.
 #
@@ -248,10 +249,11 @@ stage() {
 	cp "$1/$2" "$(staged "$2")" && chmod 755 "$(staged "$2")"
 }
 
-# build_from_source: both binaries, built into $tmp/src, checked and put in
-# place as a release's are.
+# build_from_source: both binaries, built into $tmp/src by scripts/build.sh
+# (the build make build and make dist run), checked and put in place as a
+# release's are.
 build_from_source() {
-	if [ ! -f go.mod ] || [ ! -d cmd/harborha ] || [ ! -d cmd/harborha-post-render ] || ! command -v go >/dev/null 2>&1; then
+	if [ ! -f go.mod ] || [ ! -f scripts/build.sh ] || ! command -v go >/dev/null 2>&1; then
 		return 1
 	fi
 	echo "helm-harborha: $reason; building $cli and $post $version from source with Go" >&2
@@ -259,8 +261,7 @@ build_from_source() {
 		return 1
 	fi
 	broken=
-	if ! { mkdir -p "$tmp/src/bin" && go build -trimpath -ldflags "-s -w -X main.version=$version" \
-		-o "$tmp/src/bin/" ./cmd/harborha ./cmd/harborha-post-render && runs "$tmp/src"; }; then
+	if ! { sh ./scripts/build.sh "$tmp/src/bin" && runs "$tmp/src"; }; then
 		reason="$reason, and the build from source failed${broken:+ ($broken)}"
 		return 1
 	fi

@@ -14,12 +14,13 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/helmexec"
 	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
-// version is set at build time from plugin.yaml (see Makefile), like
+// version is set at build time from plugin.yaml (scripts/build.sh), like
 // harborha's: the install hook checks that both binaries are its version.
 var version = "dev"
 
@@ -28,10 +29,13 @@ func main() {
 		fmt.Println("harborha-post-render", version)
 		return
 	}
+	s := command.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
 	if len(os.Args) > 1 && os.Args[1] == helmexec.FrontDoor {
-		frontDoor(os.Args[2:])
+		frontDoor(os.Args[2:], s)
 	}
-	if err := postrender.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+	err := command.Execute(context.Background(), &postrender.Options{}, postrender.Help, os.Args[1:], s)
+	postrender.ReportError(err)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "harborha post-render: %s\n", output.OneLine(err.Error()))
 		os.Exit(1)
 	}
@@ -39,9 +43,9 @@ func main() {
 
 // frontDoor runs `helm harborha ARGS`: template --no-discover here, the
 // rest in the full binary. It does not return.
-func frontDoor(args []string) {
+func frontDoor(args []string, s command.Streams) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code, ran := helmexec.FastTemplate(ctx, args, os.Stdout, os.Stderr)
+	code, ran := helmexec.FastTemplate(ctx, args, s)
 	stop()
 	if ran {
 		os.Exit(code)

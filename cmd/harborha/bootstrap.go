@@ -1,16 +1,16 @@
 package main
 
 import (
-	"context"
-
-	"github.com/harborha/helm-harborha/internal/bootstrap"
+	"github.com/harborha/helm-harborha/internal/command"
+	"github.com/harborha/helm-harborha/internal/pipeline"
 )
 
 func init() {
-	register(command{
+	register(entry{
 		name:    "bootstrap",
 		summary: "create Harbor's database, role and Redis user in the KubeBlocks clusters",
-		run:     runBootstrap,
+		help:    bootstrapHelp,
+		new:     func() command.Command { return pipeline.NewBootstrapOptions() },
 	})
 }
 
@@ -29,18 +29,3 @@ secretKeyRef. A Job that fails is kept a day and its log shown.
 
 Flags:
 `
-
-func runBootstrap(ctx context.Context, s *streams, args []string) error {
-	var c bootstrap.Command
-	fs, kf, done, err := parseClusterCommand(s, "bootstrap", bootstrapHelp, args, true, c.AddFlags)
-	if done || err != nil {
-		return err
-	}
-	if err := c.Complete(fs); err != nil {
-		return err
-	}
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	return c.Run(ctx, kf.Settings(), s.out, s.err)
-}

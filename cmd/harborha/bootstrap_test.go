@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/harborha/helm-harborha/internal/command"
 )
 
 // Argument errors are found before any cluster is contacted: one line,
@@ -25,7 +27,7 @@ func TestBootstrapArgumentErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := run(context.Background(), &streams{in: strings.NewReader(""), out: &out, err: &errb}, tc.args)
+			code := run(context.Background(), command.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}, tc.args)
 			if code != 1 || errb.String() != tc.want || out.Len() != 0 {
 				t.Errorf("exit %d, stderr %q, stdout %q; want exit 1, stderr %q", code, errb.String(), out.String(), tc.want)
 			}
@@ -35,7 +37,7 @@ func TestBootstrapArgumentErrors(t *testing.T) {
 
 func TestBootstrapHelpListsTheFlags(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), &streams{out: &out, err: &errb}, []string{"bootstrap", "--help"}); code != 0 {
+	if code := run(context.Background(), command.Streams{Out: &out, Err: &errb}, []string{"bootstrap", "--help"}); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	for _, flag := range []string{"--db-user", "--database", "--redis-user", "--rotate", "--psql-image", "--redis-image", "--timeout", "--dry-run", "--pg", "--redis", "--kube-context"} {

@@ -1,19 +1,16 @@
 package main
 
 import (
-	"context"
-
-	"github.com/spf13/pflag"
-
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/discover"
-	"github.com/harborha/helm-harborha/internal/output"
 )
 
 func init() {
-	register(command{
+	register(entry{
 		name:    "discover",
 		summary: "find the KubeBlocks PostgreSQL and Redis clusters for Harbor and show their health",
-		run:     runDiscover,
+		help:    discoverHelp,
+		new:     func() command.Command { return &discover.Options{} },
 	})
 }
 
@@ -27,21 +24,3 @@ With one cluster of each engine no flag is needed; otherwise name them.
 
 Flags:
 `
-
-func runDiscover(ctx context.Context, s *streams, args []string) error {
-	var o discover.Options
-	var format output.Format
-	_, kf, done, err := parseClusterCommand(s, "discover", discoverHelp, args, false, func(fs *pflag.FlagSet) {
-		o.AddFlags(fs)
-		output.AddFlag(fs, &format, "", output.Text, output.JSON, output.YAML)
-	})
-	if done || err != nil {
-		return err
-	}
-	r, _, err := discover.Find(ctx, kf.Settings(), o)
-	if err != nil {
-		return err
-	}
-	output.Warn(s.err, "discover", r.Warnings)
-	return format.Write(s.out, r)
-}

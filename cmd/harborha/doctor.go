@@ -1,16 +1,17 @@
 package main
 
 import (
-	"context"
-
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/doctor"
 )
 
 func init() {
-	register(command{
+	register(entry{
 		name:    "doctor",
 		summary: "check a live Harbor release and its KubeBlocks clusters for high availability; --drill tests failover",
-		run:     runDoctor,
+		help:    doctorHelp,
+		new:     func() command.Command { return &doctor.Options{} },
+		failure: doctor.ExitUnverified,
 	})
 }
 
@@ -35,28 +36,3 @@ Exit status: 0 healthy, 1 findings, 2 could not check.
 
 Flags:
 `
-
-// Exit status of doctor when it could not run (bad flags, no cluster).
-const doctorBroken = doctor.ExitUnverified
-
-func runDoctor(ctx context.Context, s *streams, args []string) error {
-	var o doctor.Options
-	fs, kf, done, err := parseClusterCommand(s, "doctor", doctorHelp, args, true, o.AddFlags)
-	if done {
-		return nil
-	}
-	if err == nil {
-		err = o.Complete(fs)
-	}
-	if err == nil {
-		err = o.Validate()
-	}
-	if err != nil {
-		return &exitError{code: doctorBroken, err: err}
-	}
-	code, err := o.Run(ctx, kf.Settings(), doctor.Streams{In: s.in, Out: s.out, Err: s.err})
-	if err != nil || code != 0 {
-		return &exitError{code: code, err: err} // the report says why, when there is one
-	}
-	return nil
-}

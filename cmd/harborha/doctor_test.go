@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/harborha/helm-harborha/internal/command"
 )
 
 // doctor's exit statuses when it cannot check: 2, one line, no report.
@@ -23,7 +25,7 @@ func TestDoctorCommand(t *testing.T) {
 		{[]string{"doctor", "myharbor"}, 2, "harborha doctor: no Kubernetes configuration found"},
 	} {
 		var out, errb bytes.Buffer
-		code := run(context.Background(), &streams{in: strings.NewReader(""), out: &out, err: &errb}, tt.args)
+		code := run(context.Background(), command.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}, tt.args)
 		lines := strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n")
 		if code != tt.code || (tt.stderr != "" && (len(lines) != 1 || !strings.HasPrefix(lines[0], tt.stderr))) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and one line starting %q", tt.args, code, errb.String(), tt.code, tt.stderr)

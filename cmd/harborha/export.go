@@ -1,17 +1,16 @@
 package main
 
 import (
-	"context"
-	"fmt"
-
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/export"
 )
 
 func init() {
-	register(command{
+	register(entry{
 		name:    "export",
 		summary: "write the HA changes as data for Argo CD, Flux or kustomize (kustomization or HelmRelease)",
-		run:     runExport,
+		help:    exportHelp,
+		new:     func() command.Command { return export.NewOptions("helm-harborha " + version) },
 	})
 }
 
@@ -33,15 +32,3 @@ would read inline are left out (flux reads them from their Secrets).
 
 flags:
 `
-
-func runExport(ctx context.Context, s *streams, args []string) error {
-	o := export.NewOptions("helm-harborha " + version)
-	if done, err := preparePassThrough(s, "export", exportHelp, o, args); done || err != nil {
-		return err
-	}
-	if err := o.Run(ctx, s.err); err != nil {
-		return err
-	}
-	fmt.Fprintf(s.err, "harborha export: wrote %s (--format %s)\n", o.OutputDir, o.Format)
-	return nil
-}

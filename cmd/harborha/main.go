@@ -2,8 +2,10 @@
 // PostgreSQL and Redis clusters, writes the goharbor chart's values overlay,
 // post-renders the chart into a highly-available topology and lints it.
 //
-// The command layer is thin: each subcommand lives in its own file, parses
-// its flags with pflag and calls one internal package.
+// The command layer is thin: each subcommand's file registers its help and
+// its command (internal/command's shape, which command.Execute drives);
+// run maps what the command returns to one line on stderr and an exit
+// status.
 package main
 
 import (
@@ -17,53 +19,44 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/output"
 )
 
-// command is one subcommand. run returns an error for the user; an
-// *exitError carries a specific exit status (lint findings, helm's status).
-type command struct {
+// entry is one subcommand: its help, and its command, made anew per run.
+type entry struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, s *streams, args []string) error
+	help    string
+	new     func() command.Command
+	// failure is the exit status of an error that carries none: 1, but 2
+	// for lint and doctor, whose 1 means findings.
+	failure int
+	// report also hands the error to the command (post-render writes it
+	// where Helm 4 can show it).
+	report func(error)
 }
 
-// streams are the process's standard streams. Commands that produce a
-// document write it to stdout only once it is complete, so that a failure
-// never leaves half-written output.
-type streams struct {
-	in  io.Reader
-	out io.Writer
-	err io.Writer
-}
-
-type exitError struct {
-	code int
-	err  error // may be nil: the command already reported what it had to
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-var commands = map[string]command{}
+var commands = map[string]entry{}
 
 // register is called from each subcommand file's init.
-func register(c command) { commands[c.name] = c }
+func register(e entry) {
+	if e.failure == 0 {
+		e.failure = 1
+	}
+	commands[e.name] = e
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.Args[1:])
+	code := run(ctx, command.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
 
 // run dispatches to a subcommand and turns its error into one line on
 // stderr and an exit status.
-func run(ctx context.Context, s *streams, args []string) int {
+func run(ctx context.Context, s command.Streams, args []string) int {
 	// Helm 3 post-renders through "$HELM_BIN harborha post-render ...", Helm 4
 	// through the post-renderer plugin with the same argument list; accept and
 	// skip a leading "harborha" so one postRendererArgs list serves both.
@@ -71,34 +64,42 @@ func run(ctx context.Context, s *streams, args []string) int {
 		args = args[1:]
 	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(s.out)
+		usage(s.Out)
 		return 0
 	}
 	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(s.out, "harborha", version)
+		fmt.Fprintln(s.Out, "harborha", version)
 		return 0
 	}
-	c, ok := commands[args[0]]
+	e, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(s.err, "harborha: unknown command %q; run 'harborha help' for the list\n", args[0])
+		fmt.Fprintf(s.Err, "harborha: unknown command %q; run 'harborha help' for the list\n", args[0])
 		return 2
 	}
-	err := c.run(ctx, s, args[1:])
+	err := command.Execute(ctx, e.new(), e.help, args[1:], s)
+	if e.report != nil {
+		e.report(err)
+	}
+	return exitStatus(s, e, err)
+}
+
+// exitStatus writes err as one line and returns the status it calls for.
+func exitStatus(s command.Streams, e entry, err error) int {
 	if err == nil {
 		return 0
 	}
-	var ee *exitError
+	code := e.failure
+	var ee *command.ExitError
 	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintf(s.err, "harborha %s: %s\n", c.name, output.OneLine(ee.err.Error()))
-		}
-		return ee.code
+		code, err = ee.Code, ee.Err
 	}
-	fmt.Fprintf(s.err, "harborha %s: %s\n", c.name, output.OneLine(err.Error()))
-	return 1
+	if err != nil {
+		fmt.Fprintf(s.Err, "harborha %s: %s\n", e.name, output.OneLine(err.Error()))
+	}
+	return code
 }
 
-// version is set at build time from plugin.yaml (see Makefile).
+// version is set at build time from plugin.yaml (scripts/build.sh).
 var version = "dev"
 
 func usage(w io.Writer) {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/harborha/helm-harborha/internal/command"
 )
 
 const minimalDeployment = `apiVersion: apps/v1
@@ -42,7 +44,7 @@ func TestPostRenderCommand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := run(context.Background(), &streams{in: strings.NewReader(tt.stdin), out: &out, err: &errb}, tt.args)
+			code := run(context.Background(), command.Streams{In: strings.NewReader(tt.stdin), Out: &out, Err: &errb}, tt.args)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d (stderr %q)", code, tt.code, errb.String())
 			}

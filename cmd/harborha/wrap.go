@@ -1,20 +1,23 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/helmrun"
 )
 
 func init() {
 	for _, action := range []string{"install", "upgrade", "template"} {
-		register(command{
+		step := "creates Harbor's database, role and Redis user (as 'bootstrap' does) unless --no-bootstrap;"
+		if action == "template" {
+			step = "(template changes nothing in the cluster: no bootstrap);"
+		}
+		register(entry{
 			name:    action,
 			summary: fmt.Sprintf("helm %s, on the discovered KubeBlocks clusters, post-rendered into an HA topology", action),
-			run: func(ctx context.Context, s *streams, args []string) error {
-				return runWrapper(ctx, s, action, args)
-			},
+			help:    fmt.Sprintf(wrapperHelp, action, step),
+			new:     func() command.Command { return helmrun.NewOptions(action, "helm-harborha "+version) },
 		})
 	}
 }
@@ -36,20 +39,3 @@ Helm's -n, --kube-context and --kubeconfig serve both.
 
 harborha flags:
 `
-
-func runWrapper(ctx context.Context, s *streams, action string, args []string) error {
-	o := helmrun.NewOptions(action, "helm-harborha "+version)
-	step := "creates Harbor's database, role and Redis user (as 'bootstrap' does) unless --no-bootstrap;"
-	if action == "template" {
-		step = "(template changes nothing in the cluster: no bootstrap);"
-	}
-	help := fmt.Sprintf(wrapperHelp, action, step)
-	if done, err := preparePassThrough(s, action, help, o, args); done || err != nil {
-		return err
-	}
-	code, err := o.Run(ctx, s.out, s.err)
-	if err == nil && code != 0 {
-		err = &exitError{code: code} // Helm has said why
-	}
-	return err
-}

@@ -3,12 +3,16 @@ package bootstrap
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"sigs.k8s.io/yaml"
 
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
 
@@ -21,7 +25,7 @@ func TestRedisCopyFollowsTheAccount(t *testing.T) {
 	c := &kube.Client{Typed: cs, Namespace: "harbor"}
 	ctx := context.Background()
 	var progress bytes.Buffer
-	o := Options{Release: "myharbor", Namespace: "harbor", Progress: &progress,
+	o := Spec{Release: "myharbor", Namespace: "harbor", Progress: &progress,
 		RedisCopy: &Endpoint{Namespace: "kb", Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}}
 	copied := func() map[string][]byte {
 		t.Helper()
@@ -87,7 +91,7 @@ func TestRedisCopyFollowsTheAccount(t *testing.T) {
 func TestRedisCopyCheckedFirst(t *testing.T) {
 	cs := fake.NewClientset(superSecret("kb", "myredis-redis-account-default", "default", "has/slash@and:colon"),
 		superSecret("kb", "mypg-conn-credential", "postgres", "PgPassword1"))
-	o := Options{Release: "myharbor", Namespace: "harbor", Progress: &bytes.Buffer{},
+	o := Spec{Release: "myharbor", Namespace: "harbor", Progress: &bytes.Buffer{},
 		Postgres:  &PostgresTarget{Endpoint: Endpoint{Namespace: "kb", Host: "10.96.0.10", Port: 5432, Secret: SecretRef{Name: "mypg-conn-credential"}}},
 		RedisCopy: &Endpoint{Namespace: "kb", Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}}
 	_, err := Run(context.Background(), &kube.Client{Typed: cs, Namespace: "harbor"}, o)
@@ -98,5 +102,41 @@ func TestRedisCopyCheckedFirst(t *testing.T) {
 		if a.GetVerb() == "create" {
 			t.Errorf("%s %s created before the check failed", a.GetVerb(), a.GetResource().Resource)
 		}
+	}
+}
+
+// The dry run shows the very copy Secret Run creates: the same name,
+// labels and annotations (the note saying what it is among them), only
+// its values redacted.
+func TestDryRunShowsTheRedisCopyRunCreates(t *testing.T) {
+	cs := fake.NewClientset(superSecret("kb", "myredis-redis-account-default", "default", "AccountPassword1"))
+	o := Spec{Release: "myharbor", Namespace: "harbor",
+		RedisCopy: &Endpoint{Namespace: "kb", Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}}
+	if _, err := Run(context.Background(), &kube.Client{Typed: cs, Namespace: "harbor"}, o); err != nil {
+		t.Fatal(err)
+	}
+	created, err := cs.CoreV1().Secrets("harbor").Get(context.Background(), RedisSecretName("myharbor"), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := DryRun(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown *corev1.Secret
+	for _, part := range strings.Split(string(doc), "\n---\n") {
+		var s corev1.Secret
+		if err := yaml.Unmarshal([]byte(part), &s); err == nil && s.Kind == "Secret" && s.Name == created.Name {
+			shown = &s
+		}
+	}
+	if shown == nil {
+		t.Fatalf("the dry run shows no Secret %s:\n%s", created.Name, doc)
+	}
+	if !reflect.DeepEqual(shown.Labels, created.Labels) || !reflect.DeepEqual(shown.Annotations, created.Annotations) {
+		t.Errorf("the dry run's copy differs from Run's:\n labels %v\n  want %v\n annotations %v\n  want %v", shown.Labels, created.Labels, shown.Annotations, created.Annotations)
+	}
+	if created.Annotations[generated.NoteAnnotation] == "" {
+		t.Error("the copy carries no note saying what it is")
 	}
 }

@@ -9,14 +9,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/output"
 )
 
-// DryRun returns what Run and EnsureGenerated would create, as a YAML
+// DryRun returns what Run and generated.Ensure would create, as a YAML
 // stream: the generated Secrets (created only when missing; passwords and
 // values redacted), the single-use password copies for clusters outside
 // Harbor's namespace, and the Jobs. It makes no API call.
-func DryRun(opts Options) ([]byte, error) {
+func DryRun(opts Spec) ([]byte, error) {
 	o := opts.withDefaults()
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -30,7 +31,7 @@ func DryRun(opts Options) ([]byte, error) {
 	var objs []runtime.Object
 	add := func(j *jobRun, build func(passwordRef) *batchv1.Job) {
 		cr := j.cred
-		objs = append(objs, generatedSecret(o.Namespace, cr.secret, o.Release, cr.component, map[string][]byte{
+		objs = append(objs, generated.NewSecret(o.Namespace, cr.secret, o.Release, cr.component, map[string][]byte{
 			cr.usernameKey: []byte(cr.name), cr.passwordKey: []byte(output.Redacted),
 		}))
 		j.password = ensured{key: cr.passwordKey}
@@ -54,17 +55,11 @@ func DryRun(opts Options) ([]byte, error) {
 		add(redisRun(o), func(pw passwordRef) *batchv1.Job { return redisJob(o, nodes, pw) })
 	}
 	if c := o.RedisCopy; c != nil && o.Redis == nil {
-		cp := generatedSecret(o.Namespace, RedisSecretName(o.Release), o.Release, "redis", map[string][]byte{
-			RedisUsernameKey: []byte(output.Redacted), RedisPasswordKey: []byte(output.Redacted)})
-		cp.Annotations = map[string]string{copyOfAnnotation: c.Namespace + "/" + c.Secret.Name}
-		objs = append(objs, cp)
+		objs = append(objs, redisCopySecret(o.Namespace, o.Release, c.Namespace+"/"+c.Secret.Name, map[string][]byte{
+			RedisUsernameKey: []byte(output.Redacted), RedisPasswordKey: []byte(output.Redacted)}))
 	}
-	for _, v := range generatedValues {
-		data := map[string][]byte{}
-		for _, k := range v.keys {
-			data[k] = []byte(output.Redacted)
-		}
-		objs = append(objs, generatedValueSecret(o.Namespace, GeneratedSecretName(o.Release, v.name), o.Release, v, data))
+	for _, s := range generated.DryRun(o.Namespace, o.Release) {
+		objs = append(objs, s)
 	}
 	for _, obj := range objs {
 		doc, err := cleanYAML(obj)

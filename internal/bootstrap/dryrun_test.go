@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
@@ -35,7 +36,7 @@ func TestDryRunHoldsNoSecretValue(t *testing.T) {
 	text := string(doc)
 	// Two passwords, one single-use copy, and the generated values' keys
 	// (one each, two for the token pair and for the registry's credentials).
-	if n, want := strings.Count(text, output.Redacted), 3+len(generatedValues)+2; n != want {
+	if n, want := strings.Count(text, output.Redacted), 3+len(generated.Names())+2; n != want {
 		t.Errorf("%d redacted values, want %d:\n%s", n, want, text)
 	}
 	for _, key := range []string{"PGUSER", "PGPASSWORD", "HARBOR_DB_PASSWORD", "REDIS_ADMIN_USER", "REDISCLI_AUTH", "HARBOR_REDIS_PASSWORD"} {

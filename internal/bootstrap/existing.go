@@ -7,6 +7,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
 
@@ -49,7 +50,7 @@ func Prior(ctx context.Context, c *kube.Client, namespace, release, database str
 	if res.Redis, err = existingRedis(ctx, c, namespace, release); err != nil {
 		return res, err
 	}
-	g, err := ReadGenerated(ctx, c, namespace, release)
+	g, err := generated.Read(ctx, c, namespace, release)
 	if err != nil {
 		return res, err
 	}

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
 
@@ -61,7 +62,7 @@ func TestExisting(t *testing.T) {
 			if (res.Redis != nil) != tt.wantRedis || (tt.wantRedis && (res.Redis.User != "harbor" || res.Redis.Secret != "myharbor-harborha-redis")) {
 				t.Errorf("redis: %+v", res.Redis)
 			}
-			if res.Generated == nil || len(res.Generated.Missing()) != len(generatedValues) || len(res.Generated.Settings()) != 0 {
+			if res.Generated == nil || len(res.Generated.Missing()) != len(generated.Names()) || len(res.Generated.Settings()) != 0 {
 				t.Errorf("no generated Secret exists, so none may be pointed at: %+v", res.Generated)
 			}
 		})

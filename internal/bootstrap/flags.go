@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/generated"
 )
 
 // Flags are what a user asks bootstrap to create, as the bootstrap command
@@ -18,7 +20,7 @@ type Flags struct {
 	RedisUser string
 	// Rotate names what to make anew: RotatePasswords (the role's and the
 	// Redis user's passwords; a bare --rotate) and generated values
-	// (GeneratedNames).
+	// (generated.Names).
 	Rotate     []string
 	PsqlImage  string
 	RedisImage string
@@ -33,17 +35,17 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet, timeoutFlag string) {
 	f.timeoutFlag = "--" + timeoutFlag
 	fs.StringVar(&f.Role, "db-user", DefaultRole, "PostgreSQL role Harbor logs in as")
 	fs.StringVar(&f.RedisUser, "redis-user", "", "also create this Redis ACL user for Harbor (goharbor chart 1.12 or later)")
-	fs.StringSliceVar(&f.Rotate, "rotate", nil, "make anew: "+RotatePasswords+" (the role's and the Redis user's passwords; a bare --rotate), or any of the generated values "+strings.Join(GeneratedNames(), ", ")+" (--rotate=token,csrf)")
+	fs.StringSliceVar(&f.Rotate, "rotate", nil, "make anew: "+RotatePasswords+" (the role's and the Redis user's passwords; a bare --rotate), or any of the generated values "+strings.Join(generated.Names(), ", ")+" (--rotate=token,csrf)")
 	fs.Lookup("rotate").NoOptDefVal = RotatePasswords
 	fs.StringVar(&f.PsqlImage, "psql-image", DefaultPsqlImage, "image with /bin/sh and psql for the PostgreSQL Job")
 	fs.StringVar(&f.RedisImage, "redis-image", DefaultRedisImage, "image with /bin/sh and redis-cli (6.2 or later) for the Redis Job")
 	fs.DurationVar(&f.Timeout, timeoutFlag, DefaultTimeout, "how long each bootstrap Job may take")
 }
 
-// Options are the bootstrap options for a release in Harbor's namespace,
+// Spec is what to bootstrap for a release in Harbor's namespace,
 // on the clusters discovery found; progress gets one line per step.
-func (f *Flags) Options(release, namespace, database string, found *discover.Result, progress io.Writer) Options {
-	o := Options{
+func (f *Flags) Spec(release, namespace, database string, found *discover.Result, progress io.Writer) Spec {
+	o := Spec{
 		Release: release, Namespace: namespace, Progress: progress,
 		Rotate: slices.Contains(f.Rotate, RotatePasswords), PsqlImage: f.PsqlImage, RedisImage: f.RedisImage,
 		Timeout: f.Timeout, TimeoutFlag: f.timeoutFlag,
@@ -73,7 +75,18 @@ func (f *Flags) RotateGenerated() []string {
 	return out
 }
 
-// Generated are the options of EnsureGenerated for a release.
-func (f *Flags) Generated(release, namespace string, progress io.Writer) GeneratedOptions {
-	return GeneratedOptions{Release: release, Namespace: namespace, Rotate: f.RotateGenerated(), Progress: progress}
+// Generated is what generated.Ensure makes for a release.
+func (f *Flags) Generated(release, namespace string, progress io.Writer) generated.Spec {
+	return generated.Spec{Release: release, Namespace: namespace, Rotate: f.RotateGenerated(), Progress: progress}
+}
+
+// CheckRotate refuses a --rotate name that is not a generated value (nor
+// "passwords", the role and user passwords).
+func CheckRotate(names []string) error {
+	for _, n := range names {
+		if n != RotatePasswords && !slices.Contains(generated.Names(), n) {
+			return fmt.Errorf("--rotate: %q is not %s, or %s", n, RotatePasswords, strings.Join(generated.Names(), ", "))
+		}
+	}
+	return nil
 }

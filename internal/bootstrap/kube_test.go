@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/kubetest"
 )
@@ -44,7 +45,7 @@ func TestObjectsPassServerSideValidation(t *testing.T) {
 	t.Parallel()
 	env := kubetest.Start(t)
 	ns, dbNS := env.Namespace(t, "bootstrap"), env.Namespace(t, "bootstrap-db")
-	o := Options{Release: "myharbor", Namespace: ns,
+	o := Spec{Release: "myharbor", Namespace: ns,
 		Postgres: &PostgresTarget{Endpoint: Endpoint{Namespace: dbNS, Host: "10.96.0.10", Port: 5432, Secret: SecretRef{Name: "mypg-conn-credential"}}, SSLMode: "disable"},
 		Redis:    &RedisTarget{Endpoint: Endpoint{Namespace: ns, Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}, User: "harbor", Nodes: []string{"10.0.0.11:6379", "10.0.0.12:6379"}},
 		Rotate:   true,
@@ -57,8 +58,8 @@ func TestObjectsPassServerSideValidation(t *testing.T) {
 		t.Fatalf("single-use copies: PostgreSQL in another namespace %v, Redis in Harbor's %v", input, noInput)
 	}
 	objs := toUnstructured(t,
-		generatedSecret(ns, DatabaseSecretName(o.Release), o.Release, "database", map[string][]byte{"username": []byte("harbor"), "password": []byte("p"), rotatingKey: []byte("q")}),
-		generatedSecret(ns, RedisSecretName(o.Release), o.Release, "redis", map[string][]byte{RedisUsernameKey: []byte("harbor"), RedisPasswordKey: []byte("p")}),
+		generated.NewSecret(ns, DatabaseSecretName(o.Release), o.Release, "database", map[string][]byte{"username": []byte("harbor"), "password": []byte("p"), rotatingKey: []byte("q")}),
+		generated.NewSecret(ns, RedisSecretName(o.Release), o.Release, "redis", map[string][]byte{RedisUsernameKey: []byte("harbor"), RedisPasswordKey: []byte("p")}),
 		input,
 		postgresJob(o, pgRef),
 		redisJob(o, o.Redis.Nodes, rdRef),
@@ -71,7 +72,7 @@ func TestObjectsPassServerSideValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 5 + len(generatedValues); len(fromDryRun) != want {
+	if want := 5 + len(generated.Names()); len(fromDryRun) != want {
 		t.Fatalf("--dry-run printed %d objects, want %d (2 Secrets, 1 single-use copy, 2 Jobs, the generated values' Secrets)", len(fromDryRun), want)
 	}
 	objs = append(objs, fromDryRun...)
@@ -136,7 +137,7 @@ func TestRunAgainstTheRealAPIServer(t *testing.T) {
 	k := &kubelet{t: t, cs: env.Typed, mode: runJobs, logs: map[string][]byte{}}
 	stop := k.follow(ctx, ns)
 	defer stop()
-	o := Options{Release: "myharbor", Namespace: ns, Postgres: &PostgresTarget{Endpoint: pg.endpoint(ns)}, Timeout: time.Minute}
+	o := Spec{Release: "myharbor", Namespace: ns, Postgres: &PostgresTarget{Endpoint: pg.endpoint(ns)}, Timeout: time.Minute}
 	for run := 1; run <= 2; run++ {
 		_, progress, err := runWithClient(ctx, &kube.Client{Typed: env.Typed, Server: env.Server, Context: kubetest.Context}, k, o)
 		if err != nil {
@@ -198,12 +199,12 @@ func TestDiscoveredClustersBootstrap(t *testing.T) {
 	env.Create(t, ns, kubetest.Fixture(t, "kb-1.0-pg-redis.yaml")...)
 	ctx := context.Background()
 	c := &kube.Client{Typed: env.Typed, Dynamic: env.Dynamic, Server: env.Server, Context: kubetest.Context, Namespace: ns}
-	found, err := discover.Discover(ctx, c, discover.Options{Namespace: ns})
+	found, err := discover.Discover(ctx, c, discover.Query{Namespace: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var progress bytes.Buffer
-	o := Options{Release: "myharbor", Namespace: ns, Progress: &progress,
+	o := Spec{Release: "myharbor", Namespace: ns, Progress: &progress,
 		Postgres: &PostgresTarget{Endpoint: EndpointFrom(found.PostgreSQL)},
 		Redis:    &RedisTarget{Endpoint: EndpointFrom(found.Redis), User: "harbor", Service: found.Redis.Service},
 	}.withDefaults()
@@ -247,7 +248,7 @@ func TestUnsafeRedisCopyCreatesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	o := Options{Release: "myharbor", Namespace: ns, Progress: &bytes.Buffer{}, Timeout: time.Minute,
+	o := Spec{Release: "myharbor", Namespace: ns, Progress: &bytes.Buffer{}, Timeout: time.Minute,
 		Postgres:  &PostgresTarget{Endpoint: Endpoint{Namespace: ns, Host: "10.96.0.10", Port: 5432, Secret: SecretRef{Name: "mypg-conn-credential"}}},
 		RedisCopy: &Endpoint{Namespace: dbNS, Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}}
 	_, err := Run(ctx, &kube.Client{Typed: env.Typed, Server: env.Server, Context: kubetest.Context, Namespace: ns}, o)

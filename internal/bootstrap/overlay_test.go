@@ -34,12 +34,8 @@ func TestOverlayAfterBootstrapRendersWithTheRealChart(t *testing.T) {
 	}
 	o := values.Defaults()
 	o.HarborNamespace, o.ExternalURL, o.Database, o.Now = "harbor", "http://harbor.example.com:30002", "harbor_registry", time.Unix(0, 0)
-	doc, err := values.Build(found, o)
+	ov, err := values.Build(found, o)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var overlay map[string]any
-	if err := yaml.Unmarshal(doc, &overlay); err != nil {
 		t.Fatal(err)
 	}
 	res := Result{Namespace: "harbor",
@@ -49,10 +45,10 @@ func TestOverlayAfterBootstrapRendersWithTheRealChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := values.Apply(overlay, settings); err != nil {
+	if err := ov.Set(settings); err != nil {
 		t.Fatal(err)
 	}
-	out, err := yaml.Marshal(overlay)
+	out, err := ov.YAML()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +60,7 @@ func TestOverlayAfterBootstrapRendersWithTheRealChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	knobs := postrender.DefaultOptions()
+	knobs := postrender.DefaultKnobs()
 	knobs.RedisPasswordSecret, knobs.RedisUsername = ref.Secret+":"+ref.Key, ref.Username
 	r, err := postrender.New(knobs, nil)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/harborha/helm-harborha/internal/values"
 )
 
-// TestPatch points an overlay that values.Build really wrote at what
+// TestPatch points an overlay that values.Build really made at what
 // bootstrap created: the dedicated role, database and Secret, and the Redis
 // user or copy; the header Build wrote survives line for line, and no
 // password is ever in it.
@@ -24,7 +24,15 @@ func TestPatch(t *testing.T) {
 	}
 	o := values.Defaults()
 	o.HarborNamespace, o.ExternalURL, o.Now, o.Generator = "harbor", "http://harbor.example.com:30002", time.Unix(0, 0), "helm-harborha test"
-	doc, err := values.Build(found, o)
+	build := func() *values.Overlay {
+		t.Helper()
+		ov, err := values.Build(found, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ov
+	}
+	doc, err := build().YAML()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +65,7 @@ func TestPatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := tt.res.Patch(doc, tt.redisUsername)
+			out, err := patch(build(), tt.res, tt.redisUsername)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want %q", err, tt.wantErr)
@@ -86,6 +94,19 @@ func TestPatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// patch points the overlay at what bootstrap set up, as the pipeline
+// does, and encodes it as the values command writes it.
+func patch(ov *values.Overlay, res Result, redisUsername bool) ([]byte, error) {
+	settings, err := res.Settings(redisUsername)
+	if err != nil {
+		return nil, err
+	}
+	if err := ov.Set(settings); err != nil {
+		return nil, err
+	}
+	return ov.YAML()
 }
 
 func headerOf(doc string) string {

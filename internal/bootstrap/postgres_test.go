@@ -15,13 +15,13 @@ import (
 
 const harborPassword = "HarborRolePassword0123456789AB"
 
-func pgOptions(s *pgServer) Options {
-	return Options{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: s.endpoint("harbor")}}.withDefaults()
+func pgOptions(s *pgServer) Spec {
+	return Spec{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: s.endpoint("harbor")}}.withDefaults()
 }
 
 // runPostgresJob runs the Job built for o, with the cluster's superuser
 // password super and Harbor's role password rolePassword.
-func runPostgresJob(t *testing.T, o Options, super, rolePassword string) (log string, exitCode int) {
+func runPostgresJob(t *testing.T, o Spec, super, rolePassword string) (log string, exitCode int) {
 	t.Helper()
 	job := postgresJob(o, passwordRef{secret: DatabaseSecretName(o.Release), key: DatabasePasswordKey})
 	return runJobWith(t, job, map[string]map[string]string{

@@ -16,15 +16,15 @@ import (
 
 const redisUserPassword = "RedisUserPassword0123456789AB"
 
-func redisOptions(nodes ...*redisServer) Options {
-	o := Options{Release: "myharbor", Namespace: "harbor", Redis: &RedisTarget{Endpoint: nodes[0].endpoint("harbor"), User: "harbor"}}.withDefaults()
+func redisOptions(nodes ...*redisServer) Spec {
+	o := Spec{Release: "myharbor", Namespace: "harbor", Redis: &RedisTarget{Endpoint: nodes[0].endpoint("harbor"), User: "harbor"}}.withDefaults()
 	for _, n := range nodes {
 		o.Redis.Nodes = append(o.Redis.Nodes, n.addr())
 	}
 	return o
 }
 
-func runRedisJob(t *testing.T, o Options, super, userPassword string) (log string, exitCode int) {
+func runRedisJob(t *testing.T, o Spec, super, userPassword string) (log string, exitCode int) {
 	t.Helper()
 	job := redisJob(o, o.Redis.Nodes, passwordRef{secret: RedisSecretName(o.Release), key: RedisPasswordKey})
 	return runJobWith(t, job, map[string]map[string]string{

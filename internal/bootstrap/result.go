@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/values"
 )
 
@@ -17,7 +18,7 @@ type Result struct {
 	Database  *DatabaseResult `json:"database,omitempty"`
 	Redis     *RedisResult    `json:"redis,omitempty"`
 	// Generated are the Secrets of the values the chart would generate.
-	Generated *Generated `json:"generated,omitempty"`
+	Generated *generated.Set `json:"generated,omitempty"`
 }
 
 // DatabaseResult: Harbor's role, its database, and the Secret whose key
@@ -120,16 +121,6 @@ func (r Result) WriteText(out io.Writer) error {
 	}
 	_, err := io.WriteString(out, b.String())
 	return err
-}
-
-// Patch points a values overlay at what bootstrap set up (the dedicated
-// role, its Secret and database, the Redis user), keeping its header.
-func (r Result) Patch(overlay []byte, redisUsername bool) ([]byte, error) {
-	settings, err := r.Settings(redisUsername)
-	if err != nil {
-		return nil, err
-	}
-	return values.Patch(overlay, settings)
 }
 
 func rotatedNote(rotated bool) string {

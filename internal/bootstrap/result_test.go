@@ -7,6 +7,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/values"
 )
@@ -14,10 +15,12 @@ import (
 var bootstrapped = Result{Namespace: "harbor",
 	Database: &DatabaseResult{Role: "harbor", Database: "registry", Secret: "myharbor-harborha-db"},
 	Redis:    &RedisResult{User: "harbor", Secret: "myharbor-harborha-redis", Nodes: []string{"10.0.0.11:6379"}},
-	Generated: &Generated{Namespace: "harbor", Secrets: []GeneratedSecret{
-		{Name: "core", Secret: "myharbor-harborha-core", State: StateCreated, settings: generatedValues[0].settings("myharbor-harborha-core", nil)},
-		{Name: "registry-credentials", Secret: "myharbor-harborha-registry-credentials", State: StateAdopted,
-			settings: generatedValues[5].settings("myharbor-harborha-registry-credentials", map[string][]byte{registryHtpasswdKy: []byte("harbor_registry_user:$2a$10$x")})},
+	Generated: &generated.Set{Namespace: "harbor", Secrets: []generated.Secret{
+		{Name: "core", Secret: "myharbor-harborha-core", State: generated.StateCreated,
+			Settings: []values.Setting{{Path: "core.existingSecret", Value: "myharbor-harborha-core"}}},
+		{Name: "registry-credentials", Secret: "myharbor-harborha-registry-credentials", State: generated.StateAdopted,
+			Settings: []values.Setting{{Path: "registry.credentials.existingSecret", Value: "myharbor-harborha-registry-credentials"},
+				{Path: "registry.credentials.username", Value: "harbor_registry_user"}}},
 	}},
 }
 

@@ -7,11 +7,11 @@
 // postgres.sh, redis.sh), which gets the superuser credentials only through
 // secretKeyRef. Use:
 //
-//	res, err := bootstrap.Run(ctx, client, bootstrap.Options{Release: "myharbor", Namespace: "harbor",
+//	res, err := bootstrap.Run(ctx, client, bootstrap.Spec{Release: "myharbor", Namespace: "harbor",
 //		Postgres: &bootstrap.PostgresTarget{Endpoint: bootstrap.EndpointFrom(found.PostgreSQL)},
 //		Redis:    &bootstrap.RedisTarget{Endpoint: bootstrap.EndpointFrom(found.Redis), User: "harbor", Service: found.Redis.Service},
 //		Progress: os.Stderr})
-//	overlay, err = res.Patch(overlay, chart.RedisUsername) // point the values overlay at the role, user and Secrets
+//	settings, err := res.Settings(chart.RedisUsername) // point the values overlay at the role, user and Secrets
 //
 // DryRun renders the same objects (passwords redacted) without an API call.
 package bootstrap
@@ -43,7 +43,7 @@ import (
 // explain the failure are shown. Every error is one line saying what to do.
 //
 // Run is idempotent: a second run changes nothing, except with Rotate.
-func Run(ctx context.Context, c *kube.Client, opts Options) (Result, error) {
+func Run(ctx context.Context, c *kube.Client, opts Spec) (Result, error) {
 	o := opts.withDefaults()
 	if err := o.validate(); err != nil {
 		return Result{}, err
@@ -54,7 +54,7 @@ func Run(ctx context.Context, c *kube.Client, opts Options) (Result, error) {
 // runner holds one Run's state. Tests replace poll and logs.
 type runner struct {
 	c    *kube.Client
-	o    Options
+	o    Spec
 	poll time.Duration
 	// logs reads a container's log (the real one needs a kubelet).
 	logs func(ctx context.Context, ns, pod, container string) ([]byte, error)
@@ -63,7 +63,7 @@ type runner struct {
 	secrets []string
 }
 
-func newRunner(c *kube.Client, o Options) *runner {
+func newRunner(c *kube.Client, o Spec) *runner {
 	r := &runner{c: c, o: o, poll: time.Second}
 	r.logs = func(ctx context.Context, ns, pod, container string) ([]byte, error) {
 		return c.Typed.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, LimitBytes: ptr(int64(64 << 10))}).DoRaw(ctx)
@@ -271,7 +271,7 @@ func redisPort(svc *corev1.Service, port int) int {
 // Secret itself when the Job runs in Harbor's namespace, else a single-use
 // copy next to the cluster (returned), since secretKeyRef reads only the
 // pod's namespace.
-func jobPassword(o Options, j *jobRun, password string) (passwordRef, *corev1.Secret) {
+func jobPassword(o Spec, j *jobRun, password string) (passwordRef, *corev1.Secret) {
 	if j.endpoint.Namespace == o.Namespace {
 		return passwordRef{secret: j.cred.secret, key: j.password.key}, nil
 	}
@@ -293,12 +293,12 @@ type jobRun struct {
 	input     *corev1.Secret // single-use password copy, or nil
 }
 
-func postgresRun(o Options) *jobRun {
+func postgresRun(o Spec) *jobRun {
 	return &jobRun{engine: "PostgreSQL", short: "pg", component: "bootstrap-postgresql", imageFlag: "--psql-image",
 		endpoint: o.Postgres.Endpoint, cred: o.databaseCredential()}
 }
 
-func redisRun(o Options) *jobRun {
+func redisRun(o Spec) *jobRun {
 	return &jobRun{engine: "Redis", short: "redis", component: "bootstrap-redis", imageFlag: "--redis-image",
 		endpoint: o.Redis.Endpoint, cred: o.redisCredential()}
 }

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/output"
 )
@@ -203,11 +204,11 @@ func superSecret(ns, name, user, password string) *corev1.Secret {
 
 // runWith runs the runner as Run does, with a fast poll and the kubelet's
 // logs; it returns the progress written.
-func runWith(ctx context.Context, k *kubelet, opts Options) (Result, string, error) {
+func runWith(ctx context.Context, k *kubelet, opts Spec) (Result, string, error) {
 	return runWithClient(ctx, k.client(), k, opts)
 }
 
-func runWithClient(ctx context.Context, c *kube.Client, k *kubelet, opts Options) (Result, string, error) {
+func runWithClient(ctx context.Context, c *kube.Client, k *kubelet, opts Spec) (Result, string, error) {
 	var progress bytes.Buffer
 	opts.Progress = &progress
 	o := opts.withDefaults()
@@ -221,8 +222,8 @@ func runWithClient(ctx context.Context, c *kube.Client, k *kubelet, opts Options
 	return res, progress.String(), err
 }
 
-func bothOptions(pg *pgServer, rd *redisServer) Options {
-	return Options{
+func bothOptions(pg *pgServer, rd *redisServer) Spec {
+	return Spec{
 		Release: "myharbor", Namespace: "harbor",
 		Postgres: &PostgresTarget{Endpoint: pg.endpoint("harbor")},
 		Redis:    &RedisTarget{Endpoint: rd.endpoint("harbor"), User: "harbor", Nodes: []string{rd.addr()}},
@@ -370,7 +371,7 @@ func TestRunFailedRotationKeepsTheWorkingPassword(t *testing.T) {
 	pg := startPostgres(t)
 	k := newKubelet(t, runJobs, superSecret("harbor", "mypg-conn-credential", "postgres", superPassword))
 	ctx := context.Background()
-	o := Options{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: pg.endpoint("harbor")}}
+	o := Spec{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: pg.endpoint("harbor")}}
 	if _, progress, err := runWith(ctx, k, o); err != nil {
 		t.Fatalf("setup: %v\n%s", err, progress)
 	}
@@ -436,13 +437,13 @@ func TestRunFailures(t *testing.T) {
 		{name: "Job of another run still running", mode: runJobs, objects: []runtime.Object{good, finishedJob(true)},
 			wantErr:  `a PostgreSQL bootstrap Job harbor/myharbor-harborha-bootstrap-pg is already running (created %s): wait for it, or delete it with kubectl -n harbor delete job myharbor-harborha-bootstrap-pg`,
 			jobsLeft: 1},
-		{name: "generated Secret of another role", mode: runJobs, objects: []runtime.Object{good, generatedSecret("harbor", "myharbor-harborha-db", "myharbor", "database", map[string][]byte{"username": []byte("quay"), "password": []byte("Abcdefghijklmnopqrstuvwxyz")})},
+		{name: "generated Secret of another role", mode: runJobs, objects: []runtime.Object{good, generated.NewSecret("harbor", "myharbor-harborha-db", "myharbor", "database", map[string][]byte{"username": []byte("quay"), "password": []byte("Abcdefghijklmnopqrstuvwxyz")})},
 			wantErr: `Secret harbor/myharbor-harborha-db holds the password of the PostgreSQL role "quay", not "harbor": keep the name "quay", or delete the Secret to start over for "harbor"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newKubelet(t, tc.mode, tc.objects...)
-			o := Options{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: pg.endpoint("harbor"), Database: tc.database}, Timeout: tc.timeout}
+			o := Spec{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: pg.endpoint("harbor"), Database: tc.database}, Timeout: tc.timeout}
 			_, progress, err := runWith(context.Background(), k, o)
 			if err == nil {
 				t.Fatalf("no error; progress:\n%s", progress)
@@ -490,7 +491,7 @@ func TestRunReplacesAFinishedJobOfAnEarlierRun(t *testing.T) {
 	old := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "myharbor-harborha-bootstrap-pg", Namespace: "harbor"},
 		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue}}}}
 	k := newKubelet(t, runJobs, old, superSecret("harbor", "mypg-conn-credential", "postgres", superPassword))
-	_, progress, err := runWith(context.Background(), k, Options{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: pg.endpoint("harbor")}})
+	_, progress, err := runWith(context.Background(), k, Spec{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: pg.endpoint("harbor")}})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress)
 	}
@@ -505,7 +506,7 @@ func TestRunAcrossNamespacesUsesASingleUseCopy(t *testing.T) {
 	t.Parallel()
 	pg := startPostgres(t)
 	k := newKubelet(t, runJobs, superSecret("databases", "mypg-conn-credential", "postgres", superPassword))
-	_, progress, err := runWith(context.Background(), k, Options{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: pg.endpoint("databases")}})
+	_, progress, err := runWith(context.Background(), k, Spec{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: pg.endpoint("databases")}})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress)
 	}
@@ -540,7 +541,7 @@ func TestRunInterruptedDeletesTheJob(t *testing.T) {
 		}
 		cancel()
 	}()
-	_, progress, err := runWith(ctx, k, Options{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: pg.endpoint("harbor")}})
+	_, progress, err := runWith(ctx, k, Spec{Release: "myharbor", Namespace: "harbor", Postgres: &PostgresTarget{Endpoint: pg.endpoint("harbor")}})
 	if err == nil || err.Error() != "interrupted while waiting for the PostgreSQL bootstrap Job harbor/myharbor-harborha-bootstrap-pg; the Job was deleted" {
 		t.Errorf("error: %v\n%s", err, progress)
 	}
@@ -572,7 +573,7 @@ func TestRedisNodesAreEveryRunningPodBehindTheService(t *testing.T) {
 		pod("myredis-redis-0", "10.0.0.11", "primary", corev1.PodRunning),
 		pod("myredis-redis-2", "", "", corev1.PodPending))
 	var progress bytes.Buffer
-	o := Options{Release: "myharbor", Namespace: "harbor", Progress: &progress, Redis: &RedisTarget{
+	o := Spec{Release: "myharbor", Namespace: "harbor", Progress: &progress, Redis: &RedisTarget{
 		Endpoint: Endpoint{Namespace: "db", Host: "10.96.0.20", Port: 6379, Secret: SecretRef{Name: "s"}}, User: "harbor", Service: "myredis-redis-redis"}}.withDefaults()
 	nodes, err := newRunner(k.client(), o).redisNodes(context.Background(), o.Redis)
 	if err != nil {

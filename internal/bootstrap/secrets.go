@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
@@ -24,12 +25,12 @@ type credential struct {
 	passwordKey string
 }
 
-func (o Options) databaseCredential() credential {
+func (o Spec) databaseCredential() credential {
 	return credential{what: "PostgreSQL role", name: o.Postgres.Role, secret: DatabaseSecretName(o.Release),
 		component: "database", usernameKey: DatabaseUsernameKey, passwordKey: DatabasePasswordKey}
 }
 
-func (o Options) redisCredential() credential {
+func (o Spec) redisCredential() credential {
 	return credential{what: "Redis user", name: o.Redis.User, secret: RedisSecretName(o.Release),
 		component: "redis", usernameKey: RedisUsernameKey, passwordKey: RedisPasswordKey}
 }
@@ -49,9 +50,9 @@ func (r *runner) ensureSecret(ctx context.Context, cr credential) (ensured, erro
 	ns := r.o.Namespace
 	secrets := r.c.Typed.CoreV1().Secrets(ns)
 	var pw string
-	s, created, err := getOrCreateSecret(ctx, r.c, ns, cr.secret, func() (*corev1.Secret, error) {
+	s, created, err := generated.GetOrCreate(ctx, r.c, ns, cr.secret, func() (*corev1.Secret, error) {
 		pw = newPassword()
-		return generatedSecret(ns, cr.secret, r.o.Release, cr.component, map[string][]byte{
+		return generated.NewSecret(ns, cr.secret, r.o.Release, cr.component, map[string][]byte{
 			cr.usernameKey: []byte(cr.name),
 			cr.passwordKey: []byte(pw),
 		}), nil
@@ -119,6 +120,18 @@ func (r *runner) finishRotation(ctx context.Context, cr credential, password str
 // copyOfAnnotation marks a Secret that copies a cluster's credential.
 const copyOfAnnotation = "harborha.io/copy-of"
 
+// redisCopySecret is the copy of the Redis account's credential (from
+// Secret origin, "namespace/name") in Harbor's namespace, as Run creates it
+// and DryRun shows it.
+func redisCopySecret(ns, release, origin string, data map[string][]byte) *corev1.Secret {
+	s := generated.NewSecret(ns, RedisSecretName(release), release, "redis", data)
+	s.Annotations = map[string]string{
+		copyOfAnnotation:         origin,
+		generated.NoteAnnotation: "copy of the Redis account's credential for Harbor's pods; bootstrap updates it when the account's changes",
+	}
+	return s
+}
+
 // accountCredential is the Redis account's credential that copyRedis copies.
 type accountCredential struct{ user, password []byte }
 
@@ -154,9 +167,7 @@ func (r *runner) copyRedis(ctx context.Context, cred *accountCredential) (*Redis
 	cur, err := secrets.Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		cp := generatedSecret(ns, name, r.o.Release, "redis", data)
-		cp.Annotations = map[string]string{copyOfAnnotation: origin, "harborha.io/note": "copy of the Redis account's credential for Harbor's pods; bootstrap updates it when the account's changes"}
-		if _, err := secrets.Create(ctx, cp, metav1.CreateOptions{}); err != nil {
+		if _, err := secrets.Create(ctx, redisCopySecret(ns, r.o.Release, origin, data), metav1.CreateOptions{}); err != nil {
 			return nil, r.c.Explain(err, kube.Op{Verb: "create", Resource: "secrets", Namespace: ns, Name: name})
 		}
 		r.say("copied the credential of Redis account %q from Secret %s into Secret %s/%s (Harbor's pods read only their namespace's Secrets)", user, origin, ns, name)
@@ -175,28 +186,4 @@ func (r *runner) copyRedis(ctx context.Context, cred *accountCredential) (*Redis
 		r.say("reusing Secret %s/%s (copy of %s)", ns, name, origin)
 	}
 	return &RedisResult{User: string(user), Secret: name, Copy: true}, nil
-}
-
-// getOrCreateSecret returns Secret namespace/name, creating it from build
-// when missing (created reports that); one a concurrent run created
-// meanwhile is read back and used as if it had been there.
-func getOrCreateSecret(ctx context.Context, c *kube.Client, ns, name string, build func() (*corev1.Secret, error)) (s *corev1.Secret, created bool, err error) {
-	secrets := c.Typed.CoreV1().Secrets(ns)
-	s, err = secrets.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		if s, err = build(); err != nil {
-			return nil, false, err
-		}
-		if _, err = secrets.Create(ctx, s, metav1.CreateOptions{}); err == nil {
-			return s, true, nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return nil, false, c.Explain(err, kube.Op{Verb: "create", Resource: "secrets", Namespace: ns, Name: name})
-		}
-		s, err = secrets.Get(ctx, name, metav1.GetOptions{})
-	}
-	if err != nil {
-		return nil, false, c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: ns, Name: name})
-	}
-	return s, false, nil
 }

@@ -36,7 +36,7 @@ func BenchmarkDiscover(b *testing.B) {
 			c := connect(b, env, &counter)
 			ctx := context.Background()
 			for b.Loop() {
-				if _, err := discover.Discover(ctx, c, discover.Options{Namespace: ns, NodeAddress: bc.node}); err != nil {
+				if _, err := discover.Discover(ctx, c, discover.Query{Namespace: ns, NodeAddress: bc.node}); err != nil {
 					b.Fatal(err)
 				}
 			}

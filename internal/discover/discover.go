@@ -44,7 +44,7 @@ func ClusterResource(version string) schema.GroupVersionResource {
 type podLabels = map[string]string
 
 // Discover finds the PostgreSQL and Redis clusters for Harbor.
-func Discover(ctx context.Context, c *kube.Client, o Options) (*Result, error) {
+func Discover(ctx context.Context, c *kube.Client, o Query) (*Result, error) {
 	if o.Namespace == "" {
 		o.Namespace = c.Namespace
 	}
@@ -63,7 +63,7 @@ func Discover(ctx context.Context, c *kube.Client, o Options) (*Result, error) {
 	var nodeWG sync.WaitGroup
 	if o.NodeAddress {
 		nodeWG.Add(1)
-		go func() { defer nodeWG.Done(); nodeIP, nodeErr = NodeAddress(ctx, c) }()
+		go func() { defer nodeWG.Done(); nodeIP, nodeErr = NodeAddress(ctx, c, o.Nodes) }()
 	}
 
 	pg, err := d.choose(ctx, PostgreSQL, pgNS, o.PG, "--pg", "--pg-namespace")
@@ -105,7 +105,7 @@ func Discover(ctx context.Context, c *kube.Client, o Options) (*Result, error) {
 
 type discoverer struct {
 	c        *kube.Client
-	o        Options
+	o        Query
 	lists    map[string][]kbCluster // per namespace
 	warnings []string
 }
@@ -244,45 +244,17 @@ func (d *discoverer) objects(ctx context.Context, clusters []kbCluster) (map[str
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, 0, 3*len(order))
-	fail := func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }
 	for _, ns := range order {
-		o := &nsObjects{}
-		out[ns] = o
+		out[ns] = &nsObjects{}
 		sort.Strings(names[ns])
-		opts := metav1.ListOptions{LabelSelector: InstanceSelector(names[ns])}
-		core := d.c.Typed.CoreV1()
-		lists := []struct {
-			resource string
-			list     func() error
-		}{
-			{"services", func() error {
-				l, err := core.Services(ns).List(ctx, opts)
-				if err == nil {
-					o.services = l.Items
-				}
-				return err
-			}},
-			{"secrets", func() error {
-				l, err := core.Secrets(ns).List(ctx, opts)
-				if err == nil {
-					o.secrets = l.Items
-				}
-				return err
-			}},
-			{"pods", func() error {
-				l, err := core.Pods(ns).List(ctx, opts)
-				if err == nil {
-					o.pods = l.Items
-				}
-				return err
-			}},
-		}
-		for _, l := range lists {
+		for resource, list := range d.objectLists(ctx, ns, InstanceSelector(names[ns]), out[ns]) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := l.list(); err != nil {
-					fail(d.c.Explain(err, kube.Op{Verb: "list", Resource: l.resource, Namespace: ns}))
+				if err := list(); err != nil {
+					mu.Lock()
+					errs = append(errs, d.c.Explain(err, kube.Op{Verb: "list", Resource: resource, Namespace: ns}))
+					mu.Unlock()
 				}
 			}()
 		}
@@ -294,4 +266,34 @@ func (d *discoverer) objects(ctx context.Context, clusters []kbCluster) (map[str
 		return nil, errs[0]
 	}
 	return out, nil
+}
+
+// objectLists are the three lists of a namespace's objects of the clusters
+// selector selects, each filling o, by resource.
+func (d *discoverer) objectLists(ctx context.Context, ns, selector string, o *nsObjects) map[string]func() error {
+	opts := metav1.ListOptions{LabelSelector: selector}
+	core := d.c.Typed.CoreV1()
+	return map[string]func() error{
+		"services": func() error {
+			l, err := core.Services(ns).List(ctx, opts)
+			if err == nil {
+				o.services = l.Items
+			}
+			return err
+		},
+		"secrets": func() error {
+			l, err := core.Secrets(ns).List(ctx, opts)
+			if err == nil {
+				o.secrets = l.Items
+			}
+			return err
+		},
+		"pods": func() error {
+			l, err := core.Pods(ns).List(ctx, opts)
+			if err == nil {
+				o.pods = l.Items
+			}
+			return err
+		},
+	}
 }

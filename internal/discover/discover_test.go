@@ -71,7 +71,7 @@ func TestDiscoverEveryKubeBlocksShape(t *testing.T) {
 			objs := tt.objs(t)
 			w := &world{objs: objs, served: tt.served}
 			c, actions := w.client(t)
-			r, err := Discover(context.Background(), c, Options{})
+			r, err := Discover(context.Background(), c, Query{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +106,7 @@ func check(t *testing.T, got *Endpoint, w want, objs []*unstructured.Unstructure
 func TestDiscoverOptions(t *testing.T) {
 	t.Run("--address dns names the service", func(t *testing.T) {
 		c, _ := (&world{objs: fixture(t, "kb-1.0-pg-redis.yaml"), served: servedBy["1.0"]}).client(t)
-		r, err := Discover(context.Background(), c, Options{Address: AddressDNS})
+		r, err := Discover(context.Background(), c, Query{Address: AddressDNS})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func TestDiscoverOptions(t *testing.T) {
 		}
 		w := &world{objs: objs, served: servedBy["1.0"]}
 		c, actions := w.client(t)
-		r, err := Discover(context.Background(), c, Options{PGNamespace: "databases"})
+		r, err := Discover(context.Background(), c, Query{PGNamespace: "databases"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +138,7 @@ func TestDiscoverOptions(t *testing.T) {
 		objs := fixture(t, "kb-1.0-pg-redis.yaml")
 		objs = append(objs, renamedCluster(t, objs, "mypg", "otherpg"))
 		c, _ := (&world{objs: objs, served: servedBy["1.0"]}).client(t)
-		r, err := Discover(context.Background(), c, Options{PG: "mypg"})
+		r, err := Discover(context.Background(), c, Query{PG: "mypg"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestDiscoverOptions(t *testing.T) {
 		sharded := renamedCluster(t, objs, "myredis", "shards")
 		set(t, sharded, "cluster", "spec", "topology")
 		c, _ := (&world{objs: append(objs, sharded), served: servedBy["1.0"]}).client(t)
-		r, err := Discover(context.Background(), c, Options{})
+		r, err := Discover(context.Background(), c, Query{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +162,7 @@ func TestDiscoverOptions(t *testing.T) {
 	t.Run("node address", func(t *testing.T) {
 		objs := append(fixture(t, "kb-1.0-pg-redis.yaml"), node("b-node", "10.0.0.2", true), node("a-node", "10.0.0.1", false), node("c-node", "10.0.0.3", true))
 		c, _ := (&world{objs: objs, served: servedBy["1.0"]}).client(t)
-		r, err := Discover(context.Background(), c, Options{NodeAddress: true})
+		r, err := Discover(context.Background(), c, Query{NodeAddress: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +245,7 @@ func TestSentinel(t *testing.T) {
 			}
 			objs = stringDataToData(t, objs)
 			c, _ := (&world{objs: objs, served: servedBy[tt.file[3:6]]}).client(t)
-			r, err := Discover(context.Background(), c, Options{Sentinel: true})
+			r, err := Discover(context.Background(), c, Query{Sentinel: true})
 			if tt.wantError != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantError) {
 					t.Fatalf("error %v, want %q", err, tt.wantError)
@@ -331,7 +331,7 @@ func TestHealth(t *testing.T) {
 			objs := fixture(t, "kb-1.0-pg-redis.yaml")
 			tt.edit(t, objs)
 			c, _ := (&world{objs: objs, served: servedBy["1.0"]}).client(t)
-			r, err := Discover(context.Background(), c, Options{})
+			r, err := Discover(context.Background(), c, Query{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -372,7 +372,7 @@ func noStatus(o *unstructured.Unstructured) { unstructured.RemoveNestedField(o.O
 func TestPasswordsNeverPrint(t *testing.T) {
 	objs := fixture(t, "kb-0.8-pg-redis.yaml")
 	c, _ := (&world{objs: objs, served: servedBy["0.8"]}).client(t)
-	r, err := Discover(context.Background(), c, Options{Sentinel: true})
+	r, err := Discover(context.Background(), c, Query{Sentinel: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -395,7 +395,7 @@ func TestE2ERequestsDoNotGrowWithTheNamespace(t *testing.T) {
 	measure := func() (int64, *discover.Result, time.Duration) {
 		counter.Reset()
 		start := time.Now()
-		r, err := discover.Discover(context.Background(), c, discover.Options{Namespace: ns})
+		r, err := discover.Discover(context.Background(), c, discover.Query{Namespace: ns})
 		if err != nil {
 			t.Fatal(err)
 		}

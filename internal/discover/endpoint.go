@@ -3,6 +3,7 @@ package discover
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -75,8 +76,14 @@ func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint
 		return nil, err
 	}
 	ep.Username, ep.Password = user, pw
+	d.health(ep, c.phase, comp, primaries)
+	return ep, nil
+}
 
-	if p := phaseProblem(c.phase); p != "" {
+// health records the cluster's problems (its phase, no primary pod) and
+// warns of what is not highly available.
+func (d *discoverer) health(ep *Endpoint, phase string, comp kbComponent, primaries []string) {
+	if p := phaseProblem(phase); p != "" {
 		ep.Problems = append(ep.Problems, p)
 	}
 	switch len(primaries) {
@@ -86,12 +93,11 @@ func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint
 		ep.PrimaryPod = primaries[0]
 	default:
 		ep.PrimaryPod = primaries[0]
-		d.warnf("%s cluster %s: %d pods carry %s=%s (%s): a failover may be in progress", e.Title(), ep.Ref(), len(primaries), LabelRole, RolePrimary, strings.Join(primaries, ", "))
+		d.warnf("%s cluster %s: %d pods carry %s=%s (%s): a failover may be in progress", ep.Engine.Title(), ep.Ref(), len(primaries), LabelRole, RolePrimary, strings.Join(primaries, ", "))
 	}
 	if comp.replicas < 2 {
-		d.warnf("%s cluster %s has %d replica in component %s: not highly available, Harbor stops when that pod does; scale the component to 2 or more replicas", e.Title(), ep.Ref(), comp.replicas, comp.name)
+		d.warnf("%s cluster %s has %d replica in component %s: not highly available, Harbor stops when that pod does; scale the component to 2 or more replicas", ep.Engine.Title(), ep.Ref(), comp.replicas, comp.name)
 	}
-	return ep, nil
 }
 
 func componentNames(c kbCluster) string {
@@ -284,14 +290,24 @@ func (d *discoverer) sentinel(c kbCluster, ep *Endpoint, objs *nsObjects) error 
 }
 
 // NodeAddress is the InternalIP of a node, for externalURL: the first
-// Ready node by name, else the first with an InternalIP. One request.
-func NodeAddress(ctx context.Context, c *kube.Client) (string, error) {
-	// One page is enough to find an address, however large the cluster.
-	l, err := c.Typed.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 100})
+// Ready node by name, else the first with an InternalIP. The nodes are
+// list's (nil: one request for one page).
+func NodeAddress(ctx context.Context, c *kube.Client, list func(context.Context) ([]corev1.Node, error)) (string, error) {
+	if list == nil {
+		list = func(ctx context.Context) ([]corev1.Node, error) {
+			// One page is enough to find an address, however large the cluster.
+			l, err := c.Typed.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 100})
+			if err != nil {
+				return nil, err
+			}
+			return l.Items, nil
+		}
+	}
+	nodes, err := list(ctx)
 	if err != nil {
 		return "", fmt.Errorf("cannot find a node address for externalURL: %w; or pass --external-url", c.Explain(err, kube.Op{Verb: "list", Resource: "nodes"}))
 	}
-	nodes := l.Items
+	nodes = slices.Clone(nodes)
 	sort.Slice(nodes, func(i, j int) bool {
 		ri, rj := kube.NodeReady(&nodes[i]), kube.NodeReady(&nodes[j])
 		if ri != rj {

@@ -32,7 +32,7 @@ func TestDiscoverErrors(t *testing.T) {
 		served []string
 		edit   func(t *testing.T, objs []*unstructured.Unstructured) []*unstructured.Unstructured
 		fail   map[string]error
-		opts   Options
+		opts   Query
 		want   []string
 	}{
 		{name: "KubeBlocks CRD not installed", file: "kb-1.0-pg-redis.yaml", served: nil,
@@ -45,15 +45,15 @@ func TestDiscoverErrors(t *testing.T) {
 			want: []string{`forbidden: user "harbor-admin" may not list secrets in namespace "harbor"`, `RBAC must allow verb "list" on resource "secrets"`}},
 		{name: "forbidden to list pods", file: "kb-1.0-pg-redis.yaml", fail: map[string]error{"list pods": forbidden("pods")},
 			want: []string{`RBAC must allow verb "list" on resource "pods"`}},
-		{name: "forbidden to list nodes asks for --external-url", file: "kb-1.0-pg-redis.yaml", fail: map[string]error{"list nodes": apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", errors.New("no"))}, opts: Options{NodeAddress: true},
+		{name: "forbidden to list nodes asks for --external-url", file: "kb-1.0-pg-redis.yaml", fail: map[string]error{"list nodes": apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", errors.New("no"))}, opts: Query{NodeAddress: true},
 			want: []string{"cannot find a node address for externalURL", `verb "list" on resource "nodes"`, "cluster-wide", "pass --external-url"}},
-		{name: "no nodes with an address", file: "kb-1.0-pg-redis.yaml", opts: Options{NodeAddress: true},
+		{name: "no nodes with an address", file: "kb-1.0-pg-redis.yaml", opts: Query{NodeAddress: true},
 			want: []string{"no node of https://fake:6443", "pass --external-url"}},
-		{name: "named cluster not found lists what exists", file: "kb-1.0-pg-redis.yaml", opts: Options{PG: "nope"},
+		{name: "named cluster not found lists what exists", file: "kb-1.0-pg-redis.yaml", opts: Query{PG: "nope"},
 			want: []string{`PostgreSQL cluster "nope" not found in namespace "harbor"`, "clusters there: mypg (postgresql), myredis (redis)", "--pg-namespace"}},
-		{name: "named cluster of the wrong engine", file: "kb-1.0-pg-redis.yaml", opts: Options{PG: "myredis"},
+		{name: "named cluster of the wrong engine", file: "kb-1.0-pg-redis.yaml", opts: Query{PG: "myredis"},
 			want: []string{"cluster harbor/myredis is a Redis cluster, not PostgreSQL"}},
-		{name: "empty namespace", file: "kb-1.0-pg-redis.yaml", opts: Options{Namespace: "elsewhere"},
+		{name: "empty namespace", file: "kb-1.0-pg-redis.yaml", opts: Query{Namespace: "elsewhere"},
 			want: []string{`no KubeBlocks PostgreSQL cluster in namespace "elsewhere" (it has no KubeBlocks clusters)`, "--pg-namespace"}},
 		{name: "ambiguous choice", file: "kb-1.0-pg-redis.yaml",
 			edit: func(t *testing.T, objs []*unstructured.Unstructured) []*unstructured.Unstructured {
@@ -76,7 +76,7 @@ func TestDiscoverErrors(t *testing.T) {
 				set(t, sharded, "cluster", "spec", "topology")
 				return append(objs, sharded)
 			},
-			opts: Options{Redis: "shards"},
+			opts: Query{Redis: "shards"},
 			want: []string{"Redis cluster harbor/shards is a sharded Redis Cluster"}},
 		{name: "0.8 sharded Redis without a ClusterDefinition", file: "kb-0.8-pg-redis.yaml",
 			edit: func(t *testing.T, objs []*unstructured.Unstructured) []*unstructured.Unstructured {
@@ -115,7 +115,7 @@ func TestDiscoverErrors(t *testing.T) {
 				return objs
 			},
 			want: []string{"component postgresql has no usable service", "found: mypg-postgresql-postgresql (does not select the primary)"}},
-		{name: "bad --address", file: "kb-1.0-pg-redis.yaml", opts: Options{Address: "pod"},
+		{name: "bad --address", file: "kb-1.0-pg-redis.yaml", opts: Query{Address: "pod"},
 			want: []string{`--address "pod": use "clusterip" or "dns"`}},
 	}
 	for _, tt := range tests {

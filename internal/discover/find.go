@@ -20,7 +20,7 @@ const Timeout = 60 * time.Second
 // AddFlags defines the choice of clusters on fs, bound to o. The
 // connection flags are Helm's (kube.Flags), added apart: the install
 // wrappers leave those to Helm and read them back.
-func (o *Options) AddFlags(fs *pflag.FlagSet) {
+func (o *Query) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PG, "pg", "", "the KubeBlocks PostgreSQL cluster (default: the only one in the namespace)")
 	fs.StringVar(&o.Redis, "redis", "", "the KubeBlocks Redis cluster (default: the only one in the namespace)")
 	fs.StringVar(&o.PGNamespace, "pg-namespace", "", "namespace of the PostgreSQL cluster (default: Harbor's, -n)")
@@ -35,7 +35,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 // Find connects the way Helm does (settings) and discovers the clusters
 // for Harbor's namespace (FindWith). The client is returned for the
 // stages that follow (values, bootstrap).
-func Find(ctx context.Context, settings *cli.EnvSettings, o Options) (*Result, *kube.Client, error) {
+func Find(ctx context.Context, settings *cli.EnvSettings, o Query) (*Result, *kube.Client, error) {
 	c, err := kube.Connect(settings, kube.Options{})
 	if err != nil {
 		return nil, nil, err
@@ -49,7 +49,7 @@ func Find(ctx context.Context, settings *cli.EnvSettings, o Options) (*Result, *
 
 // FindWith discovers the clusters for the client's namespace, bounded by
 // Timeout, on a client the caller already has.
-func FindWith(ctx context.Context, c *kube.Client, o Options) (*Result, error) {
+func FindWith(ctx context.Context, c *kube.Client, o Query) (*Result, error) {
 	o.Namespace = c.Namespace
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()

@@ -1,9 +1,12 @@
 package discover
 
 import (
+	"context"
 	"crypto/subtle"
 	"fmt"
 	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/harborha/helm-harborha/internal/output"
 )
@@ -33,8 +36,8 @@ const (
 	AddressDNS       = "dns"       // <service>.<namespace>.svc
 )
 
-// Options choose the clusters and how to address them.
-type Options struct {
+// Query chooses the clusters and how to address them.
+type Query struct {
 	Namespace      string // Harbor's namespace; the default for both clusters
 	PG, Redis      string // cluster names; empty = the only one of its engine
 	PGNamespace    string // where the PostgreSQL cluster lives, if not Namespace
@@ -42,6 +45,10 @@ type Options struct {
 	Sentinel       bool   // Redis through Sentinel instead of the primary service
 	Address        string // AddressClusterIP (default) or AddressDNS
 	NodeAddress    bool   // also find a node's InternalIP (for values' externalURL)
+	// Nodes lists the nodes NodeAddress picks from, when the caller has
+	// listed them already (an install's preflight): the cluster is asked
+	// once. Nil: discovery lists one page itself.
+	Nodes func(ctx context.Context) ([]corev1.Node, error)
 }
 
 // Result is what discovery found. It never holds a password in a field
@@ -49,7 +56,7 @@ type Options struct {
 type Result struct {
 	PostgreSQL *Endpoint `json:"postgresql"`
 	Redis      *Endpoint `json:"redis"`
-	// NodeIP is a node's InternalIP (only with Options.NodeAddress).
+	// NodeIP is a node's InternalIP (only with Query.NodeAddress).
 	NodeIP string `json:"nodeIP,omitempty"`
 	// Unusable are the other PostgreSQL and Redis clusters of the
 	// namespaces looked at that Harbor cannot use, with the reason.
@@ -81,7 +88,7 @@ type Endpoint struct {
 	PrimaryPod string `json:"primaryPod,omitempty"`
 	Service    string `json:"service"`
 	ClusterIP  string `json:"clusterIP"`
-	Host       string `json:"host"` // ClusterIP or DNS name, per Options.Address
+	Host       string `json:"host"` // ClusterIP or DNS name, per Query.Address
 	Port       int    `json:"port"`
 	Secret     string `json:"secret"` // the credential Secret, in Namespace
 	Username   string `json:"username"`

@@ -22,7 +22,7 @@ func TestUnusableClustersAreListed(t *testing.T) {
 	set(t, creating, "Creating", "status", "phase")
 	healthyOther := renamedCluster(t, objs, "mypg", "otherpg") // usable: not listed
 	c, _ := (&world{objs: append(objs, sharded, creating, healthyOther), served: servedBy["1.0"]}).client(t)
-	r, err := Discover(context.Background(), c, Options{PG: "mypg"})
+	r, err := Discover(context.Background(), c, Query{PG: "mypg"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestUnusableClustersAreListed(t *testing.T) {
 // no "unusable" key).
 func TestNothingUnusableChangesNothing(t *testing.T) {
 	c, _ := (&world{objs: fixture(t, "kb-1.0-pg-redis.yaml"), served: servedBy["1.0"]}).client(t)
-	r, err := Discover(context.Background(), c, Options{})
+	r, err := Discover(context.Background(), c, Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Discover(context.Background(), c, Options{})
+	r, err := Discover(context.Background(), c, Query{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,8 +29,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"helm.sh/helm/v3/pkg/cli"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/output"
 )
@@ -65,14 +65,17 @@ type Options struct {
 
 	Release string
 
+	kube *kube.Flags
 	// Seams for tests (nil: the real thing).
 	isTerminal func(io.Reader) bool
 	progress   io.Writer
 	now        func() time.Time
 }
 
-// AddFlags defines the command's flags (not the connection flags) on fs.
+// AddFlags defines Helm's connection flags and the command's on fs.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	o.kube = kube.NewFlags()
+	o.kube.AddFlags(fs)
 	output.AddFlag(fs, &o.Output, "", output.Text, output.JSON)
 	fs.DurationVar(&o.PendingAfter, "pending-after", DefaultPendingAfter, "a pod Pending longer than this is a finding (with the scheduler's reason)")
 	fs.StringVar(&o.PGNamespace, "pg-namespace", "", "namespace of the PostgreSQL cluster when Harbor addresses it by ClusterIP and it is not in Harbor's (-n)")
@@ -82,13 +85,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.Timeout, "timeout", DefaultDrillTimeout, "with --drill: how long each component may take to be back at its Ready count")
 }
 
-// Complete takes the release from the positional arguments fs left.
-func (o *Options) Complete(fs *pflag.FlagSet) error {
-	if fs.NArg() != 1 {
-		return errors.New("doctor needs the Helm release name, and only that argument: helm harborha doctor RELEASE [flags]")
-	}
-	o.Release = fs.Arg(0)
-	return nil
+// Complete takes the release, the one argument.
+func (o *Options) Complete(args []string) (err error) {
+	o.Release, err = command.OneArg(args, "doctor needs the Helm release name, and only that argument: helm harborha doctor RELEASE [flags]")
+	return err
 }
 
 // Validate refuses flags that cannot mean anything.
@@ -104,37 +104,34 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// Streams are the command's standard streams: the report goes to Out,
-// progress of the drill and its confirmation prompt to Err.
-type Streams struct {
-	In       io.Reader
-	Out, Err io.Writer
-}
-
 // Run connects the way Helm does, checks the release (and drills it with
-// --drill), writes the report and returns the exit status. An error means
-// the release could not be checked at all (exit status 2); the report is
-// then not written.
-func (o *Options) Run(ctx context.Context, settings *cli.EnvSettings, s Streams) (int, error) {
-	c, err := kube.Connect(settings, kube.Options{})
+// --drill) and writes the report to s.Out; progress of the drill and its
+// confirmation prompt go to s.Err. Findings are a command.ExitError of
+// status ExitFindings; any other error means the release could not be
+// checked at all (ExitUnverified), and the report is then not written.
+func (o *Options) Run(ctx context.Context, s command.Streams) error {
+	c, err := kube.Connect(o.kube.Settings(), kube.Options{})
 	if err != nil {
-		return ExitUnverified, err
+		return err
 	}
 	r, err := o.check(ctx, c)
 	if err != nil {
-		return ExitUnverified, err
+		return err
 	}
 	if o.Drill {
 		if err := o.confirm(r, s); err != nil {
-			return ExitUnverified, err
+			return err
 		}
 		o.progress = s.Err
 		r.Drill = o.drill(ctx, c, r)
 	}
 	if err := o.Output.Write(s.Out, r); err != nil {
-		return ExitUnverified, err
+		return err
 	}
-	return r.Code(), nil
+	if code := r.Code(); code != ExitHealthy {
+		return &command.ExitError{Code: code} // the report says why
+	}
+	return nil
 }
 
 // check runs the checks within CheckTimeout.

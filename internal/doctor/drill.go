@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
 
@@ -47,7 +48,7 @@ func (t drillTarget) drillable() bool { return t.desired >= 2 && t.ready >= t.de
 
 // confirm asks before the drill deletes anything, unless --yes; without a
 // terminal to ask on, it refuses.
-func (o *Options) confirm(r *Report, s Streams) error {
+func (o *Options) confirm(r *Report, s command.Streams) error {
 	var names []string
 	for _, t := range r.targets {
 		if t.drillable() {

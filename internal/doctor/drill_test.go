@@ -15,6 +15,7 @@ import (
 	ktypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
 
@@ -38,7 +39,7 @@ func TestConfirm(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var prompt bytes.Buffer
 			o := &Options{Yes: tt.yes, isTerminal: func(io.Reader) bool { return tt.tty }}
-			err := o.confirm(r, Streams{In: strings.NewReader(tt.answer), Err: &prompt})
+			err := o.confirm(r, command.Streams{In: strings.NewReader(tt.answer), Err: &prompt})
 			if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
 				t.Fatalf("error %v, want %q", err, tt.err)
 			}
@@ -179,7 +180,7 @@ func TestOptions(t *testing.T) {
 		o.AddFlags(fs)
 		err := fs.Parse(tt.args)
 		if err == nil {
-			err = o.Complete(fs)
+			err = o.Complete(fs.Args())
 		}
 		if err == nil {
 			err = o.Validate()

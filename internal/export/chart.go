@@ -2,17 +2,16 @@ package export
 
 import (
 	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"strings"
 
-	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/cli"
 	"helm.sh/helm/v3/pkg/registry"
 	"helm.sh/helm/v3/pkg/repo"
+
+	"github.com/harborha/helm-harborha/internal/chartref"
+	"github.com/harborha/helm-harborha/internal/helmexec"
 )
 
 // chartRef is the chart as both formats name it: a repository chart by
@@ -30,11 +29,39 @@ func (c *chartRef) Local() bool { return c.Repo == "" }
 
 // locateChart finds the chart as `helm template` would and pins its
 // version: the export must render the same chart tomorrow.
-func locateChart(r *release, settings *cli.EnvSettings) (*chartRef, error) {
+func locateChart(r *helmexec.Release, settings *cli.EnvSettings) (*chartRef, error) {
+	ref, err := chartRepository(r, settings)
+	if err != nil {
+		return nil, err
+	}
+	name, repo := r.Chart, r.Repo
+	if ref.Repo != "" && !registry.IsOCI(name) {
+		name, repo = ref.Name, ref.Repo
+	}
+	what := "chart " + r.Chart
+	p, err := chartref.Locate(chartref.Ref{Name: name, Version: r.Version, Repo: repo, Devel: r.Devel}, settings, what)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := chartref.Load(p, what)
+	if err != nil {
+		return nil, err
+	}
+	ref.Path, ref.Chart, ref.Version = p, ch, ch.Metadata.Version
+	if ref.Local() {
+		ref.Name = ch.Metadata.Name
+	}
+	return ref, nil
+}
+
+// chartRepository is where both formats fetch the chart from: its
+// repository URL (https or oci://) and name there, or none for a local
+// chart.
+func chartRepository(r *helmexec.Release, settings *cli.EnvSettings) (*chartRef, error) {
 	ref := &chartRef{}
 	name := r.Chart
 	switch {
-	case isLocal(name):
+	case chartref.Ref{Name: name}.Local():
 	case registry.IsOCI(name):
 		i := strings.LastIndex(strings.TrimSuffix(name, "/"), "/")
 		ref.Repo, ref.Name = name[:i], name[i+1:]
@@ -53,48 +80,7 @@ func locateChart(r *release, settings *cli.EnvSettings) (*chartRef, error) {
 		}
 		ref.Repo, ref.Name = u, chartName
 	}
-	if err := checkRepoURL(ref.Repo); err != nil {
-		return nil, err
-	}
-	p, err := locate(r, ref, settings)
-	if err != nil {
-		return nil, err
-	}
-	ch, err := loader.Load(p)
-	if err != nil {
-		return nil, fmt.Errorf("chart %s: cannot load it: %v", r.Chart, err)
-	}
-	ref.Path, ref.Chart, ref.Version = p, ch, ch.Metadata.Version
-	if ref.Local() {
-		ref.Name = ch.Metadata.Name
-	}
-	return ref, nil
-}
-
-func isLocal(name string) bool {
-	_, err := os.Stat(name)
-	return err == nil
-}
-
-// locate downloads a repository chart into Helm's cache (as helm template
-// does), or returns the local path.
-func locate(r *release, ref *chartRef, settings *cli.EnvSettings) (string, error) {
-	install := action.NewInstall(&action.Configuration{})
-	rc, err := registry.NewClient(registry.ClientOptCredentialsFile(settings.RegistryConfig), registry.ClientOptWriter(io.Discard))
-	if err != nil {
-		return "", fmt.Errorf("chart %s: cannot set up an OCI registry client: %v", r.Chart, err)
-	}
-	install.SetRegistryClient(rc)
-	install.Version, install.RepoURL, install.Devel = r.Version, r.Repo, r.Devel
-	name := r.Chart
-	if ref.Repo != "" && !registry.IsOCI(name) {
-		install.RepoURL, name = ref.Repo, ref.Name
-	}
-	p, err := install.ChartPathOptions.LocateChart(name, settings)
-	if err != nil {
-		return "", fmt.Errorf("chart %s: %v", r.Chart, err)
-	}
-	return p, nil
+	return ref, checkRepoURL(ref.Repo)
 }
 
 // repoURL is the URL of a repository added with `helm repo add`.

@@ -7,45 +7,41 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/harborha/helm-harborha/internal/helmrun"
+	"github.com/harborha/helm-harborha/internal/postrender"
+	"github.com/harborha/helm-harborha/internal/values"
 )
 
-// overlay is the discovered values overlay as the export writes it. It
-// holds no password: the database's is read by the chart from the Secret
-// the overlay names (existingSecret), the Redis password by Harbor's pods
-// from the Secret the post-render knobs name (env secretKeyRef, which the
-// export's patches carry).
-type overlay struct {
-	Values []byte
-	// Knobs are the post-render knobs discovery adds (the Secret that
-	// holds the Redis password), as the wrappers pass them.
-	Knobs []string
-}
-
-// discoverOverlay discovers the KubeBlocks clusters as `helm harborha
-// template` does (read-only: it points at the Secrets bootstrap made, and
-// creates none) and returns the overlay and the knobs it needs.
-func discoverOverlay(ctx context.Context, w *helmrun.Options, progress io.Writer) (*overlay, error) {
-	doc, knobs, err := w.Overlay(ctx, progress)
-	if err != nil {
-		return nil, err
+// discover runs the template wrapper's spine (read-only: it points at the
+// Secrets bootstrap made, and creates none) for the chart the export
+// renders, not one guessed from --version (a range, or none, for a
+// repository chart). It returns the knobs with the Redis password's Secret
+// it learnt, and the overlay as the export writes it, which holds no
+// password: the database's is read by the chart from the Secret the
+// overlay names (existingSecret), the Redis password by Harbor's pods from
+// the Secret the knobs name (env secretKeyRef, which the export's patches
+// carry). With --no-discover, the user's knobs and no overlay.
+func (o *Options) discover(ctx context.Context, ch *chartRef, progress io.Writer) (postrender.Knobs, []byte, error) {
+	if o.Flags.NoDiscover {
+		return o.input.Knobs, nil, nil
 	}
-	values, err := exportValues(doc)
+	loaded, err := values.ChartFromLoaded(ch.Chart, "chart "+o.rel.Chart)
 	if err != nil {
-		return nil, err
+		return postrender.Knobs{}, nil, err
 	}
-	return &overlay{Values: values, Knobs: knobs}, nil
+	o.input.Overlay.Chart = loaded
+	res, err := o.input.Run(ctx, progress)
+	if err != nil {
+		return postrender.Knobs{}, nil, err
+	}
+	doc, err := exportValues(res.Overlay.Values())
+	return res.Knobs, doc, err
 }
 
 // exportValues is the overlay without its header (it holds the time: the
 // export is the same bytes for the same input). The overlay never holds a
 // password; one that did would be a bug, and is refused rather than
 // written into Git.
-func exportValues(doc []byte) ([]byte, error) {
-	var v map[string]any
-	if err := yaml.Unmarshal(doc, &v); err != nil {
-		return nil, fmt.Errorf("reading the values overlay: %v", err)
-	}
+func exportValues(v map[string]any) ([]byte, error) {
 	for _, store := range []string{"database", "redis"} {
 		ext, _ := harborMap(v, store, "external")
 		if _, ok := ext["password"]; ok {

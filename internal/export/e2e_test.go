@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/bootstrap"
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/kubetest"
 	"github.com/harborha/helm-harborha/internal/testutil"
@@ -233,7 +234,7 @@ func TestDiscoveredExport(t *testing.T) {
 
 	ctx := context.Background()
 	client := &kube.Client{Typed: env.Typed, Namespace: ns}
-	if _, err := bootstrap.EnsureGenerated(ctx, client, bootstrap.GeneratedOptions{Release: "myharbor", Namespace: ns}); err != nil {
+	if _, err := generated.Ensure(ctx, client, generated.Spec{Release: "myharbor", Namespace: ns}); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("the cluster in Harbor's namespace", func(t *testing.T) {
@@ -257,7 +258,7 @@ func TestDiscoveredExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bootstrap.Run(ctx, client, bootstrap.Options{Release: "myharbor", Namespace: ns,
+	if _, err := bootstrap.Run(ctx, client, bootstrap.Spec{Release: "myharbor", Namespace: ns,
 		RedisCopy: &bootstrap.Endpoint{Namespace: elsewhere, Host: svc.Spec.ClusterIP, Port: 6379, Secret: bootstrap.SecretRef{Name: "myredis-redis-account-default"}}}); err != nil {
 		t.Fatal(err)
 	}

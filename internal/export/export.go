@@ -23,14 +23,14 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
-	"helm.sh/helm/v3/pkg/cli"
 	"helm.sh/helm/v3/pkg/getter"
 
-	"github.com/harborha/helm-harborha/internal/helmrun"
+	"github.com/harborha/helm-harborha/internal/command"
+	"github.com/harborha/helm-harborha/internal/helmexec"
 	"github.com/harborha/helm-harborha/internal/manifest"
 	"github.com/harborha/helm-harborha/internal/output"
+	"github.com/harborha/helm-harborha/internal/pipeline"
 	"github.com/harborha/helm-harborha/internal/postrender"
-	"github.com/harborha/helm-harborha/internal/values"
 )
 
 // Formats.
@@ -39,39 +39,55 @@ const (
 	FormatFlux      = "flux"
 )
 
-// Options are one `helm harborha export`: the template wrapper's options
-// (our flags and Helm's, told apart by helmrun), plus the format and the
+// Options are one `helm harborha export`: the template wrapper's flags and
+// Helm's arguments (told apart by helmexec.Split), plus the format and the
 // output directory.
 type Options struct {
-	Wrapper   *helmrun.Options
+	Flags     *pipeline.Flags
 	Format    string
 	OutputDir string
 
-	rel *release
+	rel   *helmexec.Release
+	input *pipeline.Input
+	flags *pflag.FlagSet
+	helm  string
 }
 
 // NewOptions returns the options; generator names harborha in messages.
 func NewOptions(generator string) *Options {
-	return &Options{Wrapper: helmrun.NewOptions("template", generator)}
+	return &Options{Flags: pipeline.NewFlags(generator)}
 }
+
+// PassesThrough marks a command whose arguments are Helm's too.
+func (o *Options) PassesThrough() {}
 
 // AddFlags defines the template wrapper's flags and ours on fs.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	o.flags = fs
 	fs.StringVar(&o.Format, "format", "", "what to write: kustomize (helmCharts + patches, for kustomize build --enable-helm and Argo CD) or flux (a HelmRelease with postRenderers, and the objects for a Flux Kustomization)")
 	fs.StringVar(&o.OutputDir, "output-dir", "", "directory to write, which must not exist or be empty")
-	o.Wrapper.AddFlags(fs)
+	o.Flags.AddRenderFlags(fs)
 }
 
-// Complete splits the arguments and reads Helm's.
+// Complete splits the arguments, reads Helm's and resolves the input: the
+// template wrapper's run, which changes nothing in the cluster.
 func (o *Options) Complete(args []string) error {
-	if err := o.Wrapper.Complete(args); err != nil {
-		return err
-	}
-	rel, err := parseRelease(o.Wrapper.HelmArgs())
+	mine, helmArgs, err := helmexec.Split(args, o.flags)
 	if err != nil {
 		return err
 	}
-	o.rel = rel
+	o.flags.SetOutput(io.Discard)
+	if err := o.flags.Parse(mine); err != nil {
+		return fmt.Errorf("%v (see --help)", err)
+	}
+	if o.rel, err = parseRelease(helmArgs); err != nil {
+		return err
+	}
+	o.helm = helmexec.HelmBin()
+	if o.input, err = o.Flags.ToInput(pipeline.HelmSettings(o.rel)); err != nil {
+		return err
+	}
+	o.input.Command, o.input.Release, o.input.Stage, o.input.Steps = "template", o.rel.Name, pipeline.ReadPrior, true
 	return nil
 }
 
@@ -90,14 +106,10 @@ func (o *Options) Validate() error {
 	if err := checkOutputDir(o.OutputDir); err != nil {
 		return err
 	}
-	if err := o.Wrapper.Validate(); err != nil {
+	if err := o.input.Validate(); err != nil {
 		return err
 	}
-	knobs, err := o.Wrapper.Knobs.Resolve()
-	if err != nil {
-		return err
-	}
-	if knobs.Kustomize != "" {
+	if o.input.Knobs.Kustomize != "" {
 		return fmt.Errorf("--kustomize: an export is a kustomization itself; put yours on top of it (resources: [%s]) instead", o.OutputDir)
 	}
 	return nil
@@ -122,73 +134,40 @@ func checkOutputDir(dir string) error {
 }
 
 // Run renders the chart, plans the HA changes and writes them. Progress
-// and warnings go to progress; nothing is written unless all succeeds.
-func (o *Options) Run(ctx context.Context, progress io.Writer) error {
-	knobs, err := o.Wrapper.Knobs.Resolve()
-	if err != nil {
-		return err
-	}
-	settings := cli.New()
+// and warnings go to s.Err; nothing is written unless all succeeds.
+func (o *Options) Run(ctx context.Context, s command.Streams) error {
+	settings := o.input.Cluster.Settings()
 	ch, err := locateChart(o.rel, settings)
 	if err != nil {
 		return err
-	}
-	if !o.Wrapper.NoDiscover {
-		// The overlay is written for the chart this export renders, not
-		// one guessed from --version (a range, or none, for a repository
-		// chart).
-		loaded, err := values.ChartFromLoaded(ch.Chart, "chart "+o.rel.Chart)
-		if err != nil {
-			return err
-		}
-		o.Wrapper.Chart = &loaded
 	}
 	if o.Format == FormatFlux && ch.Local() {
 		if _, err := pathInRepository(o.OutputDir); err != nil {
 			return err // before discovery and rendering
 		}
 	}
-	ov, err := o.overlay(ctx, progress)
+	knobs, overlay, err := o.discover(ctx, ch, s.Err)
 	if err != nil {
 		return err
 	}
-	if ov != nil && len(ov.Knobs) > 0 {
-		// The Redis password's Secret, learnt by discovery, as the
-		// wrappers hand it to the post-renderer.
-		if knobs, err = o.Wrapper.Knobs.ResolveWith(ov.Knobs); err != nil {
-			return err
-		}
-	}
-	vs, err := makeValues(ovValues(ov), o.rel.Values, getter.All(settings))
+	vs, err := makeValues(overlay, pipeline.HelmValues(o.rel.Values), getter.All(settings))
 	if err != nil {
 		return err
 	}
-	return writeAtomically(o.OutputDir, func(stage string) error {
-		return o.stage(ctx, stage, ch, vs, knobs, progress)
+	err = writeAtomically(o.OutputDir, func(stage string) error {
+		return o.stage(ctx, stage, ch, vs, knobs, s.Err)
 	})
-}
-
-// overlay is the discovered values overlay, nil with --no-discover. It
-// holds no password in either format: the Redis password reaches the pods
-// through the patches' secretKeyRef, which kustomize and Flux apply alike.
-func (o *Options) overlay(ctx context.Context, progress io.Writer) (*overlay, error) {
-	if o.Wrapper.NoDiscover {
-		return nil, nil
+	if err != nil {
+		return err
 	}
-	return discoverOverlay(ctx, o.Wrapper, progress)
-}
-
-func ovValues(ov *overlay) []byte {
-	if ov == nil {
-		return nil
-	}
-	return ov.Values
+	fmt.Fprintf(s.Err, "harborha export: wrote %s (--format %s)\n", o.OutputDir, o.Format)
+	return nil
 }
 
 // stage writes the export into stage: the chart (when local), the values,
 // then the format's files, from the post-render plan of the chart rendered
 // with those very files.
-func (o *Options) stage(ctx context.Context, stage string, ch *chartRef, vs *valuesSet, knobs postrender.Options, progress io.Writer) error {
+func (o *Options) stage(ctx context.Context, stage string, ch *chartRef, vs *valuesSet, knobs postrender.Knobs, progress io.Writer) error {
 	chartPath := ch.Path
 	if ch.Local() {
 		var err error
@@ -222,8 +201,8 @@ func (o *Options) stage(ctx context.Context, stage string, ch *chartRef, vs *val
 // render runs the user's helm template on the chart with the export's
 // values files, as kustomize's helmCharts will.
 func (o *Options) render(ctx context.Context, chartPath string, files []string) ([]byte, error) {
-	helm := o.Wrapper.Helm()
-	cmd := exec.CommandContext(ctx, helm, o.rel.templateArgs(chartPath, files)...)
+	helm := o.helm
+	cmd := exec.CommandContext(ctx, helm, templateArgs(o.rel, chartPath, files)...)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
@@ -238,7 +217,7 @@ func (o *Options) render(ctx context.Context, chartPath string, files []string) 
 
 // plan plans the post-render of the rendered stream, applies the plan as
 // the post-renderer would, and turns it into checked patches and resources.
-func plan(rendered []byte, knobs postrender.Options) (*bundle, error) {
+func plan(rendered []byte, knobs postrender.Knobs) (*bundle, error) {
 	r, err := postrender.New(knobs, io.Discard)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/harborha/helm-harborha/internal/helmexec"
 	"github.com/harborha/helm-harborha/internal/manifest"
 )
 
@@ -45,7 +46,7 @@ type fluxPatch struct {
 // objects, and a kustomization.yaml listing them, so that a Flux
 // Kustomization of the directory applies exactly these files (a local
 // chart's templates under charts/ are not manifests).
-func writeFlux(stage string, r *release, ch *chartRef, vs *valuesSet, b *bundle, outputDir string) error {
+func writeFlux(stage string, r *helmexec.Release, ch *chartRef, vs *valuesSet, b *bundle, outputDir string) error {
 	var docs []any
 	chartSpec, repoObj, err := fluxChart(r, ch, outputDir)
 	if err != nil {
@@ -85,7 +86,7 @@ func writeFlux(stage string, r *release, ch *chartRef, vs *valuesSet, b *bundle,
 // merge of the export's values files, which hold no password), and our
 // patches as its kustomize post-renderer (they reference the Redis
 // password's Secret).
-func helmRelease(r *release, chartSpec map[string]any, vs *valuesSet, b *bundle) (map[string]any, error) {
+func helmRelease(r *helmexec.Release, chartSpec map[string]any, vs *valuesSet, b *bundle) (map[string]any, error) {
 	var patches []any
 	for _, p := range b.Patches {
 		y, err := p.YAML()
@@ -118,7 +119,7 @@ func helmRelease(r *release, chartSpec map[string]any, vs *valuesSet, b *bundle)
 
 // fluxChart is the HelmRelease's chart.spec, and the HelmRepository it
 // names (nil for a local chart, read from Flux's own GitRepository).
-func fluxChart(r *release, ch *chartRef, outputDir string) (map[string]any, map[string]any, error) {
+func fluxChart(r *helmexec.Release, ch *chartRef, outputDir string) (map[string]any, map[string]any, error) {
 	if ch.Local() {
 		p, err := pathInRepository(outputDir)
 		if err != nil {
@@ -170,7 +171,7 @@ var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // repoObjectName names the HelmRepository: the repository's name when the
 // chart was given as REPO/NAME, else the chart's.
-func repoObjectName(r *release, ch *chartRef) string {
+func repoObjectName(r *helmexec.Release, ch *chartRef) string {
 	name := ch.Name
 	if repoName, _, ok := strings.Cut(r.Chart, "/"); ok && !strings.Contains(r.Chart, "://") && r.Repo == "" {
 		name = repoName

@@ -3,32 +3,12 @@ package export
 import (
 	"errors"
 	"fmt"
-	"io"
+	"slices"
 	"strings"
 
-	"github.com/spf13/pflag"
-	"helm.sh/helm/v3/pkg/cli/values"
-
-	"github.com/harborha/helm-harborha/internal/helmrun"
+	"github.com/harborha/helm-harborha/internal/helmexec"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
-
-// release is what the export knows of the Helm release from Helm's
-// arguments: the chart, the values, and the flags that change what
-// `helm template` renders, each of which kustomize's helmCharts and Flux's
-// HelmRelease can express.
-type release struct {
-	Name, Namespace string
-	Chart           string // as given: a path, repo/name, a name with --repo, or oci://
-	Version, Repo   string
-	Devel           bool
-	Values          values.Options
-	KubeVersion     string
-	APIVersions     []string
-	IncludeCRDs     bool
-	SkipTests       bool
-	NoHooks         bool
-}
 
 // neutralBool and neutralString change nothing in what `helm template` prints (connection,
 // output and install-time flags); the export accepts and ignores them.
@@ -43,67 +23,47 @@ var neutralString = []string{"kube-context", "kubeconfig", "kube-apiserver", "ku
 var credentialFlags = []string{"username", "password", "ca-file", "cert-file", "key-file", "insecure-skip-tls-verify",
 	"pass-credentials", "plain-http", "keyring", "verify"}
 
-// parseRelease reads Helm's arguments of `helm harborha export`.
-func parseRelease(helmArgs []string) (*release, error) {
-	r := &release{}
-	fs := pflag.NewFlagSet("helm", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVarP(&r.Namespace, "namespace", "n", "", "")
-	fs.StringVar(&r.Version, "version", "", "")
-	fs.StringVar(&r.Repo, "repo", "", "")
-	fs.BoolVar(&r.Devel, "devel", false, "")
-	helmrun.ValueFlags(fs, &r.Values)
-	fs.StringVar(&r.KubeVersion, "kube-version", "", "")
-	fs.StringSliceVarP(&r.APIVersions, "api-versions", "a", nil, "")
-	fs.BoolVar(&r.IncludeCRDs, "include-crds", false, "")
-	fs.BoolVar(&r.SkipTests, "skip-tests", false, "")
-	fs.BoolVar(&r.NoHooks, "no-hooks", false, "")
-	for _, n := range neutralBool {
-		fs.Bool(n, false, "")
+// expressible are the flags that change what `helm template` renders
+// and that kustomize's helmCharts and Flux's HelmRelease can both carry.
+var expressible = []string{"namespace", "-n", "version", "repo", "devel", "values", "-f", "set", "set-string", "set-file",
+	"set-json", "set-literal", "kube-version", "api-versions", "-a", "include-crds", "skip-tests", "no-hooks"}
+
+// parseRelease reads Helm's arguments of `helm harborha export`: only
+// flags the export can write (or that change nothing it writes), and
+// exactly RELEASE and CHART. The namespace is Helm's environment's
+// (HELM_NAMESPACE, as Helm passes -n to a plugin) unless -n says.
+func parseRelease(helmArgs []string) (*helmexec.Release, error) {
+	r, err := helmexec.ParseRelease("template", helmArgs)
+	if err != nil {
+		return nil, fmt.Errorf("%v (see --help)", err)
 	}
-	for _, n := range neutralString {
-		fs.String(n, "", "")
-	}
-	fs.StringArray("kube-as-group", nil, "")
-	fs.String("dry-run", "", "")
-	fs.Lookup("dry-run").NoOptDefVal = "unchanged" // as Helm defines it
-	for _, n := range credentialFlags {
-		fs.String(n, "", "")
-		fs.Lookup(n).NoOptDefVal = "true" // booleans among them take no value
-	}
-	if err := fs.Parse(helmArgs); err != nil {
-		return nil, unsupportedFlag(err)
-	}
-	for _, n := range credentialFlags {
-		if fs.Changed(n) {
-			return nil, fmt.Errorf("--%s: kustomize runs helm with an empty configuration and an export holds no credential, so neither can pull this chart; pull it yourself (helm pull --untar) and export the chart directory", n)
+	for _, name := range r.Flags {
+		long := strings.TrimPrefix(name, "--")
+		switch {
+		case slices.Contains(credentialFlags, long):
+			return nil, fmt.Errorf("--%s: kustomize runs helm with an empty configuration and an export holds no credential, so neither can pull this chart; pull it yourself (helm pull --untar) and export the chart directory", long)
+		case !slices.Contains(expressible, long) && !slices.Contains(neutralBool, long) && !slices.Contains(neutralString, long) && long != "kube-as-group" && long != "dry-run":
+			return nil, unsupportedFlag(name)
 		}
 	}
-	pos := fs.Args()
-	if len(pos) != 2 {
+	if len(r.Positionals) != 2 {
 		return nil, errors.New("export needs RELEASE and CHART: helm harborha export RELEASE CHART --format kustomize|flux --output-dir DIR [flags]")
 	}
-	r.Name, r.Chart = pos[0], pos[1]
 	if r.Namespace == "" {
-		r.Namespace = kube.NewFlags().Settings().Namespace() // HELM_NAMESPACE, as Helm passes -n to a plugin
+		r.Namespace = kube.NewFlags().Settings().Namespace()
 	}
 	return r, nil
 }
 
 // unsupportedFlag names the Helm flag the export cannot carry.
-func unsupportedFlag(err error) error {
-	for _, prefix := range []string{"unknown flag: ", "unknown shorthand flag: "} {
-		if name, ok := strings.CutPrefix(err.Error(), prefix); ok {
-			return fmt.Errorf("%s: neither kustomize's helmCharts nor Flux's HelmRelease can express this helm flag; drop it, or use helm harborha template", name)
-		}
-	}
-	return fmt.Errorf("%v (see --help)", err)
+func unsupportedFlag(name string) error {
+	return fmt.Errorf("%s: neither kustomize's helmCharts nor Flux's HelmRelease can express this helm flag; drop it, or use helm harborha template", name)
 }
 
 // templateArgs are the arguments of `helm template` that render the
 // release from chart (a local path) the way kustomize will: the same
 // flags, in the order kustomize's generator passes them.
-func (r *release) templateArgs(chart string, valueFiles []string) []string {
+func templateArgs(r *helmexec.Release, chart string, valueFiles []string) []string {
 	args := []string{"template", r.Name, chart, "--namespace", r.Namespace}
 	for _, f := range valueFiles {
 		args = append(args, "-f", f)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/harborha/helm-harborha/internal/helmexec"
 )
 
 // helmChart is one entry of a kustomization's helmCharts, the fields of
@@ -50,7 +52,7 @@ const kustomizeHeader = `# The HA changes of helm-harborha for Harbor release %s
 `
 
 // writeKustomize writes kustomization.yaml, the patches and the resources.
-func writeKustomize(stage string, r *release, ch *chartRef, vs *valuesSet, b *bundle) error {
+func writeKustomize(stage string, r *helmexec.Release, ch *chartRef, vs *valuesSet, b *bundle) error {
 	files, k, err := b.files()
 	if err != nil {
 		return err

@@ -33,7 +33,7 @@ func TestPlanWarnsAsPostRender(t *testing.T) {
 	stream := []byte(strings.Join([]string{
 		workload("a", "registry", "registry-data"), workload("a", "jobservice", "job-logs"), workload("b", "registry", "registry-data"),
 	}, "---\n"))
-	knobs := postrender.DefaultOptions()
+	knobs := postrender.DefaultKnobs()
 	knobs.SharedPVC = "harbor-shared"
 	var warned bytes.Buffer
 	r, err := postrender.New(knobs, &warned)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
@@ -30,65 +31,122 @@ var FullOnlyFlags = map[string]string{
 	"redis-namespace": "", "redis-sentinel": "true", "sslmode": "", "tls": "true",
 }
 
+// errFull: the full binary runs these arguments.
+var errFull = errors.New("the full harborha binary runs this")
+
 // FastTemplate runs `template --no-discover` (args as Helm passes them to
 // the plugin, the command first) the way the full binary does, and
 // reports false when it cannot: another command, help, a flag of
 // FullOnlyFlags, or anything the full binary would refuse (it then runs,
-// and says why in its own words).
-func FastTemplate(ctx context.Context, args []string, stdout, stderr io.Writer) (code int, ran bool) {
-	r, ok := TemplateRun(ctx, args, stdout, stderr)
-	if !ok {
+// and says why in its own words). A failure is one line on s.Err.
+func FastTemplate(ctx context.Context, args []string, s command.Streams) (code int, ran bool) {
+	if len(args) == 0 || args[0] != "template" || command.WantsHelp(args) {
 		return 0, false
 	}
-	code, err := r.Exec(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "harborha template: %s\n", err)
+	err := command.Execute(ctx, &FrontTemplate{}, "", args[1:], s)
+	var exit *command.ExitError
+	switch {
+	case errors.Is(err, errFull):
+		return 0, false
+	case errors.As(err, &exit):
+		return exit.Code, true
+	case err != nil:
+		fmt.Fprintf(s.Err, "harborha template: %s\n", err)
 		return 1, true
 	}
-	return code, true
+	return 0, true
 }
 
 // TemplateRun is the Helm run FastTemplate makes of args, or false.
 func TemplateRun(ctx context.Context, args []string, stdout, stderr io.Writer) (*Run, bool) {
-	if len(args) == 0 || args[0] != "template" || WantsHelp(args) {
+	if len(args) == 0 || args[0] != "template" || command.WantsHelp(args) {
 		return nil, false
 	}
-	fs := pflag.NewFlagSet("template", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var knobs postrender.Flags
-	knobs.Add(fs)
-	noDiscover := fs.Bool("no-discover", false, "")
+	t := &FrontTemplate{}
+	t.AddFlags(pflag.NewFlagSet("template", pflag.ContinueOnError))
+	if t.Complete(args[1:]) != nil || t.Validate() != nil || t.prepare(ctx, stdout, stderr) != nil {
+		return nil, false
+	}
+	return t.helm, true
+}
+
+// FrontTemplate is `template --no-discover` as the front door runs it, in
+// the shape of every command; any argument it does not take is errFull.
+type FrontTemplate struct {
+	knobs      postrender.Flags
+	noDiscover bool
+	flags      *pflag.FlagSet
+	release    *Release
+	helm       *Run
+}
+
+// PassesThrough marks a command whose arguments are Helm's too.
+func (t *FrontTemplate) PassesThrough() {}
+
+// AddFlags defines the knobs and --no-discover, and the full binary's
+// other flags (FullOnlyFlags), only to tell them from Helm's.
+func (t *FrontTemplate) AddFlags(fs *pflag.FlagSet) {
+	t.flags = fs
+	t.knobs.Add(fs)
+	fs.BoolVar(&t.noDiscover, "no-discover", false, "")
 	for name, noOpt := range FullOnlyFlags {
 		fs.String(name, "", "")
 		fs.Lookup(name).NoOptDefVal = noOpt
 	}
-	mine, helmArgs, err := Split(args[1:], fs)
-	if err != nil || fs.Parse(mine) != nil || !*noDiscover || len(Positionals("template", helmArgs)) == 0 {
-		return nil, false
+}
+
+// Complete splits and reads the arguments as the full binary does.
+func (t *FrontTemplate) Complete(args []string) error {
+	t.flags.SetOutput(io.Discard)
+	mine, helmArgs, err := Split(args, t.flags)
+	if err != nil || t.flags.Parse(mine) != nil || !t.noDiscover {
+		return errFull
 	}
 	full := false
-	fs.Visit(func(f *pflag.Flag) { // the flags given
-		if _, ok := FullOnlyFlags[f.Name]; ok {
-			full = true
-		}
+	t.flags.Visit(func(f *pflag.Flag) { // the flags given
+		_, isFull := FullOnlyFlags[f.Name]
+		full = full || isFull
 	})
-	if full {
-		return nil, false
+	if t.release, err = ParseRelease("template", helmArgs); err != nil || full || t.release.Chart == "" {
+		return errFull
 	}
-	if _, err := knobs.Resolve(); err != nil {
-		return nil, false
+	return nil
+}
+
+// Validate resolves the knobs; a bad one is the full binary's to refuse.
+func (t *FrontTemplate) Validate() error {
+	if _, err := t.knobs.Resolve(); err != nil {
+		return errFull
 	}
+	return nil
+}
+
+// Run runs Helm; its failure is a command.ExitError of Helm's status.
+func (t *FrontTemplate) Run(ctx context.Context, s command.Streams) error {
+	if err := t.prepare(ctx, s.Out, s.Err); err != nil {
+		return err
+	}
+	code, err := t.helm.Exec(ctx)
+	if err == nil && code != 0 {
+		err = &command.ExitError{Code: code}
+	}
+	return err
+}
+
+// prepare makes the Helm run, as the full binary's template would.
+func (t *FrontTemplate) prepare(ctx context.Context, stdout, stderr io.Writer) error {
 	helm := HelmBin()
-	major, err := Prepare(ctx, helm, helmArgs, Major)
+	major, err := Prepare(ctx, helm, t.release, Major)
 	if err != nil {
-		return nil, false
+		return errFull
 	}
 	self, err := PostRendererCommand()
 	if err != nil {
-		return nil, false
+		return errFull
 	}
-	return &Run{Helm: helm, Major: major, Action: "template", HelmArgs: helmArgs, PostRender: knobs.Args(),
-		Self: self, Stdout: stdout, Stderr: stderr, Progress: stderr}, true
+	t.helm = &Run{Helm: helm, Major: major, Action: "template", HelmArgs: t.release.Args, PostRender: t.knobs.Args(),
+		Self: self, Stdout: stdout, Stderr: stderr, Progress: stderr}
+	return nil
 }
 
 // FullBinary is the full harborha binary: beside this executable, or in

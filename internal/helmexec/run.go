@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -22,7 +23,7 @@ type Run struct {
 	Action     string   // install, upgrade or template
 	HelmArgs   []string // the user's arguments, passed through untouched
 	Overlay    []byte   // values overlay; nil for none (--no-discover)
-	PostRender []string // post-render knobs, as the user gave them
+	PostRender []string // post-render knobs, as the post-renderer process takes them
 	// Self is how Helm 3 reaches our post-renderer (PostRendererCommand):
 	// the post-render binary, or "$HELM_BIN harborha post-render".
 	Self     []string
@@ -65,9 +66,9 @@ func (r *Run) Args(overlayPath string) ([]string, error) {
 // no --post-renderer of the user's among Helm's arguments (harborha
 // attaches its own), the Helm major (major: Major, or a test's seam) and,
 // on Helm 4, our post-renderer plugin. It returns the major.
-func Prepare(ctx context.Context, helm string, helmArgs []string, major func(context.Context, string) (int, error)) (int, error) {
-	if err := ownPostRenderer(helmArgs); err != nil {
-		return 0, err
+func Prepare(ctx context.Context, helm string, rel *Release, major func(context.Context, string) (int, error)) (int, error) {
+	if slices.Contains(rel.Flags, "--post-renderer") {
+		return 0, errors.New("--post-renderer: harborha attaches its own post-renderer; apply your own patches with --kustomize DIR instead")
 	}
 	m, err := major(ctx, helm)
 	if err != nil {
@@ -81,20 +82,10 @@ func Prepare(ctx context.Context, helm string, helmArgs []string, major func(con
 	return m, nil
 }
 
-// ownPostRenderer refuses the user's own --post-renderer among Helm's
-// arguments: harborha attaches its own.
-func ownPostRenderer(helmArgs []string) error {
-	for _, a := range helmArgs {
-		if a == "--post-renderer" || strings.HasPrefix(a, "--post-renderer=") {
-			return errors.New("--post-renderer: harborha attaches its own post-renderer; apply your own patches with --kustomize DIR instead")
-		}
-	}
-	return nil
-}
-
-// Exec runs Helm and returns its exit status. The overlay (it may hold the
-// Redis password) lives in a private temporary directory only while Helm
-// runs, and is removed on success, on failure and on an interrupt.
+// Exec runs Helm and returns its exit status. The overlay holds no
+// password, yet it names the cluster's Secrets and addresses: it lives in
+// a private temporary directory (mode 0600) only while Helm runs, and is
+// removed on success, on failure and on an interrupt.
 func (r *Run) Exec(ctx context.Context) (code int, err error) {
 	tmp, err := os.MkdirTemp("", "harborha-")
 	if err != nil {

@@ -3,6 +3,7 @@
 // our post-renderer attached the way that Helm major wants it, every other
 // flag passed through untouched, and Helm's exit status returned.
 //
+// It also reads Helm's arguments, once, for every caller (ParseRelease).
 // It links neither Helm's SDK nor client-go: the small binary
 // (harborha-post-render) runs it as the plugin's front door (front.go),
 // and helmrun's Options, which discover and bootstrap first, end in it.
@@ -79,55 +80,4 @@ func takesValue(action, flag string) bool {
 		return v
 	}
 	return valueFlags[flag]
-}
-
-// Positionals returns Helm's positional arguments (release, chart) for an
-// action: the tokens that are neither flags nor the value of a flag.
-func Positionals(action string, helmArgs []string) []string {
-	var pos []string
-	for i := 0; i < len(helmArgs); i++ {
-		a := helmArgs[i]
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		if strings.Contains(a, "=") {
-			continue
-		}
-		if takesValue(action, a) {
-			i++
-		}
-	}
-	return pos
-}
-
-// FlagValue returns the last value Helm would see for a flag (long and
-// short names), e.g. --version.
-func FlagValue(helmArgs []string, names ...string) string {
-	var v string
-	for i := 0; i < len(helmArgs); i++ {
-		for _, n := range names {
-			switch {
-			case helmArgs[i] == n && i+1 < len(helmArgs):
-				v = helmArgs[i+1]
-			case strings.HasPrefix(helmArgs[i], n+"="):
-				v = strings.TrimPrefix(helmArgs[i], n+"=")
-			}
-		}
-	}
-	return v
-}
-
-// WantsHelp reports whether the arguments ask for help before "--" (after
-// it, -h is Helm's).
-func WantsHelp(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "--":
-			return false
-		case "-h", "--help":
-			return true
-		}
-	}
-	return false
 }

@@ -56,19 +56,52 @@ func TestSplit(t *testing.T) {
 	}
 }
 
-func TestPositionals(t *testing.T) {
-	args := []string{"--values", "a.yaml", "myharbor", "-f", "b.yaml", "--set=x=1", "--wait", "./harbor-1.19.1.tgz", "--version", "1.19.1", "--dry-run", "-n", "harbor"}
-	if got := Positionals("install", args); !reflect.DeepEqual(got, []string{"myharbor", "./harbor-1.19.1.tgz"}) {
-		t.Errorf("Positionals = %q", got)
+func TestParseRelease(t *testing.T) {
+	args := []string{"--values", "a.yaml", "myharbor", "-f", "b.yaml,c.yaml", "--set=x=1", "--wait", "./harbor-1.19.1.tgz", "--version", "1.19.1", "--dry-run", "-n", "harbor"}
+	r, err := ParseRelease("install", args)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := Positionals("upgrade", []string{"--server-side", "auto", "rel", "chart"}); !reflect.DeepEqual(got, []string{"rel", "chart"}) {
-		t.Errorf("upgrade Positionals = %q", got)
+	if !reflect.DeepEqual(r.Positionals, []string{"myharbor", "./harbor-1.19.1.tgz"}) || r.Name != "myharbor" || r.Chart != "./harbor-1.19.1.tgz" {
+		t.Errorf("positionals %q: release %q, chart %q", r.Positionals, r.Name, r.Chart)
 	}
-	if got := FlagValue(args, "--version"); got != "1.19.1" {
-		t.Errorf("FlagValue --version = %q", got)
+	if r.Version != "1.19.1" || r.Namespace != "harbor" || !r.DryRun || !reflect.DeepEqual(r.Args, args) {
+		t.Errorf("version %q, namespace %q, dry run %v, args %q", r.Version, r.Namespace, r.DryRun, r.Args)
 	}
-	if got := FlagValue([]string{"--namespace=a", "-n", "b"}, "-n", "--namespace"); got != "b" {
-		t.Errorf("FlagValue -n = %q", got)
+	if want := (ValueFlags{Files: []string{"a.yaml", "b.yaml", "c.yaml"}, Set: []string{"x=1"}}); !reflect.DeepEqual(r.Values, want) {
+		t.Errorf("values %+v, want %+v (-f splits on commas, as Helm's does)", r.Values, want)
+	}
+	if want := []string{"--values", "-f", "--set", "--wait", "--version", "--dry-run", "-n"}; !reflect.DeepEqual(r.Flags, want) {
+		t.Errorf("flags %q, want %q", r.Flags, want)
+	}
+	if r, _ := ParseRelease("upgrade", []string{"--server-side", "auto", "rel", "chart"}); !reflect.DeepEqual(r.Positionals, []string{"rel", "chart"}) {
+		t.Errorf("upgrade positionals = %q", r.Positionals)
+	}
+	if r, _ := ParseRelease("template", []string{"--namespace=a", "-n", "b", "chart"}); r.Namespace != "b" || r.Name != "" || r.Chart != "chart" {
+		t.Errorf("the last -n wins, one positional is the chart: namespace %q, release %q, chart %q", r.Namespace, r.Name, r.Chart)
+	}
+	if r, _ := ParseRelease("template", []string{"-nharbor", "rel", "chart", "--", "--not-a-flag"}); r.Namespace != "harbor" || !reflect.DeepEqual(r.Positionals, []string{"rel", "chart", "--not-a-flag"}) {
+		t.Errorf("-nVALUE and --: namespace %q, positionals %q", r.Namespace, r.Positionals)
+	}
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--dry-run"}, true},
+		{[]string{"--dry-run=client"}, true},
+		{[]string{"--dry-run=server"}, true},
+		{[]string{"--dry-run=none"}, false},
+		{[]string{"--dry-run=false"}, false},
+		{[]string{"--set", "x=--dry-run"}, false},
+		{[]string{"--dry-running"}, false},
+	} {
+		if r, err := ParseRelease("install", tt.args); err != nil || r.DryRun != tt.want {
+			t.Errorf("%q: dry run %v, %v; want %v", tt.args, r.DryRun, err, tt.want)
+		}
+	}
+	if _, err := ParseRelease("install", []string{"rel", "chart", "--version"}); err == nil || err.Error() != "flag --version needs a value" {
+		t.Errorf("a value flag without its value: %v", err)
 	}
 }
 

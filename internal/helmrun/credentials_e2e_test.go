@@ -15,7 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/harborha/helm-harborha/internal/bootstrap"
+	"github.com/harborha/helm-harborha/internal/generated"
 	"github.com/harborha/helm-harborha/internal/kubetest"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
@@ -96,8 +96,8 @@ func credentialsByReference(t *testing.T, env *kubetest.Env, major int) {
 func generatedSecrets(t *testing.T, env *kubetest.Env, ns string) map[string]*corev1.Secret {
 	t.Helper()
 	out := map[string]*corev1.Secret{}
-	for _, name := range bootstrap.GeneratedNames() {
-		s, err := env.Typed.CoreV1().Secrets(ns).Get(context.Background(), bootstrap.GeneratedSecretName("myharbor", name), metav1.GetOptions{})
+	for _, name := range generated.Names() {
+		s, err := env.Typed.CoreV1().Secrets(ns).Get(context.Background(), generated.SecretName("myharbor", name), metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("generated Secret %s: %v", name, err)
 		}
@@ -259,7 +259,7 @@ func adoptPlainRelease(t *testing.T, env *kubetest.Env) {
 	}
 
 	_, stderr := h.run(t, 0, "harborha", "upgrade", "myharbor", chart, "-n", ns, "--no-bootstrap", "--node-port=30140")
-	if strings.Count(stderr, "the value the running release uses") != len(bootstrap.GeneratedNames()) {
+	if strings.Count(stderr, "the value the running release uses") != len(generated.Names()) {
 		t.Errorf("upgrade did not adopt every value:\n%s", stderr)
 	}
 	for ref, v := range want {

@@ -12,7 +12,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/helmexec"
+	"github.com/harborha/helm-harborha/internal/pipeline"
 	"github.com/harborha/helm-harborha/internal/postrender"
 	"github.com/harborha/helm-harborha/internal/values"
 )
@@ -40,8 +42,8 @@ func TestOptionsCompleteAndRun(t *testing.T) {
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if code, err := o.Run(t.Context(), &bytes.Buffer{}, &bytes.Buffer{}); code != 0 || err != nil {
-		t.Fatalf("run: %d %v", code, err)
+	if err := o.Run(t.Context(), command.Streams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}); err != nil {
+		t.Fatalf("run: %v", err)
 	}
 	if len(*runs) != 1 {
 		t.Fatalf("%d Helm runs, want 1", len(*runs))
@@ -56,8 +58,8 @@ func TestOptionsCompleteAndRun(t *testing.T) {
 	if !reflect.DeepEqual(&got, want) {
 		t.Errorf("Helm run\n got %+v\nwant %+v", got, *want)
 	}
-	if o.release != "myharbor" || o.chart != "./harbor.tgz" {
-		t.Errorf("release %q chart %q", o.release, o.chart)
+	if o.Release.Name != "myharbor" || o.Release.Chart != "./harbor.tgz" {
+		t.Errorf("release %q chart %q", o.Release.Name, o.Release.Chart)
 	}
 }
 
@@ -100,27 +102,6 @@ func TestOptionsErrors(t *testing.T) {
 	}
 }
 
-func TestDryRun(t *testing.T) {
-	tests := []struct {
-		args []string
-		want bool
-	}{
-		{nil, false},
-		{[]string{"--dry-run"}, true},
-		{[]string{"--dry-run=client"}, true},
-		{[]string{"--dry-run=server"}, true},
-		{[]string{"--dry-run=none"}, false},
-		{[]string{"--dry-run=false"}, false},
-		{[]string{"--set", "x=--dry-run"}, false},
-		{[]string{"--dry-running"}, false},
-	}
-	for _, tt := range tests {
-		if got := dryRun(tt.args); got != tt.want {
-			t.Errorf("dryRun(%q) = %v, want %v", tt.args, got, tt.want)
-		}
-	}
-}
-
 // Bootstrap runs for install and upgrade, unless --no-bootstrap or Helm's
 // --dry-run (in any of its forms) say the cluster must not change.
 func TestBootstraps(t *testing.T) {
@@ -142,28 +123,27 @@ func TestBootstraps(t *testing.T) {
 		if err := o.Complete(append([]string{"r", "c"}, tt.args...)); err != nil {
 			t.Fatal(err)
 		}
-		if got := o.bootstraps(); got != tt.want {
+		if got := o.input.Stage == pipeline.Create; got != tt.want {
 			t.Errorf("%s %q: bootstraps = %v, want %v", tt.action, tt.args, got, tt.want)
 		}
 	}
 }
 
-// TestChartOfRelease: the overlay is written for the chart the caller
-// loaded (export), not one guessed from the chart argument and --version,
-// which for a repository chart may be a range or absent.
+// TestChartOfRelease: a repository chart the wrappers do not download is
+// known by an exact --version only; a range, or none, is the current chart
+// assumed (export, which downloads it, writes for the very chart loaded).
 func TestChartOfRelease(t *testing.T) {
 	o, _ := newOptions(t, "template", 3)
 	if err := o.Complete([]string{"myharbor", "goharbor/harbor", "--version", "~1.11"}); err != nil {
 		t.Fatal(err)
 	}
-	guessed, err := o.chartOfRelease()
+	guessed, err := values.ChartOfRelease(o.Release.Chart, o.Release.Version)
 	if err != nil || !guessed.RedisUsername || guessed.Version != "" {
 		t.Fatalf("without a loaded chart: want the assumed current chart, got %+v, %v", guessed, err)
 	}
-	o.Chart = &values.Chart{Version: "1.11.0", Source: "chart goharbor/harbor"}
-	got, err := o.chartOfRelease()
-	if err != nil || got != *o.Chart {
-		t.Errorf("with a loaded chart: want %+v, got %+v, %v", *o.Chart, got, err)
+	exact, err := values.ChartOfRelease("goharbor/harbor", "1.11.0")
+	if err != nil || exact.RedisUsername || exact.Version != "1.11.0" {
+		t.Errorf("an exact --version: want chart 1.11.0 without a Redis username, got %+v, %v", exact, err)
 	}
 }
 
@@ -201,6 +181,9 @@ func TestFrontDoorFlags(t *testing.T) {
 		if full.Lookup(name) == nil {
 			t.Errorf("helmexec.FullOnlyFlags has --%s, which template does not define", name)
 		}
+	}
+	if err := o.Complete([]string{"chart"}); err != nil {
+		t.Fatal(err)
 	}
 	if err := o.Validate(); err != nil {
 		t.Errorf("template's defaults do not validate: %v", err)
@@ -252,8 +235,8 @@ func TestFrontDoorRunsWhatTheFullBinaryRuns(t *testing.T) {
 			if err := o.Complete(args[1:]); err != nil {
 				t.Fatal(err)
 			}
-			if code, err := o.Run(context.Background(), io.Discard, io.Discard); code != 0 || err != nil || len(*runs) != 1 {
-				t.Fatalf("full binary: %d, %v", code, err)
+			if err := o.Run(context.Background(), command.Streams{Out: io.Discard, Err: io.Discard}); err != nil || len(*runs) != 1 {
+				t.Fatalf("full binary: %v", err)
 			}
 			full := (*runs)[0]
 			full.Stdout, full.Stderr, full.Progress = nil, nil, nil
@@ -266,30 +249,5 @@ func TestFrontDoorRunsWhatTheFullBinaryRuns(t *testing.T) {
 				t.Errorf("Helm %d: the front door runs %q itself (%s)", major, args, why)
 			}
 		}
-	}
-}
-
-// Preflight and discovery share one client (one kubeconfig reading, one
-// connection pool); a failed connection is not kept.
-func TestConnectOnce(t *testing.T) {
-	o, _ := newOptions(t, "install", 3)
-	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	if _, err := o.connect(); err == nil || o.client != nil {
-		t.Fatalf("no kubeconfig: %v, client kept %v", err, o.client != nil)
-	}
-	cfg := filepath.Join(t.TempDir(), "config")
-	kubeconfig := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" +
-		"contexts: [{name: c, context: {cluster: c, user: u, namespace: harbor}}]\ncurrent-context: c\nusers: [{name: u, user: {token: t}}]\n"
-	if err := os.WriteFile(cfg, []byte(kubeconfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("KUBECONFIG", cfg)
-	first, err := o.connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again, _ := o.connect(); again != first {
-		t.Error("a second connect made a second client")
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"helm.sh/helm/v3/pkg/cli"
-	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,7 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/helmexec"
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/pipeline"
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
@@ -44,8 +45,9 @@ import (
 // constraint, which is what an absent key means here.
 //
 // It needs the API server only when a check applies (one list of Nodes,
-// one get of the StorageClass); when the cluster cannot be asked (RBAC,
-// unreachable), it says so on stderr and lets Helm run.
+// which discovery's node address then shares, one get of the
+// StorageClass); when the cluster cannot be asked (RBAC, unreachable), it
+// says so on stderr and lets Helm run.
 type Preflight struct {
 	Skip bool
 }
@@ -60,26 +62,21 @@ func (o *Options) preflight(ctx context.Context, progress io.Writer) error {
 	if o.Action == "template" || o.Preflight.Skip {
 		return nil
 	}
-	knobs, err := o.Knobs.Resolve()
-	if err != nil {
-		return err
-	}
-	settings := o.kubeSettings()
-	vals, err := userValues(o.helmArgs, settings)
+	knobs := o.input.Knobs
+	vals, err := userValues(o.Release, o.input.Cluster.Settings())
 	if err != nil {
 		return nil // Helm reports bad values itself, in its words
 	}
-	needs := placementNeeds(knobs, vals, o.release, !o.NoDiscover)
+	needs := placementNeeds(knobs, vals, o.Release.Name, !o.Flags.NoDiscover)
 	classCheck := knobs.CreateSharedPVC && knobs.StorageClass != ""
 	if !placementCheck(needs) && !classCheck {
 		return nil
 	}
-	c, err := o.connect()
-	if err != nil {
+	if _, err := o.input.Cluster.Client(); err != nil {
 		fmt.Fprintf(progress, "harborha: preflight skipped: %v\n", err)
 		return nil
 	}
-	return runPreflight(ctx, c, needs, knobs, progress)
+	return runPreflight(ctx, o.input.Cluster, needs, knobs, progress)
 }
 
 // placementCheck: some component asks for anti-affinity or zone spread,
@@ -88,8 +85,10 @@ func placementCheck(needs []need) bool {
 	return slices.ContainsFunc(needs, func(n need) bool { return len(n.spread) > 0 || n.zones })
 }
 
-// runPreflight asks the cluster: nodes for placement, the StorageClass.
-func runPreflight(ctx context.Context, c *kube.Client, needs []need, knobs postrender.Options, progress io.Writer) error {
+// runPreflight asks the cluster (connected): the StorageClass, and the
+// nodes for placement, which discovery then reuses.
+func runPreflight(ctx context.Context, cluster *pipeline.Cluster, needs []need, knobs postrender.Knobs, progress io.Writer) error {
+	c, _ := cluster.Client()
 	skipped := func(err error, op kube.Op) {
 		fmt.Fprintf(progress, "harborha: preflight skipped a check: %v\n", c.Explain(err, op))
 	}
@@ -105,36 +104,18 @@ func runPreflight(ctx context.Context, c *kube.Client, needs []need, knobs postr
 	if !placementCheck(needs) {
 		return nil
 	}
-	l, err := c.Typed.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodes, err := cluster.Nodes(ctx)
 	if err != nil {
 		skipped(err, kube.Op{Verb: "list", Resource: "nodes"})
 		return nil
 	}
-	return checkPlacement(needs, l.Items)
-}
-
-// ValueFlags defines Helm's value flags on fs, as Helm defines them (-f
-// splits on commas, the --set family does not).
-func ValueFlags(fs *pflag.FlagSet, v *values.Options) {
-	fs.StringSliceVarP(&v.ValueFiles, "values", "f", nil, "")
-	fs.StringArrayVar(&v.Values, "set", nil, "")
-	fs.StringArrayVar(&v.StringValues, "set-string", nil, "")
-	fs.StringArrayVar(&v.FileValues, "set-file", nil, "")
-	fs.StringArrayVar(&v.JSONValues, "set-json", nil, "")
-	fs.StringArrayVar(&v.LiteralValues, "set-literal", nil, "")
+	return checkPlacement(needs, slices.Clone(nodes))
 }
 
 // userValues merges the values Helm will get from the user's flags, with
-// Helm's own code; every other flag is left alone.
-func userValues(helmArgs []string, settings *cli.EnvSettings) (map[string]any, error) {
-	var v values.Options
-	fs := pflag.NewFlagSet("values", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.ParseErrorsAllowlist.UnknownFlags = true
-	ValueFlags(fs, &v)
-	if err := fs.Parse(helmArgs); err != nil {
-		return nil, err
-	}
+// Helm's own code.
+func userValues(r *helmexec.Release, settings *cli.EnvSettings) (map[string]any, error) {
+	v := pipeline.HelmValues(r.Values)
 	return v.MergeValues(getter.All(settings))
 }
 
@@ -153,7 +134,7 @@ type need struct {
 // asks once post-rendered; discovering means harborha's overlay sets
 // expose.type nodePort (so nginx renders) unless the user's values say
 // otherwise.
-func placementNeeds(knobs postrender.Options, vals map[string]any, release string, discovering bool) []need {
+func placementNeeds(knobs postrender.Knobs, vals map[string]any, release string, discovering bool) []need {
 	var out []need
 	app := "harbor"
 	if s, _ := vals["nameOverride"].(string); s != "" {

@@ -21,7 +21,9 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/harborha/helm-harborha/internal/helmexec"
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/pipeline"
 	"github.com/harborha/helm-harborha/internal/postrender"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
@@ -53,7 +55,7 @@ func taint(key, value string, effect corev1.TaintEffect) func(*corev1.Node) {
 }
 
 // knobs resolves post-render flags as the wrappers take them.
-func knobs(t *testing.T, args ...string) postrender.Options {
+func knobs(t *testing.T, args ...string) postrender.Knobs {
 	t.Helper()
 	var f postrender.Flags
 	fs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
@@ -66,6 +68,16 @@ func knobs(t *testing.T, args ...string) postrender.Options {
 		t.Fatal(err)
 	}
 	return o
+}
+
+// release reads Helm's arguments as an install does.
+func release(t *testing.T, helmArgs ...string) *helmexec.Release {
+	t.Helper()
+	r, err := helmexec.ParseRelease("install", helmArgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // valuesFile writes a values file and returns its -f flag.
@@ -136,7 +148,7 @@ func TestPreflightPlacement(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			vals, err := userValues(tt.helmArgs, kube.NewFlags().Settings())
+			vals, err := userValues(release(t, tt.helmArgs...), kube.NewFlags().Settings())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +173,7 @@ func TestUserValues(t *testing.T) {
 	f := valuesFile(t, "core:\n  replicas: 2\nportal:\n  replicas: 2\n")
 	args := append([]string{"myharbor", "harbor/harbor", "--version", "1.19.1", "-n", "harbor", "--wait"}, f...)
 	args = append(args, "--set", "core.replicas=3", "--set-string", "jobservice.replicas=4", "--timeout", "5m", "--atomic")
-	vals, err := userValues(args, kube.NewFlags().Settings())
+	vals, err := userValues(release(t, args...), kube.NewFlags().Settings())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +181,7 @@ func TestUserValues(t *testing.T) {
 	if got != "3 2" {
 		t.Errorf("core and portal replicas %s, want 3 2 (--set wins over -f)", got)
 	}
-	if _, err := userValues([]string{"-f", "/does/not/exist.yaml"}, kube.NewFlags().Settings()); err == nil {
+	if _, err := userValues(release(t, "-f", "/does/not/exist.yaml"), kube.NewFlags().Settings()); err == nil {
 		t.Error("a missing values file: no error (Helm would refuse it)")
 	}
 }
@@ -209,7 +221,7 @@ func TestRunPreflight(t *testing.T) {
 			c := &kube.Client{Typed: cs, Context: "fake", Server: "https://fake:6443"}
 			k := knobs(t, tt.knobs...)
 			var progress bytes.Buffer
-			err := runPreflight(context.Background(), c, placementNeeds(k, nil, "myharbor", true), k, &progress)
+			err := runPreflight(context.Background(), pipeline.ClusterOf(c), placementNeeds(k, nil, "myharbor", true), k, &progress)
 			if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
 				t.Fatalf("error %v, want %q", err, tt.err)
 			}

@@ -95,6 +95,7 @@ var (
 // HARBORHA_STRICT=1.
 func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
+	testutil.SkipShort(t, "the simulated cluster")
 	opts = opts.withDefaults()
 	simOnce.Do(func() {
 		if simMissing = missingAssets("sim-assets", "kube-apiserver", "etcd", ControllerManagerBin, SchedulerBin, KwokBin); simMissing == "" {
@@ -168,18 +169,8 @@ func (c *Cluster) startParts() error {
 	if err := os.WriteFile(caFile, c.Config.CAData, 0o600); err != nil {
 		return err
 	}
-	for _, part := range []struct {
-		name string
-		args []string
-	}{
-		{ControllerManagerBin, c.controllerManagerArgs(caFile)},
-		{SchedulerBin, c.schedulerArgs()},
-	} {
-		p, err := startProcess(c.logDir, part.name, filepath.Join(AssetsDir(), part.name), part.args...)
-		if err != nil {
-			return err
-		}
-		c.control = append(c.control, p)
+	if err := c.startControl(caFile); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -206,6 +197,25 @@ func (c *Cluster) startParts() error {
 		return err
 	}
 	return c.probe(ctx)
+}
+
+// startControl starts kube-controller-manager, which gives pods caFile as
+// the API server's CA, and kube-scheduler.
+func (c *Cluster) startControl(caFile string) error {
+	for _, part := range []struct {
+		name string
+		args []string
+	}{
+		{ControllerManagerBin, c.controllerManagerArgs(caFile)},
+		{SchedulerBin, c.schedulerArgs()},
+	} {
+		p, err := startProcess(c.logDir, part.name, filepath.Join(AssetsDir(), part.name), part.args...)
+		if err != nil {
+			return err
+		}
+		c.control = append(c.control, p)
+	}
+	return nil
 }
 
 func (c *Cluster) controllerManagerArgs(caFile string) []string {

@@ -26,12 +26,16 @@
 // For scheduling, evictions, rollouts, node loss and failover, StartCluster
 // (cluster.go) starts a second control plane with the real
 // kube-controller-manager and kube-scheduler and kwok nodes: a simulated
-// cluster where pods run without containers. What is said below about
-// controllers holds for Start's control plane only.
+// cluster where pods run without containers. StartRealCluster
+// (realnode.go) starts such a control plane with one real node (kubelet,
+// kube-proxy, containerd) on which pods run real containers, and
+// KubeBlocks-shaped PostgreSQL and Redis clusters that really replicate
+// (kubeblocks.go). What is said below about controllers holds for Start's
+// control plane only.
 //
 // Decode splits YAML streams into objects; Fixture and CRDFile locate the
 // shared KubeBlocks inputs; CreateObjects is Create for bulk setup
-// (benchmarks); RESTMapper maps kinds from the server's discovery.
+// (benchmarks).
 //
 // # What to know about this API server
 //
@@ -136,6 +140,7 @@ func AssetsDir() string {
 // Start returns the package's control plane, starting it on first use.
 func Start(t testing.TB) *Env {
 	t.Helper()
+	testutil.SkipShort(t, "a real kube-apiserver")
 	once.Do(func() { shared, startErr = start() })
 	if missing != "" {
 		testutil.Missing(t, "%s", missing)
@@ -166,8 +171,10 @@ func missingAssets(target string, bins ...string) string {
 }
 
 // startEnv starts kube-apiserver and etcd, with extra API server flags
-// (the simulated cluster's) on top of the common ones.
-func startEnv(extra map[string]string) (*Env, error) {
+// (the simulated cluster's) on top of the common ones, and configure
+// hooks that change the environment before it starts (the real node's
+// serving address and certificates).
+func startEnv(extra map[string]string, configure ...func(*envtest.Environment) error) (*Env, error) {
 	dir := AssetsDir()
 	// controller-runtime logs through logr; nothing here needs its logs.
 	ctrllog.SetLogger(logr.Discard())
@@ -185,6 +192,11 @@ func startEnv(extra map[string]string) (*Env, error) {
 		Set("endpoint-reconciler-type", "none")
 	for k, v := range extra {
 		api.Configure().Set(k, v)
+	}
+	for _, f := range configure {
+		if err := f(te); err != nil {
+			return nil, err
+		}
 	}
 	cfg, err := te.Start()
 	if err != nil {
@@ -250,10 +262,6 @@ func (e *Env) writeKubeconfig(name string, cfg *rest.Config) (string, error) {
 	p := filepath.Join(e.dir, name+".kubeconfig")
 	return p, clientcmd.WriteToFile(*kc, p)
 }
-
-// RESTMapper maps kinds to resources from the server's discovery
-// (reset after CRD changes).
-func (e *Env) RESTMapper() *restmapper.DeferredDiscoveryRESTMapper { return e.mapper }
 
 var (
 	crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}

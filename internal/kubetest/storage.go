@@ -44,6 +44,15 @@ func (c *Cluster) createStorageClass(ctx context.Context) error {
 // nothing mounts: no kubelet runs.
 func (c *Cluster) AddVolumes(t testing.TB, mode corev1.PersistentVolumeAccessMode, size string, n int) []string {
 	t.Helper()
+	return c.addVolumes(t, mode, size, n, func(name string) *corev1.HostPathVolumeSource {
+		return &corev1.HostPathVolumeSource{Path: "/kubetest/" + name}
+	})
+}
+
+// addVolumes creates the volumes of AddVolumes with the hostPath source
+// hostPath(name).
+func (c *Cluster) addVolumes(t testing.TB, mode corev1.PersistentVolumeAccessMode, size string, n int, hostPath func(name string) *corev1.HostPathVolumeSource) []string {
+	t.Helper()
 	short := map[corev1.PersistentVolumeAccessMode]string{
 		corev1.ReadWriteOnce: "rwo", corev1.ReadWriteMany: "rwx", corev1.ReadOnlyMany: "rox", corev1.ReadWriteOncePod: "rwop",
 	}[mode]
@@ -57,7 +66,7 @@ func (c *Cluster) AddVolumes(t testing.TB, mode corev1.PersistentVolumeAccessMod
 				AccessModes:                   []corev1.PersistentVolumeAccessMode{mode},
 				StorageClassName:              StorageClass,
 				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-				PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/kubetest/" + name}},
+				PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: hostPath(name)},
 			},
 		}
 		if _, err := c.Typed.CoreV1().PersistentVolumes().Create(ctx(t), pv, metav1.CreateOptions{}); err != nil {

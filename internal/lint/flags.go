@@ -2,7 +2,6 @@ package lint
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/spf13/pflag"
 
@@ -35,54 +34,15 @@ may also sit on the pod template, where <component>.podAnnotations puts it).
 Flags:
 `
 
-// ParseArgs parses the lint flags and arguments. pflag.ErrHelp comes back
-// for -h/--help.
-func ParseArgs(args []string) (*Options, error) {
-	o := &Options{Kube: kube.NewFlags()}
-	fs, knobs := newFlagSet(o)
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%v (see --help)", err)
-	}
-	o.Inputs = fs.Args()
-	given := knobs.Given()
-	if !o.PostRender && len(given) > 0 {
-		if given[0] == knobs.ConfigFlag {
-			return nil, fmt.Errorf("--%s needs --post-render", knobs.ConfigFlag)
-		}
-		return nil, fmt.Errorf("--%s is a post-render knob: add --post-render to lint the post-rendered release", given[0])
-	}
-	if o.PostRender {
-		var err error
-		if o.Knobs, err = knobs.Resolve(); err != nil {
-			return nil, err
-		}
-	}
-	return o, nil
-}
-
-// Usage writes the help text and every flag.
-func Usage(w io.Writer) {
-	fs, _ := newFlagSet(&Options{Kube: kube.NewFlags()})
-	io.WriteString(w, Help)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-}
-
-// newFlagSet defines every lint flag on a new set bound to o, and the
-// post-render knobs.
-func newFlagSet(o *Options) (*pflag.FlagSet, *postrender.Flags) {
-	fs := pflag.NewFlagSet("lint", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors come back as one line
+// AddFlags defines every lint flag on fs, and the post-render knobs, in
+// the order of the help.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.SortFlags = false
-
 	output.AddFlag(fs, &o.Output, "SARIF 2.1.0 is for code-scanning", output.Text, output.JSON, output.SARIF)
 	fs.StringSliceVar(&o.Disable, "disable", nil, "rule ids to silence, comma-separated (HA004,HA012)")
 	fs.BoolVar(&o.Strict, "strict", false, "fail on warnings too")
 	fs.BoolVar(&o.ListRules, "list-rules", false, "print the rules (with -o text or json) and exit")
-	fs.BoolVar(&o.Validate, "validate", false, "also send every object to the API server as a server-side dry run (fieldValidation=Strict) and report rejections")
+	fs.BoolVar(&o.ServerDryRun, "validate", false, "also send every object to the API server as a server-side dry run (fieldValidation=Strict) and report rejections")
 
 	fs.StringVar(&o.Chart.Chart, "chart", "", "render this chart in-process (path, repo/name or oci:// reference) instead of reading manifests")
 	fs.StringSliceVarP(&o.Chart.Values.ValueFiles, "values", "f", nil, "with --chart: values file (can repeat)")
@@ -92,12 +52,36 @@ func newFlagSet(o *Options) (*pflag.FlagSet, *postrender.Flags) {
 	fs.StringVar(&o.Chart.Version, "version", "", "with --chart: chart version constraint (repository charts)")
 	fs.StringVar(&o.Chart.Release, "release", DefaultRelease, "with --chart: release name")
 	fs.StringVar(&o.Chart.KubeVersion, "kube-version", DefaultKubeVersion, "with --chart: Kubernetes version for .Capabilities")
+	o.Kube = kube.NewFlags()
 	o.Kube.AddFlags(fs)
 
 	fs.BoolVar(&o.PostRender, "post-render", false, "post-render the release with harborha's post-renderer (and the knobs below) before linting")
-	knobs := &postrender.Flags{ConfigFlag: "post-render-config", UsagePrefix: "with --post-render: "}
-	knobs.Add(fs)
-	return fs, knobs
+	o.knobs = &postrender.Flags{ConfigFlag: "post-render-config", UsagePrefix: "with --post-render: "}
+	o.knobs.Add(fs)
+}
+
+// Complete takes the inputs: files, directories, "-" for stdin.
+func (o *Options) Complete(args []string) error {
+	o.Inputs = args
+	return nil
+}
+
+// Validate refuses option combinations that cannot mean anything, and
+// resolves the knobs (once) with --post-render.
+func (o *Options) Validate() error {
+	if given := o.knobs.Given(); !o.PostRender && len(given) > 0 {
+		if given[0] == o.knobs.ConfigFlag {
+			return fmt.Errorf("--%s needs --post-render", o.knobs.ConfigFlag)
+		}
+		return fmt.Errorf("--%s is a post-render knob: add --post-render to lint the post-rendered release", given[0])
+	}
+	if o.PostRender {
+		var err error
+		if o.Knobs, err = o.knobs.Resolve(); err != nil {
+			return err
+		}
+	}
+	return o.check()
 }
 
 // chartFlagsWithoutChart names a --chart-only flag given without --chart.

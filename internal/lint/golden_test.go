@@ -189,7 +189,7 @@ func TestPlainChart(t *testing.T) {
 				// The in-process render is the same stream, byte for byte, but
 				// for the certificates genSelfSignedCert makes anew on every
 				// render (the ingress TLS Secret of the defaults).
-				inProcess, err := renderChart(t.Context(), cli.New(), "harbor", ChartOptions{
+				inProcess, err := renderChart(t.Context(), cli.New(), "harbor", ChartFlags{
 					Chart: chart, Release: "myharbor", KubeVersion: DefaultKubeVersion,
 				}.withValueFiles(files), nil)
 				if err != nil {
@@ -219,7 +219,7 @@ func withoutCerts(stream []byte) string {
 	return generatedCert.ReplaceAllString(string(stream), "$1 <generated>")
 }
 
-func (c ChartOptions) withValueFiles(files []string) ChartOptions {
+func (c ChartFlags) withValueFiles(files []string) ChartFlags {
 	c.Values.ValueFiles = files
 	return c
 }

@@ -3,6 +3,7 @@ package lint
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/manifest"
 )
 
@@ -155,12 +157,12 @@ func summary(r *Report, rule string) []string {
 // runLint runs the whole command path (flags included) on args and stdin.
 func runLint(t *testing.T, stdin []byte, args ...string) (stdout, stderr string, failed bool, err error) {
 	t.Helper()
-	o, err := ParseArgs(args)
-	if err != nil {
-		return "", "", false, err
-	}
 	var out, errb bytes.Buffer
-	failed, err = Run(t.Context(), o, Streams{In: bytes.NewReader(stdin), Out: &out, Err: &errb})
+	err = command.Execute(t.Context(), &Options{}, Help, args, command.Streams{In: bytes.NewReader(stdin), Out: &out, Err: &errb})
+	var exit *command.ExitError
+	if errors.As(err, &exit) && exit.Code == 1 {
+		failed, err = true, nil
+	}
 	return out.String(), errb.String(), failed, err
 }
 

@@ -11,7 +11,7 @@
 // post-rendered with internal/postrender; --validate also sends every
 // object to the API server as a server-side dry run.
 //
-// Exit status (see cmd/harborha/lint.go): 0 when no finding fails the lint,
+// Exit status: 0 when no finding fails the lint,
 // 1 when an error finding remains (or a warning, with --strict), 2 when the
 // lint could not run (bad flags or input, a chart that does not render, an
 // unreachable API server).
@@ -23,7 +23,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"sort"
@@ -31,6 +30,7 @@ import (
 
 	helmpostrender "helm.sh/helm/v3/pkg/postrender"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/manifest"
@@ -38,80 +38,89 @@ import (
 	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
-// Options configure one lint run; ParseArgs fills them from flags.
+// Options are `helm harborha lint`, in kubectl's shape: AddFlags binds the
+// flags, Complete takes the inputs, Validate checks the combination, Run
+// lints.
 type Options struct {
 	Inputs     []string // files, directories, "-" for stdin
-	Chart      ChartOptions
+	Chart      ChartFlags
 	PostRender bool
-	Knobs      postrender.Options // the post-renderer's options with --post-render
-	Output     output.Format      // text, json or sarif
+	Knobs      postrender.Knobs // the post-renderer's knobs with --post-render
+	Output     output.Format    // text, json or sarif
 	Disable    []string
 	Strict     bool
-	Validate   bool
-	ListRules  bool
-	Color      bool   // colour the text output (the command sets it for a terminal)
-	Version    string // the binary's version, for JSON and SARIF
-	Kube       *kube.Flags
+	// ServerDryRun (--validate) also sends every object to the API
+	// server as a server-side dry run.
+	ServerDryRun bool
+	ListRules    bool
+	// Color colours the text report; on a terminal it is coloured anyway
+	// (output.ColorTerminal).
+	Color   bool
+	Version string // the binary's version, for JSON and SARIF
+	Kube    *kube.Flags
+
+	knobs *postrender.Flags
 }
 
-// Streams are where a run reads and writes. Err gets the post-renderer's
-// warnings; Out gets the report, written at once at the end.
-type Streams struct {
-	In  io.Reader
-	Out io.Writer
-	Err io.Writer
-}
-
-// Run lints and writes the report to s.Out. failed says whether the
-// findings fail the lint (exit 1); an error means the lint could not run
-// (exit 2), and then nothing was written to s.Out.
-func Run(ctx context.Context, o *Options, s Streams) (failed bool, err error) {
-	if o.Kube == nil {
-		o.Kube = kube.NewFlags() // Helm's environment, as ParseArgs sets it
-	}
-	if err := o.check(); err != nil {
-		return false, err
-	}
+// Run lints and writes the report to s.Out; the post-renderer's warnings
+// go to s.Err. Findings that fail the lint are a command.ExitError of
+// status 1; any other error means the lint could not run (exit 2), and
+// then nothing was written to s.Out.
+func (o *Options) Run(ctx context.Context, s command.Streams) error {
 	var out bytes.Buffer
 	if o.ListRules {
 		if err := writeRules(&out, o.Output); err != nil {
-			return false, err
+			return err
 		}
 		_, err := s.Out.Write(out.Bytes())
-		return false, err
+		return err
 	}
+	r, err := o.lint(ctx, s)
+	if err != nil {
+		return err
+	}
+	if err := o.write(&out, r, output.ColorTerminal(s.Out)); err != nil {
+		return err
+	}
+	if _, err := s.Out.Write(out.Bytes()); err != nil {
+		return err
+	}
+	if r.Summary.Failed {
+		return &command.ExitError{Code: 1} // the report says why
+	}
+	return nil
+}
+
+// lint reads or renders the input and runs the rules (and --validate).
+func (o *Options) lint(ctx context.Context, s command.Streams) (*Report, error) {
 	in, err := o.load(ctx, s)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	report, err := lintStream(in)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if o.Validate {
+	if o.ServerDryRun {
 		c, err := kube.Connect(o.Kube.Settings(), kube.Options{})
 		if err != nil {
-			return false, fmt.Errorf("--validate: %v", err)
+			return nil, fmt.Errorf("--validate: %v", err)
 		}
 		more, err := validate(ctx, c, in.docs)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		report.all = append(report.all, more...)
 	}
-	r := report.finish(in, o.Disable, o.Strict)
+	return report.finish(in, o.Disable, o.Strict), nil
+}
+
+// write writes the report in the format asked.
+func (o *Options) write(out *bytes.Buffer, r *Report, terminal bool) error {
 	if o.Output == output.SARIF {
-		err = writeSARIF(&out, r, o.Version)
-	} else {
-		err = o.Output.Write(&out, &reportDoc{Tool: jsonTool{Name: ToolName, Version: o.Version}, Report: r, color: o.Color})
+		return writeSARIF(out, r, o.Version)
 	}
-	if err != nil {
-		return false, err
-	}
-	if _, err := s.Out.Write(out.Bytes()); err != nil {
-		return false, err
-	}
-	return r.Summary.Failed, nil
+	return o.Output.Write(out, &reportDoc{Tool: jsonTool{Name: ToolName, Version: o.Version}, Report: r, color: o.Color || terminal})
 }
 
 // check refuses option combinations that cannot mean anything.
@@ -140,7 +149,7 @@ func (o *Options) check() error {
 }
 
 // load reads or renders the input stream, post-rendered when asked.
-func (o *Options) load(ctx context.Context, s Streams) (*stream, error) {
+func (o *Options) load(ctx context.Context, s command.Streams) (*stream, error) {
 	var renderer *postrender.Renderer
 	if o.PostRender {
 		var err error

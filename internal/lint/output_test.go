@@ -3,11 +3,13 @@ package lint
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
@@ -44,14 +46,10 @@ func TestTextReport(t *testing.T) {
 }
 
 func TestTextReportColour(t *testing.T) {
-	o, err := ParseArgs([]string{"-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Color = true
 	var out bytes.Buffer
-	if _, err := Run(t.Context(), o, Streams{In: bytes.NewReader(brokenRelease(t)), Out: &out, Err: &bytes.Buffer{}}); err != nil {
-		t.Fatal(err)
+	err := command.Execute(t.Context(), &Options{Color: true}, Help, []string{"-"}, command.Streams{In: bytes.NewReader(brokenRelease(t)), Out: &out, Err: &bytes.Buffer{}})
+	if exit := (*command.ExitError)(nil); !errors.As(err, &exit) || exit.Code != 1 {
+		t.Fatalf("a broken release: %v, want exit status 1", err)
 	}
 	for _, code := range []string{ansiRed + "error", ansiYellow + "warning", ansiBold + "Deployment harbor/myharbor-core"} {
 		if !strings.Contains(out.String(), code) {

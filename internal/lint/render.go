@@ -3,17 +3,16 @@ package lint
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/cli"
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
 	helmpostrender "helm.sh/helm/v3/pkg/postrender"
-	"helm.sh/helm/v3/pkg/registry"
+
+	"github.com/harborha/helm-harborha/internal/chartref"
 )
 
 // DefaultKubeVersion is the Kubernetes version charts are rendered for
@@ -25,8 +24,8 @@ const DefaultKubeVersion = "v1.37.1"
 // "harbor", so the chart's fullname is the release name itself.
 const DefaultRelease = "harbor"
 
-// ChartOptions are the --chart inputs, the ones `helm template` takes.
-type ChartOptions struct {
+// ChartFlags are the --chart inputs, the ones `helm template` takes.
+type ChartFlags struct {
 	Chart       string // path, repo/name or oci:// reference
 	Version     string // chart version constraint for repository charts
 	Release     string
@@ -38,18 +37,24 @@ type ChartOptions struct {
 // (action.Install, client-only dry run) and returns the same stream:
 // the manifest, post-rendered by pr when it is not nil (Helm 3 post-renders
 // everything but hooks), then the hooks.
-func renderChart(ctx context.Context, settings *cli.EnvSettings, namespace string, co ChartOptions, pr helmpostrender.PostRenderer) ([]byte, error) {
+func renderChart(ctx context.Context, settings *cli.EnvSettings, namespace string, co ChartFlags, pr helmpostrender.PostRenderer) ([]byte, error) {
 	kv, err := chartutil.ParseKubeVersion(co.KubeVersion)
 	if err != nil {
 		return nil, fmt.Errorf("--kube-version %q is not a Kubernetes version such as %s", co.KubeVersion, DefaultKubeVersion)
 	}
-	rc, err := registry.NewClient(registry.ClientOptCredentialsFile(settings.RegistryConfig), registry.ClientOptWriter(io.Discard), registry.ClientOptEnableCache(true))
+	path, err := chartref.Locate(chartref.Ref{Name: co.Chart, Version: co.Version}, settings, "--chart "+co.Chart)
 	if err != nil {
-		return nil, fmt.Errorf("--chart %s: cannot set up an OCI registry client: %v", co.Chart, err)
+		return nil, err
+	}
+	vals, err := co.Values.MergeValues(getter.All(settings))
+	if err != nil {
+		return nil, fmt.Errorf("values: %v", err)
+	}
+	ch, err := chartref.Load(path, "--chart "+co.Chart)
+	if err != nil {
+		return nil, err
 	}
 	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
-	install.SetRegistryClient(rc)
-	install.Version = co.Version
 	install.ReleaseName = co.Release
 	install.Namespace = namespace
 	install.DryRun = true
@@ -58,19 +63,6 @@ func renderChart(ctx context.Context, settings *cli.EnvSettings, namespace strin
 	install.Replace = true
 	install.KubeVersion = kv
 	install.PostRenderer = pr
-
-	path, err := install.ChartPathOptions.LocateChart(co.Chart, settings)
-	if err != nil {
-		return nil, fmt.Errorf("--chart %s: %v", co.Chart, err)
-	}
-	vals, err := co.Values.MergeValues(getter.All(settings))
-	if err != nil {
-		return nil, fmt.Errorf("values: %v", err)
-	}
-	ch, err := loader.Load(path)
-	if err != nil {
-		return nil, fmt.Errorf("--chart %s: cannot load the chart: %v", co.Chart, err)
-	}
 	if deps := ch.Metadata.Dependencies; deps != nil {
 		if err := action.CheckDependencies(ch, deps); err != nil {
 			return nil, fmt.Errorf("--chart %s: %v; run `helm dependency build` first", co.Chart, err)

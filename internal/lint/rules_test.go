@@ -375,7 +375,7 @@ func TestReferenceAgreesWithPostRender(t *testing.T) {
 		stream := f.stream()
 		lintSays := slices.Contains(summary(lintBytes(t, "case.yaml", stream), "HA014"), "HA014 Deployment/myharbor-core error")
 		var warnings bytes.Buffer
-		r, err := postrender.New(postrender.DefaultOptions(), &warnings)
+		r, err := postrender.New(postrender.DefaultKnobs(), &warnings)
 		if err != nil {
 			t.Fatal(err)
 		}

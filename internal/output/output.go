@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -152,4 +153,18 @@ func Warn(w io.Writer, command string, warnings []string) {
 	for _, s := range warnings {
 		fmt.Fprintf(w, "harborha %s: warning: %s\n", command, s)
 	}
+}
+
+// ColorTerminal reports whether w is a terminal that may get colour: a
+// character device, and NO_COLOR (https://no-color.org) unset.
+func ColorTerminal(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

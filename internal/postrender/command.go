@@ -2,7 +2,7 @@ package postrender
 
 import (
 	"bytes"
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/output"
 )
 
@@ -52,54 +53,48 @@ func setGC(streamSize int) {
 	debug.SetMemoryLimit(int64(max(minHeapLimit, limit)))
 }
 
-// Main is the post-render command, as `harborha post-render` and the
-// harborha-post-render binary run it: flags, stdin to stdout. Output is
-// written only once complete. On error, the message also goes to the file
-// ErrorFileEnv names.
-func Main(args []string, in io.Reader, out, errOut io.Writer) error {
-	err := main(args, in, out, errOut)
-	if err != nil {
-		if f := os.Getenv(ErrorFileEnv); f != "" {
-			_ = os.WriteFile(f, []byte(output.OneLine(err.Error())+"\n"), 0o600)
-		}
-	}
-	return err
+// Options are `harborha post-render`, as `harborha post-render` and the
+// harborha-post-render binary run it: the knobs as flags, stdin to stdout.
+type Options struct {
+	Flags Flags
+	knobs Knobs
 }
 
-func main(args []string, in io.Reader, out, errOut io.Writer) error {
-	// Helm 4's post-renderer plugin, and Helm 3 through "$HELM_BIN
-	// harborha post-render", pass the postRendererArgs list that serves
-	// both ("harborha post-render ..."): skip those words.
+// AddFlags defines the config flag and the knobs, in the order of the help.
+func (c *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.SortFlags = false
+	c.Flags.Add(fs)
+}
+
+// Complete refuses arguments: post-render is a filter. Helm 4's
+// post-renderer plugin, and Helm 3 through "$HELM_BIN harborha
+// post-render", pass the postRendererArgs list that serves both
+// ("harborha post-render ..."): those words are skipped.
+func (c *Options) Complete(args []string) error {
 	for len(args) > 0 && (args[0] == "harborha" || args[0] == "post-render") {
 		args = args[1:]
 	}
-	fs := pflag.NewFlagSet("post-render", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SortFlags = false
-	var knobs Flags
-	knobs.Add(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			io.WriteString(out, Help)
-			fs.SetOutput(out)
-			fs.PrintDefaults()
-			return nil
-		}
-		return fmt.Errorf("%v (see --help)", err)
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q: post-render reads manifests on stdin and takes only flags", args[0])
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: post-render reads manifests on stdin and takes only flags", fs.Arg(0))
-	}
-	opts, err := knobs.Resolve()
-	if err != nil {
-		return err
-	}
-	r, err := New(opts, errOut)
+	return nil
+}
+
+// Validate resolves the knobs, once.
+func (c *Options) Validate() (err error) {
+	c.knobs, err = c.Flags.Resolve()
+	return err
+}
+
+// Run post-renders stdin to stdout; the output is written only once
+// complete, warnings go to s.Err.
+func (c *Options) Run(_ context.Context, s command.Streams) error {
+	r, err := New(c.knobs, s.Err)
 	if err != nil {
 		return err
 	}
 	debug.SetGCPercent(-1) // reading stdin leaves only garbage behind
-	stream, err := io.ReadAll(in)
+	stream, err := io.ReadAll(s.In)
 	if err != nil {
 		return fmt.Errorf("reading stdin: %w", err)
 	}
@@ -108,6 +103,14 @@ func main(args []string, in io.Reader, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = out.Write(res.Bytes())
+	_, err = s.Out.Write(res.Bytes())
 	return err
+}
+
+// ReportError also writes a failed post-render's message to the file
+// ErrorFileEnv names: Helm 4 does not show a post-renderer's stderr.
+func ReportError(err error) {
+	if f := os.Getenv(ErrorFileEnv); f != "" && err != nil {
+		_ = os.WriteFile(f, []byte(output.OneLine(err.Error())+"\n"), 0o600)
+	}
 }

@@ -46,7 +46,7 @@ const passwordVar = "HARBORHA_REDIS_PASSWORD"
 // secretKeyRef is --redis-password-secret NAME[:KEY].
 type secretKeyRef struct{ name, key string }
 
-func (o Options) redisSecret() (*secretKeyRef, error) {
+func (o Knobs) redisSecret() (*secretKeyRef, error) {
 	if o.RedisPasswordSecret == "" {
 		if o.RedisUsername != "" {
 			return nil, fmt.Errorf("--redis-username is only used with --redis-password-secret: add it, or drop --redis-username")
@@ -103,7 +103,7 @@ type fileOverride struct {
 
 // planCredentials plans the rewrite of every release in the stream, or,
 // without --redis-password-secret, warns about each inline password.
-func planCredentials(p *plan, rel *harbor.Release, o Options) (*credentials, error) {
+func planCredentials(p *plan, rel *harbor.Release, o Knobs) (*credentials, error) {
 	ref, err := o.redisSecret()
 	if err != nil {
 		return nil, err

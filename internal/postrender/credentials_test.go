@@ -66,7 +66,7 @@ spec:
       volumes: [{name: registry-config, configMap: {name: myharbor-registry}}]
 `
 
-func renderCredentials(t *testing.T, o Options, in string) (*harbor.Release, string) {
+func renderCredentials(t *testing.T, o Knobs, in string) (*harbor.Release, string) {
 	t.Helper()
 	out, warnings := postRender(t, o, []byte(in))
 	return readRelease(t, out), warnings
@@ -86,8 +86,8 @@ func readRelease(t *testing.T, stream []byte) *harbor.Release {
 	return rel
 }
 
-func withRedisSecret(secret, user string) Options {
-	o := DefaultOptions()
+func withRedisSecret(secret, user string) Knobs {
+	o := DefaultKnobs()
 	o.RedisPasswordSecret, o.RedisUsername = secret, user
 	return o
 }
@@ -122,7 +122,7 @@ func TestCredentialRewrite(t *testing.T) {
 
 func TestCredentialKnobsAndLimits(t *testing.T) {
 	bad := []struct {
-		o    Options
+		o    Knobs
 		want string
 	}{
 		{withRedisSecret("Bad_Name", ""), `--redis-password-secret: "Bad_Name" is not a Secret name`},
@@ -157,7 +157,7 @@ func TestCredentialKnobsAndLimits(t *testing.T) {
 }
 
 func TestCredentialWarnings(t *testing.T) {
-	_, warnings := renderCredentials(t, DefaultOptions(), coreRelease)
+	_, warnings := renderCredentials(t, DefaultKnobs(), coreRelease)
 	want := "release harbor/myharbor: the Redis password is inline in ConfigMap myharbor-core key _REDIS_URL_CORE, Secret myharbor-registry key REGISTRY_REDIS_PASSWORD, ConfigMap myharbor-registry key config.yml; pass --redis-password-secret"
 	if !strings.Contains(warnings, want) || strings.Contains(warnings, "pw@") {
 		t.Errorf("without the knob, warnings:\n%s\nwant %q", warnings, want)

@@ -3,9 +3,7 @@ package postrender
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -14,15 +12,19 @@ import (
 
 // Flags are the post-render knobs as command-line flags, with the config
 // file flag: defined once (Add) for post-render, lint and the install
-// wrappers, and resolved once (Resolve): the defaults, then the config
-// file, then every knob flag in the order given, so that a flag overrides
-// the file key by key (--replicas core=3 keeps the file's other counts).
+// wrappers, and resolved once per command (Resolve): the defaults, then
+// the config file, then every knob flag in the order given, so that a flag
+// overrides the file key by key (--replicas core=3 keeps the file's other
+// counts).
 type Flags struct {
 	// ConfigFlag names the config-file flag; "config" when empty. Lint,
 	// where --config would be ambiguous, calls it "post-render-config".
 	ConfigFlag string
 	// UsagePrefix starts every knob's help text ("with --post-render: ").
 	UsagePrefix string
+	// ReadFile reads the config file (nil: os.ReadFile); tests count the
+	// reads with it.
+	ReadFile func(name string) ([]byte, error)
 
 	config string
 	given  []knob // knob flags as parsed, in order
@@ -63,7 +65,7 @@ func (f *Flags) Add(fs *pflag.FlagSet) {
 
 // addRecorded defines the knobs on fs, recording what is given.
 func (f *Flags) addRecorded(fs *pflag.FlagSet) {
-	scratch := DefaultOptions()
+	scratch := DefaultKnobs()
 	knobs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
 	addKnobs(knobs, &scratch)
 	f.names = nil
@@ -106,37 +108,23 @@ func (f *Flags) Args() []string {
 	return out
 }
 
-// Resolve returns the options: defaults, the config file, then the flags.
-func (f *Flags) Resolve() (Options, error) { return f.ResolveWith(nil) }
-
-// ResolveWith resolves with more knob flags after the user's, as
-// "--name=value" tokens: what the wrappers learn from the cluster (the
-// Redis password's Secret), as the post-renderer process would get them.
-func (f *Flags) ResolveWith(extra []string) (Options, error) {
-	given := f.given
-	if len(extra) > 0 {
-		more := &Flags{} // knobs only: no config file among the extras
-		fs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		more.addRecorded(fs)
-		if err := fs.Parse(extra); err != nil {
-			return Options{}, err
-		}
-		given = append(slices.Clone(given), more.given...)
-	}
-	o := DefaultOptions()
+// Resolve returns the knobs: the defaults, the config file, then the
+// flags in the order given. A command resolves once: the file is read, and
+// --kustomize checked, each time.
+func (f *Flags) Resolve() (Knobs, error) {
+	o := DefaultKnobs()
 	if f.config != "" {
 		var err error
-		if o, err = loadConfig(f.config, "--"+f.configName()); err != nil {
-			return Options{}, err
+		if o, err = f.loadConfig(); err != nil {
+			return Knobs{}, err
 		}
 	}
 	knobs := pflag.NewFlagSet("knobs", pflag.ContinueOnError)
 	addKnobs(knobs, &o)
-	for _, g := range given {
+	for _, g := range f.given {
 		// The syntax was checked when pflag set it; only the sum is new.
 		if err := knobs.Set(g.name, g.value); err != nil {
-			return Options{}, fmt.Errorf("--%s: %v", g.name, err)
+			return Knobs{}, fmt.Errorf("--%s: %v", g.name, err)
 		}
 	}
 	return o, o.Validate()
@@ -144,7 +132,7 @@ func (f *Flags) ResolveWith(extra []string) (Options, error) {
 
 // addKnobs defines the knobs on fs, bound to o: values already in o
 // (defaults, or a config file) stay unless a flag sets them.
-func addKnobs(fs *pflag.FlagSet, o *Options) {
+func addKnobs(fs *pflag.FlagSet, o *Knobs) {
 	fs.SortFlags = false
 	fs.Var(replicasValue{&o.Replicas}, "replicas", "raise every component to at least N replicas, or set exact counts per component (core=3,trivy=1)")
 	fs.StringVar(&o.AntiAffinity, "anti-affinity", o.AntiAffinity, "pod anti-affinity between a component's replicas: soft, hard or none")
@@ -163,21 +151,25 @@ func addKnobs(fs *pflag.FlagSet, o *Options) {
 // configKeys are the keys a config file may hold, for its error messages.
 const configKeys = "replicas, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize, redisPasswordSecret, redisUsername"
 
-// loadConfig reads a config file over the defaults; flag names the flag
-// that gave it, for messages. Unknown keys are errors: a misspelt knob
-// must not be silently ignored.
-func loadConfig(file, flag string) (Options, error) {
-	o := DefaultOptions()
-	b, err := os.ReadFile(file)
+// loadConfig reads the config file over the defaults. Unknown keys are
+// errors: a misspelt knob must not be silently ignored.
+func (f *Flags) loadConfig() (Knobs, error) {
+	o := DefaultKnobs()
+	flag := "--" + f.configName()
+	read := f.ReadFile
+	if read == nil {
+		read = os.ReadFile
+	}
+	b, err := read(f.config)
 	if err != nil {
-		return o, fmt.Errorf("%s: cannot read %s: %s", flag, file, pathErrReason(err))
+		return o, fmt.Errorf("%s: cannot read %s: %s", flag, f.config, pathErrReason(err))
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return o, nil
 	}
 	if err := yaml.UnmarshalStrict(b, &o); err != nil {
 		reason := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: "), "json: ")
-		return o, fmt.Errorf("%s %s: %s (keys: %s)", flag, file, reason, configKeys)
+		return o, fmt.Errorf("%s %s: %s (keys: %s)", flag, f.config, reason, configKeys)
 	}
 	return o, nil
 }

@@ -57,7 +57,7 @@ func FuzzPostRender(f *testing.F) {
 	f.Add([]byte("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"))
 	f.Add([]byte("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: p}\nspec: {selector: {matchLabels: {component: core}}}\n---\n" + deployment))
 
-	opts := DefaultOptions()
+	opts := DefaultKnobs()
 	opts.SharedPVC = "harbor-shared"
 	opts.CreateSharedPVC = true
 	opts.ZoneSpread = true
@@ -93,7 +93,7 @@ func FuzzPostRender(f *testing.F) {
 // and where kustomize reads the document the same way (YAML 1.2 and 1.1
 // agree on it), it is byte for byte what kustomize's patchjson6902 filter
 // writes (applyPatch skips the filter's trips through YAML text).
-func checkKustomizeEquivalence(t *testing.T, stream []byte, o Options) {
+func checkKustomizeEquivalence(t *testing.T, stream []byte, o Knobs) {
 	t.Helper()
 	docs, err := manifest.Parse(stream)
 	if err != nil {

@@ -30,7 +30,7 @@ func (c goldenCase) render(t *testing.T) []byte {
 	return testutil.HelmTemplate(t, testutil.Chart(t, c.Chart), []string{filepath.Join(c.Dir, "values.yaml")})
 }
 
-func (c goldenCase) options(t *testing.T) Options {
+func (c goldenCase) options(t *testing.T) Knobs {
 	t.Helper()
 	o, rest, err := parseKnobs(c.Args)
 	if err != nil || len(rest) > 0 {
@@ -39,7 +39,7 @@ func (c goldenCase) options(t *testing.T) Options {
 	return o
 }
 
-func postRender(t *testing.T, o Options, in []byte) (out []byte, warnings string) {
+func postRender(t *testing.T, o Knobs, in []byte) (out []byte, warnings string) {
 	t.Helper()
 	var warn bytes.Buffer
 	r, err := New(o, &warn)
@@ -77,7 +77,7 @@ func TestGolden(t *testing.T) {
 
 // checkMeaning asserts what the output must mean, whatever its bytes: the
 // properties the options ask for, checked on the parsed objects.
-func checkMeaning(t *testing.T, in, out []byte, o Options) {
+func checkMeaning(t *testing.T, in, out []byte, o Knobs) {
 	t.Helper()
 	inDocs, err := manifest.Parse(in)
 	if err != nil {
@@ -200,7 +200,7 @@ func checkMeaning(t *testing.T, in, out []byte, o Options) {
 	}
 }
 
-func hasAntiAffinity(a *corev1.Affinity, o Options, podLabels map[string]string) bool {
+func hasAntiAffinity(a *corev1.Affinity, o Knobs, podLabels map[string]string) bool {
 	if a == nil || a.PodAntiAffinity == nil {
 		return false
 	}
@@ -248,7 +248,7 @@ func keepsAffinity(before, after *corev1.Affinity) bool {
 	return true
 }
 
-func checkStrategy(t *testing.T, name string, s appsv1.DeploymentStrategy, o Options) {
+func checkStrategy(t *testing.T, name string, s appsv1.DeploymentStrategy, o Knobs) {
 	t.Helper()
 	if s.Type == appsv1.RecreateDeploymentStrategyType && s.RollingUpdate != nil {
 		t.Errorf("%s: rollingUpdate under Recreate; the API server rejects that", name)
@@ -263,7 +263,7 @@ func checkStrategy(t *testing.T, name string, s appsv1.DeploymentStrategy, o Opt
 
 // checkSharedClaim: registry, registryctl and jobservice mount the shared
 // claim on their subPaths wherever the chart used a claim for that data.
-func checkSharedClaim(t *testing.T, before, rel *harbor.Release, o Options) {
+func checkSharedClaim(t *testing.T, before, rel *harbor.Release, o Knobs) {
 	t.Helper()
 	wantContainers := map[string][]string{"registry": {"registry", "registryctl"}, "jobservice": {"jobservice"}}
 	for comp, vol := range sharedVolumes {

@@ -14,9 +14,9 @@ import (
 	"github.com/harborha/helm-harborha/internal/harbor"
 )
 
-// Options are the post-renderer's knobs. Every field is also a key of the
+// Knobs are the post-renderer's settings. Every field is also a key of the
 // --config file (the json tags), so helmfile postRendererArgs stay short.
-type Options struct {
+type Knobs struct {
 	Replicas        Replicas          `json:"replicas,omitempty"`
 	AntiAffinity    string            `json:"antiAffinity,omitempty"`
 	TopologyKey     string            `json:"topologyKey,omitempty"`
@@ -36,6 +36,28 @@ type Options struct {
 	// chart drops a username that comes without a password); empty: the
 	// chart's own, if it wrote one.
 	RedisUsername string `json:"redisUsername,omitempty"`
+}
+
+// WithRedisSecret are the knobs with the Redis password read from key of
+// Secret secret, and username for the rebuilt URLs (kept when ""): what a
+// run learns from the cluster, set as data.
+func (o Knobs) WithRedisSecret(secret, key, username string) (Knobs, error) {
+	o.RedisPasswordSecret = secret + ":" + key
+	if username != "" {
+		o.RedisUsername = username
+	}
+	return o, o.validateRedis()
+}
+
+// validateRedis checks the Redis password's Secret and the username.
+func (o Knobs) validateRedis() error {
+	if _, err := o.redisSecret(); err != nil {
+		return err
+	}
+	if u := o.RedisUsername; u != "" {
+		return harbor.CheckRedisCredential("--redis-username "+strconv.Quote(u), u)
+	}
+	return nil
 }
 
 // DefaultRedisPasswordKey is the key --redis-password-secret reads when
@@ -59,9 +81,9 @@ const (
 	maxReplicas = 100
 )
 
-// DefaultOptions are the defaults of the flags.
-func DefaultOptions() Options {
-	return Options{
+// DefaultKnobs are the defaults of the flags.
+func DefaultKnobs() Knobs {
+	return Knobs{
 		Replicas:     Replicas{Min: 2},
 		AntiAffinity: AntiAffinitySoft,
 		TopologyKey:  "kubernetes.io/hostname",
@@ -204,24 +226,45 @@ func pathErrReason(err error) string {
 }
 
 // Validate checks every knob and names the flag of the first bad one.
-func (o Options) Validate() error {
-	check := func(comp string, n int32, flag string) error {
+func (o Knobs) Validate() error {
+	for _, check := range []func() error{o.validateReplicas, o.validatePlacement, o.validateClaim, o.validateRedis} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	if o.Kustomize != "" {
+		st, err := os.Stat(o.Kustomize)
+		if err != nil || !st.IsDir() {
+			return fmt.Errorf("--kustomize: %s is not a directory holding a kustomization.yaml", o.Kustomize)
+		}
+	}
+	return nil
+}
+
+// validateReplicas checks --replicas: known components, counts in range.
+func (o Knobs) validateReplicas() error {
+	check := func(comp string, n int32) error {
 		if n < minReplicas || n > maxReplicas {
-			return fmt.Errorf("%s: %s%d is out of range; use %d to %d", flag, comp, n, minReplicas, maxReplicas)
+			return fmt.Errorf("--replicas: %s%d is out of range; use %d to %d", comp, n, minReplicas, maxReplicas)
 		}
 		return nil
 	}
-	if err := check("", o.Replicas.Min, "--replicas"); err != nil {
+	if err := check("", o.Replicas.Min); err != nil {
 		return err
 	}
 	for _, c := range harbor.SortedKeys(o.Replicas.Exact) {
 		if !harbor.IsComponent(c) {
 			return fmt.Errorf("--replicas: unknown component %q; components are %s", c, strings.Join(harbor.Components, ", "))
 		}
-		if err := check(c+"=", o.Replicas.Exact[c], "--replicas"); err != nil {
+		if err := check(c+"=", o.Replicas.Exact[c]); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// validatePlacement checks --anti-affinity and --topology-key.
+func (o Knobs) validatePlacement() error {
 	switch o.AntiAffinity {
 	case AntiAffinitySoft, AntiAffinityHard, AntiAffinityNone:
 	default:
@@ -230,6 +273,11 @@ func (o Options) Validate() error {
 	if errs := validation.IsQualifiedName(o.TopologyKey); len(errs) > 0 {
 		return fmt.Errorf("--topology-key: %q is not a label key: %s", o.TopologyKey, errs[0])
 	}
+	return nil
+}
+
+// validateClaim checks the shared claim's knobs.
+func (o Knobs) validateClaim() error {
 	if o.SharedPVC != "" {
 		if errs := validation.IsDNS1123Subdomain(o.SharedPVC); len(errs) > 0 {
 			return fmt.Errorf("--shared-pvc: %q is not a valid claim name: %s", o.SharedPVC, errs[0])
@@ -244,10 +292,10 @@ func (o Options) Validate() error {
 			return fmt.Errorf("--subpath: %s=%q must be a relative path inside the claim, without .. or a trailing /", c, p)
 		}
 	}
-	if o.CreateSharedPVC && o.SharedPVC == "" {
+	switch {
+	case o.CreateSharedPVC && o.SharedPVC == "":
 		return fmt.Errorf("--create-shared-pvc needs --shared-pvc NAME: the claim to create")
-	}
-	if !o.CreateSharedPVC && o.StorageClass != "" {
+	case !o.CreateSharedPVC && o.StorageClass != "":
 		return fmt.Errorf("--storage-class is only used with --create-shared-pvc; add it, or drop --storage-class")
 	}
 	if o.StorageClass != "" {
@@ -257,20 +305,6 @@ func (o Options) Validate() error {
 	}
 	if q, err := resource.ParseQuantity(o.Size); err != nil || q.Sign() <= 0 {
 		return fmt.Errorf("--size: %q is not a positive quantity such as 100Gi", o.Size)
-	}
-	if _, err := o.redisSecret(); err != nil {
-		return err
-	}
-	if u := o.RedisUsername; u != "" {
-		if err := harbor.CheckRedisCredential("--redis-username "+strconv.Quote(u), u); err != nil {
-			return err
-		}
-	}
-	if o.Kustomize != "" {
-		st, err := os.Stat(o.Kustomize)
-		if err != nil || !st.IsDir() {
-			return fmt.Errorf("--kustomize: %s is not a directory holding a kustomization.yaml", o.Kustomize)
-		}
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ const (
 )
 
 // makePlan decides every change from the release model and the options.
-func makePlan(rel *harbor.Release, o Options) (*plan, error) {
+func makePlan(rel *harbor.Release, o Knobs) (*plan, error) {
 	p := &plan{docs: rel.Docs, drop: map[manifest.ID]bool{}}
 	for _, comp := range harbor.SortedKeys(o.Replicas.Exact) {
 		if rel.Workload(comp) == nil {
@@ -125,7 +125,7 @@ type move struct {
 }
 
 // planSharedClaim decides which volumes move onto the shared claim.
-func planSharedClaim(p *plan, rel *harbor.Release, o Options) *move {
+func planSharedClaim(p *plan, rel *harbor.Release, o Knobs) *move {
 	m := &move{moved: map[*harbor.Workload]map[string]string{}, old: map[string]bool{}}
 	if o.SharedPVC == "" {
 		return m
@@ -189,7 +189,7 @@ func mountedElsewhere(rel *harbor.Release, moved map[*harbor.Workload]map[string
 // planWorkload returns one workload's operations and records its PDB and
 // warnings. Only what differs from the document becomes an operation, so
 // post-rendering our own output plans nothing.
-func planWorkload(p *plan, rel *harbor.Release, w *harbor.Workload, o Options, moved map[string]string) ([]jsonOp, error) {
+func planWorkload(p *plan, rel *harbor.Release, w *harbor.Workload, o Knobs, moved map[string]string) ([]jsonOp, error) {
 	var ops []jsonOp
 	replicas := o.Replicas.For(w.Component, w.Replicas())
 	if replicas != w.Replicas() || !hasReplicas(w) {
@@ -241,7 +241,7 @@ func hasReplicas(w *harbor.Workload) bool {
 // keeping every term already there. It adds nothing when an equivalent
 // term exists (a required one also satisfies a soft request), which is
 // what makes post-rendering our own output a no-op.
-func withAntiAffinity(in *corev1.Affinity, selector map[string]string, o Options) (*corev1.Affinity, bool) {
+func withAntiAffinity(in *corev1.Affinity, selector map[string]string, o Knobs) (*corev1.Affinity, bool) {
 	term := corev1.PodAffinityTerm{
 		LabelSelector: &metav1.LabelSelector{MatchLabels: selector},
 		TopologyKey:   o.TopologyKey,
@@ -361,7 +361,7 @@ func exclusiveClaim(rel *harbor.Release, w *harbor.Workload) string {
 //   - hard anti-affinity (ours, or required by the chart's values): no
 //     surge (the extra pod may have no node left);
 //   - never a rollingUpdate block under Recreate (the API server rejects it).
-func deploymentStrategy(w *harbor.Workload, replicas int32, st storage, o Options) map[string]any {
+func deploymentStrategy(w *harbor.Workload, replicas int32, st storage, o Knobs) map[string]any {
 	cur := w.Deployment.Spec.Strategy
 	want := cur.Type
 	if want == "" {
@@ -437,7 +437,7 @@ func planPDB(p *plan, rel *harbor.Release, w *harbor.Workload) error {
 }
 
 // sharedClaim builds the --create-shared-pvc claim beside registry.
-func sharedClaim(anchor *harbor.Workload, o Options) (*unstructured.Unstructured, error) {
+func sharedClaim(anchor *harbor.Workload, o Knobs) (*unstructured.Unstructured, error) {
 	pvc, err := fromOverlay("shared-pvc.yaml")
 	if err != nil {
 		return nil, err

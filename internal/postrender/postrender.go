@@ -34,7 +34,7 @@ import (
 
 // Renderer post-renders with fixed options.
 type Renderer struct {
-	opts Options
+	opts Knobs
 	warn io.Writer
 }
 
@@ -43,7 +43,7 @@ var _ postrender.PostRenderer = (*Renderer)(nil)
 // New checks the options and returns a Renderer. Warnings (a workload that
 // stays on a ReadWriteOnce claim, an internal database) go to warn, one
 // line each; nil discards them.
-func New(opts Options, warn io.Writer) (*Renderer, error) {
+func New(opts Knobs, warn io.Writer) (*Renderer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func (r *Renderer) Apply(docs []*manifest.Doc, p *Plan) ([]byte, error) {
 	return r.write(docs, items)
 }
 
-func planPart(docs []*manifest.Doc, o Options) (*plan, error) {
+func planPart(docs []*manifest.Doc, o Knobs) (*plan, error) {
 	rel, err := harbor.Read(docs)
 	if err != nil {
 		return nil, err

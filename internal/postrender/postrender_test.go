@@ -49,7 +49,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := New(DefaultOptions(), io.Discard)
+			r, err := New(DefaultKnobs(), io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,29 +76,29 @@ func TestParseArgs(t *testing.T) {
 	tests := []struct {
 		name  string
 		args  []string
-		check func(t *testing.T, o Options)
+		check func(t *testing.T, o Knobs)
 	}{
-		{"defaults", nil, func(t *testing.T, o Options) {
+		{"defaults", nil, func(t *testing.T, o Knobs) {
 			if o.Replicas.Min != 2 || o.AntiAffinity != "soft" || o.TopologyKey != "kubernetes.io/hostname" || o.SubPaths["registry"] != "registry" {
 				t.Errorf("defaults: %+v", o)
 			}
 		}},
-		{"minimum and exact counts in one value", []string{"--replicas", "3,core=4,trivy=1"}, func(t *testing.T, o Options) {
+		{"minimum and exact counts in one value", []string{"--replicas", "3,core=4,trivy=1"}, func(t *testing.T, o Knobs) {
 			if o.Replicas.Min != 3 || o.Replicas.Exact["core"] != 4 || o.Replicas.Exact["trivy"] != 1 {
 				t.Errorf("replicas: %+v", o.Replicas)
 			}
 		}},
-		{"repeated --replicas accumulate", []string{"--replicas=core=4", "--replicas", "trivy=1"}, func(t *testing.T, o Options) {
+		{"repeated --replicas accumulate", []string{"--replicas=core=4", "--replicas", "trivy=1"}, func(t *testing.T, o Knobs) {
 			if o.Replicas.Min != 2 || len(o.Replicas.Exact) != 2 {
 				t.Errorf("replicas: %+v", o.Replicas)
 			}
 		}},
-		{"config file", []string{"--config", config}, func(t *testing.T, o Options) {
+		{"config file", []string{"--config", config}, func(t *testing.T, o Knobs) {
 			if o.Replicas.Min != 3 || o.Replicas.Exact["core"] != 5 || o.AntiAffinity != "hard" || o.SubPaths["registry"] != "images" || o.SubPaths["jobservice"] != "jobservice" {
 				t.Errorf("config: %+v", o)
 			}
 		}},
-		{"flags override the file per key", []string{"--anti-affinity=soft", "--config=" + config, "--replicas=core=2"}, func(t *testing.T, o Options) {
+		{"flags override the file per key", []string{"--anti-affinity=soft", "--config=" + config, "--replicas=core=2"}, func(t *testing.T, o Knobs) {
 			if o.AntiAffinity != "soft" || o.Replicas.Exact["core"] != 2 || o.Replicas.Min != 3 {
 				t.Errorf("override: %+v", o)
 			}
@@ -165,7 +165,7 @@ func TestParseArgsErrors(t *testing.T) {
 // workload's so Helm 4 files them beside it.
 func TestHelm4Annotation(t *testing.T) {
 	in := strings.Replace(deployment, "  labels:", "  annotations:\n    postrenderer.helm.sh/postrender-filename: harbor/templates/core/core-dpl.yaml\n  labels:", 1)
-	r, _ := New(DefaultOptions(), io.Discard)
+	r, _ := New(DefaultKnobs(), io.Discard)
 	out, err := r.Run(bytes.NewBufferString(in))
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +179,7 @@ func TestHelm4Annotation(t *testing.T) {
 // and odd formatting, comes out byte for byte, in its place.
 func TestHookPassesThrough(t *testing.T) {
 	hook := "# Source: harbor/templates/migration.yaml\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migration-job\n  annotations: {\"helm.sh/hook\": pre-upgrade}\nspec:   {template: {spec: {containers: [{name: m, image: x}], restartPolicy: Never}}}"
-	r, _ := New(DefaultOptions(), io.Discard)
+	r, _ := New(DefaultKnobs(), io.Discard)
 	out, err := r.Run(bytes.NewBufferString("---\n" + hook + "\n---\n" + deployment))
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func TestHookPassesThrough(t *testing.T) {
 
 func TestSelectorMustMatchPodLabels(t *testing.T) {
 	in := strings.Replace(deployment, "    metadata:\n      labels: {app: harbor, release: myharbor, component: core}\n", "    metadata:\n      labels: {app: harbor}\n", 1)
-	r, _ := New(DefaultOptions(), io.Discard)
+	r, _ := New(DefaultKnobs(), io.Discard)
 	_, err := r.Run(bytes.NewBufferString(in))
 	if err == nil || !strings.Contains(err.Error(), "document 1 (Deployment/harbor/myharbor-core): spec.selector does not match the pod template's labels") {
 		t.Fatalf("error %v", err)

@@ -35,7 +35,7 @@ func TestValuesHardAntiAffinityRollsWithoutSurge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := strings.Replace(deployment, "    spec:\n", "    spec:"+tt.affinity, 1)
 			in = strings.Replace(in, "replicas: 1", "replicas: 3", 1)
-			o := DefaultOptions()
+			o := DefaultKnobs()
 			o.AntiAffinity = tt.antiAffinity
 			out, _ := postRender(t, o, []byte(in))
 			var d appsv1.Deployment

@@ -46,6 +46,7 @@ var (
 // key; every test of the package shares the result.
 func signedDist(t *testing.T) distribution {
 	t.Helper()
+	testutil.SkipShort(t, "make dist (the release files)")
 	root := testutil.RepoRoot()
 	version, err := release.Version(root)
 	if err != nil {
@@ -99,8 +100,10 @@ func TestReleasePlatforms(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if distDir != "" {
-		os.RemoveAll(distDir)
+	for _, dir := range []string{distDir, recipeDir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }

@@ -269,7 +269,8 @@ func TestHookUnsupportedPlatform(t *testing.T) {
 }
 
 // TestHookBuildsFromSourceWithGo: in a checkout, with Go on PATH and no
-// release to download, the hook builds bin/harborha from source.
+// release to download, the hook builds both binaries from source: the
+// release's, byte for byte (scripts/build.sh).
 func TestHookBuildsFromSourceWithGo(t *testing.T) {
 	d := signedDist(t)
 	s := serveRelease(t, d)
@@ -292,11 +293,7 @@ func TestHookBuildsFromSourceWithGo(t *testing.T) {
 	if !strings.Contains(stderr, "building bin/harborha and bin/harborha-post-render "+d.version+" from source with Go") {
 		t.Errorf("the hook did not say it builds from source:\n%s", stderr)
 	}
-	for _, name := range []string{"bin/harborha", "bin/harborha-post-render"} {
-		if info, err := os.Lstat(filepath.Join(u.plugin, name)); err != nil || !info.Mode().IsRegular() {
-			t.Errorf("the build from source left no %s: %v", name, err)
-		}
-	}
+	assertSameBinaries(t, "the hook's build from source", hostArchiveFiles(t, d), filepath.Join(u.plugin, "bin"))
 	u.assertWorks(t, d.version)
 	u.assertHelm3PostRendersWithBinary(t)
 }
@@ -385,11 +382,14 @@ func TestHookKeepsWorkingBinaries(t *testing.T) {
 	assertInstalled(t, d, u.plugin)
 }
 
-// TestHookIsPOSIX: the hook is POSIX sh (alpine has no bash): shellcheck
-// in sh mode, and parsed by dash and busybox sh.
+// TestHookIsPOSIX: the hook, and the build it runs from source, are POSIX
+// sh (alpine has no bash): shellcheck in sh mode, and parsed by dash and
+// busybox sh.
 func TestHookIsPOSIX(t *testing.T) {
-	hook := filepath.Join(testutil.RepoRoot(), "scripts", "install-binary.sh")
-	testutil.Exec(t, nil, 0, lookPath(t, "shellcheck"), "-s", "sh", hook)
-	testutil.Exec(t, nil, 0, lookPath(t, "dash"), "-n", hook)
-	testutil.Exec(t, nil, 0, lookPath(t, "busybox"), "sh", "-n", hook)
+	for _, script := range []string{"scripts/install-binary.sh", release.BuildScript} {
+		path := filepath.Join(testutil.RepoRoot(), script)
+		testutil.Exec(t, nil, 0, lookPath(t, "shellcheck"), "-s", "sh", path)
+		testutil.Exec(t, nil, 0, lookPath(t, "dash"), "-n", path)
+		testutil.Exec(t, nil, 0, lookPath(t, "busybox"), "sh", "-n", path)
+	}
 }

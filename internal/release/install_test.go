@@ -240,7 +240,7 @@ func toolDir(t *testing.T, toolset string) string {
 	return dir
 }
 
-func lookPath(t *testing.T, name string) string {
+func lookPath(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -305,7 +305,7 @@ func (u *user) assertRefused(t *testing.T, stderr string, want ...string) {
 
 // checkoutCopy is a copy of this checkout without bin/ (and dist/, .git),
 // links kept: what `git clone` gives a user.
-func checkoutCopy(t *testing.T) string {
+func checkoutCopy(t testing.TB) string {
 	t.Helper()
 	root, dst := testutil.RepoRoot(), filepath.Join(t.TempDir(), "helm-harborha")
 	err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {

@@ -78,6 +78,11 @@ const (
 	hook               = "scripts/install-binary.sh"
 )
 
+// BuildScript builds every command of Commands for one platform, with the
+// flags of every build of them: make build, make dist and the install
+// hook's build from source run it.
+const BuildScript = "scripts/build.sh"
+
 // PluginArchiveName is a Helm 4 plugin archive: <name>-<version>.tgz, the
 // name `helm plugin package` gives and from which `helm plugin install`
 // derives the plugin's directory name.

@@ -3,7 +3,9 @@
 //
 // Inputs that are missing make a test skip on a developer's machine, and
 // fail under HARBORHA_STRICT=1 (set by `make test`, so CI never counts a
-// skipped test as passed).
+// skipped test as passed). Under `go test -short` (make unit) the tests
+// that need a server or the release files skip whatever is installed
+// (SkipShort).
 package testutil
 
 import (
@@ -38,6 +40,21 @@ func Missing(t testing.TB, format string, args ...any) {
 		t.Fatalf("test input missing (HARBORHA_STRICT=1): "+format, args...)
 	}
 	t.Skipf("test input missing: "+format, args...)
+}
+
+// SkipShort skips the test under -short (make unit, the quick run while
+// working): it needs what, a server or the release files, which take
+// longer than the rest together. -short with HARBORHA_STRICT=1 is a
+// failure: a strict run must run everything.
+func SkipShort(t testing.TB, what string) {
+	t.Helper()
+	if !testing.Short() {
+		return
+	}
+	if Strict() {
+		t.Fatalf("go test -short with HARBORHA_STRICT=1: this test needs %s and a strict run must not skip it", what)
+	}
+	t.Skipf("needs %s: not run under -short (make unit); make test runs it", what)
 }
 
 func envOr(name, def string) string {
@@ -111,11 +128,20 @@ func Helm4(t testing.TB) string { return Tool(t, "HARBORHA_HELM4", "helm4/helm")
 // Helmfile is the helmfile binary built by `make tools`.
 func Helmfile(t testing.TB) string { return Tool(t, "HARBORHA_HELMFILE", "helmfile") }
 
-// Harborha is the plugin binary built by `make build`.
-func Harborha(t testing.TB) string { return Tool(t, "HARBORHA_BIN", "harborha") }
+// Harborha is the plugin binary built by `make build`. make unit builds
+// nothing, so under -short a test of the binary skips rather than test a
+// stale one.
+func Harborha(t testing.TB) string {
+	t.Helper()
+	SkipShort(t, "bin/harborha (make build)")
+	return Tool(t, "HARBORHA_BIN", "harborha")
+}
 
-// PostRenderer is the post-render-only binary, bin/harborha-post-render.
+// PostRenderer is the post-render-only binary, bin/harborha-post-render
+// (make build; skipped under -short as Harborha is).
 func PostRenderer(t testing.TB) string {
+	t.Helper()
+	SkipShort(t, "bin/harborha-post-render (make build)")
 	return Tool(t, "HARBORHA_POST_RENDER_BIN", "harborha-post-render")
 }
 

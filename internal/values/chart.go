@@ -5,7 +5,8 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
+
+	"github.com/harborha/helm-harborha/internal/chartref"
 )
 
 // Chart is what the overlay needs to know about the target goharbor chart.
@@ -45,9 +46,9 @@ func ChartFromVersion(v string) (Chart, error) {
 // ChartFromPath is --chart: a chart directory or .tgz, loaded with Helm's
 // loader. The username question is answered by the chart's own values.
 func ChartFromPath(path string) (Chart, error) {
-	ch, err := loader.Load(path)
+	ch, err := chartref.Load(path, "--chart "+path)
 	if err != nil {
-		return Chart{}, fmt.Errorf("--chart %s: cannot load the chart: %v", path, err)
+		return Chart{}, err
 	}
 	return ChartFromLoaded(ch, "--chart "+path)
 }

@@ -46,7 +46,7 @@ func TestE2EChartWithOverlayPassesServerSideValidation(t *testing.T) {
 		t.Errorf("clusters elsewhere: %s", stderr)
 	}
 	stderr := values(0)
-	knobs := postrender.DefaultOptions()
+	knobs := postrender.DefaultKnobs()
 	for _, f := range strings.Fields(stderr) {
 		if v, ok := strings.CutPrefix(f, "--redis-password-secret="); ok {
 			knobs.RedisPasswordSecret = v

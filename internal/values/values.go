@@ -14,7 +14,6 @@
 package values
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -28,8 +27,8 @@ import (
 	"github.com/harborha/helm-harborha/internal/discover"
 )
 
-// Options shape the overlay.
-type Options struct {
+// Spec shapes the overlay.
+type Spec struct {
 	HarborNamespace string // where Harbor is installed (existingSecret works only there)
 	Database        string // database.external.coreDatabase
 	SSLMode         string // database.external.sslmode
@@ -40,10 +39,6 @@ type Options struct {
 	Chart           Chart
 	Now             time.Time
 	Generator       string // "helm-harborha <version>", for the header
-	// Force writes the overlay for unhealthy clusters (Generate);
-	// ForceFlag is the flag that set it, for messages.
-	Force     bool
-	ForceFlag string
 	// Bootstrapped says bootstrap provides the Secrets in Harbor's
 	// namespace (the wrappers, --bootstrapped): a cluster Secret elsewhere
 	// is then no error, bootstrap's settings replace it.
@@ -51,14 +46,14 @@ type Options struct {
 }
 
 // Defaults are the flag defaults.
-func Defaults() Options {
-	return Options{Database: "registry", SSLMode: "disable", NodePort: 30002, HTTPSNodePort: 30003, Chart: LatestChart()}
+func Defaults() Spec {
+	return Spec{Database: "registry", SSLMode: "disable", NodePort: 30002, HTTPSNodePort: 30003, Chart: LatestChart()}
 }
 
 var sslModes = []string{"disable", "require", "verify-ca", "verify-full"}
 
 // Validate checks the options a user typed, naming the flag at fault.
-func (o Options) Validate() error {
+func (o Spec) Validate() error {
 	if strings.TrimSpace(o.Database) == "" {
 		return errors.New("--database: must not be empty (the PostgreSQL database Harbor's core uses, e.g. registry)")
 	}
@@ -138,7 +133,6 @@ type externalDB struct {
 	Host           string `yaml:"host"`
 	Port           string `yaml:"port"`
 	Username       string `yaml:"username"`
-	Password       string `yaml:"password,omitempty"`
 	CoreDatabase   string `yaml:"coreDatabase"`
 	ExistingSecret string `yaml:"existingSecret,omitempty"`
 	SSLMode        string `yaml:"sslmode"`
@@ -159,68 +153,80 @@ type externalRedis struct {
 	Username                string `yaml:"username,omitempty"`
 }
 
-// Build returns the overlay document.
-func Build(r *discover.Result, o Options) ([]byte, error) {
+// Build returns the overlay for what discovery found.
+func Build(r *discover.Result, o Spec) (*Overlay, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	if r.PostgreSQL == nil || r.Redis == nil {
 		return nil, errors.New("discovery found no PostgreSQL or no Redis cluster")
 	}
-	pg, rd := r.PostgreSQL, r.Redis
-
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
 	ext, err := externalURL(r, o)
 	if err != nil {
 		return nil, err
 	}
-	v := overlay{ExternalURL: ext}
-	v.Expose = expose{Type: "nodePort", TLS: tls{Enabled: o.TLS}}
-	v.Expose.NodePort.Ports.HTTP.NodePort = o.NodePort
+	v := overlay{ExternalURL: ext, Expose: exposure(ext, o), Redis: redisValues(r.Redis, o)}
+	dbSecret := r.PostgreSQL.Namespace == o.HarborNamespace
+	if !dbSecret && !o.Bootstrapped {
+		return nil, elsewhere("PostgreSQL", r.PostgreSQL, o.HarborNamespace, "Harbor's own role with its Secret")
+	}
+	v.Database = databaseValues(r.PostgreSQL, o, dbSecret)
+	var b strings.Builder
+	header(&b, r, o, dbSecret)
+	return newOverlay(b.String(), v)
+}
+
+// exposure is a NodePort exposure at externalURL ext, over HTTPS with TLS.
+func exposure(ext string, o Spec) expose {
+	e := expose{Type: "nodePort", TLS: tls{Enabled: o.TLS}}
+	e.NodePort.Ports.HTTP.NodePort = o.NodePort
 	if o.TLS {
 		u, _ := url.Parse(ext)
-		v.Expose.TLS.CertSource = "auto"
-		v.Expose.TLS.Auto = &tlsAuto{CommonName: u.Hostname()} // required by the chart for non-ingress exposure
-		v.Expose.NodePort.Ports.HTTPS = &port{NodePort: o.HTTPSNodePort}
+		e.TLS.CertSource = "auto"
+		e.TLS.Auto = &tlsAuto{CommonName: u.Hostname()} // required by the chart for non-ingress exposure
+		e.NodePort.Ports.HTTPS = &port{NodePort: o.HTTPSNodePort}
 	}
+	return e
+}
 
-	v.Database.Type = "external"
-	v.Database.External = externalDB{
+// databaseValues point Harbor's core at the PostgreSQL cluster, with its
+// Secret when Harbor's pods can read it (dbSecret); bootstrap's replaces
+// it otherwise.
+func databaseValues(pg *discover.Endpoint, o Spec, dbSecret bool) database {
+	d := database{Type: "external", External: externalDB{
 		Host:         pg.Host,
 		Port:         strconv.Itoa(pg.Port), // the chart's default is the string "5432"
 		Username:     pg.Username,
 		CoreDatabase: o.Database,
 		SSLMode:      o.SSLMode,
+	}}
+	if dbSecret {
+		d.External.ExistingSecret = pg.Secret
 	}
-	dbSecret := pg.Namespace == o.HarborNamespace
-	switch {
-	case dbSecret:
-		v.Database.External.ExistingSecret = pg.Secret
-	case !o.Bootstrapped:
-		return nil, elsewhere("PostgreSQL", pg, o.HarborNamespace, "Harbor's own role with its Secret")
-	}
+	return d
+}
 
-	v.Redis.Type = "external"
-	v.Redis.External = externalRedis{
+// redisValues point Harbor at the Redis cluster (through Sentinel when
+// discovery found it), with the account's user when the chart takes one.
+func redisValues(rd *discover.Endpoint, o Spec) redis {
+	v := redis{Type: "external", External: externalRedis{
 		Addr:                    rd.Addr(),
 		CoreDatabaseIndex:       "0", // must be 0 (values.yaml)
 		JobserviceDatabaseIndex: "1",
 		RegistryDatabaseIndex:   "2",
 		TrivyAdapterIndex:       "5",
-	}
+	}}
 	if s := rd.Sentinel; s != nil {
-		v.Redis.External.Addr = s.Addr()
-		v.Redis.External.SentinelMasterSet = s.MasterSet
+		v.External.Addr = s.Addr()
+		v.External.SentinelMasterSet = s.MasterSet
 	}
 	if o.Chart.RedisUsername {
-		v.Redis.External.Username = rd.Username
+		v.External.Username = rd.Username
 	}
-
-	var b bytes.Buffer
-	header(&b, r, o, dbSecret)
-	if err := encode(&b, v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return v
 }
 
 // elsewhere is the error for a cluster Secret outside Harbor's namespace:
@@ -230,7 +236,7 @@ func elsewhere(engine string, e *discover.Endpoint, namespace, what string) erro
 		engine, e.Namespace, e.Secret, namespace, what, namespace)
 }
 
-func externalURL(r *discover.Result, o Options) (string, error) {
+func externalURL(r *discover.Result, o Spec) (string, error) {
 	if o.ExternalURL != "" {
 		return strings.TrimRight(o.ExternalURL, "/"), nil
 	}
@@ -243,7 +249,7 @@ func externalURL(r *discover.Result, o Options) (string, error) {
 	return "http://" + net.JoinHostPort(r.NodeIP, strconv.Itoa(o.NodePort)), nil
 }
 
-func header(b *bytes.Buffer, r *discover.Result, o Options, dbSecret bool) {
+func header(b *strings.Builder, r *discover.Result, o Spec, dbSecret bool) {
 	gen := o.Generator
 	if gen == "" {
 		gen = "helm-harborha"

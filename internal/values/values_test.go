@@ -38,7 +38,7 @@ func result() *discover.Result {
 	}
 }
 
-func opts() Options {
+func opts() Spec {
 	o := Defaults()
 	o.HarborNamespace, o.Now, o.Generator = "harbor", now, "helm-harborha test"
 	return o
@@ -47,6 +47,20 @@ func opts() Options {
 // noPassword checks that neither password is anywhere in the overlay:
 // values never writes one (the database's stays in its Secret, the Redis
 // one is referenced by the post-renderer).
+// buildYAML is Build's overlay as the values command writes it.
+func buildYAML(t *testing.T, r *discover.Result, o Spec) []byte {
+	t.Helper()
+	ov, err := Build(r, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := ov.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
 func noPassword(t *testing.T, doc string) string {
 	t.Helper()
 	for _, pw := range []string{redisPassword, pgPassword} {
@@ -60,14 +74,14 @@ func noPassword(t *testing.T, doc string) string {
 func TestBuildGolden(t *testing.T) {
 	tests := []struct {
 		name string
-		edit func(r *discover.Result, o *Options)
+		edit func(r *discover.Result, o *Spec)
 	}{
 		{name: "default"},
-		{name: "tls-external-url", edit: func(r *discover.Result, o *Options) {
+		{name: "tls-external-url", edit: func(r *discover.Result, o *Spec) {
 			o.TLS, o.ExternalURL = true, "https://harbor.example.com:30003/"
 		}},
-		{name: "tls-node-address", edit: func(r *discover.Result, o *Options) { o.TLS = true }},
-		{name: "dns-sentinel-old-chart", edit: func(r *discover.Result, o *Options) {
+		{name: "tls-node-address", edit: func(r *discover.Result, o *Spec) { o.TLS = true }},
+		{name: "dns-sentinel-old-chart", edit: func(r *discover.Result, o *Spec) {
 			// A KubeBlocks 0.8 legacy setup, addressed by DNS, through Sentinel.
 			for _, e := range []*discover.Endpoint{r.PostgreSQL, r.Redis} {
 				e.KubeBlocks, e.APIVersion = "0.8 legacy", "apps.kubeblocks.io/v1alpha1"
@@ -79,7 +93,7 @@ func TestBuildGolden(t *testing.T) {
 			o.Database, o.SSLMode, o.NodePort = "harbor_core", "require", 31080
 		}},
 		// bootstrap provides the database Secret in Harbor's namespace.
-		{name: "database-elsewhere-bootstrapped", edit: func(r *discover.Result, o *Options) {
+		{name: "database-elsewhere-bootstrapped", edit: func(r *discover.Result, o *Spec) {
 			r.PostgreSQL.Namespace, o.Bootstrapped = "databases", true
 		}},
 	}
@@ -89,10 +103,7 @@ func TestBuildGolden(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(r, &o)
 			}
-			doc, err := Build(r, o)
-			if err != nil {
-				t.Fatal(err)
-			}
+			doc := buildYAML(t, r, o)
 			testutil.Golden(t, filepath.Join("testdata", tt.name+".yaml"), []byte(noPassword(t, string(doc))))
 		})
 	}
@@ -144,10 +155,7 @@ func TestDiscoveredRedis(t *testing.T) {
 // The overlay means what the chart reads (REFERENCE.md §2): checked on the
 // parsed document, not on text.
 func TestBuildMeaning(t *testing.T) {
-	doc, err := Build(result(), opts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := buildYAML(t, result(), opts())
 	var v map[string]any
 	if err := yaml.Unmarshal(doc, &v); err != nil {
 		t.Fatal(err)
@@ -204,17 +212,17 @@ func lookup(v any, keys ...string) any {
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name string
-		edit func(o *Options)
+		edit func(o *Spec)
 		want string
 	}{
-		{"empty database", func(o *Options) { o.Database = " " }, "--database: must not be empty"},
-		{"unknown sslmode", func(o *Options) { o.SSLMode = "prefer" }, `--sslmode "prefer": use one of disable, require, verify-ca, verify-full`},
-		{"node port out of range", func(o *Options) { o.NodePort = 70000 }, "--node-port 70000: a port must be within 1-65535"},
-		{"https node port zero", func(o *Options) { o.HTTPSNodePort = 0 }, "--https-node-port 0"},
-		{"same ports with TLS", func(o *Options) { o.TLS, o.HTTPSNodePort = true, o.NodePort }, "give them different ports"},
-		{"relative external URL", func(o *Options) { o.ExternalURL = "harbor.example.com" }, `--external-url "harbor.example.com": give an absolute http:// or https:// URL`},
-		{"external URL with a path", func(o *Options) { o.ExternalURL = "http://h.example.com/harbor" }, "no path, query or fragment"},
-		{"external URL with another scheme", func(o *Options) { o.ExternalURL = "ftp://h.example.com" }, "http:// or https://"},
+		{"empty database", func(o *Spec) { o.Database = " " }, "--database: must not be empty"},
+		{"unknown sslmode", func(o *Spec) { o.SSLMode = "prefer" }, `--sslmode "prefer": use one of disable, require, verify-ca, verify-full`},
+		{"node port out of range", func(o *Spec) { o.NodePort = 70000 }, "--node-port 70000: a port must be within 1-65535"},
+		{"https node port zero", func(o *Spec) { o.HTTPSNodePort = 0 }, "--https-node-port 0"},
+		{"same ports with TLS", func(o *Spec) { o.TLS, o.HTTPSNodePort = true, o.NodePort }, "give them different ports"},
+		{"relative external URL", func(o *Spec) { o.ExternalURL = "harbor.example.com" }, `--external-url "harbor.example.com": give an absolute http:// or https:// URL`},
+		{"external URL with a path", func(o *Spec) { o.ExternalURL = "http://h.example.com/harbor" }, "no path, query or fragment"},
+		{"external URL with another scheme", func(o *Spec) { o.ExternalURL = "ftp://h.example.com" }, "http:// or https://"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

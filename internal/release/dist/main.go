@@ -141,30 +141,23 @@ func platformArchives(o options, version string) (map[string]string, error) {
 	return sums, nil
 }
 
-// buildBinaries cross-builds every command (release.Commands) in one go
-// build, reproducibly: no cgo, no paths, no VCS stamp, no build id, fixed
-// microarchitecture levels. It returns the binaries by command name.
+// buildBinaries cross-builds every command (release.Commands) with
+// scripts/build.sh, the build make build and the install hook run too. It
+// returns the binaries by command name.
 func buildBinaries(o options, version string, p release.Platform, dir string) (map[string][]byte, error) {
 	out := filepath.Join(dir, p.OS+"_"+p.Arch)
-	args := []string{"build", "-trimpath", "-buildvcs=false",
-		"-ldflags", "-s -w -buildid= -X main.version=" + version, "-o", out + string(filepath.Separator)}
-	for _, c := range release.Commands {
-		args = append(args, "./cmd/"+c)
-	}
-	cmd := exec.Command(o.goCmd, args...)
-	cmd.Dir = o.root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch,
-		"GOFLAGS=-mod=readonly", "GOAMD64=v1", "GOARM64=v8.0")
+	cmd := exec.Command("sh", filepath.Join(o.root, release.BuildScript), out)
+	cmd.Env = append(os.Environ(), "GO="+o.goCmd, "GOOS="+p.OS, "GOARCH="+p.Arch)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	fmt.Fprintf(os.Stderr, "dist: building %s %s for %s\n", strings.Join(p.Binaries(), " and "), version, p)
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("go build for %s: %w", p, err)
+		return nil, fmt.Errorf("%s for %s: %w", release.BuildScript, p, err)
 	}
 	binaries := map[string][]byte{}
 	for _, c := range release.Commands {
 		data, err := os.ReadFile(filepath.Join(out, path.Base(p.Binary(c))))
 		if err != nil {
-			return nil, fmt.Errorf("go build for %s wrote no %s: %w", p, p.Binary(c), err)
+			return nil, fmt.Errorf("%s for %s wrote no %s: %w", release.BuildScript, p, p.Binary(c), err)
 		}
 		binaries[c] = data
 	}

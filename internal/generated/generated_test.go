@@ -1,4 +1,4 @@
-package bootstrap
+package generated
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,33 +22,35 @@ import (
 	"github.com/harborha/helm-harborha/internal/values"
 )
 
+func TestMain(m *testing.M) { kubetest.Main(m) }
+
 // On the real kube-apiserver: the generated Secrets are created once with
 // values of the chart's own shape, reused unchanged afterwards, and only
 // the values --rotate names change.
-func TestEnsureGeneratedCreatesOnceAndRotatesOnlyWhatIsNamed(t *testing.T) {
+func TestEnsureCreatesOnceAndRotatesOnlyWhatIsNamed(t *testing.T) {
 	t.Parallel()
 	env := kubetest.Start(t)
 	ns := env.Namespace(t, "generated")
 	c := &kube.Client{Typed: env.Typed, Namespace: ns}
 	ctx := context.Background()
 	var progress bytes.Buffer
-	o := GeneratedOptions{Release: "myharbor", Namespace: ns, Progress: &progress}
+	o := Spec{Release: "myharbor", Namespace: ns, Progress: &progress}
 
-	first, err := EnsureGenerated(ctx, c, o)
+	first, err := Ensure(ctx, c, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if states := statesOf(first); !slices.Equal(states, repeat(StateCreated, len(generatedValues))) {
+	if states := statesOf(first); !slices.Equal(states, repeat(StateCreated, len(chartValues))) {
 		t.Errorf("first run: states %v, want every Secret created", states)
 	}
 	data := secretsData(t, env.Typed.CoreV1().Secrets(ns), first)
 	checkShapes(t, data)
 
-	second, err := EnsureGenerated(ctx, c, o)
+	second, err := Ensure(ctx, c, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if states := statesOf(second); !slices.Equal(states, repeat(StateReused, len(generatedValues))) {
+	if states := statesOf(second); !slices.Equal(states, repeat(StateReused, len(chartValues))) {
 		t.Errorf("second run: states %v, want every Secret reused", states)
 	}
 	if again := secretsData(t, env.Typed.CoreV1().Secrets(ns), second); !equalData(again, data) {
@@ -55,7 +58,7 @@ func TestEnsureGeneratedCreatesOnceAndRotatesOnlyWhatIsNamed(t *testing.T) {
 	}
 
 	o.Rotate = []string{"token", "csrf"}
-	rotated, err := EnsureGenerated(ctx, c, o)
+	rotated, err := Ensure(ctx, c, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,9 +71,9 @@ func TestEnsureGeneratedCreatesOnceAndRotatesOnlyWhatIsNamed(t *testing.T) {
 	}
 	checkShapes(t, after)
 
-	read, err := ReadGenerated(ctx, c, ns, "myharbor")
+	read, err := Read(ctx, c, ns, "myharbor")
 	if err != nil || len(read.Missing()) != 0 || !slices.Equal(settingPaths(read.Settings()), settingPaths(first.Settings())) {
-		t.Errorf("ReadGenerated: %v, missing %v", err, read.Missing())
+		t.Errorf("Read: %v, missing %v", err, read.Missing())
 	}
 	for _, d := range data {
 		for _, v := range d {
@@ -79,8 +82,8 @@ func TestEnsureGeneratedCreatesOnceAndRotatesOnlyWhatIsNamed(t *testing.T) {
 			}
 		}
 	}
-	if _, err := EnsureGenerated(ctx, c, GeneratedOptions{Release: "myharbor", Namespace: ns, Rotate: []string{"tokens"}}); err == nil ||
-		!strings.Contains(err.Error(), `--rotate: "tokens" is not passwords, or core, jobservice, registry, csrf, token, registry-credentials`) {
+	if _, err := Ensure(ctx, c, Spec{Release: "myharbor", Namespace: ns, Rotate: []string{"tokens"}}); err == nil ||
+		!strings.Contains(err.Error(), `--rotate: "tokens" is not one of core, jobservice, registry, csrf, token, registry-credentials`) {
 		t.Errorf("an unknown --rotate name: %v", err)
 	}
 }
@@ -115,7 +118,7 @@ func checkShapes(t *testing.T, data map[string]map[string][]byte) {
 // A release installed with the plain chart (the pinned values stand for
 // whatever it generated): every value is adopted as the pods see it, from
 // the chart's Secrets or from Secrets its values named.
-func TestEnsureGeneratedAdoptsTheRunningRelease(t *testing.T) {
+func TestEnsureAdoptsTheRunningRelease(t *testing.T) {
 	t.Parallel()
 	env := kubetest.Start(t)
 	for _, tc := range []struct {
@@ -131,16 +134,21 @@ func TestEnsureGeneratedAdoptsTheRunningRelease(t *testing.T) {
 			objs, want := installedRelease(t, tc.chart, tc.extra)
 			env.Create(t, ns, objs...)
 			if len(tc.extra) > 0 { // the Secrets the values named
-				env.Create(t, ns, toUnstructured(t,
-					&corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: metav1.ObjectMeta{Name: "mine-core"}, Data: map[string][]byte{"secret": []byte("CoreFromMySecret")}},
-					&corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: metav1.ObjectMeta{Name: "mine-js"}, Data: map[string][]byte{"js": []byte("JobsFromMySecret")}})...)
+				for _, s := range []*corev1.Secret{
+					{ObjectMeta: metav1.ObjectMeta{Name: "mine-core"}, Data: map[string][]byte{"secret": []byte("CoreFromMySecret")}},
+					{ObjectMeta: metav1.ObjectMeta{Name: "mine-js"}, Data: map[string][]byte{"js": []byte("JobsFromMySecret")}},
+				} {
+					if _, err := env.Typed.CoreV1().Secrets(ns).Create(context.Background(), s, metav1.CreateOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				}
 				want["core"][coreSecretKey], want["jobservice"][jobserviceKey] = []byte("CoreFromMySecret"), []byte("JobsFromMySecret")
 			}
-			g, err := EnsureGenerated(context.Background(), &kube.Client{Typed: env.Typed, Namespace: ns}, GeneratedOptions{Release: "myharbor", Namespace: ns})
+			g, err := Ensure(context.Background(), &kube.Client{Typed: env.Typed, Namespace: ns}, Spec{Release: "myharbor", Namespace: ns})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if states := statesOf(g); !slices.Equal(states, repeat(StateAdopted, len(generatedValues))) {
+			if states := statesOf(g); !slices.Equal(states, repeat(StateAdopted, len(chartValues))) {
 				t.Errorf("states %v, want every value adopted", states)
 			}
 			if got := secretsData(t, env.Typed.CoreV1().Secrets(ns), g); !equalData(got, want) {
@@ -204,7 +212,7 @@ type secretGetter interface {
 }
 
 // secretsData is each generated Secret's data, by --rotate name.
-func secretsData(t *testing.T, secrets secretGetter, g Generated) map[string]map[string][]byte {
+func secretsData(t *testing.T, secrets secretGetter, g Set) map[string]map[string][]byte {
 	t.Helper()
 	out := map[string]map[string][]byte{}
 	for _, s := range g.Secrets {
@@ -217,7 +225,7 @@ func secretsData(t *testing.T, secrets secretGetter, g Generated) map[string]map
 	return out
 }
 
-func statesOf(g Generated) []string {
+func statesOf(g Set) []string {
 	var out []string
 	for _, s := range g.Secrets {
 		out = append(out, s.State)
@@ -274,4 +282,10 @@ func settingValue(s []values.Setting, path string) any {
 		}
 	}
 	return nil
+}
+
+// htpasswdMatches reports whether the line is user's with that password.
+func htpasswdMatches(line, user, password string) bool {
+	u, hash, ok := strings.Cut(strings.TrimSpace(line), ":")
+	return ok && u == user && bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
 }

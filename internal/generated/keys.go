@@ -1,4 +1,4 @@
-package bootstrap
+package generated
 
 import (
 	"crypto/rand"
@@ -119,10 +119,4 @@ func htpasswdLine(user, password string) (string, error) {
 func htpasswdUser(line string) string {
 	user, _, _ := strings.Cut(strings.TrimSpace(line), ":")
 	return user
-}
-
-// htpasswdMatches reports whether the line is user's with that password.
-func htpasswdMatches(line, user, password string) bool {
-	u, hash, ok := strings.Cut(strings.TrimSpace(line), ":")
-	return ok && u == user && bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
 }

@@ -1,4 +1,18 @@
-package bootstrap
+// Package generated keeps the values the goharbor chart would generate on
+// every render in Secrets of Harbor's namespace, created once: core's
+// secret, the jobservice secret, the registry's HTTP secret, the CSRF key,
+// the token service key pair and the registry's credentials. The chart
+// makes them anew on every render (randAlphaNum, genCA, htpasswd; or
+// lookup, which helm template and GitOps tools cannot do); Ensure creates
+// them once, and only --rotate changes them. On a running release it
+// adopts the values the release runs with, so the first upgrade logs
+// nobody out. The overlay then points the chart at them (Set.Settings):
+// every field exists in every chart version 1.14.0-1.19.1.
+//
+// Every Secret harborha owns in Harbor's namespace is made the same way,
+// here (NewSecret, GetOrCreate): bootstrap's role and user passwords too.
+// Install and upgrade ensure these even with --no-bootstrap.
+package generated
 
 import (
 	"context"
@@ -14,21 +28,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/values"
 )
 
-// Nothing random between renders: the chart generates core's secret, the
-// jobservice secret, the registry's HTTP secret, the CSRF key, the token
-// service key pair and the registry's credentials anew on every render
-// (randAlphaNum, genCA, htpasswd; or lookup, which helm template and GitOps
-// tools cannot do). EnsureGenerated creates them once, in Secrets of
-// Harbor's namespace that only --rotate changes; on a running release it
-// adopts the values the release runs with, so the first upgrade logs
-// nobody out. The overlay then points the chart at them (Settings): every
-// field exists in every chart version 1.14.0-1.19.1.
-
-// generatedValue is one value the chart would generate.
-type generatedValue struct {
+// value is one value the chart would generate.
+type value struct {
 	name     string // its --rotate name and Secret suffix
 	what     string // for messages
 	keys     []string
@@ -51,7 +56,7 @@ const (
 	registryHtpasswdKy = "REGISTRY_HTPASSWD"
 )
 
-var generatedValues = []generatedValue{
+var chartValues = []value{
 	alphaNumValue("core", "core's secret", coreSecretKey, 16, "core", "core", "CORE_SECRET",
 		func(s string) []values.Setting { return []values.Setting{{Path: "core.existingSecret", Value: s}} }),
 	alphaNumValue("jobservice", "the jobservice secret", jobserviceKey, 16, "jobservice", "jobservice", "JOBSERVICE_SECRET",
@@ -92,23 +97,23 @@ var generatedValues = []generatedValue{
 	},
 }
 
-// GeneratedNames are the --rotate names of the generated values.
-func GeneratedNames() []string {
+// Names are the --rotate names of the generated values.
+func Names() []string {
 	var out []string
-	for _, v := range generatedValues {
+	for _, v := range chartValues {
 		out = append(out, v.name)
 	}
 	return out
 }
 
-// GeneratedSecretName is the Secret holding a generated value: never one
+// SecretName is the Secret holding a generated value: never one
 // of the chart's own names (<fullname>-core, ...), which Helm would own.
-func GeneratedSecretName(release, name string) string { return release + "-harborha-" + name }
+func SecretName(release, name string) string { return release + "-harborha-" + name }
 
 // alphaNumValue is a random letters-and-digits value the release reads
 // from one container's environment.
-func alphaNumValue(name, what, key string, n int, component, container, env string, settings func(string) []values.Setting) generatedValue {
-	return generatedValue{
+func alphaNumValue(name, what, key string, n int, component, container, env string, settings func(string) []values.Setting) value {
+	return value{
 		name: name, what: what, keys: []string{key},
 		generate: func(time.Time) (map[string][]byte, error) {
 			v, err := randomAlphaNum(n)
@@ -160,33 +165,34 @@ func adoptRegistryCredentials(ctx context.Context, l *liveRelease) (map[string][
 	return map[string][]byte{registryPasswdKey: []byte(pw), registryHtpasswdKy: line}, nil
 }
 
-// GeneratedOptions say for which release to ensure the generated Secrets.
-type GeneratedOptions struct {
+// Spec says for which release to ensure the generated Secrets.
+type Spec struct {
 	Release   string
 	Namespace string // Harbor's
-	// Rotate names the values to generate anew (GeneratedNames).
+	// Rotate names the values to generate anew (Names).
 	Rotate   []string
 	Progress io.Writer // one line per Secret; nil discards
 }
 
-// Generated is where the generated values are, for the overlay and the
+// Set is where the generated values are, for the overlay and the
 // user; it never holds a value in its JSON/YAML form.
-type Generated struct {
-	Namespace string            `json:"namespace"`
-	Secrets   []GeneratedSecret `json:"secrets"`
+type Set struct {
+	Namespace string   `json:"namespace"`
+	Secrets   []Secret `json:"secrets"`
 }
 
-// GeneratedSecret is one generated value's Secret and what was done.
-type GeneratedSecret struct {
+// Secret is one generated value's Secret and what was done.
+type Secret struct {
 	Name   string `json:"name"`   // the --rotate name
-	Secret string `json:"secret"` // in Generated.Namespace
+	Secret string `json:"secret"` // in Set.Namespace
 	// State: created (generated now), adopted (from the running
-	// release), reused, rotated, or missing (ReadGenerated only).
-	State    string           `json:"state"`
-	settings []values.Setting // the chart fields pointing at it
+	// release), reused, rotated, or missing (Read only).
+	State string `json:"state"`
+	// Settings are the chart fields pointing at it.
+	Settings []values.Setting `json:"-"`
 }
 
-// Generated states.
+// States of a generated Secret.
 const (
 	StateCreated = "created"
 	StateAdopted = "adopted"
@@ -196,16 +202,16 @@ const (
 )
 
 // Settings point the chart at every Secret that exists.
-func (g Generated) Settings() []values.Setting {
+func (g Set) Settings() []values.Setting {
 	var out []values.Setting
 	for _, s := range g.Secrets {
-		out = append(out, s.settings...)
+		out = append(out, s.Settings...)
 	}
 	return out
 }
 
-// Missing are the Secrets that do not exist (ReadGenerated).
-func (g Generated) Missing() []string {
+// Missing are the Secrets that do not exist (Read).
+func (g Set) Missing() []string {
 	var out []string
 	for _, s := range g.Secrets {
 		if s.State == StateMissing {
@@ -215,33 +221,32 @@ func (g Generated) Missing() []string {
 	return out
 }
 
-// CheckRotate refuses a --rotate name that is not a generated value (nor
-// "passwords", the role and user passwords).
-func CheckRotate(names []string) error {
+// checkRotate refuses a name that is not a generated value's.
+func checkRotate(names []string) error {
 	for _, n := range names {
-		if n != RotatePasswords && !slices.Contains(GeneratedNames(), n) {
-			return fmt.Errorf("--rotate: %q is not %s, or %s", n, RotatePasswords, strings.Join(GeneratedNames(), ", "))
+		if !slices.Contains(Names(), n) {
+			return fmt.Errorf("--rotate: %q is not one of %s", n, strings.Join(Names(), ", "))
 		}
 	}
 	return nil
 }
 
-// EnsureGenerated creates the missing generated Secrets (adopting a
+// Ensure creates the missing generated Secrets (adopting a
 // running release's values), rotates those named in Rotate, and reuses
 // the others unchanged. It needs only the Kubernetes API (no Job).
-func EnsureGenerated(ctx context.Context, c *kube.Client, o GeneratedOptions) (Generated, error) {
-	if err := CheckRotate(o.Rotate); err != nil {
-		return Generated{}, err
+func Ensure(ctx context.Context, c *kube.Client, o Spec) (Set, error) {
+	if err := checkRotate(o.Rotate); err != nil {
+		return Set{}, err
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
 	g := &generator{c: c, o: o}
-	out := Generated{Namespace: o.Namespace}
-	for _, v := range generatedValues {
+	out := Set{Namespace: o.Namespace}
+	for _, v := range chartValues {
 		s, err := g.ensure(ctx, v)
 		if err != nil {
-			return Generated{}, err
+			return Set{}, err
 		}
 		out.Secrets = append(out.Secrets, s)
 	}
@@ -250,7 +255,7 @@ func EnsureGenerated(ctx context.Context, c *kube.Client, o GeneratedOptions) (G
 
 type generator struct {
 	c    *kube.Client
-	o    GeneratedOptions
+	o    Spec
 	live *liveRelease
 }
 
@@ -258,37 +263,37 @@ func (g *generator) say(format string, args ...any) {
 	fmt.Fprintf(g.o.Progress, "bootstrap: "+format+"\n", args...)
 }
 
-func (g *generator) ensure(ctx context.Context, v generatedValue) (GeneratedSecret, error) {
-	ns, name := g.o.Namespace, GeneratedSecretName(g.o.Release, v.name)
+func (g *generator) ensure(ctx context.Context, v value) (Secret, error) {
+	ns, name := g.o.Namespace, SecretName(g.o.Release, v.name)
 	var data map[string][]byte
 	var state string
-	s, created, err := getOrCreateSecret(ctx, g.c, ns, name, func() (*corev1.Secret, error) {
+	s, created, err := GetOrCreate(ctx, g.c, ns, name, func() (*corev1.Secret, error) {
 		var err error
 		if data, state, err = g.initial(ctx, v); err != nil {
 			return nil, err
 		}
-		return generatedValueSecret(ns, name, g.o.Release, v, data), nil
+		return valueSecret(ns, name, g.o.Release, v, data), nil
 	})
 	if err != nil {
-		return GeneratedSecret{}, err
+		return Secret{}, err
 	}
 	if created {
 		g.say("created Secret %s/%s (%s, %s)", ns, name, v.what, map[string]string{StateAdopted: "the value the running release uses", StateCreated: "generated"}[state])
-		return GeneratedSecret{Name: v.name, Secret: name, State: state, settings: v.settings(name, data)}, nil
+		return Secret{Name: v.name, Secret: name, State: state, Settings: v.settings(name, data)}, nil
 	}
 	if slices.Contains(g.o.Rotate, v.name) {
 		return g.rotate(ctx, v, s)
 	}
 	if err := checkKeys(s, v); err != nil {
-		return GeneratedSecret{}, err
+		return Secret{}, err
 	}
 	g.say("reusing Secret %s/%s (%s)", ns, name, v.what)
-	return GeneratedSecret{Name: v.name, Secret: name, State: StateReused, settings: v.settings(name, s.Data)}, nil
+	return Secret{Name: v.name, Secret: name, State: StateReused, Settings: v.settings(name, s.Data)}, nil
 }
 
 // initial is a missing Secret's data: the running release's value, or a
 // new one.
-func (g *generator) initial(ctx context.Context, v generatedValue) (map[string][]byte, string, error) {
+func (g *generator) initial(ctx context.Context, v value) (map[string][]byte, string, error) {
 	if g.live == nil {
 		l, err := readLive(ctx, g.c, g.o.Namespace, g.o.Release)
 		if err != nil {
@@ -310,20 +315,20 @@ func (g *generator) initial(ctx context.Context, v generatedValue) (map[string][
 	return data, StateCreated, err
 }
 
-func (g *generator) rotate(ctx context.Context, v generatedValue, s *corev1.Secret) (GeneratedSecret, error) {
+func (g *generator) rotate(ctx context.Context, v value, s *corev1.Secret) (Secret, error) {
 	data, err := v.generate(time.Now())
 	if err != nil {
-		return GeneratedSecret{}, err
+		return Secret{}, err
 	}
 	s.Data = data
 	if _, err := g.c.Typed.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-		return GeneratedSecret{}, g.c.Explain(err, kube.Op{Verb: "update", Resource: "secrets", Namespace: s.Namespace, Name: s.Name})
+		return Secret{}, g.c.Explain(err, kube.Op{Verb: "update", Resource: "secrets", Namespace: s.Namespace, Name: s.Name})
 	}
 	g.say("rotated Secret %s/%s (%s): restart Harbor's pods to use it (kubectl -n %s rollout restart deployment,statefulset -l release=%s)", s.Namespace, s.Name, v.what, s.Namespace, g.o.Release)
-	return GeneratedSecret{Name: v.name, Secret: s.Name, State: StateRotated, settings: v.settings(s.Name, data)}, nil
+	return Secret{Name: v.name, Secret: s.Name, State: StateRotated, Settings: v.settings(s.Name, data)}, nil
 }
 
-func checkKeys(s *corev1.Secret, v generatedValue) error {
+func checkKeys(s *corev1.Secret, v value) error {
 	for _, k := range v.keys {
 		if len(s.Data[k]) == 0 {
 			return fmt.Errorf("Secret %s/%s (%s) has no key %q: delete it or pass --rotate=%s to generate a new one", s.Namespace, s.Name, v.what, k, v.name)
@@ -332,34 +337,48 @@ func checkKeys(s *corev1.Secret, v generatedValue) error {
 	return nil
 }
 
-// ReadGenerated finds the generated Secrets without creating any, for
+// Read finds the generated Secrets without creating any, for
 // `helm harborha template` and `values --bootstrapped`: the overlay points
 // only at those that exist.
-func ReadGenerated(ctx context.Context, c *kube.Client, namespace, release string) (Generated, error) {
-	out := Generated{Namespace: namespace}
-	for _, v := range generatedValues {
-		name := GeneratedSecretName(release, v.name)
+func Read(ctx context.Context, c *kube.Client, namespace, release string) (Set, error) {
+	out := Set{Namespace: namespace}
+	for _, v := range chartValues {
+		name := SecretName(release, v.name)
 		s, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			out.Secrets = append(out.Secrets, GeneratedSecret{Name: v.name, Secret: name, State: StateMissing})
+			out.Secrets = append(out.Secrets, Secret{Name: v.name, Secret: name, State: StateMissing})
 			continue
 		case err != nil:
-			return Generated{}, c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: namespace, Name: name})
+			return Set{}, c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: namespace, Name: name})
 		}
 		if err := checkKeys(s, v); err != nil {
-			return Generated{}, err
+			return Set{}, err
 		}
-		out.Secrets = append(out.Secrets, GeneratedSecret{Name: v.name, Secret: name, State: StateReused, settings: v.settings(name, s.Data)})
+		out.Secrets = append(out.Secrets, Secret{Name: v.name, Secret: name, State: StateReused, Settings: v.settings(name, s.Data)})
 	}
 	return out, nil
 }
 
-// generatedValueSecret is a generated value's Secret.
-func generatedValueSecret(ns, name, release string, v generatedValue, data map[string][]byte) *corev1.Secret {
-	s := generatedSecret(ns, name, release, "generated-"+v.name, data)
+// valueSecret is a generated value's Secret.
+func valueSecret(ns, name, release string, v value, data map[string][]byte) *corev1.Secret {
+	s := NewSecret(ns, name, release, "generated-"+v.name, data)
 	s.Annotations = map[string]string{
 		"harborha.io/note": "generated by helm harborha for " + v.what + "; kept across upgrades and uninstalls, changed only by --rotate=" + v.name,
 	}
 	return s
+}
+
+// DryRun are the Secrets Ensure would create for a release, every value
+// redacted.
+func DryRun(ns, release string) []*corev1.Secret {
+	var out []*corev1.Secret
+	for _, v := range chartValues {
+		data := map[string][]byte{}
+		for _, k := range v.keys {
+			data[k] = []byte(output.Redacted)
+		}
+		out = append(out, valueSecret(ns, SecretName(release, v.name), release, v, data))
+	}
+	return out
 }

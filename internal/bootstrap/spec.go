@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// Defaults for Options. The images are public images that carry psql and
+// Defaults for Spec. The images are public images that carry psql and
 // redis-cli; air-gapped clusters mirror them or pass --psql-image and
 // --redis-image (any image with /bin/sh, printenv and psql ≥ 10, or
 // redis-cli ≥ 6.2).
@@ -24,9 +24,9 @@ const (
 	DefaultTimeout    = 5 * time.Minute
 )
 
-// Options say what to bootstrap. Postgres and Redis are each optional
+// Spec says what to bootstrap. Postgres and Redis are each optional
 // (nil: left alone); install/upgrade fill them from discovery.
-type Options struct {
+type Spec struct {
 	// Release is the Helm release: it names the Secrets and the Jobs.
 	Release string
 	// Namespace is Harbor's namespace, where the generated Secrets live
@@ -125,7 +125,7 @@ var pgIdentifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 var redisUser = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
 
 // withDefaults returns a copy with defaults filled in; validate checks it.
-func (o Options) withDefaults() Options {
+func (o Spec) withDefaults() Spec {
 	if o.PsqlImage == "" {
 		o.PsqlImage = DefaultPsqlImage
 	}
@@ -179,7 +179,7 @@ func (e Endpoint) withDefaults(ns string) Endpoint {
 }
 
 // validate reports the first bad input as one line naming the flag.
-func (o Options) validate() error {
+func (o Spec) validate() error {
 	if o.Postgres == nil && o.Redis == nil && o.RedisCopy == nil {
 		return fmt.Errorf("nothing to bootstrap: neither PostgreSQL nor a Redis user was asked for")
 	}
@@ -192,53 +192,71 @@ func (o Options) validate() error {
 	if o.Timeout < 0 {
 		return fmt.Errorf("%s %s is negative", o.TimeoutFlag, o.Timeout)
 	}
-	if pg := o.Postgres; pg != nil {
-		if !pgIdentifier.MatchString(pg.Role) {
-			return fmt.Errorf("--db-user %q is not a plain PostgreSQL name: use lower-case letters, digits and '_', starting with a letter or '_', at most 63 characters", pg.Role)
-		}
-		if !pgIdentifier.MatchString(pg.Database) {
-			return fmt.Errorf("--database %q is not a plain PostgreSQL name: use lower-case letters, digits and '_', starting with a letter or '_', at most 63 characters", pg.Database)
-		}
-		if strings.HasPrefix(pg.Role, "pg_") {
-			return fmt.Errorf("--db-user %q: names starting with pg_ are reserved by PostgreSQL", pg.Role)
-		}
-		switch pg.SSLMode {
-		case "", "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
-		default:
-			return fmt.Errorf("PostgreSQL sslmode %q is not one of disable, allow, prefer, require, verify-ca, verify-full", pg.SSLMode)
-		}
-		if err := pg.Endpoint.validate("PostgreSQL"); err != nil {
-			return err
-		}
-		if o.PsqlImage == "" || strings.ContainsAny(o.PsqlImage, " \t\n") {
-			return fmt.Errorf("--psql-image %q is not an image reference", o.PsqlImage)
-		}
+	if err := o.validatePostgres(); err != nil {
+		return err
 	}
-	if r := o.Redis; r != nil {
-		if !redisUser.MatchString(r.User) || r.User == "default" {
-			return fmt.Errorf("--redis-user %q: use letters, digits, '_', '.' and '-' (at most 64, not starting with '.' or '-'), and not Redis's own \"default\" user", r.User)
-		}
-		if err := r.Endpoint.validate("Redis"); err != nil {
-			return err
-		}
-		for _, n := range r.Nodes {
-			if err := checkNode(n); err != nil {
-				return fmt.Errorf("Redis node %q: %v", n, err)
-			}
-		}
-		if r.Service != "" {
-			if msgs := validation.IsDNS1123Label(r.Service); len(msgs) > 0 {
-				return fmt.Errorf("Redis service name %q is not a valid Service name", r.Service)
-			}
-		}
-		if o.RedisImage == "" || strings.ContainsAny(o.RedisImage, " \t\n") {
-			return fmt.Errorf("--redis-image %q is not an image reference", o.RedisImage)
-		}
+	if err := o.validateRedis(); err != nil {
+		return err
 	}
 	if c := o.RedisCopy; c != nil {
-		if err := c.validate("Redis"); err != nil {
-			return err
+		return c.validate("Redis")
+	}
+	return nil
+}
+
+// validatePostgres checks the role, the database and the Job's image.
+func (o Spec) validatePostgres() error {
+	pg := o.Postgres
+	if pg == nil {
+		return nil
+	}
+	if !pgIdentifier.MatchString(pg.Role) {
+		return fmt.Errorf("--db-user %q is not a plain PostgreSQL name: use lower-case letters, digits and '_', starting with a letter or '_', at most 63 characters", pg.Role)
+	}
+	if !pgIdentifier.MatchString(pg.Database) {
+		return fmt.Errorf("--database %q is not a plain PostgreSQL name: use lower-case letters, digits and '_', starting with a letter or '_', at most 63 characters", pg.Database)
+	}
+	if strings.HasPrefix(pg.Role, "pg_") {
+		return fmt.Errorf("--db-user %q: names starting with pg_ are reserved by PostgreSQL", pg.Role)
+	}
+	switch pg.SSLMode {
+	case "", "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
+	default:
+		return fmt.Errorf("PostgreSQL sslmode %q is not one of disable, allow, prefer, require, verify-ca, verify-full", pg.SSLMode)
+	}
+	if err := pg.Endpoint.validate("PostgreSQL"); err != nil {
+		return err
+	}
+	if o.PsqlImage == "" || strings.ContainsAny(o.PsqlImage, " \t\n") {
+		return fmt.Errorf("--psql-image %q is not an image reference", o.PsqlImage)
+	}
+	return nil
+}
+
+// validateRedis checks the Redis user, its nodes and the Job's image.
+func (o Spec) validateRedis() error {
+	r := o.Redis
+	if r == nil {
+		return nil
+	}
+	if !redisUser.MatchString(r.User) || r.User == "default" {
+		return fmt.Errorf("--redis-user %q: use letters, digits, '_', '.' and '-' (at most 64, not starting with '.' or '-'), and not Redis's own \"default\" user", r.User)
+	}
+	if err := r.Endpoint.validate("Redis"); err != nil {
+		return err
+	}
+	for _, n := range r.Nodes {
+		if err := checkNode(n); err != nil {
+			return fmt.Errorf("Redis node %q: %v", n, err)
 		}
+	}
+	if r.Service != "" {
+		if msgs := validation.IsDNS1123Label(r.Service); len(msgs) > 0 {
+			return fmt.Errorf("Redis service name %q is not a valid Service name", r.Service)
+		}
+	}
+	if o.RedisImage == "" || strings.ContainsAny(o.RedisImage, " \t\n") {
+		return fmt.Errorf("--redis-image %q is not an image reference", o.RedisImage)
 	}
 	return nil
 }

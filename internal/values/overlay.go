@@ -15,27 +15,54 @@ type Setting struct {
 	Value any    // nil: remove the key
 }
 
-// Patch applies settings to an overlay document and re-encodes it,
-// keeping its header comment (the lines Build writes before the values).
-func Patch(doc []byte, settings []Setting) ([]byte, error) {
-	var m map[string]any
-	if err := yaml.Unmarshal(doc, &m); err != nil {
-		return nil, fmt.Errorf("reading the values overlay: %w", err)
-	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	if err := Apply(m, settings); err != nil {
+// Overlay is the chart's values overlay as data: the values tree and the
+// header comment that says where they came from. It is encoded once, where
+// it leaves the process (YAML): the file Helm reads, values' output, an
+// export's values file.
+type Overlay struct {
+	header string
+	values map[string]any
+	// built is the overlay as Build made it, which YAML writes in the
+	// chart's own key order until Set changes it.
+	built *yaml.Node
+}
+
+// newOverlay is the overlay of a values document v (a struct in the
+// chart's key order) under header.
+func newOverlay(header string, v any) (*Overlay, error) {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	for _, line := range strings.SplitAfter(string(doc), "\n") {
-		if !strings.HasPrefix(line, "#") {
-			break
-		}
-		b.WriteString(line)
+	o := &Overlay{header: header, built: &n}
+	if err := n.Decode(&o.values); err != nil {
+		return nil, err
 	}
-	if err := encode(&b, m); err != nil {
+	return o, nil
+}
+
+// Values are the overlay's values, as Helm merges them; not to be changed
+// but through Set.
+func (o *Overlay) Values() map[string]any { return o.values }
+
+// Set applies settings (a later stage's decisions, such as bootstrap's
+// role and Secrets); on error nothing changes.
+func (o *Overlay) Set(settings []Setting) error {
+	if err := Apply(o.values, settings); err != nil {
+		return err
+	}
+	o.built = nil
+	return nil
+}
+
+// YAML is the overlay document: the header, then the values.
+func (o *Overlay) YAML() ([]byte, error) {
+	b := bytes.NewBufferString(o.header)
+	var v any = o.values
+	if o.built != nil {
+		v = o.built
+	}
+	if err := encode(b, v); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

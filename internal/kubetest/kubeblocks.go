@@ -1,0 +1,476 @@
+package kubetest
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/harborha/helm-harborha/internal/kube"
+)
+
+// KubeBlocks-shaped clusters that really run on the real node: the objects
+// KubeBlocks 1.0.1 creates (../shared/kubeblocks/REFERENCE.md and
+// fixtures/kb-1.0-pg-redis.yaml) — the Cluster (apps.kubeblocks.io/v1,
+// phase Running), pods <c>-<comp>-0/1 with KubeBlocks' labels and
+// kubeblocks.io/role, the primary and headless Services, the account
+// Secrets with random passwords, a data claim per pod — running
+// PostgreSQL 15 (primary + streaming standby) or Redis 7 (primary +
+// replica) from the node's images.
+//
+// KubeBlocks' operator cannot run here (its module is not on the proxy,
+// and nothing pulls its images): this helper plays its part where a test
+// needs it, and says so in the test log. Not played: Redis Sentinel (the
+// Redis cluster has its data component only), pgbouncer, exporters, the
+// kbagent sidecar, InstanceSets (the pods have no owner).
+//
+//	pg := c.KubeBlocksCluster(t, ns, "mypg", kubetest.PostgreSQL)
+//	pg.Switchover(t)   // the secondary becomes primary, the old primary its standby
+//	pg.Crash(t)        // the primary pod deleted; the operator's failover played
+type KBCluster struct {
+	Namespace, Name string
+	Engine          KBEngine
+	Password        string // the account's (postgres / default), in its Secret
+	ServiceIP       string // the primary Service's ClusterIP
+	Service         string // the primary Service's name
+
+	c *RealCluster
+}
+
+// KBEngine is what a KubeBlocks cluster runs.
+type KBEngine struct {
+	component, clusterDef, compDef, serviceVersion, account, image, portName string
+	port                                                                     int32
+}
+
+// The engines KubeBlocksCluster runs.
+var (
+	PostgreSQL = KBEngine{"postgresql", "postgresql", "postgresql-15-1.0.1", "15.18.0", "postgres", "postgres", "tcp-postgresql", 5432}
+	Redis      = KBEngine{"redis", "redis", "redis-7-1.0.1", "7.0.15", "default", "redis", "redis", 6379}
+)
+
+// Pod is the name of the cluster's pod i.
+func (k *KBCluster) Pod(i int) string { return fmt.Sprintf("%s-%s-%d", k.Name, k.Engine.component, i) }
+
+// KubeBlocksCluster creates a two-pod cluster of engine in ns (pod 0 the
+// primary) and waits until both pods are Ready and the secondary
+// replicates. The KubeBlocks 1.0.1 Cluster CRD is installed if needed.
+func (c *RealCluster) KubeBlocksCluster(t testing.TB, ns, name string, engine KBEngine) *KBCluster {
+	t.Helper()
+	began := time.Now()
+	c.UseKubeBlocks(t, "1.0.1") // once: a no-op when installed
+	k := &KBCluster{Namespace: ns, Name: name, Engine: engine, c: c, Password: randomPassword(t, 16),
+		Service: fmt.Sprintf("%s-%s-%s", name, engine.component, engine.component)}
+	cx := ctx(t)
+	c.Create(t, ns, k.clusterObject())
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: k.secretName(), Labels: k.labels(map[string]string{"apps.kubeblocks.io/system-account": engine.account})},
+		Type:       corev1.SecretTypeOpaque,
+		StringData: map[string]string{"username": engine.account, "password": k.Password},
+	}
+	if _, err := c.Typed.CoreV1().Secrets(ns).Create(cx, secret, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating Secret %s/%s: %v", ns, secret.Name, err)
+	}
+	for _, svc := range k.services() {
+		created, err := c.Typed.CoreV1().Services(ns).Create(cx, svc, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("creating Service %s/%s: %v", ns, svc.Name, err)
+		}
+		if svc.Name == k.Service {
+			k.ServiceIP = created.Spec.ClusterIP
+		}
+	}
+	c.AddVolumes(t, corev1.ReadWriteOnce, "1Gi", 2)
+	if err := wait.PollUntilContextTimeout(cx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := c.Typed.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	}); err != nil {
+		t.Fatalf("waiting for the ServiceAccount %s/default: %v", ns, err)
+	}
+	for i := range 2 {
+		k.createPod(t, i, map[bool]string{true: "primary", false: "secondary"}[i == 0])
+	}
+	k.waitReady(t, k.Pod(0), k.Pod(1))
+	k.WaitReplicated(t)
+	t.Logf("kubetest: KubeBlocks %s cluster %s/%s running (primary %s, secondary %s) in %v; the operator's part is played by the test",
+		engine.component, ns, name, k.Pod(0), k.Pod(1), time.Since(began).Round(time.Millisecond))
+	return k
+}
+
+func (k *KBCluster) secretName() string {
+	return fmt.Sprintf("%s-%s-account-%s", k.Name, k.Engine.component, k.Engine.account)
+}
+
+// labels are KubeBlocks' labels of the component's objects, plus extra.
+func (k *KBCluster) labels(extra map[string]string) map[string]string {
+	l := map[string]string{
+		"app.kubernetes.io/managed-by":      "kubeblocks",
+		"app.kubernetes.io/instance":        k.Name,
+		"apps.kubeblocks.io/component-name": k.Engine.component,
+	}
+	for key, v := range extra {
+		l[key] = v
+	}
+	return l
+}
+
+func (k *KBCluster) clusterObject() *unstructured.Unstructured {
+	e := k.Engine
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps.kubeblocks.io/v1", "kind": "Cluster",
+		"metadata": map[string]any{
+			"name":        k.Name,
+			"annotations": map[string]any{"kubeblocks.io/crd-api-version": "apps.kubeblocks.io/v1"},
+			"labels":      map[string]any{"clusterdefinition.kubeblocks.io/name": e.clusterDef},
+		},
+		"spec": map[string]any{
+			"clusterDef": e.clusterDef, "topology": "replication", "terminationPolicy": "Delete",
+			"componentSpecs": []any{map[string]any{
+				"name": e.component, "componentDef": e.compDef, "serviceVersion": e.serviceVersion, "replicas": int64(2),
+				"volumeClaimTemplates": []any{map[string]any{"name": "data", "spec": map[string]any{
+					"accessModes": []any{"ReadWriteOnce"}, "resources": map[string]any{"requests": map[string]any{"storage": "1Gi"}}}}},
+			}},
+		},
+		"status": map[string]any{
+			"phase": "Running", "observedGeneration": int64(1),
+			"components": map[string]any{e.component: map[string]any{"phase": "Running"}},
+		},
+	}}
+}
+
+func (k *KBCluster) services() []*corev1.Service {
+	e := k.Engine
+	selector := k.labels(map[string]string{"apps.kubeblocks.io/release-phase": "stable"})
+	primary := k.labels(map[string]string{"apps.kubeblocks.io/release-phase": "stable", "kubeblocks.io/role": "primary"})
+	ports := []corev1.ServicePort{{Name: e.portName, Port: e.port, TargetPort: intstr.FromString(e.portName)}}
+	if e == PostgreSQL {
+		ports = append(ports, corev1.ServicePort{Name: "tcp-pgbouncer", Port: 6432, TargetPort: intstr.FromString("tcp-pgbouncer")})
+	}
+	return []*corev1.Service{
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: k.Service, Labels: k.labels(nil)},
+			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: primary, Ports: ports},
+		},
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%s-headless", k.Name, e.component), Labels: map[string]string{
+				"app.kubernetes.io/managed-by": "kubeblocks", "workloads.kubeblocks.io/managed-by": "InstanceSet",
+				"workloads.kubeblocks.io/instance": k.Name + "-" + e.component,
+			}},
+			Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, PublishNotReadyAddresses: true, Selector: selector,
+				Ports: []corev1.ServicePort{{Name: e.portName, Port: e.port, TargetPort: intstr.FromInt32(e.port)}}},
+		},
+	}
+}
+
+// createPod creates pod i in a role, with its data claim
+// (data-<pod>, as an InstanceSet's volumeClaimTemplate names it).
+func (k *KBCluster) createPod(t testing.TB, i int, role string) {
+	t.Helper()
+	e, name, cx := k.Engine, k.Pod(i), ctx(t)
+	claim := "data-" + name
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: claim, Labels: k.labels(nil)},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if _, err := k.c.Typed.CoreV1().PersistentVolumeClaims(k.Namespace).Create(cx, pvc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating claim %s/%s: %v", k.Namespace, claim, err)
+	}
+	password := corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: k.secretName()}, Key: "password"}}
+	var env []corev1.EnvVar
+	var probe []string
+	if e == PostgreSQL {
+		env = []corev1.EnvVar{{Name: "POSTGRES_PASSWORD", ValueFrom: &password}, {Name: "PG_PRIMARY_HOST", Value: k.ServiceIP}}
+		probe = []string{"pg_isready", "-q", "-h", "127.0.0.1", "-U", "postgres"}
+	} else {
+		env = []corev1.EnvVar{{Name: "REDIS_PASSWORD", ValueFrom: &password}, {Name: "REDIS_PRIMARY_HOST", Value: k.ServiceIP}}
+		probe = []string{"sh", "-c", `redis-cli --no-auth-warning -a "$REDIS_PASSWORD" ping | grep -q PONG`}
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: k.labels(map[string]string{
+			"app.kubernetes.io/component":        e.compDef,
+			"apps.kubeblocks.io/service-version": e.serviceVersion,
+			"apps.kubeblocks.io/release-phase":   "stable",
+			"workloads.kubeblocks.io/managed-by": "InstanceSet",
+			"workloads.kubeblocks.io/instance":   k.Name + "-" + e.component,
+			"apps.kubeblocks.io/pod-name":        name,
+			"kubeblocks.io/role":                 role,
+		})},
+		Spec: corev1.PodSpec{
+			Hostname: name, Subdomain: fmt.Sprintf("%s-%s-headless", k.Name, e.component),
+			TerminationGracePeriodSeconds: new(int64(5)),
+			Containers: []corev1.Container{{
+				Name: e.component, Image: k.c.images[e.image], ImagePullPolicy: corev1.PullNever,
+				Ports: []corev1.ContainerPort{{Name: e.portName, ContainerPort: e.port}},
+				Env:   env,
+				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: probe}},
+					PeriodSeconds: 1, TimeoutSeconds: 5},
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}, {Name: "podinfo", MountPath: "/etc/podinfo"}},
+			}},
+			Volumes: []corev1.Volume{
+				{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}},
+				// The entrypoints start in the role the label gives at
+				// (re)start: a restart after a switchover keeps the new role.
+				{Name: "podinfo", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+					Items: []corev1.DownwardAPIVolumeFile{{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}}}}}},
+			},
+		},
+	}
+	if pod.Spec.Containers[0].Image == "" {
+		t.Fatalf("kubetest: image %s not imported (run `make images`)", e.image)
+	}
+	if _, err := k.c.Typed.CoreV1().Pods(k.Namespace).Create(cx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating pod %s/%s: %v", k.Namespace, name, err)
+	}
+}
+
+// waitReady waits up to two minutes until the pods are Ready.
+func (k *KBCluster) waitReady(t testing.TB, pods ...string) {
+	t.Helper()
+	for _, name := range pods {
+		err := wait.PollUntilContextTimeout(ctx(t), 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			p, err := k.c.Typed.CoreV1().Pods(k.Namespace).Get(ctx, name, metav1.GetOptions{})
+			return err == nil && kube.PodReady(p), nil
+		})
+		if err != nil {
+			t.Fatalf("waiting for pod %s/%s Ready: %v", k.Namespace, name, err)
+		}
+	}
+}
+
+// Role is the kubeblocks.io/role label of pod i.
+func (k *KBCluster) Role(t testing.TB, i int) string {
+	t.Helper()
+	p, err := k.c.Typed.CoreV1().Pods(k.Namespace).Get(ctx(t), k.Pod(i), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Labels["kubeblocks.io/role"]
+}
+
+// Primary is the index of the pod labelled primary.
+func (k *KBCluster) Primary(t testing.TB) int {
+	t.Helper()
+	for i := range 2 {
+		if k.Role(t, i) == "primary" {
+			return i
+		}
+	}
+	t.Fatalf("no pod of %s/%s is labelled primary", k.Namespace, k.Name)
+	return -1
+}
+
+// Query runs a statement (SQL for PostgreSQL, a redis-cli command line for
+// Redis) on pod i, through the engine's own client in the pod, and returns
+// its output trimmed.
+func (k *KBCluster) Query(t testing.TB, i int, statement string) string {
+	t.Helper()
+	out, err := k.query(ctx(t), i, statement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (k *KBCluster) query(ctx context.Context, i int, statement string) (string, error) {
+	var cmd []string
+	if k.Engine == PostgreSQL {
+		cmd = []string{"psql", "-h", "/var/run/postgresql", "-U", "postgres", "-AtX", "-v", "ON_ERROR_STOP=1", "-c", statement}
+	} else {
+		cmd = []string{"sh", "-c", `redis-cli --no-auth-warning -a "$REDIS_PASSWORD" ` + statement}
+	}
+	out, err := k.c.Exec(ctx, k.Namespace, k.Pod(i), k.Engine.component, cmd...)
+	return strings.TrimSpace(out), err
+}
+
+// WaitReplicated waits until the secondary has what the primary wrote
+// just before: a row in PostgreSQL (the standby replays it), a key in
+// Redis (the replica copies it).
+func (k *KBCluster) WaitReplicated(t testing.TB) {
+	t.Helper()
+	p := k.Primary(t)
+	s := 1 - p
+	mark := fmt.Sprintf("mark-%d", time.Now().UnixNano())
+	var write, read string
+	if k.Engine == PostgreSQL {
+		write = "CREATE TABLE IF NOT EXISTS kubetest_marks (mark text); INSERT INTO kubetest_marks VALUES ('" + mark + "')"
+		read = "SELECT count(*) FROM kubetest_marks WHERE mark = '" + mark + "'"
+	} else {
+		write, read = "SET kubetest:mark "+mark, "GET kubetest:mark"
+	}
+	k.Query(t, p, write)
+	want := map[bool]string{true: "1", false: mark}[k.Engine == PostgreSQL]
+	var got string
+	err := wait.PollUntilContextTimeout(ctx(t), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		got, _ = k.query(ctx, s, read)
+		return got == want, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: the secondary %s does not have what the primary %s wrote (read %q, want %q)", k.Name, k.Pod(s), k.Pod(p), got, want)
+	}
+}
+
+// Switchover makes the secondary the primary, as KubeBlocks' switchover
+// operation does (played by the test: no operator runs): the secondary is
+// promoted (pg_promote / REPLICAOF NO ONE), the role labels move (the
+// primary Service follows within a second), and the old primary becomes
+// the new one's secondary (PostgreSQL: deleted and recreated, cloned anew
+// with pg_basebackup; Redis: REPLICAOF the new primary). Returns how long
+// until the primary Service reached the new primary.
+func (k *KBCluster) Switchover(t testing.TB) time.Duration {
+	t.Helper()
+	began := time.Now()
+	p := k.Primary(t)
+	s := 1 - p
+	t.Logf("kubetest: playing KubeBlocks' switchover of %s/%s: %s becomes primary", k.Namespace, k.Name, k.Pod(s))
+	k.promote(t, s)
+	k.setRole(t, s, "primary")
+	k.setRole(t, p, "secondary")
+	served := k.waitServiceAt(t, s)
+	tookOver := time.Since(began)
+	if k.Engine == PostgreSQL {
+		k.recreate(t, p, "secondary")
+	} else {
+		newIP := k.podIP(t, s)
+		k.Query(t, p, "REPLICAOF "+newIP+" 6379")
+	}
+	k.WaitReplicated(t)
+	t.Logf("kubetest: switchover of %s/%s: Service at the new primary after %v (%v), old primary replicating after %v",
+		k.Namespace, k.Name, tookOver.Round(time.Millisecond), served, time.Since(began).Round(time.Millisecond))
+	return tookOver
+}
+
+// Crash deletes the primary pod at once (no grace period), as a machine
+// failure would, then plays KubeBlocks' failover: the secondary is
+// promoted and labelled primary, and the lost pod comes back (its
+// InstanceSet recreates it) as the new primary's secondary. Returns how
+// long until the primary Service reached the new primary.
+func (k *KBCluster) Crash(t testing.TB) time.Duration {
+	t.Helper()
+	began := time.Now()
+	p := k.Primary(t)
+	s := 1 - p
+	t.Logf("kubetest: crashing %s/%s (primary of %s) and playing KubeBlocks' failover to %s", k.Namespace, k.Pod(p), k.Name, k.Pod(s))
+	k.deletePod(t, p)
+	k.promote(t, s)
+	k.setRole(t, s, "primary")
+	k.waitServiceAt(t, s)
+	tookOver := time.Since(began)
+	k.createPod(t, p, "secondary")
+	k.waitReady(t, k.Pod(p))
+	k.WaitReplicated(t)
+	t.Logf("kubetest: failover of %s/%s: Service at the new primary after %v, the lost pod back as secondary after %v",
+		k.Namespace, k.Name, tookOver.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+	return tookOver
+}
+
+func (k *KBCluster) promote(t testing.TB, i int) {
+	t.Helper()
+	if k.Engine == PostgreSQL {
+		if out := k.Query(t, i, "SELECT pg_promote(true, 30)"); out != "t" {
+			t.Fatalf("promoting %s: pg_promote returned %q", k.Pod(i), out)
+		}
+		return
+	}
+	if out := k.Query(t, i, "REPLICAOF NO ONE"); out != "OK" {
+		t.Fatalf("promoting %s: REPLICAOF NO ONE returned %q", k.Pod(i), out)
+	}
+}
+
+func (k *KBCluster) setRole(t testing.TB, i int, role string) {
+	t.Helper()
+	patch := fmt.Appendf(nil, `{"metadata":{"labels":{"kubeblocks.io/role":%q}}}`, role)
+	if _, err := k.c.Typed.CoreV1().Pods(k.Namespace).Patch(ctx(t), k.Pod(i), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatalf("labelling %s/%s %s: %v", k.Namespace, k.Pod(i), role, err)
+	}
+}
+
+func (k *KBCluster) podIP(t testing.TB, i int) string {
+	t.Helper()
+	p, err := k.c.Typed.CoreV1().Pods(k.Namespace).Get(ctx(t), k.Pod(i), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Status.PodIP
+}
+
+// waitServiceAt waits until the primary Service's only endpoint is pod
+// i's IP, and returns that address.
+func (k *KBCluster) waitServiceAt(t testing.TB, i int) string {
+	t.Helper()
+	ip := k.podIP(t, i)
+	err := wait.PollUntilContextTimeout(ctx(t), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		slices, err := k.c.Typed.DiscoveryV1().EndpointSlices(k.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + k.Service})
+		if err != nil {
+			return false, nil
+		}
+		var addrs []string
+		for _, s := range slices.Items {
+			for _, ep := range s.Endpoints {
+				if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+					addrs = append(addrs, ep.Addresses...)
+				}
+			}
+		}
+		return len(addrs) == 1 && addrs[0] == ip, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for Service %s/%s to reach %s (%s) alone: %v", k.Namespace, k.Service, k.Pod(i), ip, err)
+	}
+	return ip
+}
+
+// recreate deletes pod i and creates it again in a role, its data kept
+// (the entrypoint decides what to do with it), and waits until it is Ready.
+func (k *KBCluster) recreate(t testing.TB, i int, role string) {
+	t.Helper()
+	k.deletePod(t, i)
+	k.createPod(t, i, role)
+	k.waitReady(t, k.Pod(i))
+}
+
+// deletePod deletes pod i with no grace period and waits until it is gone.
+func (k *KBCluster) deletePod(t testing.TB, i int) {
+	t.Helper()
+	pods := k.c.Typed.CoreV1().Pods(k.Namespace)
+	if err := pods.Delete(ctx(t), k.Pod(i), metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))}); err != nil {
+		t.Fatalf("deleting pod %s/%s: %v", k.Namespace, k.Pod(i), err)
+	}
+	err := wait.PollUntilContextTimeout(ctx(t), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := pods.Get(ctx, k.Pod(i), metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for pod %s/%s to go: %v", k.Namespace, k.Pod(i), err)
+	}
+}
+
+// randomPassword is n random letters and digits (KubeBlocks 1.0 makes
+// 16-character passwords of this kind).
+func randomPassword(t testing.TB, n int) string {
+	t.Helper()
+	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		x, err := rand.Int(rand.Reader, big.NewInt(int64(len(chars))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[i] = chars[x.Int64()]
+	}
+	return string(b)
+}

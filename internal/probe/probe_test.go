@@ -1,0 +1,279 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// fakeHarbor is a stand-in for Harbor's HTTP surface in unit tests: a real
+// in-memory OCI registry (go-containerregistry's) behind Basic auth, the
+// CSRF-guarded session login and one API path. The real Harbor is probed
+// in the real-node tests.
+type fakeHarbor struct {
+	*httptest.Server
+	password string
+	failing  atomic.Bool  // every request answers 500
+	corrupt  atomic.Bool  // blob downloads are altered
+	hits     atomic.Int64 // requests seen
+	mu       sync.Mutex
+	sessions map[string]bool
+}
+
+func newFakeHarbor(t *testing.T, password string) *fakeHarbor {
+	f := &fakeHarbor{password: password, sessions: map[string]bool{}}
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/c/login", f.login)
+	mux.HandleFunc("/api/v2.0/projects/library", func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie("sid")
+		if err != nil || !f.session(c.Value) {
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(`{"name":"library"}`))
+	})
+	mux.Handle("/v2/", f.registry(reg))
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.hits.Add(1)
+		if f.failing.Load() {
+			http.Error(w, "injected fault, password "+f.password, http.StatusInternalServerError)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeHarbor) session(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sessions[id]
+}
+
+func (f *fakeHarbor) login(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		w.Header().Set(csrfHeader, "token-1")
+		http.NotFound(w, r)
+		return
+	}
+	if r.Header.Get(csrfHeader) != "token-1" {
+		http.Error(w, "CSRF token invalid", http.StatusForbidden)
+		return
+	}
+	if r.FormValue("principal") != "admin" || r.FormValue("password") != f.password {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	f.mu.Lock()
+	f.sessions["s1"] = true
+	f.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: "sid", Value: "s1", Path: "/"})
+}
+
+func (f *fakeHarbor) registry(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "admin" || p != f.password {
+			w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if f.corrupt.Load() && r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			b := rec.Body.Bytes()
+			if len(b) > 0 {
+				b[len(b)/2] ^= 0xff
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(b)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func newProbe(t *testing.T, f *fakeHarbor) *Probe {
+	t.Helper()
+	p, err := New(context.Background(), Target{URL: f.URL, Username: "admin", Password: f.password, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return p
+}
+
+func TestRoundPushesPullsAndReads(t *testing.T) {
+	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	p := newProbe(t, f)
+	for i := range 3 {
+		for _, r := range p.Round(context.Background()) {
+			if r.Failed() {
+				t.Fatalf("round %d: %s failed: %s", i, r.Kind, r.Err)
+			}
+			if (r.Kind == Push || r.Kind == Pull) && !strings.HasPrefix(r.Digest, "sha256:") {
+				t.Errorf("round %d: %s has no digest: %q", i, r.Kind, r.Digest)
+			}
+		}
+	}
+	if d := p.Digests(); len(d) != 3 || d[0] == d[1] {
+		t.Errorf("three rounds pushed %d images, want 3 distinct: %v", len(d), d)
+	}
+}
+
+func TestPullChecksTheBlobs(t *testing.T) {
+	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	p := newProbe(t, f)
+	if r := p.Push(context.Background()); r.Failed() {
+		t.Fatal(r.Err)
+	}
+	f.corrupt.Store(true)
+	r := p.Pull(context.Background())
+	if !r.Failed() {
+		t.Fatal("a pull whose blob was altered in transit succeeded")
+	}
+}
+
+func TestNewRefusesBadInput(t *testing.T) {
+	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	for _, tc := range []struct {
+		name   string
+		target Target
+		want   string
+	}{
+		{"no scheme", Target{URL: "harbor.local", Username: "admin", Password: "x"}, `"harbor.local" is not an http(s) URL`},
+		{"ftp", Target{URL: "ftp://h", Username: "admin", Password: "x"}, "is not an http(s) URL"},
+		{"no password", Target{URL: f.URL, Username: "admin"}, "no Harbor credentials"},
+		{"wrong password", Target{URL: f.URL, Username: "admin", Password: "wrong-password"}, "Harbor refused the credentials"},
+		{"not harbor", Target{URL: "http://127.0.0.1:1", Username: "admin", Password: "x"}, "logging in to Harbor at http://127.0.0.1:1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(context.Background(), tc.target)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+			if tc.name == "wrong password" && !errors.Is(err, ErrRefused) {
+				t.Errorf("refused credentials are not ErrRefused: %v", err)
+			}
+		})
+	}
+}
+
+// A failed request is made once: the probe counts what a client without
+// retries sees, so the server sees one request per failed operation.
+func TestFailuresAreNotRetried(t *testing.T) {
+	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	p := newProbe(t, f)
+	if r := p.Push(context.Background()); r.Failed() {
+		t.Fatal(r.Err)
+	}
+	f.failing.Store(true)
+	before := f.hits.Load()
+	reqs := p.Round(context.Background())
+	for _, r := range reqs {
+		if !r.Failed() {
+			t.Errorf("%s succeeded during the fault", r.Kind)
+		}
+		if strings.Contains(r.Err, f.password) {
+			t.Errorf("%s's error shows the password: %s", r.Kind, r.Err)
+		}
+	}
+	if got := f.hits.Load() - before; got != int64(len(reqs)) {
+		t.Errorf("server saw %d requests for %d failed operations: something retried", got, len(reqs))
+	}
+}
+
+// The loop under a fault window: failures are counted and writes come back.
+func TestLoopCountsAFault(t *testing.T) {
+	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	p := newProbe(t, f)
+	var rec Recorder
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Loop(ctx, 2, 5*time.Millisecond, &rec); close(done) }()
+	waitFor(t, &rec, time.Time{}, false)
+	fault := time.Now()
+	f.failing.Store(true)
+	waitFor(t, &rec, fault, true)
+	cleared := time.Now()
+	f.failing.Store(false)
+	waitFor(t, &rec, cleared, false)
+	cancel()
+	<-done
+	fig := Summarize(rec.Requests(), fault)
+	if fig.FailedRequests == 0 || fig.ByKind[Push].Failed == 0 {
+		t.Fatalf("a 100 ms fault cost nothing: %+v", fig)
+	}
+	if lasted := cleared.Sub(fault).Seconds(); fig.RecoveredSeconds < lasted || fig.RecoveredSeconds > lasted+5 {
+		t.Errorf("recovered %.3f s after the fault, which lasted %.3f s", fig.RecoveredSeconds, lasted)
+	}
+	if fig.DigestsChecked == 0 || fig.Requests <= fig.FailedRequests {
+		t.Errorf("no successful pull around the fault: %+v", fig)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	req := func(k Kind, ms int, err string) Request {
+		return Request{Kind: k, Start: at(ms), Duration: 10 * time.Millisecond, Err: err}
+	}
+	for _, tc := range []struct {
+		name      string
+		reqs      []Request
+		failed    int
+		run       int
+		recovered float64
+		checked   int
+	}{
+		{"nothing failed", []Request{req(Push, 0, ""), req(Pull, 20, ""), req(API, 40, "")}, 0, 0, 0, 1},
+		{"writes back", []Request{req(Push, 0, ""), req(Push, 1000, "HTTP 500"), req(API, 1020, "HTTP 500"), req(Pull, 1040, ""), req(Push, 2000, "")}, 2, 2, 1.01, 1},
+		{"writes never back", []Request{req(Push, 1000, "EOF"), req(Push, 2000, "EOF")}, 2, 2, -1, 0},
+		{"a failed push before the fault is not the fault's", []Request{req(Push, 500, "EOF"), req(Push, 1500, "")}, 1, 1, 0, 0},
+		{"runs are broken by a success", []Request{req(API, 1000, "x"), req(Pull, 1100, ""), req(API, 1200, "x"), req(API, 1300, "y"), req(API, 1400, "y")}, 4, 3, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := Summarize(tc.reqs, at(1000))
+			if f.Requests != len(tc.reqs) || f.FailedRequests != tc.failed || f.LongestFailureRun != tc.run ||
+				f.RecoveredSeconds != tc.recovered || f.DigestsChecked != tc.checked {
+				t.Errorf("got requests %d failed %d run %d recovered %v checked %d; want %d %d %d %v %d",
+					f.Requests, f.FailedRequests, f.LongestFailureRun, f.RecoveredSeconds, f.DigestsChecked,
+					len(tc.reqs), tc.failed, tc.run, tc.recovered, tc.checked)
+			}
+			sum := 0
+			for _, k := range f.ByKind {
+				sum += k.Failed
+			}
+			if sum != f.FailedRequests {
+				t.Errorf("failures by kind add up to %d, not %d", sum, f.FailedRequests)
+			}
+		})
+	}
+}
+
+// waitFor waits until rec holds a push started after since that failed
+// (or succeeded).
+func waitFor(t *testing.T, rec *Recorder, since time.Time, failed bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, r := range rec.Requests() {
+			if r.Kind == Push && r.Start.After(since) && r.Failed() == failed {
+				return
+			}
+		}
+	}
+	t.Fatalf("no push since %v with failed=%v within 10 s", since, failed)
+}
