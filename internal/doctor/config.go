@@ -3,16 +3,17 @@ package doctor
 import (
 	"fmt"
 	"net"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/manifest"
 )
 
 // address is where Harbor's live configuration sends it: a database or
@@ -44,11 +45,12 @@ const (
 
 // addresses collects the database and Redis addresses of the release's
 // configuration: core's POSTGRESQL_HOST and POSTGRESQL_PORT (an env value
-// in the container wins over its ConfigMap's), and every Redis URL or
-// registry redis.addr in the ConfigMaps the workloads read and in their
-// containers' env values (issue 11 moves Redis URLs there, with the
-// password as a $(VAR) reference). Same address, one entry.
+// in the container wins over its ConfigMap's), and every Redis URL and
+// config file redis.addr the release reads (harbor's RedisSettings: its
+// ConfigMaps, and its containers' env values, where post-render puts the
+// URLs with the password as a $(VAR) reference). Same address, one entry.
 func addresses(rel *harbor.Release, configMaps map[string]*corev1.ConfigMap) []address {
+	rel = rel.WithConfig(configMapDocs(configMaps, len(rel.Docs)+1))
 	var out []address
 	add := func(a address) {
 		for i := range out {
@@ -64,39 +66,42 @@ func addresses(rel *harbor.Release, configMaps map[string]*corev1.ConfigMap) []a
 		out = append(out, a)
 	}
 	if core := rel.Workload("core"); core != nil {
-		if a, ok := databaseAddress(core, configMaps); ok {
+		if a, ok := databaseAddress(core, rel.Sources()); ok {
 			add(a)
 		}
 	}
-	for _, w := range rel.Components() {
-		for _, name := range w.ConfigMapNames() {
-			if cm := configMaps[name]; cm != nil {
-				for _, key := range harbor.SortedKeys(cm.Data) {
-					for _, a := range redisAddresses(cm.Data[key], "ConfigMap "+cm.Name+" key "+key) {
-						add(a)
-					}
-				}
-			}
-		}
-		for _, c := range w.Template().Spec.Containers {
-			for _, e := range c.Env {
-				for _, a := range redisAddresses(e.Value, fmt.Sprintf("%s %s container %s env %s", w.Kind, w.Name(), c.Name, e.Name)) {
-					add(a)
-				}
-			}
+	for _, s := range rel.RedisSettings() {
+		for _, a := range redisAddresses(s) {
+			add(a)
 		}
 	}
 	return out
 }
 
+// configMapDocs are the live ConfigMaps as documents of the release, by
+// name, numbered from pos.
+func configMapDocs(configMaps map[string]*corev1.ConfigMap, pos int) []*manifest.Doc {
+	var docs []*manifest.Doc
+	for _, name := range harbor.SortedKeys(configMaps) {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(configMaps[name])
+		if err != nil {
+			continue // a typed ConfigMap always converts
+		}
+		d := &manifest.Doc{Pos: pos + len(docs), Obj: &unstructured.Unstructured{Object: m}}
+		d.Obj.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
+		docs = append(docs, d)
+	}
+	return docs
+}
+
 // databaseAddress reads core's database host and port.
-func databaseAddress(core *harbor.Workload, configMaps map[string]*corev1.ConfigMap) (address, bool) {
-	host, hostSrc := coreSetting(core, configMaps, envDBHost)
+func databaseAddress(core *harbor.Workload, sources *harbor.Sources) (address, bool) {
+	host, hostSrc := coreSetting(core, sources, envDBHost)
 	if host == "" {
 		return address{}, false
 	}
 	port := 5432
-	if p, _ := coreSetting(core, configMaps, envDBPort); p != "" {
+	if p, _ := coreSetting(core, sources, envDBPort); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil {
 			return address{}, false
@@ -108,7 +113,7 @@ func databaseAddress(core *harbor.Workload, configMaps map[string]*corev1.Config
 
 // coreSetting is the value of one of core's environment variables: a
 // literal env value, else a key of a ConfigMap it reads (the chart's way).
-func coreSetting(core *harbor.Workload, configMaps map[string]*corev1.ConfigMap, name string) (value, source string) {
+func coreSetting(core *harbor.Workload, sources *harbor.Sources, name string) (value, source string) {
 	for _, c := range core.Template().Spec.Containers {
 		for _, e := range c.Env {
 			if e.Name == name && e.Value != "" {
@@ -117,38 +122,21 @@ func coreSetting(core *harbor.Workload, configMaps map[string]*corev1.ConfigMap,
 		}
 	}
 	for _, n := range core.ConfigMapNames() {
-		if cm := configMaps[n]; cm != nil && cm.Data[name] != "" {
+		if cm := sources.Get("ConfigMap", core.Namespace(), n); cm != nil && cm.Data[name] != "" {
 			return cm.Data[name], "ConfigMap " + n + " key " + name
 		}
 	}
 	return "", ""
 }
 
-// redisURLRE finds Redis URLs in a value: an env value, or a config file.
-var redisURLRE = regexp.MustCompile(`rediss?(\+sentinel)?://[^\s"'<>]+`)
-
-// redisAddresses are the Redis addresses in a value: the hosts of its
-// URLs, and a config file's redis.addr (the registry's config.yml).
-func redisAddresses(value, source string) []address {
-	var out []address
-	for _, m := range redisURLRE.FindAllString(value, -1) {
-		if u, ok := harbor.ParseRedisURL(m); ok {
-			out = append(out, hostList(u.Hosts, u.Sentinel(), source)...)
-		}
+// redisAddresses are the addresses a Redis setting names: the hosts of a
+// URL, or a config file's redis.addr.
+func redisAddresses(s harbor.RedisSetting) []address {
+	if s.URL != nil {
+		return hostList(s.URL.Hosts, s.URL.Sentinel(), s.Use.Where())
 	}
-	if !strings.Contains(value, "addr") {
-		return out
-	}
-	var file struct {
-		Redis struct {
-			Addr              string `json:"addr"`
-			SentinelMasterSet string `json:"sentinelMasterSet"`
-		} `json:"redis"`
-	}
-	if yaml.Unmarshal([]byte(value), &file) == nil && file.Redis.Addr != "" {
-		out = append(out, hostList(strings.Split(file.Redis.Addr, ","), file.Redis.SentinelMasterSet != "", source+" redis.addr")...)
-	}
-	return out
+	m := s.Mapping
+	return hostList(m.Addrs, m.MasterSet != "", s.Use.Where()+" "+m.Path+".addr")
 }
 
 // hostList reads "h1:p1,h2:p2" (Sentinels) or "h:p"; a missing port is

@@ -5,8 +5,53 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/harborha/helm-harborha/internal/discover"
+	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/manifest"
 )
+
+// coreWith is a release whose core reads one ConfigMap through envFrom;
+// init is its init container's env.
+func coreWith(t *testing.T, init string) *harbor.Release {
+	t.Helper()
+	docs, err := manifest.Parse([]byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: myharbor-core, namespace: harbor}
+spec:
+  selector: {matchLabels: {release: myharbor, app: harbor, component: core}}
+  template:
+    metadata: {labels: {release: myharbor, app: harbor, component: core}}
+    spec:
+      initContainers: [{name: wait, env: ` + init + `}]
+      containers: [{name: core, envFrom: [{configMapRef: {name: myharbor-core}}]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := harbor.Read(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
+}
+
+func redisAddressesOf(rel *harbor.Release, configMaps map[string]*corev1.ConfigMap) []string {
+	var got []string
+	for _, a := range addresses(rel, configMaps) {
+		if a.engine != discover.Redis {
+			continue
+		}
+		s := a.String()
+		if a.sentinel {
+			s += "+s"
+		}
+		got = append(got, s)
+	}
+	return got
+}
 
 func TestRedisAddresses(t *testing.T) {
 	tests := []struct {
@@ -22,28 +67,33 @@ func TestRedisAddresses(t *testing.T) {
 		{"worker_pool:\n  redis_pool:\n    redis_url: \"redis://:pw@10.96.0.11:6379/1\"\n", []string{"10.96.0.11:6379"}},
 		{"version: 0.1\nredis:\n  addr: 10.96.0.11:6379\n  password: pw\n  db: 2\n", []string{"10.96.0.11:6379"}},
 		{"redis:\n  addr: s1:26379,s2:26379\n  sentinelMasterSet: mymaster\n", []string{"s1:26379+s", "s2:26379+s"}},
+		// A redis: mapping below the top, as lint reads it too.
+		{"storage:\n  cache:\n    redis:\n      addr: 10.96.0.12:6379\n", []string{"10.96.0.12:6379"}},
 		{"POSTGRESQL_HOST: 10.96.0.10", nil},
 	}
+	rel := coreWith(t, "[]")
 	for _, tt := range tests {
-		var got []string
-		for _, a := range redisAddresses(tt.value, "test") {
-			s := a.String()
-			if a.sentinel {
-				s += "+s"
-			}
-			if a.engine != discover.Redis {
-				t.Errorf("%q: engine %s", tt.value, a.engine)
-			}
-			got = append(got, s)
-		}
+		cms := map[string]*corev1.ConfigMap{"myharbor-core": {
+			ObjectMeta: metav1.ObjectMeta{Name: "myharbor-core", Namespace: "harbor"},
+			Data:       map[string]string{"v": tt.value},
+		}}
+		got := redisAddressesOf(rel, cms)
 		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("%q: %v, want %v", tt.value, got, tt.want)
 		}
-		for _, a := range redisAddresses(tt.value, "test") {
-			if strings.Contains(a.String(), "pw") || strings.Contains(a.String(), "s3cr3t") {
+		for _, a := range got {
+			if strings.Contains(a, "pw") || strings.Contains(a, "s3cr3t") {
 				t.Errorf("%q: a password reached the address %s", tt.value, a)
 			}
 		}
+	}
+}
+
+// Doctor reads Redis where lint does: an init container's env too.
+func TestRedisAddressInInitContainer(t *testing.T) {
+	rel := coreWith(t, `[{name: REDIS, value: "redis://10.96.0.13:6379/0"}]`)
+	if got := redisAddressesOf(rel, nil); fmt.Sprint(got) != "[10.96.0.13:6379]" {
+		t.Errorf("addresses %v, want the init container's", got)
 	}
 }
 

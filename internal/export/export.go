@@ -5,7 +5,7 @@
 // or a Flux HelmRelease whose postRenderers carry the patches, beside a
 // manifest with the objects Flux's post-renderers cannot add.
 //
-// The changes are the post-renderer's own plan (postrender.Plan), turned
+// The changes are the post-renderer's own plan (Renderer.Plan), turned
 // into strategic-merge patches where kustomize reproduces the post-render
 // output exactly with them, and kept as the plan's JSON6902 operations
 // where it does not; the export checks that, in-process, before it writes.
@@ -27,6 +27,7 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/helmexec"
+	"github.com/harborha/helm-harborha/internal/manifest"
 	"github.com/harborha/helm-harborha/internal/output"
 	"github.com/harborha/helm-harborha/internal/pipeline"
 	"github.com/harborha/helm-harborha/internal/postrender"
@@ -214,20 +215,24 @@ func (o *Options) render(ctx context.Context, chartPath string, files []string) 
 	return out.Bytes(), nil
 }
 
-// plan plans the post-render of the rendered stream and turns it into
-// checked patches and resources.
+// plan plans the post-render of the rendered stream, applies the plan as
+// the post-renderer would, and turns it into checked patches and resources.
 func plan(rendered []byte, knobs postrender.Knobs) (*bundle, error) {
-	c, err := postrender.Plan(rendered, knobs)
-	if err != nil {
-		return nil, err
-	}
 	r, err := postrender.New(knobs, io.Discard)
 	if err != nil {
 		return nil, err
 	}
-	out, err := r.Run(bytes.NewBuffer(rendered))
+	docs, err := manifest.Parse(rendered)
 	if err != nil {
 		return nil, err
 	}
-	return makeBundle(rendered, c, out.Bytes())
+	p, err := r.Plan(docs)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.Apply(docs, p)
+	if err != nil {
+		return nil, err
+	}
+	return makeBundle(rendered, docs, p.Changes(), out)
 }

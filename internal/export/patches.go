@@ -53,17 +53,14 @@ type bundle struct {
 	Warnings []string
 }
 
-// makeBundle turns the plan into patches and resources and checks them:
-// kustomize, in-process, applies them to the rendered stream, and the
-// result must be the post-rendered stream, object for object. A
-// strategic-merge patch that does not reproduce its object exactly is
-// replaced by the plan's own JSON6902 operations.
-func makeBundle(rendered []byte, c *postrender.Changes, postRendered []byte) (*bundle, error) {
+// makeBundle turns the plan of the rendered stream (docs, parsed) into
+// patches and resources and checks them: kustomize, in-process, applies
+// them to the rendered stream, and the result must be the post-rendered
+// stream, object for object. A strategic-merge patch that does not
+// reproduce its object exactly is replaced by the plan's own JSON6902
+// operations.
+func makeBundle(rendered []byte, docs []*manifest.Doc, c *postrender.Changes, postRendered []byte) (*bundle, error) {
 	truth, err := objects(postRendered)
-	if err != nil {
-		return nil, err
-	}
-	docs, err := manifest.Parse(rendered)
 	if err != nil {
 		return nil, err
 	}

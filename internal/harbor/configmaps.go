@@ -4,18 +4,11 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/harborha/helm-harborha/internal/manifest"
 )
 
 // Release returns the chart release the workload belongs to (the value of
-// its selector's "release" label; for a Target, of its own label).
-func (w *Workload) Release() string {
-	if w.Deployment == nil && w.StatefulSet == nil {
-		return w.Doc.Obj.GetLabels()[LabelRelease]
-	}
-	return w.Selector()[LabelRelease]
-}
+// its selector's "release" label).
+func (w *Workload) Release() string { return w.Selector()[LabelRelease] }
 
 // ConfigMapNames are the ConfigMaps the pod template reads, in the order it
 // names them (envFrom, env valueFrom, volumes, projected volumes; each name
@@ -57,26 +50,4 @@ func (w *Workload) ConfigMapNames() []string {
 		}
 	}
 	return names
-}
-
-// ConfigMap finds the ConfigMap namespace/name among the stream's non-hook
-// documents and decodes it; nil when the stream has none. It is separate
-// from Read, which does not decode ConfigMaps: a ConfigMap that does not
-// decode fails only the callers that look at it.
-func ConfigMap(docs []*manifest.Doc, namespace, name string) (*corev1.ConfigMap, *manifest.Doc, error) {
-	for _, d := range docs {
-		if d.Hook {
-			continue
-		}
-		id := d.ID()
-		if id.Group != "" || id.Kind != "ConfigMap" || id.Namespace != namespace || id.Name != name {
-			continue
-		}
-		var cm corev1.ConfigMap
-		if err := decode(d, &cm); err != nil {
-			return nil, d, err
-		}
-		return &cm, d, nil
-	}
-	return nil, nil, nil
 }

@@ -46,7 +46,7 @@ metadata: {name: broken, namespace: harbor}
 data: {a: [not, a, string]}
 `
 
-func TestConfigMapNamesAndLookup(t *testing.T) {
+func TestConfigMapNamesAndSources(t *testing.T) {
 	docs, err := manifest.Parse([]byte(configMapStream))
 	if err != nil {
 		t.Fatal(err)
@@ -71,20 +71,23 @@ func TestConfigMapNamesAndLookup(t *testing.T) {
 	}{
 		{"harbor", "myharbor-core", true, ""},
 		{"other", "myharbor-core", false, ""},
-		{"harbor", "hooked", false, ""}, // hooks are not part of the running release
+		{"harbor", "hooked", true, ""}, // a hook may be what reads it
 		{"harbor", "missing", false, ""},
 		{"harbor", "broken", false, "document 4 (ConfigMap/harbor/broken)"},
 	}
 	for _, c := range cases {
-		cm, d, err := ConfigMap(docs, c.ns, c.name)
+		src, err := rel.Sources().Lookup("ConfigMap", c.ns, c.name)
 		if (err != nil) != (c.err != "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("%s/%s: error %v, want one naming %q", c.ns, c.name, err, c.err)
 		}
-		if (cm != nil) != c.found || (cm != nil && (d == nil || cm.Name != c.name)) {
-			t.Errorf("%s/%s: found %v, want %v", c.ns, c.name, cm != nil, c.found)
+		if (src != nil) != c.found || (src != nil && src.Name() != c.name) {
+			t.Errorf("%s/%s: found %v, want %v", c.ns, c.name, src != nil, c.found)
+		}
+		if got := rel.Sources().Get("ConfigMap", c.ns, c.name); got != src {
+			t.Errorf("%s/%s: Get and Lookup disagree", c.ns, c.name)
 		}
 	}
-	if cm, _, _ := ConfigMap(docs, "harbor", "myharbor-core"); cm.Data["EXT_ENDPOINT"] != "https://harbor.example.com" {
-		t.Errorf("decoded data %v", cm.Data)
+	if src := rel.Sources().Get("ConfigMap", "harbor", "myharbor-core"); src.Data["EXT_ENDPOINT"] != "https://harbor.example.com" {
+		t.Errorf("decoded data %v", src.Data)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -82,16 +83,12 @@ func (w *Workload) Replicas() int32 {
 	return *r
 }
 
-// Template is the pod template (an empty one for a Target, which is no
-// workload).
+// Template is the pod template.
 func (w *Workload) Template() *corev1.PodTemplateSpec {
-	switch {
-	case w.Deployment != nil:
+	if w.Deployment != nil {
 		return &w.Deployment.Spec.Template
-	case w.StatefulSet != nil:
-		return &w.StatefulSet.Spec.Template
 	}
-	return &corev1.PodTemplateSpec{}
+	return &w.StatefulSet.Spec.Template
 }
 
 // Selector is spec.selector.matchLabels.
@@ -156,6 +153,17 @@ type Release struct {
 	Workloads []*Workload // chart workloads, HA components and internal ones
 	Claims    map[string]*corev1.PersistentVolumeClaim
 	PDBs      []*PDB
+
+	sourcesOnce sync.Once
+	sources     *Sources
+	usesOnce    sync.Once
+	uses        []RedisUse
+}
+
+// WithConfig is the release reading its configuration (ConfigMaps,
+// Secrets) from docs as well: doctor lists them apart from the workloads.
+func (r *Release) WithConfig(docs []*manifest.Doc) *Release {
+	return &Release{Docs: slices.Concat(r.Docs, docs), Workloads: r.Workloads, Claims: r.Claims, PDBs: r.PDBs}
 }
 
 // Claim returns the PersistentVolumeClaim ns/name rendered in the stream.
@@ -294,7 +302,7 @@ func readWorkload(d *manifest.Doc) (*Workload, error) {
 // the field when a value has the wrong type. It goes through JSON as the
 // API server decodes (case-sensitive, sigs.k8s.io/json), not through
 // apimachinery's unstructured converter, whose field cache is a map copied
-// on every miss: a third of a one-release post-render's time, cold.
+// on every miss, which makes a cold process slow.
 func decode(d *manifest.Doc, into any) error {
 	b, err := json.Marshal(d.Obj.Object)
 	if err == nil {

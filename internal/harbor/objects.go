@@ -11,14 +11,6 @@ import (
 	"github.com/harborha/helm-harborha/internal/manifest"
 )
 
-// Target is a document that is no workload (a ConfigMap, a Secret) in the
-// Workload shape, for code that only needs a patch target's identity:
-// Doc, Name, Namespace and Release (its own "release" label). It has no
-// pod template and no component.
-func Target(d *manifest.Doc) *Workload {
-	return &Workload{Doc: d, Kind: d.Obj.GetKind()}
-}
-
 // Source is a ConfigMap or Secret of the stream, decoded: the data a pod
 // reads from it (a Secret's data base64-decoded, its stringData as is).
 type Source struct {
@@ -38,51 +30,64 @@ type Source struct {
 
 // Sources indexes the stream's ConfigMaps and Secrets by kind, namespace
 // and name (hooks included: a hook may be what reads one). A document
-// that does not decode is left out: the API server would reject it, and
-// callers that need it report it missing.
-type Sources map[string]*Source
+// that does not decode is left out: the API server would reject it; Lookup
+// says why, Get reports it missing.
+type Sources struct {
+	byKey map[string]*Source
+	bad   map[string]error
+}
 
 func sourceKey(kind, namespace, name string) string { return kind + "/" + namespace + "/" + name }
 
 // ReadSources decodes the stream's ConfigMaps and Secrets.
-func ReadSources(docs []*manifest.Doc) Sources {
-	out := Sources{}
+func ReadSources(docs []*manifest.Doc) *Sources {
+	out := &Sources{byKey: map[string]*Source{}, bad: map[string]error{}}
 	for _, d := range docs {
 		id := d.ID()
 		if id.Group != "" || (id.Kind != "ConfigMap" && id.Kind != "Secret") {
 			continue
 		}
-		s := &Source{Doc: d, Kind: id.Kind, Data: map[string]string{}, Field: map[string]string{}, Trimmed: map[string]bool{}}
-		if id.Kind == "ConfigMap" {
-			var cm corev1.ConfigMap
-			if decode(d, &cm) != nil {
-				continue
-			}
-			var joined map[string]string
-			if endsInValue(d.Raw, cm.Data) {
-				joined = joinedData(d)
-			}
-			for k, v := range cm.Data {
-				s.Data[k], s.Field[k] = v, "data"
-				if j, ok := joined[k]; ok && j == v+"\n" {
-					s.Data[k], s.Trimmed[k] = j, true
-				}
-			}
-		} else {
-			var sec corev1.Secret
-			if decode(d, &sec) != nil {
-				continue
-			}
-			for k, v := range sec.Data {
-				s.Data[k], s.Field[k] = string(v), "data"
-			}
-			for k, v := range sec.StringData {
-				s.Data[k], s.Field[k] = v, "stringData"
-			}
+		key := sourceKey(id.Kind, id.Namespace, id.Name)
+		s, err := readSource(d, id.Kind)
+		if err != nil {
+			out.bad[key] = err
+			continue
 		}
-		out[sourceKey(id.Kind, id.Namespace, id.Name)] = s
+		out.byKey[key] = s
 	}
 	return out
+}
+
+func readSource(d *manifest.Doc, kind string) (*Source, error) {
+	s := &Source{Doc: d, Kind: kind, Data: map[string]string{}, Field: map[string]string{}, Trimmed: map[string]bool{}}
+	if kind == "ConfigMap" {
+		var cm corev1.ConfigMap
+		if err := decode(d, &cm); err != nil {
+			return nil, err
+		}
+		var joined map[string]string
+		if endsInValue(d.Raw, cm.Data) {
+			joined = joinedData(d)
+		}
+		for k, v := range cm.Data {
+			s.Data[k], s.Field[k] = v, "data"
+			if j, ok := joined[k]; ok && j == v+"\n" {
+				s.Data[k], s.Trimmed[k] = j, true
+			}
+		}
+		return s, nil
+	}
+	var sec corev1.Secret
+	if err := decode(d, &sec); err != nil {
+		return nil, err
+	}
+	for k, v := range sec.Data {
+		s.Data[k], s.Field[k] = string(v), "data"
+	}
+	for k, v := range sec.StringData {
+		s.Data[k], s.Field[k] = v, "stringData"
+	}
+	return s, nil
 }
 
 // joinedData is a ConfigMap's data as the document reads once joined
@@ -153,8 +158,18 @@ func endsInValue(raw string, data map[string]string) bool {
 }
 
 // Get returns the ConfigMap or Secret namespace/name, or nil.
-func (s Sources) Get(kind, namespace, name string) *Source {
-	return s[sourceKey(kind, namespace, name)]
+func (s *Sources) Get(kind, namespace, name string) *Source {
+	return s.byKey[sourceKey(kind, namespace, name)]
+}
+
+// Lookup is Get, with the error naming the document when the stream's
+// ConfigMap or Secret namespace/name does not decode.
+func (s *Sources) Lookup(kind, namespace, name string) (*Source, error) {
+	key := sourceKey(kind, namespace, name)
+	if src := s.byKey[key]; src != nil {
+		return src, nil
+	}
+	return nil, s.bad[key]
 }
 
 // Name is the source's metadata.name.

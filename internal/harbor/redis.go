@@ -25,13 +25,14 @@ var redisScheme = regexp.MustCompile(`^rediss?(\+sentinel)?://`)
 // IsRedisURL reports whether a whole value is a Redis URL.
 func IsRedisURL(s string) bool { return redisScheme.MatchString(s) }
 
-// ParseRedisURL splits a Redis URL by hand: Go's url.Parse refuses the
-// comma-separated host lists Sentinel URLs carry.
+// ParseRedisURL reads a whole value as a Redis URL; ok is false when it
+// is none (another scheme, or no address). It splits by hand: Go's
+// url.Parse refuses the comma-separated host lists Sentinel URLs carry.
 func ParseRedisURL(s string) (RedisURL, bool) {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
+	if !IsRedisURL(s) {
 		return RedisURL{}, false
 	}
+	scheme, rest, _ := strings.Cut(s, "://")
 	u := RedisURL{Scheme: strings.ToLower(scheme)}
 	authority := rest
 	if i := strings.IndexAny(rest, "/?"); i >= 0 {
@@ -50,6 +51,55 @@ func ParseRedisURL(s string) (RedisURL, bool) {
 	}
 	return u, len(u.Hosts) > 0
 }
+
+// RedisURLsIn finds the Redis URLs inside a text (an env value, a line
+// of a config file): each runs from its scheme to the first space, quote
+// or angle bracket.
+func RedisURLsIn(text string) []RedisURL {
+	var out []RedisURL
+	for i := 0; i < len(text); {
+		j := strings.Index(text[i:], "redis")
+		if j < 0 {
+			break
+		}
+		start := i + j
+		m := redisScheme.FindStringIndex(text[start:])
+		end := start
+		if m != nil {
+			end += m[1]
+			for end < len(text) && strings.IndexByte(" \t\n\f\r\"'<>", text[end]) < 0 {
+				end++
+			}
+		}
+		if m == nil || end == start+m[1] { // no scheme here, or nothing after it
+			i = start + 1
+			continue
+		}
+		if u, ok := ParseRedisURL(text[start:end]); ok {
+			out = append(out, u)
+		}
+		i = end
+	}
+	return out
+}
+
+// IsReference reports whether a value is one Kubernetes $(VAR) reference
+// and nothing else, as a credential must be to stay out of the pod spec.
+// "$(A)x$(B)" is not: the kubelet expands it to A's value, "x" and B's,
+// a credential partly written in the spec. "$$(A)" is the text "$(A)",
+// and "$()" names no variable.
+func IsReference(s string) bool {
+	name, ok := strings.CutPrefix(s, "$(")
+	if !ok {
+		return false
+	}
+	name, ok = strings.CutSuffix(name, ")")
+	return ok && name != "" && !strings.ContainsAny(name, "$()")
+}
+
+// PlainPassword reports whether the URL holds a password written out, not
+// a $(VAR) reference to one.
+func (u RedisURL) PlainPassword() bool { return u.Password != "" && !IsReference(u.Password) }
 
 func unescape(s string) string {
 	if v, err := url.PathUnescape(s); err == nil {

@@ -207,11 +207,11 @@ func lintStream(in *stream) (*findings, error) {
 	if len(model.Workloads) == 0 {
 		return nil, errors.New("no goharbor/harbor workloads in the input (Deployments or StatefulSets selected by release, app and component labels); is this the goharbor/harbor chart's output?")
 	}
-	cms, err := chartConfigMaps(in.docs, model)
+	cms, err := chartConfigMaps(model)
 	if err != nil {
 		return nil, withLocation(in, err)
 	}
-	c := &checker{docs: in.docs, model: model, configMaps: cms, redis: redisUses(cms, model)}
+	c := &checker{docs: in.docs, model: model, configMaps: cms, redis: redisUses(model)}
 	for _, r := range Rules {
 		if r.check == nil {
 			continue
@@ -307,10 +307,8 @@ func secretValues(docs []*manifest.Doc) []string {
 			m, _ := d.Obj.Object["data"].(map[string]any)
 			for _, v := range m {
 				s, _ := v.(string)
-				for _, raw := range urlRE.FindAllString(s, -1) {
-					if u, ok := harbor.ParseRedisURL(raw); ok {
-						add(u.Password)
-					}
+				for _, u := range harbor.RedisURLsIn(s) {
+					add(u.Password)
 				}
 				for _, m := range passwordLines.FindAllStringSubmatch(s, -1) {
 					add(m[1])

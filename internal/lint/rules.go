@@ -158,8 +158,8 @@ func (r *Rule) SeverityText() string {
 type checker struct {
 	docs       []*manifest.Doc
 	model      *harbor.Release
-	configMaps []configMap // the ConfigMaps chart workloads read
-	redis      []redisUse  // where those configure Redis
+	configMaps []*harbor.Source // the ConfigMaps chart workloads read
+	redis      []redisUse       // where those configure Redis
 	rule       *Rule
 	out        []Finding
 }

@@ -35,17 +35,17 @@ func checkEnvCredentials(c *checker) {
 // ("the Redis password", "a password"), or "". A value that is one
 // $(VAR) reference, or a file path, holds none.
 func inlineCredential(name, value string) string {
-	for _, raw := range urlRE.FindAllString(value, -1) {
-		if u, ok := harbor.ParseRedisURL(raw); ok && u.Password != "" && !isReference(u.Password) {
+	for _, u := range harbor.RedisURLsIn(value) {
+		if u.PlainPassword() {
 			return fmt.Sprintf("the Redis password (%s)", u.Redacted(output.Redacted))
 		}
 	}
 	for _, m := range dbURL.FindAllStringSubmatch(value, -1) {
-		if !isReference(m[1]) {
+		if !harbor.IsReference(m[1]) {
 			return "a database password in a URL"
 		}
 	}
-	if credentialName.MatchString(name) && !isReference(value) && !strings.HasPrefix(value, "/") && !harbor.IsRedisURL(value) {
+	if credentialName.MatchString(name) && !harbor.IsReference(value) && !strings.HasPrefix(value, "/") && !harbor.IsRedisURL(value) {
 		return "a credential"
 	}
 	return ""

@@ -3,53 +3,40 @@ package lint
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/manifest"
 	"github.com/harborha/helm-harborha/internal/output"
 )
 
-// configMap is a ConfigMap a chart workload reads.
-type configMap struct {
-	doc *manifest.Doc
-	cm  *corev1.ConfigMap
-}
-
-// chartConfigMaps decodes the ConfigMaps the chart's workloads read, each
-// once, in stream order. Redis and externalURL checks read only these: the
-// chart's configuration, not whatever else shares the stream.
-func chartConfigMaps(docs []*manifest.Doc, rel *harbor.Release) ([]configMap, error) {
-	seen := map[*manifest.Doc]bool{}
-	var out []configMap
+// chartConfigMaps are the ConfigMaps the chart's workloads read, each
+// once, in stream order: the chart's configuration, not whatever else
+// shares the stream. Hooks are not part of the running release.
+func chartConfigMaps(rel *harbor.Release) ([]*harbor.Source, error) {
+	seen := map[*harbor.Source]bool{}
+	var out []*harbor.Source
 	for _, w := range rel.Workloads {
 		for _, name := range w.ConfigMapNames() {
-			cm, d, err := harbor.ConfigMap(docs, w.Namespace(), name)
+			src, err := rel.Sources().Lookup("ConfigMap", w.Namespace(), name)
 			if err != nil {
 				return nil, err
 			}
-			if cm == nil || seen[d] {
+			if src == nil || src.Doc.Hook || seen[src] {
 				continue
 			}
-			seen[d] = true
-			out = append(out, configMap{doc: d, cm: cm})
+			seen[src] = true
+			out = append(out, src)
 		}
 	}
 	// Stream order, so that findings do not depend on workload order.
-	sort.SliceStable(out, func(i, j int) bool { return out[i].doc.Pos < out[j].doc.Pos })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Doc.Pos < out[j].Doc.Pos })
 	return out, nil
 }
-
-// urlRE finds Redis URLs inside a value (an env value, or a line of
-// config.yml).
-var urlRE = regexp.MustCompile(`rediss?(?:\+[a-z]+)?://[^\s"'<>]+`)
 
 // hostName is an address without its port, lower case.
 func hostName(addr string) string {
@@ -85,86 +72,32 @@ func (u redisUse) field(name string) string {
 	return u.key + " " + u.path + "." + name
 }
 
-// redisUses finds every Redis URL and every redis: mapping of a config
-// file in the chart's ConfigMaps, then every Redis URL in the workloads'
-// env values, in a fixed order.
-func redisUses(cms []configMap, rel *harbor.Release) []redisUse {
+// redisUses are the release's Redis settings (harbor's RedisSettings) in
+// its ConfigMaps and env values. Secrets are left out: their values never
+// reach a message (finish scrubs them), and a running release does not
+// read hooks.
+func redisUses(rel *harbor.Release) []redisUse {
 	var out []redisUse
-	for _, cm := range cms {
-		for _, key := range harbor.SortedKeys(cm.cm.Data) {
-			v := cm.cm.Data[key]
-			base := redisUse{doc: cm.doc, where: "ConfigMap " + cm.cm.Name + " key " + key, key: key, configMap: true}
-			out = append(out, urlUses(base, v)...)
-			var doc map[string]any
-			if strings.Contains(v, "redis") && yaml.Unmarshal([]byte(v), &doc) == nil {
-				walkRedisMappings(doc, "", func(path string, m map[string]any) {
-					out = append(out, configFileUse(base, path, m))
-				})
-			}
-		}
-	}
-	for _, w := range rel.Workloads {
-		for _, c := range w.Containers() {
-			for _, e := range c.Env {
-				base := redisUse{doc: w.Doc, where: w.Kind + " " + w.Name() + " container " + c.Name + " env " + e.Name, key: e.Name}
-				out = append(out, urlUses(base, e.Value)...)
-			}
-		}
-	}
-	return out
-}
-
-// urlUses are the Redis URLs in a value; a $(VAR) reference for the
-// password is no plain text.
-func urlUses(base redisUse, v string) []redisUse {
-	var out []redisUse
-	for _, s := range urlRE.FindAllString(v, -1) {
-		if u, ok := harbor.ParseRedisURL(s); ok {
-			use := base
-			use.url, use.password = &u, u.Password != "" && !isReference(u.Password)
-			out = append(out, use)
-		}
-	}
-	return out
-}
-
-// isReference reports a value that is one Kubernetes $(VAR) reference.
-func isReference(s string) bool {
-	return strings.HasPrefix(s, "$(") && strings.HasSuffix(s, ")") && !strings.ContainsAny(s[2:len(s)-1], "$()")
-}
-
-func configFileUse(base redisUse, path string, m map[string]any) redisUse {
-	pw, _ := m["password"].(string)
-	addr, _ := m["addr"].(string)
-	ms, _ := m["sentinelMasterSet"].(string)
-	use := base
-	use.path, use.password, use.masterSet, use.configFile = path, pw != "", ms, true
-	for _, a := range strings.Split(addr, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			use.addrs = append(use.addrs, a)
-		}
-	}
-	return use
-}
-
-// walkRedisMappings calls fn for each mapping under a key named "redis"
-// (the registry's config.yml has one), with its YAML path.
-func walkRedisMappings(v any, path string, fn func(string, map[string]any)) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return
-	}
-	for _, k := range harbor.SortedKeys(m) {
-		p := k
-		if path != "" {
-			p = path + "." + k
-		}
-		if sub, ok := m[k].(map[string]any); ok && k == "redis" {
-			fn(p, sub)
+	for _, s := range rel.RedisSettings() {
+		u := s.Use
+		use := redisUse{where: u.Where(), key: u.Key}
+		switch {
+		case u.Source == nil:
+			use.doc, use.key = u.Workload.Doc, u.Name
+		case u.Source.Kind != "ConfigMap" || u.Source.Doc.Hook:
 			continue
+		default:
+			use.doc, use.configMap = u.Source.Doc, true
 		}
-		walkRedisMappings(m[k], p, fn)
+		if s.URL != nil {
+			use.url, use.password = s.URL, s.URL.PlainPassword()
+		}
+		if m := s.Mapping; m != nil {
+			use.path, use.password, use.addrs, use.masterSet, use.configFile = m.Path, m.Password != "", m.Addrs, m.MasterSet, true
+		}
+		out = append(out, use)
 	}
+	return out
 }
 
 // HA012
@@ -337,21 +270,21 @@ func checkExternalURL(c *checker) {
 			continue
 		}
 		for _, cm := range c.configMaps {
-			if cm.doc.Obj.GetNamespace() != w.Namespace() || !slices.Contains(w.ConfigMapNames(), cm.cm.Name) {
+			if cm.Doc.Obj.GetNamespace() != w.Namespace() || !slices.Contains(w.ConfigMapNames(), cm.Name()) {
 				continue
 			}
-			ext, ok := cm.cm.Data["EXT_ENDPOINT"]
+			ext, ok := cm.Data["EXT_ENDPOINT"]
 			if !ok {
 				continue
 			}
 			u, err := url.Parse(ext)
 			switch {
 			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-				c.report(cm.doc, "EXT_ENDPOINT (externalURL) is %q, not an absolute http:// or https:// URL", ext)
+				c.report(cm.Doc, "EXT_ENDPOINT (externalURL) is %q, not an absolute http:// or https:// URL", ext)
 			case u.Path != "" && u.Path != "/":
-				c.report(cm.doc, "EXT_ENDPOINT (externalURL) is %s, with path %s: the chart serves Harbor only at a domain root, so clients following Harbor's own links and token URLs miss the path", redactURL(u), u.Path)
+				c.report(cm.Doc, "EXT_ENDPOINT (externalURL) is %s, with path %s: the chart serves Harbor only at a domain root, so clients following Harbor's own links and token URLs miss the path", redactURL(u), u.Path)
 			case u.RawQuery != "" || u.Fragment != "":
-				c.report(cm.doc, "EXT_ENDPOINT (externalURL) is %s, with a query or fragment: Harbor appends paths to it and would produce broken links", redactURL(u))
+				c.report(cm.Doc, "EXT_ENDPOINT (externalURL) is %s, with a query or fragment: Harbor appends paths to it and would produce broken links", redactURL(u))
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
 const (
@@ -414,4 +417,38 @@ func setCoreEnv(f *fixture, env string) {
 	}
 	spec := f.obj(dpl, "myharbor-core").Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
 	spec["containers"].([]any)[0].(map[string]any)["env"] = v
+}
+
+// Lint (HA014) and the post-renderer's warning read one reference test: a
+// Redis password in an env value is plain text to both or to neither. The
+// kubelet expands "$(P)x$(Q)" to P's value, "x" and Q's: part of the
+// password is in the spec. "$$(P)" is the text "$(P)"; "$()" names nothing.
+func TestReferenceAgreesWithPostRender(t *testing.T) {
+	for _, tt := range []struct {
+		password string
+		plain    bool
+	}{
+		{"$(P)", false},
+		{"s3cr3t-Pa55", true},
+		{"$(P)x$(Q)", true},
+		{"$$(P)", true},
+		{"$()", true},
+	} {
+		f := baseline(t)
+		setCoreEnv(f, `[{name: P, valueFrom: {secretKeyRef: {name: s, key: k}}}, {name: _REDIS_URL_CORE, value: "redis://:`+tt.password+`@redis.harbor:6379/0"}]`)
+		stream := f.stream()
+		lintSays := slices.Contains(summary(lintBytes(t, "case.yaml", stream), "HA014"), "HA014 Deployment/myharbor-core error")
+		var warnings bytes.Buffer
+		r, err := postrender.New(postrender.DefaultKnobs(), &warnings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Run(bytes.NewBuffer(stream)); err != nil {
+			t.Fatal(err)
+		}
+		postRenderSays := strings.Contains(warnings.String(), "the env of myharbor-core container core (_REDIS_URL_CORE)")
+		if lintSays != tt.plain || postRenderSays != tt.plain {
+			t.Errorf("password %q: lint reports it %v, post-render warns %v; want both %v", tt.password, lintSays, postRenderSays, tt.plain)
+		}
+	}
 }

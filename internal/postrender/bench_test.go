@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
-	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/manifest"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
@@ -170,11 +170,11 @@ func kustomizeScriptDir(b *testing.B, stream []byte) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rel, err := harbor.Read(docs)
+	r, err := New(opts, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := makePlan(rel, opts)
+	p, err := r.Plan(docs)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -188,23 +188,23 @@ func kustomizeScriptDir(b *testing.B, stream []byte) string {
 			b.Fatal(err)
 		}
 	}
+	c := p.Changes()
 	var added []string
-	for _, a := range p.added {
-		y, _ := yaml.Marshal(a.obj.Object)
+	for _, a := range c.Added {
+		y, _ := yaml.Marshal(a.Object)
 		added = append(added, string(y))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "added.yaml"), manifest.Write(added), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	var patches []any
-	for i, pt := range p.patches {
-		w := pt.target
-		ops, _ := json.Marshal(pt.ops)
+	for _, pt := range c.Patches {
+		gv, _ := schema.ParseGroupVersion(pt.APIVersion)
+		ops, _ := json.Marshal(pt.Ops)
 		patches = append(patches, map[string]any{"patch": string(ops), "target": map[string]any{
-			"group": "apps", "version": "v1", "kind": w.Kind, "name": w.Name(), "namespace": w.Namespace()}})
-		_ = i
+			"group": gv.Group, "version": gv.Version, "kind": pt.Target.Kind, "name": pt.Target.Name, "namespace": pt.Target.Namespace}})
 	}
-	for id := range p.drop {
+	for _, id := range c.Dropped {
 		patches = append(patches, map[string]any{"patch": fmt.Sprintf("$patch: delete\napiVersion: v1\nkind: %s\nmetadata: {name: %s, namespace: %s}\n", id.Kind, id.Name, id.Namespace)})
 	}
 	write("kustomization.yaml", map[string]any{"resources": []string{"input.yaml", "added.yaml"}, "patches": patches})

@@ -5,66 +5,17 @@ import (
 	"slices"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/manifest"
 )
 
-// The two config files of the chart that embed a Redis credential, and the
-// environment variable each component reads instead (env wins over the
-// file in both):
-//
-//   - the registry's config.yml, redis.password: distribution overrides
-//     any field from REGISTRY_<PATH> after reading the file
-//     (distribution/distribution@v2.8.3 configuration/parser.go L114-152,
-//     unchanged in goharbor/distribution release/2.8; the field is
-//     Redis.Password, configuration.go L172), so REGISTRY_REDIS_PASSWORD.
-//   - jobservice's config.yml, worker_pool.redis_pool.redis_url: jobservice
-//     reads JOB_SERVICE_POOL_REDIS_URL after the file when the backend is
-//     redis, as the chart sets it (goharbor/harbor@v2.15.1
-//     src/jobservice/config/config.go L40 and L273-279; v2.10.3 L40 and
-//     L260-266; main.go L64 Load(path, true)).
-const (
-	registryPasswordEnv = "REGISTRY_REDIS_PASSWORD"
-	jobserviceURLEnv    = "JOB_SERVICE_POOL_REDIS_URL"
-)
-
-// configFile is a config file that embeds a Redis credential.
-type configFile struct {
-	env string // the variable that overrides it
-	// url is jobservice's Redis URL (the variable's value is rebuilt from
-	// it); nil for the registry, whose variable is the password itself.
-	url *harbor.RedisURL
-	// password is the credential the file holds now ("" when none).
-	password string
-	// rewrite is the file without the credential.
-	rewrite func(text string) (string, error)
-}
-
-// parseConfigFile recognises the registry's and jobservice's config.yml
-// by their shape; ok is false for any other data.
-func parseConfigFile(text string) (configFile, bool) {
-	if !strings.Contains(text, "redis") {
-		return configFile{}, false
+// withoutCredential is a config file of the chart (harbor.ConfigFile)
+// without its Redis credential, which the variable f.Env then carries.
+func withoutCredential(f *harbor.ConfigFile, text string) (string, error) {
+	if f.URL == nil {
+		return withoutRegistryPassword(text)
 	}
-	tree, err := manifest.UnmarshalMap([]byte(text))
-	if err != nil {
-		return configFile{}, false
-	}
-	if r, ok := tree["redis"].(map[string]any); ok {
-		if _, hasAddr := r["addr"]; hasAddr {
-			pw, _ := r["password"].(string)
-			return configFile{env: registryPasswordEnv, password: pw, rewrite: withoutRegistryPassword}, true
-		}
-	}
-	raw, _, _ := unstructured.NestedString(tree, "worker_pool", "redis_pool", "redis_url")
-	if u, ok := parseURL(raw); ok {
-		return configFile{env: jobserviceURLEnv, url: &u, password: u.Password, rewrite: func(text string) (string, error) {
-			return withJobserviceURL(text, raw, u.WithoutPassword())
-		}}, true
-	}
-	return configFile{}, false
+	return withJobserviceURL(text, f.RawURL, f.URL.WithoutPassword())
 }
 
 // withoutRegistryPassword drops the password line of the top-level redis

@@ -81,33 +81,24 @@ type credentials struct {
 
 // credentialRewrite rewrites one release.
 type credentialRewrite struct {
-	ref     *secretKeyRef
-	user    string
-	sources harbor.Sources
-	drop    map[*harbor.Source][]string          // keys that held the password itself
-	files   map[*harbor.Source]map[string]string // key -> its value without the credential
-	// parsed holds each mounted file's override: registry and registryctl
-	// mount the same config.yml, and reading it parses YAML three times.
-	parsed map[sourceKey]parsedFile
-	// configs is each mounted file parsed, shared by the releases of a
-	// stream: the rewrite and the inline-password warning both read them.
-	configs map[sourceKey]parsedConfig
+	ref   *secretKeyRef
+	user  string
+	drop  map[*harbor.Source][]string          // keys that held the password itself
+	files map[*harbor.Source]map[string]string // key -> its value without the credential
+	// fileOverrides is each mounted config file's override, by file:
+	// registry and registryctl mount the same config.yml, rewritten once.
+	fileOverrides map[fileKey]fileOverride
 }
 
-type sourceKey struct {
+type fileKey struct {
 	src *harbor.Source
 	key string
 }
 
-type parsedFile struct {
+type fileOverride struct {
 	ov  override
 	ok  bool
 	err error
-}
-
-type parsedConfig struct {
-	f  configFile
-	ok bool
 }
 
 // planCredentials plans the rewrite of every release in the stream, or,
@@ -118,24 +109,26 @@ func planCredentials(p *plan, rel *harbor.Release, o Knobs) (*credentials, error
 		return nil, err
 	}
 	out := &credentials{workloads: map[*harbor.Workload][]jsonOp{}}
-	sources := harbor.ReadSources(rel.Docs)
-	configs := map[sourceKey]parsedConfig{}
+	uses := map[*harbor.Workload][]harbor.RedisUse{}
+	for _, u := range rel.RedisUses() {
+		uses[u.Workload] = append(uses[u.Workload], u)
+	}
 	for _, group := range releases(rel) {
-		warnInlineDatabase(p, group, sources)
+		warnInlineDatabase(p, group, rel.Sources())
 		if hasInternalRedis(group) {
 			if ref != nil {
 				p.warnf("--redis-password-secret: release %s uses the chart's internal Redis, which has no password; nothing to reference", group.key)
 			}
 			continue
 		}
-		cr := &credentialRewrite{ref: ref, user: o.RedisUsername, sources: sources, configs: configs,
-			drop: map[*harbor.Source][]string{}, files: map[*harbor.Source]map[string]string{}}
 		if ref == nil {
-			warnInlineRedis(p, group, cr)
+			warnInlineRedis(p, group, uses)
 			continue
 		}
+		cr := &credentialRewrite{ref: ref, user: o.RedisUsername,
+			drop: map[*harbor.Source][]string{}, files: map[*harbor.Source]map[string]string{}}
 		for _, w := range group.workloads {
-			ops, err := cr.workloadOps(w)
+			ops, err := cr.workloadOps(w, uses[w])
 			if err != nil {
 				return nil, err
 			}
@@ -178,12 +171,19 @@ func hasInternalRedis(g *releaseGroup) bool {
 	return slices.ContainsFunc(g.internals, func(w *harbor.Workload) bool { return w.Component == "redis" })
 }
 
-// workloadOps rewrites each container's env; it records the ConfigMap and
-// Secret keys that moved and the config files to rewrite.
-func (cr *credentialRewrite) workloadOps(w *harbor.Workload) ([]jsonOp, error) {
+// workloadOps rewrites each container's env from the workload's Redis uses;
+// it records the ConfigMap and Secret keys that moved and the config files
+// to rewrite.
+func (cr *credentialRewrite) workloadOps(w *harbor.Workload, uses []harbor.RedisUse) ([]jsonOp, error) {
 	var ops []jsonOp
 	for _, c := range w.Containers() {
-		env, err := cr.containerEnv(w, c)
+		var own []harbor.RedisUse
+		for _, u := range uses {
+			if u.Container.Path == c.Path {
+				own = append(own, u)
+			}
+		}
+		env, err := cr.containerEnv(c, own)
 		if err != nil {
 			return nil, err
 		}
@@ -203,23 +203,32 @@ type override struct {
 // containerEnv is the container's new env: the password variable first,
 // the chart's entries in place (Redis URLs rebuilt), then the entries that
 // override what envFrom and config files would give.
-func (cr *credentialRewrite) containerEnv(w *harbor.Workload, c harbor.PodContainer) ([]corev1.EnvVar, error) {
-	overrides, err := cr.overrides(w, c)
+func (cr *credentialRewrite) containerEnv(c harbor.PodContainer, uses []harbor.RedisUse) ([]corev1.EnvVar, error) {
+	overrides, err := cr.overrides(uses)
 	if err != nil {
 		return nil, err
 	}
+	entries := map[int]harbor.RedisUse{}
+	for _, u := range uses {
+		if u.Via == harbor.ViaEnv && u.Value.URL != nil {
+			entries[u.Env] = u
+		}
+	}
 	var out []corev1.EnvVar
 	used := map[string]bool{}
-	for _, e := range c.Env {
+	for i, e := range c.Env {
 		if e.Name == passwordVar {
 			continue
 		}
-		if i := slices.IndexFunc(overrides, func(ov override) bool { return ov.name == e.Name }); i >= 0 {
-			out = append(out, overrides[i].env)
+		if j := slices.IndexFunc(overrides, func(ov override) bool { return ov.name == e.Name }); j >= 0 {
+			out = append(out, overrides[j].env)
 			used[e.Name] = true
 			continue
 		}
-		out = append(out, cr.rewriteEntry(w, e))
+		if u, ok := entries[i]; ok {
+			e = cr.rebuiltEntry(u)
+		}
+		out = append(out, e)
 	}
 	for _, ov := range overrides {
 		if !used[ov.name] {
@@ -236,42 +245,20 @@ func (cr *credentialRewrite) containerEnv(w *harbor.Workload, c harbor.PodContai
 	return out, nil
 }
 
-// rewriteEntry rebuilds an env entry that is a Redis URL, as a value or
-// read from a ConfigMap or Secret of the stream.
-func (cr *credentialRewrite) rewriteEntry(w *harbor.Workload, e corev1.EnvVar) corev1.EnvVar {
-	if e.Value != "" {
-		if u, ok := parseURL(e.Value); ok {
-			return corev1.EnvVar{Name: e.Name, Value: cr.url(u, false)}
-		}
-		return e
+// rebuiltEntry is an env entry whose value is a Redis URL, or reads one
+// from a ConfigMap or Secret of the stream, rebuilt as a value.
+func (cr *credentialRewrite) rebuiltEntry(u harbor.RedisUse) corev1.EnvVar {
+	if u.Source == nil {
+		return corev1.EnvVar{Name: u.Name, Value: cr.url(*u.Value.URL, false)}
 	}
-	src, key := cr.keyRef(w, e.ValueFrom)
-	if src == nil {
-		return e
-	}
-	if u, ok := parseURL(src.Data[key]); ok {
-		cr.setValue(src, key, cr.addressOnly(u))
-		return corev1.EnvVar{Name: e.Name, Value: cr.url(u, true)}
-	}
-	return e
-}
-
-// keyRef is the stream ConfigMap or Secret an env entry reads, and the key.
-func (cr *credentialRewrite) keyRef(w *harbor.Workload, from *corev1.EnvVarSource) (*harbor.Source, string) {
-	switch {
-	case from == nil:
-	case from.ConfigMapKeyRef != nil:
-		return cr.sources.Get("ConfigMap", w.Namespace(), from.ConfigMapKeyRef.Name), from.ConfigMapKeyRef.Key
-	case from.SecretKeyRef != nil:
-		return cr.sources.Get("Secret", w.Namespace(), from.SecretKeyRef.Name), from.SecretKeyRef.Key
-	}
-	return nil, ""
+	cr.setValue(u.Source, u.Key, cr.addressOnly(*u.Value.URL))
+	return corev1.EnvVar{Name: u.Name, Value: cr.url(*u.Value.URL, true)}
 }
 
 // overrides are the entries the container needs in env: the Redis URLs
 // and the registry password its envFrom sources carry, and the variable
 // of each config file it mounts.
-func (cr *credentialRewrite) overrides(w *harbor.Workload, c harbor.PodContainer) ([]override, error) {
+func (cr *credentialRewrite) overrides(uses []harbor.RedisUse) ([]override, error) {
 	var out []override
 	add := func(ov override) {
 		if i := slices.IndexFunc(out, func(o override) bool { return o.name == ov.name }); i >= 0 {
@@ -280,32 +267,16 @@ func (cr *credentialRewrite) overrides(w *harbor.Workload, c harbor.PodContainer
 		}
 		out = append(out, ov)
 	}
-	for _, from := range c.EnvFrom {
-		src := cr.envFromSource(w, from)
-		if src == nil {
-			continue
-		}
-		for _, k := range harbor.SortedKeys(src.Data) {
-			name := from.Prefix + k
-			if u, ok := parseURL(src.Data[k]); ok {
-				add(override{name, corev1.EnvVar{Name: name, Value: cr.url(u, true)}})
-				cr.setValue(src, k, cr.addressOnly(u))
-			} else if k == registryPasswordEnv {
-				add(override{name, cr.ref.env(name)})
-				cr.dropKey(src, k)
-			}
-		}
-	}
-	for _, v := range w.Template().Spec.Volumes {
-		if v.ConfigMap == nil || !w.Mounts(c.Container, "ConfigMap", v.ConfigMap.Name) {
-			continue
-		}
-		src := cr.sources.Get("ConfigMap", w.Namespace(), v.ConfigMap.Name)
-		if src == nil {
-			continue
-		}
-		for _, k := range harbor.SortedKeys(src.Data) {
-			ov, ok, err := cr.fileOverride(src, k)
+	for _, u := range uses {
+		switch {
+		case u.Via == harbor.ViaEnvFrom && u.Value.URL != nil:
+			add(override{u.Name, corev1.EnvVar{Name: u.Name, Value: cr.url(*u.Value.URL, true)}})
+			cr.setValue(u.Source, u.Key, cr.addressOnly(*u.Value.URL))
+		case u.RegistryPassword():
+			add(override{u.Name, cr.ref.env(u.Name)})
+			cr.dropKey(u.Source, u.Key)
+		case u.Via == harbor.ViaFile:
+			ov, ok, err := cr.fileOverride(u)
 			if err != nil {
 				return nil, err
 			}
@@ -317,56 +288,36 @@ func (cr *credentialRewrite) overrides(w *harbor.Workload, c harbor.PodContainer
 	return out, nil
 }
 
-func (cr *credentialRewrite) envFromSource(w *harbor.Workload, from corev1.EnvFromSource) *harbor.Source {
-	switch {
-	case from.ConfigMapRef != nil:
-		return cr.sources.Get("ConfigMap", w.Namespace(), from.ConfigMapRef.Name)
-	case from.SecretRef != nil:
-		return cr.sources.Get("Secret", w.Namespace(), from.SecretRef.Name)
-	}
-	return nil
-}
-
 // fileOverride is the variable a mounted config file needs, recording the
-// file's rewrite; each file is read once.
-func (cr *credentialRewrite) fileOverride(src *harbor.Source, key string) (override, bool, error) {
-	k := sourceKey{src, key}
-	if r, done := cr.parsed[k]; done {
+// file's rewrite; each file is rewritten once.
+func (cr *credentialRewrite) fileOverride(u harbor.RedisUse) (override, bool, error) {
+	k := fileKey{u.Source, u.Key}
+	if r, done := cr.fileOverrides[k]; done {
 		return r.ov, r.ok, r.err
 	}
-	ov, ok, err := cr.readFile(src, key)
-	if cr.parsed == nil {
-		cr.parsed = map[sourceKey]parsedFile{}
+	ov, ok, err := cr.rewriteFile(u)
+	if cr.fileOverrides == nil {
+		cr.fileOverrides = map[fileKey]fileOverride{}
 	}
-	cr.parsed[k] = parsedFile{ov, ok, err}
+	cr.fileOverrides[k] = fileOverride{ov, ok, err}
 	return ov, ok, err
 }
 
-func (cr *credentialRewrite) readFile(src *harbor.Source, key string) (override, bool, error) {
-	f, ok := cr.configFile(src, key)
-	if !ok {
+func (cr *credentialRewrite) rewriteFile(u harbor.RedisUse) (override, bool, error) {
+	c := u.Value.Config()
+	if c == nil || c.File == nil {
 		return override{}, false, nil
 	}
-	text, err := f.rewrite(src.Data[key])
+	f := c.File
+	text, err := withoutCredential(f, u.Value.Text)
 	if err != nil {
-		return override{}, false, fmt.Errorf("%s key %s: %v", src.Doc.Describe(), key, err)
+		return override{}, false, fmt.Errorf("%s key %s: %v", u.Source.Doc.Describe(), u.Key, err)
 	}
-	cr.setValue(src, key, text)
-	if f.url != nil {
-		return override{f.env, corev1.EnvVar{Name: f.env, Value: cr.url(*f.url, true)}}, true, nil
+	cr.setValue(u.Source, u.Key, text)
+	if f.URL != nil {
+		return override{f.Env, corev1.EnvVar{Name: f.Env, Value: cr.url(*f.URL, true)}}, true, nil
 	}
-	return override{f.env, cr.ref.env(f.env)}, true, nil
-}
-
-// configFile is parseConfigFile of a ConfigMap key, parsed once.
-func (cr *credentialRewrite) configFile(src *harbor.Source, key string) (configFile, bool) {
-	k := sourceKey{src, key}
-	if c, done := cr.configs[k]; done {
-		return c.f, c.ok
-	}
-	f, ok := parseConfigFile(src.Data[key])
-	cr.configs[k] = parsedConfig{f, ok}
-	return f, ok
+	return override{f.Env, cr.ref.env(f.Env)}, true, nil
 }
 
 // setValue records a new value for a ConfigMap or Secret key, when it
@@ -396,13 +347,6 @@ func (cr *credentialRewrite) dropKey(src *harbor.Source, key string) {
 	if !slices.Contains(cr.drop[src], key) {
 		cr.drop[src] = append(cr.drop[src], key)
 	}
-}
-
-func parseURL(s string) (harbor.RedisURL, bool) {
-	if !harbor.IsRedisURL(s) {
-		return harbor.RedisURL{}, false
-	}
-	return harbor.ParseRedisURL(s)
 }
 
 // url rebuilds a Redis URL with the password variable. literal says the
@@ -445,7 +389,7 @@ func (cr *credentialRewrite) sourcePatches() []patch {
 				ops = append(ops, setValueOp(s, k, s.Data[k]))
 			}
 		}
-		out = append(out, patch{target: harbor.Target(s.Doc), ops: ops})
+		out = append(out, patch{doc: s.Doc, ops: ops})
 	}
 	return out
 }

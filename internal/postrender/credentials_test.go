@@ -2,6 +2,8 @@ package postrender
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -107,7 +109,7 @@ func TestCredentialRewrite(t *testing.T) {
 		t.Errorf("core's ConfigMap: %v", cm.Data)
 	}
 	reg := rel.Workload("registry").Template().Spec.Containers[0].Env
-	if len(reg) != 1 || reg[0].Name != registryPasswordEnv || reg[0].ValueFrom.SecretKeyRef.Name != "my-redis" {
+	if len(reg) != 1 || reg[0].Name != harbor.RegistryPasswordEnv || reg[0].ValueFrom.SecretKeyRef.Name != "my-redis" {
 		t.Errorf("registry env: %+v", reg)
 	}
 	if s := sources.Get("Secret", "harbor", "myharbor-registry"); len(s.Data) != 1 || s.Data["REGISTRY_HTTP_SECRET"] != "x" {
@@ -178,5 +180,49 @@ spec:
 	db := strings.Replace(coreRelease, "data: {REGISTRY_REDIS_PASSWORD: cHc=, REGISTRY_HTTP_SECRET: eA==}", "data: {REGISTRY_REDIS_PASSWORD: cHc=, POSTGRESQL_PASSWORD: eA==}", 1)
 	if _, warnings := renderCredentials(t, withRedisSecret("s", ""), db); !strings.Contains(warnings, "the database password is in the values (Secret myharbor-registry key POSTGRESQL_PASSWORD): set database.external.existingSecret") {
 		t.Errorf("an inline database password, warnings:\n%s", warnings)
+	}
+}
+
+// A patch names the object it changes and nothing more: the ConfigMaps and
+// Secrets the credential rewrite patches are no workloads (no selector, no
+// replicas to read), and export targets them by name.
+func TestPatchTargets(t *testing.T) {
+	docs, err := manifest.Parse([]byte(coreRelease))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(withRedisSecret("s", ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.Plan(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := readRelease(t, []byte(coreRelease))
+	var kinds []string
+	for _, pt := range p.parts[0].patches {
+		id := pt.doc.ID()
+		kinds = append(kinds, id.Kind+"/"+id.Name)
+		switch id.Kind {
+		case "Deployment", "StatefulSet":
+			i := slices.IndexFunc(rel.Workloads, func(w *harbor.Workload) bool { return w.Doc.ID() == id })
+			if i < 0 || rel.Workloads[i].Replicas() < 1 || !equalJSON(pt.selector, rel.Workloads[i].Selector()) {
+				t.Errorf("%s: patched as no workload of the release", id)
+			}
+		default:
+			if pt.selector != nil {
+				t.Errorf("%s: a selector %v on an object that is no workload", id, pt.selector)
+			}
+		}
+	}
+	want := "[Deployment/myharbor-core Deployment/myharbor-registry ConfigMap/myharbor-core Secret/myharbor-registry ConfigMap/myharbor-registry]"
+	if fmt.Sprint(kinds) != want {
+		t.Errorf("patches %v, want %s (workloads, then ConfigMaps and Secrets in stream order)", kinds, want)
+	}
+	for _, c := range p.Changes().Patches {
+		if c.Target.Kind != "Deployment" && len(c.Selector) > 0 {
+			t.Errorf("export would select %s by labels %v", c.Target, c.Selector)
+		}
 	}
 }

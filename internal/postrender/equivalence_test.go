@@ -282,7 +282,7 @@ func compareEffective(t *testing.T, name string, want, got map[string]*container
 		for _, k := range harbor.SortedKeys(g.Env) {
 			// jobservice's URL moved from its config file into env: the
 			// files compared below prove it is the same URL.
-			if _, ok := w.Env[k]; !ok && k != jobserviceURLEnv {
+			if _, ok := w.Env[k]; !ok && k != harbor.JobserviceURLEnv {
 				t.Errorf("%s: %s: variable %s is new", name, key, k)
 			}
 		}

@@ -14,7 +14,6 @@ import (
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
 
-	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/manifest"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
@@ -100,17 +99,16 @@ func checkKustomizeEquivalence(t *testing.T, stream []byte, o Knobs) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts := partition(docs)
-	for _, docs := range parts {
-		rel, err := harbor.Read(docs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := makePlan(rel, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pt := range p.patches {
+	r, err := New(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.Plan(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pp := range p.parts {
+		for _, pt := range pp.patches {
 			checkPatch(t, pt)
 		}
 	}
@@ -118,7 +116,7 @@ func checkKustomizeEquivalence(t *testing.T, stream []byte, o Knobs) {
 
 func checkPatch(t *testing.T, pt patch) {
 	t.Helper()
-	id := pt.target.Doc.ID()
+	id := pt.doc.ID()
 	ours, err := applyPatch(pt)
 	if err != nil {
 		t.Fatalf("%s: %v", id, err)
@@ -126,7 +124,7 @@ func checkPatch(t *testing.T, pt patch) {
 	if got, want := kubernetesReads(t, ours), withOps(t, pt); got != want {
 		t.Fatalf("%s: the patched document means\n%s\nnot the input with the operations applied:\n%s", id, got, want)
 	}
-	if !readsAlike(t, pt.target.Doc) {
+	if !readsAlike(t, pt.doc) {
 		return
 	}
 	if theirs := kustomizePatch(t, pt); ours != theirs {
@@ -152,7 +150,7 @@ func kubernetesReads(t *testing.T, doc string) string {
 // withOps is the input as Kubernetes reads it, with the operations applied.
 func withOps(t *testing.T, pt patch) string {
 	t.Helper()
-	in := kubernetesReads(t, pt.target.Doc.Raw)
+	in := kubernetesReads(t, pt.doc.Raw)
 	ops, _ := json.Marshal(pt.ops)
 	p, err := jsonpatch.DecodePatch(ops)
 	if err != nil {
@@ -192,7 +190,7 @@ func readsAlike(t *testing.T, d *manifest.Doc) bool {
 // kustomizePatch applies a workload's operations with kustomize's filter.
 func kustomizePatch(t *testing.T, pt patch) string {
 	t.Helper()
-	node, err := kyaml.Parse(pt.target.Doc.Raw)
+	node, err := kyaml.Parse(pt.doc.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,45 +14,14 @@ import (
 // knob; a plain `helm template | harborha post-render` keeps working).
 
 // warnInlineRedis warns when the release carries the Redis password in a
-// ConfigMap, a Secret built from values, a config file or an env value.
-func warnInlineRedis(p *plan, g *releaseGroup, cr *credentialRewrite) {
+// ConfigMap, a Secret built from values, a config file or an env value:
+// where the rewrite would take it from.
+func warnInlineRedis(p *plan, g *releaseGroup, uses map[*harbor.Workload][]harbor.RedisUse) {
 	var places []string
-	note := func(place string) {
-		if !slices.Contains(places, place) {
-			places = append(places, place)
-		}
-	}
 	for _, w := range g.workloads {
-		for _, c := range w.Containers() {
-			for _, from := range c.EnvFrom {
-				src := cr.envFromSource(w, from)
-				if src == nil {
-					continue
-				}
-				for _, k := range harbor.SortedKeys(src.Data) {
-					if inlinePassword(src.Data[k]) || (k == registryPasswordEnv && src.Data[k] != "") {
-						note(src.Kind + " " + src.Name() + " key " + k)
-					}
-				}
-			}
-			for _, e := range c.Env {
-				if src, key := cr.keyRef(w, e.ValueFrom); src != nil && inlinePassword(src.Data[key]) {
-					note(src.Kind + " " + src.Name() + " key " + key)
-				} else if inlinePassword(e.Value) {
-					note("the env of " + w.Name() + " container " + c.Name + " (" + e.Name + ")")
-				}
-			}
-			for _, v := range w.Template().Spec.Volumes {
-				if v.ConfigMap == nil || !w.Mounts(c.Container, "ConfigMap", v.ConfigMap.Name) {
-					continue
-				}
-				if src := cr.sources.Get("ConfigMap", w.Namespace(), v.ConfigMap.Name); src != nil {
-					for _, k := range harbor.SortedKeys(src.Data) {
-						if f, ok := cr.configFile(src, k); ok && f.password != "" {
-							note("ConfigMap " + src.Name() + " key " + k)
-						}
-					}
-				}
+		for _, u := range uses[w] {
+			if place := inlinePlace(u); place != "" && !slices.Contains(places, place) {
+				places = append(places, place)
 			}
 		}
 	}
@@ -67,11 +36,26 @@ func warnInlineRedis(p *plan, g *releaseGroup, cr *credentialRewrite) {
 	p.warnf("release %s: the Redis password is inline in %s%s; pass --redis-password-secret NAME[:KEY] so that pods read it from a Secret (helm harborha install, upgrade and template do)", g.key, strings.Join(places, ", "), more)
 }
 
-// inlinePassword reports a Redis URL with a literal password (not a
-// $(VAR) reference).
-func inlinePassword(s string) bool {
-	u, ok := parseURL(s)
-	return ok && u.Password != "" && !(strings.HasPrefix(u.Password, "$(") && strings.HasSuffix(u.Password, ")"))
+// inlinePlace names where a use holds the Redis password in plain text,
+// or is "".
+func inlinePlace(u harbor.RedisUse) string {
+	var plain bool
+	switch {
+	case u.RegistryPassword():
+		plain = u.Value.Text != ""
+	case u.Via == harbor.ViaFile:
+		c := u.Value.Config()
+		plain = c != nil && c.File != nil && c.File.Password != ""
+	default:
+		plain = u.Value.URL != nil && u.Value.URL.PlainPassword()
+	}
+	switch {
+	case !plain:
+		return ""
+	case u.Source == nil:
+		return "the env of " + u.Workload.Name() + " container " + u.Container.Name + " (" + u.Name + ")"
+	}
+	return u.Source.Kind + " " + u.Source.Name() + " key " + u.Key
 }
 
 // databasePasswordKeys are the chart's Secret keys that hold
@@ -82,7 +66,7 @@ var databasePasswordKeys = []string{"POSTGRESQL_PASSWORD", "HARBOR_DATABASE_PASS
 // warnInlineDatabase warns when an external database's password comes
 // from the values: the chart reads it from database.external.existingSecret
 // by reference in every version, so that is the fix.
-func warnInlineDatabase(p *plan, g *releaseGroup, sources harbor.Sources) {
+func warnInlineDatabase(p *plan, g *releaseGroup, sources *harbor.Sources) {
 	if slices.ContainsFunc(g.internals, func(w *harbor.Workload) bool { return w.Component == "database" }) {
 		return
 	}

@@ -19,24 +19,30 @@ import (
 	"github.com/harborha/helm-harborha/overlays"
 )
 
-// plan is what the post-renderer does to one stream: JSON patch operations
-// per workload, objects to add (each after the document it belongs with),
-// chart objects to drop, and warnings for the user.
+// plan is what the post-renderer does to one part of a stream (see
+// partition): JSON patch operations per object, objects to add (each
+// after the document it belongs with), chart objects to drop, and
+// warnings for the user.
 //
 // The operations are computed from the very document they apply to, so they
 // can address list items by index: exact, and with no need for the OpenAPI
-// schema that strategic-merge patches load (a third of a cold run's time).
+// schema that strategic-merge patches load.
 type plan struct {
+	docs     []*manifest.Doc // the part's
 	patches  []patch
 	added    []addition
 	drop     map[manifest.ID]bool
 	warnings []string
 }
 
-// patch is one workload's JSON6902 operations.
+// patch is one object's JSON6902 operations: a workload's, or those of a
+// ConfigMap or Secret that held a Redis credential.
 type patch struct {
-	target *harbor.Workload
-	ops    []jsonOp
+	doc *manifest.Doc
+	// selector is a workload's spec.selector.matchLabels (export targets
+	// the workload by them); nil for a ConfigMap or Secret.
+	selector map[string]string
+	ops      []jsonOp
 }
 
 type jsonOp struct {
@@ -69,7 +75,7 @@ const (
 
 // makePlan decides every change from the release model and the options.
 func makePlan(rel *harbor.Release, o Knobs) (*plan, error) {
-	p := &plan{drop: map[manifest.ID]bool{}}
+	p := &plan{docs: rel.Docs, drop: map[manifest.ID]bool{}}
 	for _, comp := range harbor.SortedKeys(o.Replicas.Exact) {
 		if rel.Workload(comp) == nil {
 			p.warnf("--replicas %s=%d: the chart rendered no %s workload, so there is nothing to scale", comp, o.Replicas.Exact[comp], comp)
@@ -89,7 +95,7 @@ func makePlan(rel *harbor.Release, o Knobs) (*plan, error) {
 			return nil, err
 		}
 		ops = append(ops, creds.workloads[w]...)
-		p.patches = append(p.patches, patch{target: w, ops: ops})
+		p.patches = append(p.patches, patch{doc: w.Doc, selector: w.Selector(), ops: ops})
 	}
 	p.patches = append(p.patches, creds.sources...)
 	m.dropUnmounted(p, rel)

@@ -1,8 +1,9 @@
 // Package postrender turns the rendered goharbor chart into a highly
 // available topology: replicas, pod anti-affinity, zone spread, one shared
 // ReadWriteMany claim with subPaths, PodDisruptionBudgets and rollouts that
-// cannot deadlock. The changes are planned from the rendered workloads and
-// applied by kustomize, in-process.
+// cannot deadlock. The changes are planned from the rendered workloads as
+// JSON patches (Plan) and applied in-process with json-patch, the library
+// kustomize's own patches run on (Apply).
 //
 // Renderer implements Helm's postrender.PostRenderer, so Helm SDK users can
 // set it on action.Install / action.Upgrade directly.
@@ -56,56 +57,135 @@ func New(opts Knobs, warn io.Writer) (*Renderer, error) {
 // empty release, which is never what a Harbor install means.
 var errEmpty = errors.New("no Kubernetes objects on stdin; pipe in the output of `helm template`, or use --post-renderer")
 
-// Run post-renders a manifest stream. It never returns partial output: on
-// error the returned buffer is nil.
+// Run post-renders a manifest stream and writes the plan's warnings. It
+// never returns partial output: on error the returned buffer is nil.
+//
+// It is Apply(docs, Plan(docs)) done part by part (see partition): each
+// part is applied as soon as it is planned, while its documents are hot,
+// and its plan is garbage before the last part is planned, which keeps a
+// large stream's heap under the limit the command sets for it.
 func (r *Renderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
-	out, warnings, err := r.render(in.Bytes())
+	docs, err := manifest.Parse(in.Bytes())
 	if err != nil {
 		return nil, err
 	}
-	output.Warn(r.warn, "post-render", warnings)
+	if len(docs) == 0 {
+		return nil, errEmpty
+	}
+	parts := partition(docs)
+	warnings := make([][]string, len(parts))
+	items := make([]map[*manifest.Doc][]item, len(parts))
+	errs := make([]error, len(parts))
+	parallel(len(parts), func(i int) {
+		var p *plan
+		if p, errs[i] = planPart(parts[i], r.opts); errs[i] == nil {
+			warnings[i] = p.warnings
+			items[i], errs[i] = applyPlan(p)
+		}
+	})
+	if err := firstError(errs); err != nil {
+		return nil, err
+	}
+	out, err := r.write(docs, items)
+	if err != nil {
+		return nil, err
+	}
+	output.Warn(r.warn, "post-render", mergeWarnings(warnings))
 	return bytes.NewBuffer(out), nil
 }
 
-// item is one document of the output stream.
-type item struct {
-	id   manifest.ID
-	head string // leading comments of the input document ("# Source: ...")
-	text string
-	hook bool
+// Plan is what the post-renderer does to a stream, decided from its
+// parsed documents before anything is written: the plan of each part.
+type Plan struct {
+	parts    []*plan
+	warnings []string
 }
 
-func (r *Renderer) render(stream []byte) ([]byte, []string, error) {
-	docs, err := manifest.Parse(stream)
-	if err != nil {
-		return nil, nil, err
-	}
+// Warnings are the plan's warnings for the user, each once.
+func (p *Plan) Warnings() []string { return p.warnings }
+
+// Plan decides the post-render of a parsed stream, each part (see
+// partition) apart, on every core.
+func (r *Renderer) Plan(docs []*manifest.Doc) (*Plan, error) {
 	if len(docs) == 0 {
-		return nil, nil, errEmpty
+		return nil, errEmpty
 	}
 	parts := partition(docs)
-	results := make([]part, len(parts))
-	parallel(len(parts), func(i int) { results[i] = renderPart(parts[i], r.opts) })
-	expanded := map[*manifest.Doc][]item{}
-	var warnings []string
-	for _, res := range results {
-		if res.err != nil {
-			return nil, nil, res.err // the first part's in stream order
+	p := &Plan{parts: make([]*plan, len(parts))}
+	errs := make([]error, len(parts))
+	parallel(len(parts), func(i int) { p.parts[i], errs[i] = planPart(parts[i], r.opts) })
+	if err := firstError(errs); err != nil {
+		return nil, err
+	}
+	warnings := make([][]string, len(parts))
+	for i, pp := range p.parts {
+		warnings[i] = pp.warnings
+	}
+	p.warnings = mergeWarnings(warnings)
+	return p, nil
+}
+
+// Apply writes the stream docs with the plan p made from them: each
+// document patched or copied through byte for byte, the objects p adds
+// after the document each belongs with, the dropped ones left out; then
+// the user's --kustomize over the result.
+func (r *Renderer) Apply(docs []*manifest.Doc, p *Plan) ([]byte, error) {
+	items := make([]map[*manifest.Doc][]item, len(p.parts))
+	errs := make([]error, len(p.parts))
+	parallel(len(p.parts), func(i int) { items[i], errs[i] = applyPlan(p.parts[i]) })
+	if err := firstError(errs); err != nil {
+		return nil, err
+	}
+	return r.write(docs, items)
+}
+
+func planPart(docs []*manifest.Doc, o Knobs) (*plan, error) {
+	rel, err := harbor.Read(docs)
+	if err != nil {
+		return nil, err
+	}
+	return makePlan(rel, o)
+}
+
+// firstError is the first part's error in stream order.
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
-		maps.Copy(expanded, res.items)
-		for _, w := range res.warnings {
-			if !slices.Contains(warnings, w) { // the same knob warning from every release once
-				warnings = append(warnings, w)
+	}
+	return nil
+}
+
+// mergeWarnings are the parts' warnings in order, each once: every
+// release gives the same warning about a knob.
+func mergeWarnings(parts [][]string) []string {
+	var out []string
+	for _, ws := range parts {
+		for _, w := range ws {
+			if !slices.Contains(out, w) {
+				out = append(out, w)
 			}
 		}
+	}
+	return out
+}
+
+// write puts the parts' items in the order of the input documents, runs
+// the user's --kustomize over them and writes the stream.
+func (r *Renderer) write(docs []*manifest.Doc, parts []map[*manifest.Doc][]item) ([]byte, error) {
+	expanded := map[*manifest.Doc][]item{}
+	for _, p := range parts {
+		maps.Copy(expanded, p)
 	}
 	var items []item
 	for _, d := range docs {
 		items = append(items, expanded[d]...)
 	}
 	if r.opts.Kustomize != "" {
+		var err error
 		if items, err = applyUser(items, r.opts.Kustomize); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	texts := make([]string, 0, len(items))
@@ -114,9 +194,17 @@ func (r *Renderer) render(stream []byte) ([]byte, []string, error) {
 	}
 	out := manifest.Write(texts)
 	if len(out) == 0 {
-		return nil, nil, fmt.Errorf("every object was removed (by --kustomize %s?); refusing to write an empty release", r.opts.Kustomize)
+		return nil, fmt.Errorf("every object was removed (by --kustomize %s?); refusing to write an empty release", r.opts.Kustomize)
 	}
-	return out, warnings, nil
+	return out, nil
+}
+
+// item is one document of the output stream.
+type item struct {
+	id   manifest.ID
+	head string // leading comments of the input document ("# Source: ...")
+	text string
+	hook bool
 }
 
 // partition splits a stream into parts that are post-rendered apart: one
@@ -145,30 +233,10 @@ func partition(docs []*manifest.Doc) [][]*manifest.Doc {
 	return parts
 }
 
-// part is one part's output: the items each of its documents becomes.
-type part struct {
-	items    map[*manifest.Doc][]item
-	warnings []string
-	err      error
-}
-
-func renderPart(docs []*manifest.Doc, o Knobs) part {
-	rel, err := harbor.Read(docs)
-	if err != nil {
-		return part{err: err}
-	}
-	p, err := makePlan(rel, o)
-	if err != nil {
-		return part{err: err}
-	}
-	items, err := applyPlan(docs, p)
-	return part{items: items, warnings: p.warnings, err: err}
-}
-
-// applyPlan applies each workload's operations and writes the objects it
-// adds: each document becomes its own item (patched, or copied through
-// byte for byte), the objects added after it, or nothing when dropped.
-func applyPlan(docs []*manifest.Doc, p *plan) (map[*manifest.Doc][]item, error) {
+// applyPlan applies a part's plan: each of its documents becomes its own
+// item (patched, or copied through byte for byte), then the objects
+// added after it; a dropped one becomes nothing.
+func applyPlan(p *plan) (map[*manifest.Doc][]item, error) {
 	byID, err := encodeChanged(p)
 	if err != nil {
 		return nil, err
@@ -177,8 +245,8 @@ func applyPlan(docs []*manifest.Doc, p *plan) (map[*manifest.Doc][]item, error) 
 	for _, a := range p.added {
 		addedAfter[a.after] = append(addedAfter[a.after], manifest.IDOf(a.obj))
 	}
-	out := make(map[*manifest.Doc][]item, len(docs))
-	for _, d := range docs {
+	out := make(map[*manifest.Doc][]item, len(p.docs))
+	for _, d := range p.docs {
 		id := d.ID()
 		if p.drop[id] {
 			out[d] = nil
@@ -228,7 +296,7 @@ func encodeChanged(p *plan) (map[manifest.ID]string, error) {
 	errs := make([]error, n)
 	parallel(n, func(i int) {
 		if i < len(p.patches) {
-			ids[i] = p.patches[i].target.Doc.ID()
+			ids[i] = p.patches[i].doc.ID()
 			out[i], errs[i] = applyPatch(p.patches[i])
 			return
 		}
@@ -246,7 +314,7 @@ func encodeChanged(p *plan) (map[manifest.ID]string, error) {
 	return byID, nil
 }
 
-// applyPatch returns the workload's patched YAML. A workload with no
+// applyPatch returns the object's patched YAML. A workload with no
 // operation is written the same way, so that every workload we own reads
 // the same whether or not this run changed it.
 //
@@ -264,13 +332,13 @@ func encodeChanged(p *plan) (map[manifest.ID]string, error) {
 // the two readings agree, and to the input's meaning always.
 func applyPatch(pt patch) (string, error) {
 	if len(pt.ops) == 0 {
-		node, err := kyaml.Parse(pt.target.Doc.Raw)
+		node, err := kyaml.Parse(pt.doc.Raw)
 		if err != nil {
 			return "", err
 		}
 		return encodeNode(node)
 	}
-	in, err := json.Marshal(pt.target.Doc.Obj.Object)
+	in, err := json.Marshal(pt.doc.Obj.Object)
 	if err != nil {
 		return "", err
 	}
@@ -290,7 +358,7 @@ func applyPatch(pt patch) (string, error) {
 	if err := json.Unmarshal(out, &patched); err != nil {
 		return "", err
 	}
-	return encodeMap(patched, len(pt.target.Doc.Raw)*3/2) // room for what the patch adds
+	return encodeMap(patched, len(pt.doc.Raw)*3/2) // room for what the patch adds
 }
 
 // encodeAdded writes an object we add the way a patched one is written.
