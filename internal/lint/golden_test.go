@@ -62,9 +62,10 @@ var goldenFindings = map[string][]string{
 	"hard-zone":                {},
 	"shared-pvc-1.14-subpaths": {},
 	"shared-pvc-create":        {},
-	"redis-refs-1.14":          rwoClaims,
-	"redis-sentinel-acl-1.18":  rwoClaims,
-	"redis-tls-metrics":        rwoClaims,
+	// An ACL user with a chart before 1.19: its registry cannot log in as it.
+	"redis-refs-1.14":         join(rwoClaims, []string{"HA016 ConfigMap/myharbor-registry warning"}),
+	"redis-sentinel-acl-1.18": join(rwoClaims, []string{"HA016 ConfigMap/myharbor-registry warning"}),
+	"redis-tls-metrics":       rwoClaims,
 	// No --redis-password-secret: the post-renderer leaves the password.
 	"object-storage": redisInConfigMaps,
 	"user-kustomize": join(rwoClaims, redisInConfigMaps),

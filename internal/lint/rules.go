@@ -125,6 +125,12 @@ var Rules = []*Rule{
 		check: checkTokenKey,
 	},
 	{
+		ID: "HA016", Severity: Warning,
+		Title: "The registry cannot log in to Redis as Harbor's Redis user",
+		Fix:   "Use chart 1.19 or later, whose registry (Harbor 2.15) logs in as the user; or let Harbor log in with the cluster's own account (install or upgrade without --redis-user: the password stays by reference).",
+		check: checkRegistryRedisUser,
+	},
+	{
 		ID: ruleRejected, Severity: Error, ValidateOnly: true,
 		Title: "The API server rejects the object (--validate)",
 		Fix:   "Fix the object as the API server's message says; it would fail `helm install` the same way.",

@@ -253,6 +253,12 @@ var ruleCases = []ruleCase{
 		f.setString(cm, "myharbor-registry", "redis:\n  addr: s1:26379,s2:26379\n  sentinelMasterSet: mymaster\n", "data", "config.yml")
 	}},
 
+	// HA016
+	{rule: "HA016", name: "an ACL user, and a registry config without redis.username (chart 1.18)", change: redisUser("harbor", ""),
+		want: []string{"HA016 ConfigMap/myharbor-registry warning"}, msg: `ConfigMap myharbor-registry key config.yml has no redis.username while the release's other components log in to Redis as user "harbor"`},
+	{rule: "HA016", name: "chart 1.19 tells the registry the user", change: redisUser("harbor", "  username: harbor\n")},
+	{rule: "HA016", name: "the default account needs no user name", change: redisUser("default", "")},
+
 	// HA015
 	{rule: "HA015", name: "a PKCS#8 key (what OpenSSL 3 writes)", change: func(f *fixture) { addTokenKey(f, "myharbor-core", testKey(f.t, "pkcs8")) },
 		want: []string{"HA015 Secret/myharbor-core error"}, msg: `tls.key, core's token service key, is a "PRIVATE KEY" PEM block`},
@@ -264,6 +270,15 @@ var ruleCases = []ruleCase{
 		addTokenKey(f, "myharbor-core", testKey(f.t, "pkcs8"))
 		f.set(dpl, "myharbor-core", `[{name: token-service-private-key, secret: {secretName: my-token-key}}]`, "spec", "template", "spec", "volumes")
 	}},
+}
+
+// redisUser gives core's Redis URL the user, and the registry's
+// config.yml a redis mapping with the extra line (a username: or none).
+func redisUser(user, extra string) func(f *fixture) {
+	return func(f *fixture) {
+		f.set(cm, "myharbor-core", "redis://"+user+":pw@redis.harbor:6379/0", "data", "_REDIS_URL_CORE")
+		f.setString(cm, "myharbor-registry", "redis:\n  addr: redis.harbor:6379\n"+extra+"  password: pw\n  db: 2\n", "data", "config.yml")
+	}
 }
 
 // addTokenKey mounts Secret name's tls.key holding pemText at core's
