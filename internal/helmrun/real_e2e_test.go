@@ -125,7 +125,7 @@ func (r *realHarbor) scenario(t *testing.T, major int) {
 		{"parallel pushes over both registries", func(t *testing.T) { r.parallel(t, 12) }},
 		{"Redis by reference, used by every component", func(t *testing.T) { r.checkRedis(t, h) }},
 		{"upgrade under load", func(t *testing.T) { r.upgradeUnderLoad(t, h, major) }},
-		{"doctor", func(t *testing.T) { r.doctor(t, h) }},
+		{"doctor", func(t *testing.T) { r.doctor(t, h, r.registryFindings()...) }},
 		{"uninstall keeps the claim and the clusters", func(t *testing.T) { r.uninstall(t, h) }},
 	}
 	for _, st := range steps {

@@ -383,6 +383,16 @@ func (r *realHarbor) doctor(t *testing.T, h *helmHome, extra ...finding) {
 	}
 }
 
+// registryFindings are doctor's findings about the registry on this
+// release: with Harbor's own ACL user, this registry is refused by Redis
+// (checkRedis), and doctor must say so from its log.
+func (r *realHarbor) registryFindings() []finding {
+	if r.redisUser == "" {
+		return nil
+	}
+	return []finding{{"registry", "redis", "WRONGPASS invalid username-password pair or user is disabled.\": Redis refuses the registry's login, so it serves without its cache"}}
+}
+
 // uninstall: `helm uninstall`, then the shared claim is still Bound, both
 // clusters still run, Harbor's database and Redis user are still there.
 func (r *realHarbor) uninstall(t *testing.T, h *helmHome) {
