@@ -171,17 +171,18 @@ func (r *realHarbor) checkPods(t *testing.T, h *helmHome) {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
+	check := func(kind, name string, generation int64, ready, replicas int32) {
+		if ready != replicas || replicas != 2 || generation != 1 {
+			t.Errorf("%s %s: %d of %d Ready, generation %d; want 2 of 2, generation 1 (as Helm created it)", kind, name, ready, replicas, generation)
+		}
+	}
 	for _, d := range deps.Items {
 		seen[d.Labels["component"]] = true
-		if d.Status.ReadyReplicas != *d.Spec.Replicas || *d.Spec.Replicas != 2 {
-			t.Errorf("Deployment %s: %d of %d Ready, want 2 of 2", d.Name, d.Status.ReadyReplicas, *d.Spec.Replicas)
-		}
+		check("Deployment", d.Name, d.Generation, d.Status.ReadyReplicas, *d.Spec.Replicas)
 	}
 	for _, s := range sts.Items {
 		seen[s.Labels["component"]] = true
-		if s.Status.ReadyReplicas != *s.Spec.Replicas || *s.Spec.Replicas != 2 {
-			t.Errorf("StatefulSet %s: %d of %d Ready, want 2 of 2", s.Name, s.Status.ReadyReplicas, *s.Spec.Replicas)
-		}
+		check("StatefulSet", s.Name, s.Generation, s.Status.ReadyReplicas, *s.Spec.Replicas)
 	}
 	for _, comp := range realComponents {
 		if !seen[comp] {
