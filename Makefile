@@ -376,9 +376,9 @@ IMAGE_DEBS := busybox postgresql-15 postgresql-client-15 libpq5 redis-server red
 	liblzf1 libjemalloc2 libicu72 libxml2 libldap-2.5-0 libsasl2-2 libreadline8 tzdata
 OUR_IMAGES := pause probe postgres redis tools coredns
 # CoreDNS: the cluster's DNS (Harbor's components find each other by
-# Service name); its go.mod has no replace lines, so go install builds it.
-COREDNS_VERSION := v1.15.0
-COREDNS         := $(BIN)/coredns-$(COREDNS_VERSION)/coredns
+# Service name), with only the plugins the node's Corefile uses
+# (tools/coredns: 2.3 min of CPU cold against 3.5 for CoreDNS's own main).
+COREDNS := $(BIN)/coredns/coredns
 
 .PHONY: real-assets node-assets images
 real-assets: kube-assets $(KUBE_ASSETS)/kube-controller-manager $(KUBE_ASSETS)/kube-scheduler node-assets images
@@ -424,8 +424,8 @@ $(IMAGES_DIR)/postgres/config.json $(IMAGES_DIR)/redis/config.json $(IMAGES_DIR)
 		$(IMAGES_DIR)/.debroot/.unpacked $(wildcard $(IMAGE_TOOLS)/rootfs/*)
 	$(IMAGE_TOOLS)/rootfs/rootfs.sh $* $(@D) $(IMAGES_DIR)/.debroot
 
-$(COREDNS):
-	GOBIN=$(@D) CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' github.com/coredns/coredns@$(COREDNS_VERSION)
+$(COREDNS): $(CURDIR)/tools/coredns/go.mod $(CURDIR)/tools/coredns/go.sum $(CURDIR)/tools/coredns/main.go
+	cd tools/coredns && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $@ .
 
 $(IMAGES_DIR)/coredns/config.json: $(COREDNS)
 	rm -rf $(@D) && mkdir -p $(@D)/rootfs
