@@ -18,6 +18,7 @@ import (
 // --config file (the json tags), so helmfile postRendererArgs stay short.
 type Knobs struct {
 	Replicas        Replicas          `json:"replicas,omitempty"`
+	Autoscale       Autoscale         `json:"autoscale,omitempty"`
 	AntiAffinity    string            `json:"antiAffinity,omitempty"`
 	TopologyKey     string            `json:"topologyKey,omitempty"`
 	ZoneSpread      bool              `json:"zoneSpread,omitempty"`
@@ -227,7 +228,7 @@ func pathErrReason(err error) string {
 
 // Validate checks every knob and names the flag of the first bad one.
 func (o Knobs) Validate() error {
-	for _, check := range []func() error{o.validateReplicas, o.validatePlacement, o.validateClaim, o.validateRedis} {
+	for _, check := range []func() error{o.validateReplicas, o.validateAutoscale, o.validatePlacement, o.validateClaim, o.validateRedis} {
 		if err := check(); err != nil {
 			return err
 		}
