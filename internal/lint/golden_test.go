@@ -259,7 +259,7 @@ func TestChartBudgets(t *testing.T) {
 		want       []string // the findings about budgets (HA004, HA005, HA007)
 	}{
 		{"1.19.1", false, []string{
-			"HA005 PodDisruptionBudget/myharbor-core error", // minAvailable 2 of 2
+			"HA005 PodDisruptionBudget/myharbor-core error",   // minAvailable 2 of 2
 			"HA007 PodDisruptionBudget/myharbor-portal error", // the chart's minAvailable 1 and the value's maxUnavailable 1
 		}},
 		{"1.19.1", true, []string{}},
