@@ -26,27 +26,29 @@ type Range struct{ Min, Max int32 }
 
 func (r Range) String() string { return fmt.Sprintf("%d:%d", r.Min, r.Max) }
 
-// For returns the range w is autoscaled in, if it is: a count it was
-// given by name, else All for a Deployment. An exact --replicas count
-// for the component wins over All (Validate refuses both by name).
-func (a Autoscale) For(w *harbor.Workload, replicas Replicas) (Range, bool) {
-	if r, ok := a.Exact[w.Component]; ok {
+// For returns the range a component is autoscaled in, if it is: a range
+// it was given by name, else All for a Deployment (kind is the workload's
+// kind). An exact --replicas count for the component wins over All
+// (Validate refuses both by name).
+func (a Autoscale) For(component, kind string, replicas Replicas) (Range, bool) {
+	if r, ok := a.Exact[component]; ok {
 		return r, true
 	}
-	if _, pinned := replicas.Exact[w.Component]; pinned || a.All == nil || w.Deployment == nil {
+	if _, pinned := replicas.Exact[component]; pinned || a.All == nil || kind != "Deployment" {
 		return Range{}, false
 	}
 	return *a.All, true
 }
 
-// Most is the most replicas a component may run: its autoscaler's
-// maximum, else its replica count. Placement (anti-affinity, the
-// preflight's node count), budgets and rollouts are decided for it.
-func (o Knobs) Most(w *harbor.Workload) int32 {
-	if r, ok := o.Autoscale.For(w, o.Replicas); ok {
+// Most is the most replicas a component of the given kind may run, the
+// chart rendering it with current: its autoscaler's maximum, else its
+// replica count. Placement (anti-affinity, the preflight's node count),
+// budgets and rollouts are decided for it.
+func (o Knobs) Most(component, kind string, current int32) int32 {
+	if r, ok := o.Autoscale.For(component, kind, o.Replicas); ok {
 		return r.Max
 	}
-	return o.Replicas.For(w.Component, w.Replicas())
+	return o.Replicas.For(component, current)
 }
 
 // parseRange reads MIN:MAX.

@@ -118,14 +118,14 @@ func checkMeaning(t *testing.T, in, out []byte, o Knobs) {
 			continue
 		}
 		prev := before.Workload(w.Component)
-		if r, ok := o.Autoscale.For(prev, o.Replicas); ok {
+		if r, ok := o.Autoscale.For(prev.Component, prev.Kind, o.Replicas); ok {
 			checkAutoscaled(t, rel, w, r)
 		} else if want, got := o.Replicas.For(w.Component, prev.Replicas()), w.Replicas(); !w.PinsReplicas() || got != want {
 			t.Errorf("%s: %d replicas (pinned: %v), want %d pinned", w.Name(), got, w.PinsReplicas(), want)
 		} else if rel.Autoscaler(w) != nil {
 			t.Errorf("%s: an autoscaler scales it, but --autoscale does not name it", w.Name())
 		}
-		if o.Most(prev) < 2 {
+		if o.Most(prev.Component, prev.Kind, prev.Replicas()) < 2 {
 			continue
 		}
 		spec := w.Template().Spec

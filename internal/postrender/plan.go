@@ -203,8 +203,8 @@ func mountedElsewhere(rel *harbor.Release, moved map[*harbor.Workload]map[string
 // maximum, the most pods it may run.
 func planWorkload(p *plan, rel *harbor.Release, w *harbor.Workload, o Knobs, moved map[string]string) ([]jsonOp, error) {
 	var ops []jsonOp
-	scale, autoscaled := o.Autoscale.For(w, o.Replicas)
-	most := o.Most(w)
+	scale, autoscaled := o.Autoscale.For(w.Component, w.Kind, o.Replicas)
+	most := o.Most(w.Component, w.Kind, w.Replicas())
 	switch {
 	case autoscaled && w.PinsReplicas():
 		ops = append(ops, jsonOp{Op: "remove", Path: "/spec/replicas"})
