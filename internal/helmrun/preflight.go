@@ -123,12 +123,12 @@ func userValues(r *helmexec.Release, settings *cli.EnvSettings) (map[string]any,
 type need struct {
 	component  string
 	replicas   int32
-	autoscaled bool // replicas is its autoscaler's maximum
-	spread    []string // topology keys of required anti-affinity between its replicas
-	zones     bool     // --zone-spread
-	selector  map[string]string
-	tolerate  []corev1.Toleration
-	affinity  *corev1.NodeSelector // required node affinity
+	autoscaled bool     // replicas is its autoscaler's maximum
+	spread     []string // topology keys of required anti-affinity between its replicas
+	zones      bool     // --zone-spread
+	selector   map[string]string
+	tolerate   []corev1.Toleration
+	affinity   *corev1.NodeSelector // required node affinity
 }
 
 // placementNeeds are the components the chart will render and what each
