@@ -136,11 +136,12 @@ type PDB struct {
 // budget without one lands in the release namespace, like the chart's) and
 // a selector that matches the pod template labels.
 func (p *PDB) Selects(w *Workload) bool {
-	if ns := p.Budget.Namespace; ns != "" && ns != w.Namespace() {
-		return false
-	}
-	return SelectorMatches(p.Budget.Spec.Selector, w.PodLabels())
+	return besides(p.Budget.Namespace, w) && SelectorMatches(p.Budget.Spec.Selector, w.PodLabels())
 }
+
+// besides reports whether an object of namespace ns lands beside w: in
+// its namespace, or in none (Helm places it in the release's).
+func besides(ns string, w *Workload) bool { return ns == "" || ns == w.Namespace() }
 
 // SelectorMatches reports whether a label selector selects pods with the
 // given labels. A nil, empty or invalid selector selects nothing here:
@@ -166,12 +167,9 @@ type HPA struct {
 // without lands in the release's, as Helm places it) and a scaleTargetRef
 // naming w's kind and name in the apps group.
 func (h *HPA) Targets(w *Workload) bool {
-	if ns := h.Autoscaler.Namespace; ns != "" && ns != w.Namespace() {
-		return false
-	}
 	ref := h.Autoscaler.Spec.ScaleTargetRef
 	group, _, _ := strings.Cut(ref.APIVersion, "/")
-	return ref.Kind == w.Kind && ref.Name == w.Name() && group == "apps"
+	return besides(h.Autoscaler.Namespace, w) && ref.Kind == w.Kind && ref.Name == w.Name() && group == "apps"
 }
 
 // Range is the fewest and most replicas the autoscaler keeps (minReplicas

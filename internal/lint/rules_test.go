@@ -397,25 +397,20 @@ func autoscaled(f *fixture, name string, lo, hi int) {
 }
 
 // setCoreResources sets the resources of core's first container, in YAML.
-func setCoreResources(f *fixture, res string) {
-	f.t.Helper()
-	var v any
-	if err := yaml.Unmarshal([]byte(res), &v); err != nil {
-		f.t.Fatal(err)
-	}
-	spec := f.obj(dpl, "myharbor-core").Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
-	spec["containers"].([]any)[0].(map[string]any)["resources"] = v
-}
+func setCoreResources(f *fixture, res string) { setCoreContainer(f, "resources", res) }
 
 // setCoreEnv sets the env of core's first container, written in YAML.
-func setCoreEnv(f *fixture, env string) {
+func setCoreEnv(f *fixture, env string) { setCoreContainer(f, "env", env) }
+
+// setCoreContainer sets a field of core's first container, in YAML.
+func setCoreContainer(f *fixture, field, value string) {
 	f.t.Helper()
 	var v any
-	if err := yaml.Unmarshal([]byte(env), &v); err != nil {
+	if err := yaml.Unmarshal([]byte(value), &v); err != nil {
 		f.t.Fatal(err)
 	}
 	spec := f.obj(dpl, "myharbor-core").Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
-	spec["containers"].([]any)[0].(map[string]any)["env"] = v
+	spec["containers"].([]any)[0].(map[string]any)[field] = v
 }
 
 // Lint (HA014) and the post-renderer's warning read one reference test: a

@@ -83,26 +83,21 @@ func (v autoscaleValue) String() string {
 }
 
 func (v autoscaleValue) Set(s string) error {
-	for _, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		comp, rng, named := strings.Cut(item, "=")
-		if !named {
-			rng = comp
-		}
+	return eachItem(s, func(item, comp, rng string) error {
 		r, ok := parseRange(rng)
 		if !ok {
 			return fmt.Errorf("%q is not MIN:MAX or component=MIN:MAX (components: %s)", item, strings.Join(harbor.Components, ", "))
 		}
-		if !named {
+		if comp == "" {
 			v.a.All = &r
-			continue
+			return nil
 		}
 		if v.a.Exact == nil {
 			v.a.Exact = map[string]Range{}
 		}
-		v.a.Exact[strings.TrimSpace(comp)] = r
-	}
-	return nil
+		v.a.Exact[comp] = r
+		return nil
+	})
 }
 
 // UnmarshalJSON reads autoscale from a config file: the flag's text
