@@ -118,6 +118,7 @@ func (o *Options) helmRun(ctx context.Context, s command.Streams) (*helmexec.Run
 	if r.Self, err = helmexec.PostRendererCommand(); err != nil {
 		return nil, err
 	}
+	o.handOver(ctx, s.Err) // handover.go: last, right before Helm
 	return r, nil
 }
 

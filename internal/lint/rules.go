@@ -119,6 +119,18 @@ var Rules = []*Rule{
 		check: checkEnvCredentials,
 	},
 	{
+		ID: "HA015", Severity: Error,
+		Title: "Replica count pinned on a workload a HorizontalPodAutoscaler scales",
+		Fix:   "Drop spec.replicas from the workload's manifest so the autoscaler owns the count: post-render with `helm harborha post-render --autoscale <component>=MIN:MAX`, which writes the autoscaler and leaves replicas out.",
+		check: checkPinnedUnderAutoscaler,
+	},
+	{
+		ID: "HA016", Severity: Warning,
+		Title: "Autoscaler scales on CPU, but the pods request no CPU",
+		Fix:   "Give every container a CPU request (`<component>.resources.requests.cpu`; for registry `registry.registry.resources` and `registry.controller.resources`), or a LimitRange with a default CPU request in the namespace.",
+		check: checkAutoscalerCPURequests,
+	},
+	{
 		ID: ruleRejected, Severity: Error, ValidateOnly: true,
 		Title: "The API server rejects the object (--validate)",
 		Fix:   "Fix the object as the API server's message says; it would fail `helm install` the same way.",
