@@ -215,7 +215,7 @@ func describe(all []kbCluster) string {
 	}
 	parts := make([]string, len(all))
 	for i, c := range all {
-		parts[i] = fmt.Sprintf("%s (%s)", c.name, c.engine())
+		parts[i] = fmt.Sprintf("%s (%s)", c.name, c.server())
 	}
 	return "clusters there: " + strings.Join(parts, ", ")
 }

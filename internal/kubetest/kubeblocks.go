@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
 // KubeBlocks-shaped clusters that really run on the real node: the objects
@@ -60,6 +63,53 @@ var (
 	PostgreSQL = KBEngine{"postgresql", "postgresql", "postgresql-15-1.0.1", "15.18.0", "postgres", "postgres", "tcp-postgresql", 5432}
 	Redis      = KBEngine{"redis", "redis", "redis-7-1.0.1", "7.0.15", "default", "redis", "redis", 6379}
 )
+
+// KubeBlocks12API is the UseKubeBlocks version of an API server that
+// serves apps.kubeblocks.io/v1 Clusters only, as KubeBlocks 1.2 does
+// (apecloud/kubeblocks #10469 deleted v1alpha1; a request for it gets 404):
+// the 1.0.1 CRD without its v1alpha1 version, made at test time. The 1.2 CRD
+// itself is not among the shared inputs; its v1 schema is 1.0.1's plus
+// fields nothing here writes or reads.
+const KubeBlocks12API = "1.2-api"
+
+// clusterCRD is the Cluster CRD UseKubeBlocks installs for a version.
+func clusterCRD(t testing.TB, version string) *unstructured.Unstructured {
+	t.Helper()
+	file := version
+	if version == KubeBlocks12API {
+		file = "1.0.1"
+	}
+	objs, err := Decode(readAll(t, CRDFile(t, file)))
+	if err != nil || len(objs) != 1 || objs[0].GetName() != ClusterCRD {
+		t.Fatalf("CRD %s: %d objects, %v", file, len(objs), err)
+	}
+	crd := objs[0]
+	if version == KubeBlocks12API {
+		versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+		versions = slices.DeleteFunc(versions, func(v any) bool { m, _ := v.(map[string]any); return m["name"] != "v1" })
+		if len(versions) != 1 {
+			t.Fatalf("CRD 1.0.1 has no version v1 to serve alone")
+		}
+		if err := unstructured.SetNestedSlice(crd.Object, versions, "spec", "versions"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("kubetest: playing KubeBlocks 1.2's API server: the 1.0.1 Cluster CRD serving apps.kubeblocks.io/v1 only (v1alpha1 gets 404)")
+	}
+	return crd
+}
+
+// OwnFixture reads testdata/kubeblocks/<file> of this package: the objects
+// of KubeBlocks releases ../shared has no fixture for (1.0.2, 1.1, Valkey
+// on 1.2), written here from KubeBlocks' source (each file names its
+// sources).
+func OwnFixture(t testing.TB, file string) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := Decode(readAll(t, filepath.Join(testutil.RepoRoot(), "internal", "kubetest", "testdata", "kubeblocks", file)))
+	if err != nil {
+		t.Fatalf("fixture %s: %v", file, err)
+	}
+	return objs
+}
 
 // Pod is the name of the cluster's pod i.
 func (k *KBCluster) Pod(i int) string { return fmt.Sprintf("%s-%s-%d", k.Name, k.Engine.component, i) }
