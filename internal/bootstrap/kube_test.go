@@ -205,7 +205,9 @@ func TestDiscoveredClustersBootstrap(t *testing.T) {
 	}{
 		{"KubeBlocks 1.0 Redis", "1.0.1", func(t testing.TB) []*unstructured.Unstructured { return kubetest.Fixture(t, "kb-1.0-pg-redis.yaml") },
 			"myredis-redis-account-default", "[{myredis-redis-0 10.244.1.101:6379} {myredis-redis-1 10.244.2.102:6379}]"},
-		{"KubeBlocks 1.2 Valkey", kubetest.KubeBlocks12API, func(t testing.TB) []*unstructured.Unstructured { return kubetest.OwnFixture(t, "kb-1.2-pg-valkey.yaml") },
+		{"KubeBlocks 1.2 Valkey", kubetest.KubeBlocks12API, func(t testing.TB) []*unstructured.Unstructured {
+			return kubetest.OwnFixture(t, "kb-1.2-pg-valkey.yaml")
+		},
 			"myvalkey-valkey-account-default", "[{myvalkey-valkey-0 10.246.1.41:6379} {myvalkey-valkey-1 10.246.2.41:6379}]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
