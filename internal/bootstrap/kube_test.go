@@ -64,7 +64,7 @@ func TestObjectsPassServerSideValidation(t *testing.T) {
 		input,
 		postgresJob(o, pgRef),
 		redisJob(o, o.Redis.Nodes, rdRef),
-		redisNodesConfigMap(ns, o.Release, RedisNodes{User: "harbor", Namespace: ns, Service: "myredis-redis-redis", Pods: []string{"myredis-redis-0", "myredis-redis-1"}}),
+		RedisNodesConfigMap(ns, o.Release, RedisNodes{User: "harbor", Namespace: ns, Service: "myredis-redis-redis", Pods: []string{"myredis-redis-0", "myredis-redis-1"}}),
 	)
 	dry, err := DryRun(o)
 	if err != nil {

@@ -53,8 +53,9 @@ func ReadRedisNodes(cm *corev1.ConfigMap) (RedisNodes, error) {
 	return r, nil
 }
 
-// redisNodesConfigMap is the record as bootstrap writes it.
-func redisNodesConfigMap(ns, release string, r RedisNodes) *corev1.ConfigMap {
+// RedisNodesConfigMap is the record as bootstrap writes it in Harbor's
+// namespace ns.
+func RedisNodesConfigMap(ns, release string, r RedisNodes) *corev1.ConfigMap {
 	labels := generated.Labels(release, "redis")
 	labels[harbor.LabelRelease] = release // listed with the release's ConfigMaps (doctor)
 	return &corev1.ConfigMap{
@@ -82,7 +83,7 @@ func (r *runner) recordRedisNodes(ctx context.Context, nodes []redisNode) {
 	}
 	slices.Sort(rec.Pods)
 	ns := r.o.Namespace
-	want := redisNodesConfigMap(ns, r.o.Release, rec)
+	want := RedisNodesConfigMap(ns, r.o.Release, rec)
 	cms := r.c.Typed.CoreV1().ConfigMaps(ns)
 	cur, err := cms.Get(ctx, want.Name, metav1.GetOptions{})
 	op := kube.Op{Verb: "get", Resource: "configmaps", Namespace: ns, Name: want.Name}

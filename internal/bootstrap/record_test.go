@@ -54,7 +54,7 @@ func TestRecordRedisNodes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var objs []runtime.Object
 			if tt.existing != nil {
-				objs = append(objs, redisNodesConfigMap("harbor", "myharbor", RedisNodes{User: "harbor", Namespace: "db", Service: "myredis-redis-redis", Pods: tt.existing}))
+				objs = append(objs, RedisNodesConfigMap("harbor", "myharbor", RedisNodes{User: "harbor", Namespace: "db", Service: "myredis-redis-redis", Pods: tt.existing}))
 			}
 			cs := fake.NewClientset(objs...)
 			if tt.deny {
