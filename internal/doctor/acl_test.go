@@ -52,7 +52,10 @@ func TestACLCheck(t *testing.T) {
 		},
 		{
 			name: "a record of another user",
-			edit: func(w *world) { w.redisUser("registry"); w.bootstrapped("harbor", "myredis-redis-0", "myredis-redis-1") },
+			edit: func(w *world) {
+				w.redisUser("registry")
+				w.bootstrapped("harbor", "myredis-redis-0", "myredis-redis-1")
+			},
 			want: []want{{redis(), "acl", Unchecked, []string{`Harbor logs in to Redis as user "registry", but bootstrap recorded the pods of user "harbor"`}}},
 			code: ExitUnverified,
 		},
