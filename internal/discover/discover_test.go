@@ -247,11 +247,7 @@ func TestSentinel(t *testing.T) {
 		{
 			name: "1.0 with a shared password and a custom master name", file: "kb-1.0-pg-redis.yaml",
 			edit: func(t *testing.T, objs []*unstructured.Unstructured) {
-				pw := secretValue(t, objs, "myredis-redis-account-default", "password")
-				edit(t, objs, "Secret", "myredis-redis-sentinel-account-default", func(o *unstructured.Unstructured) {
-					set(t, o, map[string]any{"username": "default", "password": pw}, "stringData")
-					unstructured.RemoveNestedField(o.Object, "data")
-				})
+				sharePassword(t, objs, "myredis-redis-account-default", "myredis-redis-sentinel-account-default")
 				edit(t, objs, "Cluster", "myredis", func(o *unstructured.Unstructured) {
 					specs, _, _ := unstructured.NestedSlice(o.Object, "spec", "componentSpecs")
 					specs[0].(map[string]any)["env"] = []any{map[string]any{"name": "CUSTOM_SENTINEL_MASTER_NAME", "value": "harbor-master"}}
@@ -274,11 +270,7 @@ func TestSentinel(t *testing.T) {
 		{
 			name: "1.2 Valkey with a shared password: master set <c>-valkey", file: "kb-1.2-pg-valkey.yaml",
 			edit: func(t *testing.T, objs []*unstructured.Unstructured) {
-				pw := secretValue(t, objs, "myvalkey-valkey-account-default", "password")
-				edit(t, objs, "Secret", "myvalkey-valkey-sentinel-account-default", func(o *unstructured.Unstructured) {
-					set(t, o, map[string]any{"username": "default", "password": pw}, "stringData")
-					unstructured.RemoveNestedField(o.Object, "data")
-				})
+				sharePassword(t, objs, "myvalkey-valkey-account-default", "myvalkey-valkey-sentinel-account-default")
 			},
 			wantAddr: "10.96.210.42:26379", wantSet: "myvalkey-valkey",
 		},
@@ -313,6 +305,16 @@ func TestSentinel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sharePassword gives the Sentinel account Secret the data account's
+// password (systemAccounts secretRef).
+func sharePassword(t *testing.T, objs []*unstructured.Unstructured, data, sentinel string) {
+	pw := secretValue(t, objs, data, "password")
+	edit(t, objs, "Secret", sentinel, func(o *unstructured.Unstructured) {
+		set(t, o, map[string]any{"username": "default", "password": pw}, "stringData")
+		unstructured.RemoveNestedField(o.Object, "data")
+	})
 }
 
 // stringDataToData: the fake clientset does not merge stringData as the

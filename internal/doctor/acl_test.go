@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -76,16 +75,7 @@ func TestACLCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newWorld(t)
-			tt.edit(w)
-			r, _, err := w.diagnose(Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkReport(t, r, tt.want)
-			if got := r.Code(); got != tt.code {
-				t.Errorf("exit status %d, want %d", got, tt.code)
-			}
+			r := diagnoseCase(t, tt.edit, tt.want, tt.code)
 			if len(tt.want) == 0 && slices.ContainsFunc(r.Checks, func(c Check) bool { return c.Check == "acl" }) {
 				t.Errorf("an acl check without a user or a record: %+v", r.Checks)
 			}
@@ -130,14 +120,7 @@ func (w *world) redisUser(user string) {
 			}
 		}
 	}
-	for _, o := range w.objs {
-		switch x := o.(type) {
-		case *appsv1.Deployment:
-			set(&x.Spec.Template.Spec)
-		case *appsv1.StatefulSet:
-			set(&x.Spec.Template.Spec)
-		}
-	}
+	w.editPodSpecs(set)
 }
 
 // bootstrapped adds bootstrap's record of the pods it gave the user to
@@ -174,30 +157,13 @@ func (w *world) useValkey() {
 		return ok && strings.HasPrefix(m.GetName(), "myredis-")
 	})
 	w.clusters = slices.DeleteFunc(w.clusters, func(c *unstructured.Unstructured) bool { return c.GetName() == "myredis" })
-	node := map[string]int{}
+	var valkey []*unstructured.Unstructured
 	for _, o := range kubetest.OwnFixture(w.t, "kb-1.2-pg-valkey.yaml") {
-		if !strings.HasPrefix(o.GetName(), "myvalkey") {
-			continue
-		}
-		switch o.GetKind() {
-		case "Cluster":
-			w.clusters = append(w.clusters, o)
-		case "Service":
-			svc := convert(w.t, o, &corev1.Service{})
-			if svc.Name == "myvalkey-valkey-valkey" {
-				svc.Spec.ClusterIP, svc.Spec.ClusterIPs = redisIP, []string{redisIP}
-			}
-			w.objs = append(w.objs, svc)
-		case "Pod":
-			p := convert(w.t, o, &corev1.Pod{})
-			comp := p.Labels[discover.LabelComponent]
-			p.Spec.NodeName = nodeNames[node[comp]%len(nodeNames)]
-			node[comp]++
-			p.UID = ktypes.UID("uid-" + p.Name)
-			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-			w.objs = append(w.objs, p)
+		if strings.HasPrefix(o.GetName(), "myvalkey") {
+			valkey = append(valkey, o)
 		}
 	}
+	w.addClusters(valkey, map[string]string{"myvalkey-valkey-valkey": redisIP})
 	w.objs = append(w.objs, endpointSlice("myvalkey-valkey-valkey", "myvalkey-valkey-0"))
 	if n := len(w.pods("myvalkey-valkey-sentinel-")); n != 3 {
 		w.t.Fatalf("the Valkey fixture has %d Sentinel pods, want 3", n)
