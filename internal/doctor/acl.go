@@ -28,33 +28,12 @@ import (
 // unless bootstrap recorded a user.
 func (k *checker) aclCheck(t *target, users []string) {
 	cl, v, subject := t.cluster, t.view, t.subject()
-	name := bootstrap.RedisNodesName(k.o.Release)
-	user := ""
-	for _, u := range users {
-		if u != "default" {
-			user = u
-			break
-		}
-	}
-	cm := k.l.configMapsByName()[name]
-	if cm == nil {
-		if user != "" {
-			k.r.unchecked(subject, "acl", fmt.Errorf("Harbor logs in to Redis as user %q, but there is no record of the pods bootstrap gave it to (ConfigMap %s/%s: bootstrap has not run since it writes one, or the user was made by hand); run helm harborha bootstrap %s --redis-user %s once so that doctor can compare",
-				user, k.c.Namespace, name, k.o.Release, user))
-		}
-		return
-	}
-	rec, err := bootstrap.ReadRedisNodes(cm)
-	if err != nil {
-		k.r.unchecked(subject, "acl", err)
+	rec, ok := k.aclRecord(subject, harborUser(users))
+	if !ok {
 		return
 	}
 	fix := fmt.Sprintf("run bootstrap again (helm harborha bootstrap %s --redis-user %s, or helm harborha upgrade): it gives every running data pod the user and records them", k.o.Release, rec.User)
 	switch {
-	case user != "" && user != rec.User:
-		k.r.unchecked(subject, "acl", fmt.Errorf("Harbor logs in to Redis as user %q, but bootstrap recorded the pods of user %q (ConfigMap %s/%s); run helm harborha bootstrap %s --redis-user %s so that doctor can compare",
-			user, rec.User, k.c.Namespace, name, k.o.Release, user))
-		return
 	case v.errs["pods"] != nil:
 		k.r.unchecked(subject, "acl", v.errs["pods"])
 		return
@@ -84,6 +63,43 @@ func (k *checker) aclCheck(t *target, users []string) {
 	default:
 		k.r.ok(subject, "acl", "user %q: bootstrap gave it to every data pod (%s)", rec.User, strings.Join(pods, ", "))
 	}
+}
+
+// harborUser is the first Redis username of Harbor's configuration other
+// than "default", or "".
+func harborUser(users []string) string {
+	for _, u := range users {
+		if u != "default" {
+			return u
+		}
+	}
+	return ""
+}
+
+// aclRecord is bootstrap's record of the pods it gave Harbor's user (user,
+// "" when the configuration names none), when there is one to compare
+// with; otherwise it says why not, if it must.
+func (k *checker) aclRecord(subject, user string) (bootstrap.RedisNodes, bool) {
+	name := bootstrap.RedisNodesName(k.o.Release)
+	cm := k.l.configMapsByName()[name]
+	if cm == nil {
+		if user != "" {
+			k.r.unchecked(subject, "acl", fmt.Errorf("Harbor logs in to Redis as user %q, but there is no record of the pods bootstrap gave it to (ConfigMap %s/%s: bootstrap has not run since it writes one, or the user was made by hand); run helm harborha bootstrap %s --redis-user %s once so that doctor can compare",
+				user, k.c.Namespace, name, k.o.Release, user))
+		}
+		return bootstrap.RedisNodes{}, false
+	}
+	rec, err := bootstrap.ReadRedisNodes(cm)
+	if err != nil {
+		k.r.unchecked(subject, "acl", err)
+		return rec, false
+	}
+	if user != "" && user != rec.User {
+		k.r.unchecked(subject, "acl", fmt.Errorf("Harbor logs in to Redis as user %q, but bootstrap recorded the pods of user %q (ConfigMap %s/%s); run helm harborha bootstrap %s --redis-user %s so that doctor can compare",
+			user, rec.User, k.c.Namespace, name, k.o.Release, user))
+		return rec, false
+	}
+	return rec, true
 }
 
 // describePod is "pod (role)", or the pod alone without a role.
