@@ -321,19 +321,25 @@ func TestDiagnose(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := newWorld(t)
-			tt.edit(w)
-			r, _, err := w.diagnose(Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkReport(t, r, tt.want)
-			if got := r.Code(); got != tt.code {
-				t.Errorf("exit status %d, want %d", got, tt.code)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { diagnoseCase(t, tt.edit, tt.want, tt.code) })
 	}
+}
+
+// diagnoseCase diagnoses the world after edit, and checks the report
+// (checkReport) and its exit status.
+func diagnoseCase(t *testing.T, edit func(w *world), wants []want, code int) *Report {
+	t.Helper()
+	w := newWorld(t)
+	edit(w)
+	r, _, err := w.diagnose(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, r, wants)
+	if got := r.Code(); got != code {
+		t.Errorf("exit status %d, want %d", got, code)
+	}
+	return r
 }
 
 // checkReport: every wanted check is there with its status and words, and
