@@ -5,7 +5,7 @@ package overlays
 
 import "embed"
 
-// FS holds pdb.yaml and shared-pvc.yaml.
+// FS holds pdb.yaml, hpa.yaml and shared-pvc.yaml.
 //
 //go:embed *.yaml
 var FS embed.FS

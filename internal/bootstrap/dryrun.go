@@ -49,7 +49,8 @@ func DryRun(opts Spec) ([]byte, error) {
 		if len(nodes) == 0 {
 			nodes = []string{r.addr()}
 			if r.Service != "" {
-				fmt.Fprintf(&b, "# REDIS_NODES: at run time, every running pod behind Service %s/%s.\n", r.Namespace, r.Service)
+				fmt.Fprintf(&b, "# REDIS_NODES: at run time, every running pod of Service %s/%s's component.\n", r.Namespace, r.Service)
+				fmt.Fprintf(&b, "# Then ConfigMap %s/%s records those pods (doctor compares the cluster's pods with it).\n", o.Namespace, RedisNodesName(o.Release))
 			}
 		}
 		add(redisRun(o), func(pw passwordRef) *batchv1.Job { return redisJob(o, nodes, pw) })

@@ -20,6 +20,10 @@ func TestDryRunGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Golden(t, filepath.Join("testdata", "dry-run.golden.yaml"), doc)
+	// It says where the Redis pods that get the user are recorded.
+	if !strings.Contains(string(doc), "# Then ConfigMap harbor/myharbor-harborha-redis-nodes records those pods") {
+		t.Error("the dry run does not name the record of the Redis pods")
+	}
 }
 
 // Every secret value in the dry run is the placeholder, and every

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,7 @@ func TestObjectsPassServerSideValidation(t *testing.T) {
 		input,
 		postgresJob(o, pgRef),
 		redisJob(o, o.Redis.Nodes, rdRef),
+		RedisNodesConfigMap(ns, o.Release, RedisNodes{User: "harbor", Namespace: ns, Service: "myredis-redis-redis", Pods: []string{"myredis-redis-0", "myredis-redis-1"}}),
 	)
 	dry, err := DryRun(o)
 	if err != nil {
@@ -188,49 +190,73 @@ func (k *kubelet) follow(ctx context.Context, ns string) (stop func()) {
 	return func() { cancel(); k.runs.Wait() }
 }
 
-// From discovery to the Jobs, on the KubeBlocks 1.0 fixtures: the superuser
-// Secrets discovery names pass bootstrap's checks, every Redis data pod
-// (not the sentinel) becomes a node, and the objects pass validation.
+// From discovery to the Jobs, on the KubeBlocks 1.0 fixtures and on 1.2's
+// API with Valkey (Harbor's Redis either way): the superuser Secrets
+// discovery names pass bootstrap's checks, every data pod (not Sentinel's)
+// becomes a node, and the objects pass validation.
 // Not parallel: it installs a KubeBlocks CRD.
 func TestDiscoveredClustersBootstrap(t *testing.T) {
 	env := kubetest.Start(t)
-	env.UseKubeBlocks(t, "1.0.1")
-	ns := env.Namespace(t, "bootstrap-discover")
-	env.Create(t, ns, kubetest.Fixture(t, "kb-1.0-pg-redis.yaml")...)
-	ctx := context.Background()
-	c := &kube.Client{Typed: env.Typed, Dynamic: env.Dynamic, Server: env.Server, Context: kubetest.Context, Namespace: ns}
-	found, err := discover.Discover(ctx, c, discover.Query{Namespace: ns})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var progress bytes.Buffer
-	o := Spec{Release: "myharbor", Namespace: ns, Progress: &progress,
-		Postgres: &PostgresTarget{Endpoint: EndpointFrom(found.PostgreSQL)},
-		Redis:    &RedisTarget{Endpoint: EndpointFrom(found.Redis), User: "harbor", Service: found.Redis.Service},
-	}.withDefaults()
-	r := newRunner(c, o)
-	for engine, e := range map[string]Endpoint{"PostgreSQL": o.Postgres.Endpoint, "Redis": o.Redis.Endpoint} {
-		if err := r.checkSuperuser(ctx, engine, e); err != nil {
-			t.Errorf("%s: %v", engine, err)
-		}
-	}
-	nodes, err := r.redisNodes(ctx, o.Redis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(nodes, " "); got != "10.244.1.101:6379 10.244.2.102:6379" {
-		t.Errorf("Redis nodes %q, want both data pods of the fixture\n%s", got, progress.String())
-	}
-	pgJob := postgresJob(o, passwordRef{secret: DatabaseSecretName(o.Release), key: DatabasePasswordKey})
-	env0 := pgJob.Spec.Template.Spec.Containers[0].Env
-	if env0[0].Value != found.PostgreSQL.ClusterIP || env0[1].Value != "5432" || env0[3].ValueFrom.SecretKeyRef.Name != found.PostgreSQL.Secret {
-		t.Errorf("the PostgreSQL Job does not reach the discovered cluster: %v %v %v", env0[0], env0[1], env0[3].ValueFrom.SecretKeyRef)
-	}
-	objs := toUnstructured(t, pgJob, redisJob(o, nodes, passwordRef{secret: RedisSecretName(o.Release), key: RedisPasswordKey}))
-	for i, err := range env.DryRunCreate(ctx, ns, objs) {
-		if err != nil {
-			t.Errorf("%s: %v", objs[i].GetName(), err)
-		}
+	for _, tc := range []struct {
+		name, crd string
+		objs      func(testing.TB) []*unstructured.Unstructured
+		superuser string
+		nodes     string
+	}{
+		{"KubeBlocks 1.0 Redis", "1.0.1", func(t testing.TB) []*unstructured.Unstructured { return kubetest.Fixture(t, "kb-1.0-pg-redis.yaml") },
+			"myredis-redis-account-default", "[{myredis-redis-0 10.244.1.101:6379} {myredis-redis-1 10.244.2.102:6379}]"},
+		{"KubeBlocks 1.2 Valkey", kubetest.KubeBlocks12API, func(t testing.TB) []*unstructured.Unstructured {
+			return kubetest.OwnFixture(t, "kb-1.2-pg-valkey.yaml")
+		},
+			"myvalkey-valkey-account-default", "[{myvalkey-valkey-0 10.246.1.41:6379} {myvalkey-valkey-1 10.246.2.41:6379}]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env.UseKubeBlocks(t, tc.crd)
+			ns := env.Namespace(t, "bootstrap-discover")
+			env.Create(t, ns, tc.objs(t)...)
+			ctx := context.Background()
+			c := &kube.Client{Typed: env.Typed, Dynamic: env.Dynamic, Server: env.Server, Context: kubetest.Context, Namespace: ns}
+			found, err := discover.Discover(ctx, c, discover.Query{Namespace: ns})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var progress bytes.Buffer
+			o := Spec{Release: "myharbor", Namespace: ns, Progress: &progress,
+				Postgres: &PostgresTarget{Endpoint: EndpointFrom(found.PostgreSQL)},
+				Redis:    &RedisTarget{Endpoint: EndpointFrom(found.Redis), User: "harbor", Service: found.Redis.Service},
+			}.withDefaults()
+			if o.Redis.Secret.Name != tc.superuser {
+				t.Errorf("Redis superuser Secret %s, want %s", o.Redis.Secret.Name, tc.superuser)
+			}
+			r := newRunner(c, o)
+			for engine, e := range map[string]Endpoint{"PostgreSQL": o.Postgres.Endpoint, "Redis": o.Redis.Endpoint} {
+				if err := r.checkSuperuser(ctx, engine, e); err != nil {
+					t.Errorf("%s: %v", engine, err)
+				}
+			}
+			nodes, err := r.redisNodes(ctx, o.Redis)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(nodes); got != tc.nodes {
+				t.Errorf("Redis nodes %s, want both data pods of the fixture %s\n%s", got, tc.nodes, progress.String())
+			}
+			pgJob := postgresJob(o, passwordRef{secret: DatabaseSecretName(o.Release), key: DatabasePasswordKey})
+			env0 := pgJob.Spec.Template.Spec.Containers[0].Env
+			if env0[0].Value != found.PostgreSQL.ClusterIP || env0[1].Value != "5432" || env0[3].ValueFrom.SecretKeyRef.Name != found.PostgreSQL.Secret {
+				t.Errorf("the PostgreSQL Job does not reach the discovered cluster: %v %v %v", env0[0], env0[1], env0[3].ValueFrom.SecretKeyRef)
+			}
+			var addrs []string
+			for _, n := range nodes {
+				addrs = append(addrs, n.addr)
+			}
+			objs := toUnstructured(t, pgJob, redisJob(o, addrs, passwordRef{secret: RedisSecretName(o.Release), key: RedisPasswordKey}))
+			for i, err := range env.DryRunCreate(ctx, ns, objs) {
+				if err != nil {
+					t.Errorf("%s: %v", objs[i].GetName(), err)
+				}
+			}
+		})
 	}
 }
 

@@ -99,7 +99,7 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 			return res, err
 		}
 	}
-	var nodes []string
+	var nodes []redisNode
 	var redisCopy *accountCredential
 	if o.Redis == nil && o.RedisCopy != nil {
 		var err error
@@ -148,12 +148,17 @@ func (r *runner) postgres(ctx context.Context) (*DatabaseResult, error) {
 	return &DatabaseResult{Role: pg.Role, Database: pg.Database, Secret: j.cred.secret, Rotated: j.rotating()}, nil
 }
 
-func (r *runner) redis(ctx context.Context, nodes []string) (*RedisResult, error) {
+func (r *runner) redis(ctx context.Context, nodes []redisNode) (*RedisResult, error) {
 	j := redisRun(r.o)
-	if err := r.bootstrap(ctx, j, func(pw passwordRef) *batchv1.Job { return redisJob(r.o, nodes, pw) }); err != nil {
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = n.addr
+	}
+	if err := r.bootstrap(ctx, j, func(pw passwordRef) *batchv1.Job { return redisJob(r.o, addrs, pw) }); err != nil {
 		return nil, err
 	}
-	return &RedisResult{User: r.o.Redis.User, Secret: j.cred.secret, Nodes: nodes, Rotated: j.rotating()}, nil
+	r.recordRedisNodes(ctx, nodes)
+	return &RedisResult{User: r.o.Redis.User, Secret: j.cred.secret, Nodes: addrs, Rotated: j.rotating()}, nil
 }
 
 // bootstrap is one engine's sequence: its Secret, its Job, and the end of
@@ -206,17 +211,30 @@ func keysOf(m map[string][]byte) string {
 	return strings.Join(keys, ", ")
 }
 
-// roleLabel is KubeBlocks' role label: the primary Service selects on it,
-// the data pods of every role share the rest of the selector.
-const roleLabel = "kubeblocks.io/role"
+// Labels the primary Service selects on that other data pods lack: the
+// role, and the release phase (KubeBlocks 1.1's Rollouts add pods labelled
+// canary, which serve once promoted to stable).
+const (
+	roleLabel         = "kubeblocks.io/role"
+	releasePhaseLabel = "apps.kubeblocks.io/release-phase"
+)
 
-// redisNodes are the addresses the Redis Job configures: the given ones,
-// else every running pod behind the Service, else the primary alone.
-func (r *runner) redisNodes(ctx context.Context, t *RedisTarget) ([]string, error) {
+// redisNode is a data node the Redis Job configures: its address and, when
+// found through the Service, its pod.
+type redisNode struct{ pod, addr string }
+
+// redisNodes are the nodes the Redis Job configures: the given addresses,
+// else every running pod of the Service's component, else the primary
+// alone; sorted by address.
+func (r *runner) redisNodes(ctx context.Context, t *RedisTarget) ([]redisNode, error) {
 	if len(t.Nodes) > 0 {
-		return t.Nodes, nil
+		var nodes []redisNode
+		for _, a := range t.Nodes {
+			nodes = append(nodes, redisNode{addr: a})
+		}
+		return nodes, nil
 	}
-	primaryOnly := []string{t.addr()}
+	primaryOnly := []redisNode{{addr: t.addr()}}
 	if t.Service == "" {
 		r.say("warning: only the Redis primary %s gets the user %q: pass the cluster's Service so that every replica gets it too (ACL users are not replicated)", t.addr(), t.User)
 		return primaryOnly, nil
@@ -227,7 +245,7 @@ func (r *runner) redisNodes(ctx context.Context, t *RedisTarget) ([]string, erro
 	}
 	sel := labels.Set{}
 	for k, v := range svc.Spec.Selector {
-		if k != roleLabel {
+		if k != roleLabel && k != releasePhaseLabel {
 			sel[k] = v
 		}
 	}
@@ -240,19 +258,23 @@ func (r *runner) redisNodes(ctx context.Context, t *RedisTarget) ([]string, erro
 		return nil, r.c.Explain(err, kube.Op{Verb: "list", Resource: "pods", Namespace: t.Namespace})
 	}
 	port := redisPort(svc, t.Port)
-	var nodes []string
+	var nodes []redisNode
 	for _, p := range pods.Items {
 		if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" {
 			r.say("warning: Redis pod %s/%s is %s: it does not get the user %q; run bootstrap again once it runs", p.Namespace, p.Name, p.Status.Phase, t.User)
 			continue
 		}
-		nodes = append(nodes, p.Status.PodIP+":"+strconv.Itoa(port))
+		nodes = append(nodes, redisNode{pod: p.Name, addr: p.Status.PodIP + ":" + strconv.Itoa(port)})
 	}
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("no running Redis pod behind Service %s/%s (selector %s): wait until the cluster runs", t.Namespace, t.Service, sel)
 	}
-	sort.Strings(nodes)
-	r.say("Redis nodes behind Service %s/%s: %s", t.Namespace, t.Service, strings.Join(nodes, ", "))
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].addr < nodes[j].addr })
+	shown := make([]string, len(nodes))
+	for i, n := range nodes {
+		shown[i] = n.addr + " (" + n.pod + ")"
+	}
+	r.say("Redis nodes of Service %s/%s: %s", t.Namespace, t.Service, strings.Join(shown, ", "))
 	return nodes, nil
 }
 

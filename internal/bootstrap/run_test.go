@@ -550,28 +550,33 @@ func TestRunInterruptedDeletesTheJob(t *testing.T) {
 	}
 }
 
-func TestRedisNodesAreEveryRunningPodBehindTheService(t *testing.T) {
+// Every running data pod of the Service's component gets the user: the
+// primary, the secondaries, and a pod a KubeBlocks 1.1 Rollout added
+// (release-phase canary: the Service does not select it until it is
+// promoted, and then it serves).
+func TestRedisNodesAreEveryRunningPodOfTheComponent(t *testing.T) {
 	t.Parallel()
 	sel := map[string]string{"app.kubernetes.io/instance": "myredis", "apps.kubeblocks.io/component-name": "redis"}
-	pod := func(name, ip, role string, phase corev1.PodPhase) *corev1.Pod {
-		l := map[string]string{roleLabel: role}
+	pod := func(name, ip, role, phase string, status corev1.PodPhase) *corev1.Pod {
+		l := map[string]string{roleLabel: role, releasePhaseLabel: phase}
 		for k, v := range sel {
 			l[k] = v
 		}
-		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "db", Labels: l}, Status: corev1.PodStatus{Phase: phase, PodIP: ip}}
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "db", Labels: l}, Status: corev1.PodStatus{Phase: status, PodIP: ip}}
 	}
-	svcSel := map[string]string{roleLabel: "primary"}
+	svcSel := map[string]string{roleLabel: "primary", releasePhaseLabel: "stable"}
 	for k, v := range sel {
 		svcSel[k] = v
 	}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "myredis-redis-redis", Namespace: "db"},
 		Spec: corev1.ServiceSpec{Selector: svcSel, Ports: []corev1.ServicePort{{Name: "redis", Port: 6379}}}}
-	other := pod("other-0", "10.0.9.9", "primary", corev1.PodRunning)
+	other := pod("other-0", "10.0.9.9", "primary", "stable", corev1.PodRunning)
 	other.Labels["app.kubernetes.io/instance"] = "otherredis"
 	k := newKubelet(t, runJobs, svc, other,
-		pod("myredis-redis-1", "10.0.0.12", "secondary", corev1.PodRunning),
-		pod("myredis-redis-0", "10.0.0.11", "primary", corev1.PodRunning),
-		pod("myredis-redis-2", "", "", corev1.PodPending))
+		pod("myredis-redis-1", "10.0.0.12", "secondary", "stable", corev1.PodRunning),
+		pod("myredis-redis-0", "10.0.0.11", "primary", "stable", corev1.PodRunning),
+		pod("myredis-redis-3", "10.0.0.14", "secondary", "canary", corev1.PodRunning),
+		pod("myredis-redis-2", "", "", "stable", corev1.PodPending))
 	var progress bytes.Buffer
 	o := Spec{Release: "myharbor", Namespace: "harbor", Progress: &progress, Redis: &RedisTarget{
 		Endpoint: Endpoint{Namespace: "db", Host: "10.96.0.20", Port: 6379, Secret: SecretRef{Name: "s"}}, User: "harbor", Service: "myredis-redis-redis"}}.withDefaults()
@@ -579,7 +584,7 @@ func TestRedisNodesAreEveryRunningPodBehindTheService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(nodes, " "); got != "10.0.0.11:6379 10.0.0.12:6379" {
+	if got := fmt.Sprint(nodes); got != "[{myredis-redis-0 10.0.0.11:6379} {myredis-redis-1 10.0.0.12:6379} {myredis-redis-3 10.0.0.14:6379}]" {
 		t.Errorf("nodes: %s", got)
 	}
 	if !strings.Contains(progress.String(), `warning: Redis pod db/myredis-redis-2 is Pending: it does not get the user "harbor"`) {

@@ -28,7 +28,8 @@ const (
 	labelAccount10      = "apps.kubeblocks.io/system-account"  // 1.0
 	labelInstanceSet    = "workloads.kubeblocks.io/managed-by" // 0.9, 1.0 pods
 	labelWorkloadType07 = "apps.kubeblocks.io/workload-type"   // 0.7 pods
-	annotationCRDAPI    = "kubeblocks.io/crd-api-version"      // 1.0
+	labelReleasePhase   = "apps.kubeblocks.io/release-phase"   // 1.0.1+ pods
+	annotationCRDAPI    = "kubeblocks.io/crd-api-version"      // 1.0, 1.1 (1.2 no longer sets it)
 	envSentinelMaster   = "CUSTOM_SENTINEL_MASTER_NAME"
 	apiV1               = "apps.kubeblocks.io/v1"
 )
@@ -129,12 +130,13 @@ func firstString(u *unstructured.Unstructured, fields ...string) string {
 
 // engine classifies the cluster: the ClusterDefinition first, then the
 // component definitions' names (1.0 and hand-written CRs may lack both the
-// label and clusterDef).
+// label and clusterDef). Valkey is Redis to Harbor: it speaks the Redis
+// protocol and ACLs.
 func (c kbCluster) engine() Engine {
 	switch c.clusterDef {
 	case "postgresql":
 		return PostgreSQL
-	case "redis":
+	case "redis", serverValkey.name:
 		return Redis
 	case "":
 	default:
@@ -144,7 +146,7 @@ func (c kbCluster) engine() Engine {
 		switch {
 		case strings.HasPrefix(comp.def, "postgresql"):
 			return PostgreSQL
-		case strings.HasPrefix(comp.def, "redis"):
+		case strings.HasPrefix(comp.def, "redis"), strings.HasPrefix(comp.def, serverValkey.name):
 			return Redis
 		}
 	}
@@ -165,29 +167,77 @@ func (c kbCluster) legacy() bool {
 	return len(c.components) > 0
 }
 
+// redisServer is a Redis-protocol server KubeBlocks runs: its definition
+// and component names, and the names of its ports (REFERENCE.md §2.3,
+// §3.1; kubeblocks-addons addons/valkey, KubeBlocks 1.2: ClusterDefinition
+// valkey, ComponentDefinitions valkey-<major> and valkey-sentinel-<major>,
+// components valkey and valkey-sentinel, ports valkey 6379 and
+// valkey-sentinel 26379).
+type redisServer struct {
+	name     string         // ClusterDefinition and data component: "redis", "valkey"
+	dataDef  *regexp.Regexp // the data component's definition
+	others   []string       // definition prefixes the data pattern also matches
+	sentinel string         // the Sentinel component and definition prefix
+}
+
 var (
-	redisDataDef   = regexp.MustCompile(`^redis(-\d+)?(-.*)?$`)
-	redisOtherDefs = []string{"redis-sentinel", "redis-twemproxy", "redis-cluster"}
+	serverRedis = redisServer{name: "redis", dataDef: regexp.MustCompile(`^redis(-\d+)?(-.*)?$`),
+		others: []string{"redis-sentinel", "redis-twemproxy", "redis-cluster"}, sentinel: "redis-sentinel"}
+	serverValkey = redisServer{name: "valkey", dataDef: regexp.MustCompile(`^valkey(-\d+)?(-.*)?$`),
+		others: []string{"valkey-sentinel"}, sentinel: "valkey-sentinel"}
 )
+
+// isData reports whether a component definition is the server's data one.
+func (s redisServer) isData(def string) bool {
+	if !s.dataDef.MatchString(def) {
+		return false
+	}
+	for _, p := range s.others {
+		if strings.HasPrefix(def, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// redisServer is the Redis-protocol server of a Redis cluster: Valkey when
+// its ClusterDefinition, a component definition or a component's name says
+// so, else Redis.
+func (c kbCluster) redisServer() redisServer {
+	if c.clusterDef == serverValkey.name {
+		return serverValkey
+	}
+	for _, comp := range c.components {
+		if strings.HasPrefix(comp.def, serverValkey.name) || (comp.def == "" && strings.HasPrefix(comp.name, serverValkey.name)) {
+			return serverValkey
+		}
+	}
+	return serverRedis
+}
+
+// server names what the cluster runs, for people: "valkey" for Valkey, the
+// engine otherwise.
+func (c kbCluster) server() string {
+	if e := c.engine(); e != Redis {
+		return string(e)
+	}
+	return c.redisServer().name
+}
 
 // dataComponent is the component Harbor connects to.
 func (c kbCluster) dataComponent(e Engine) (kbComponent, bool) {
+	conventional := string(e)
 	match := func(comp kbComponent) bool {
 		switch e {
 		case PostgreSQL:
 			return strings.HasPrefix(comp.def, "postgresql")
 		case Redis:
-			if !redisDataDef.MatchString(comp.def) {
-				return false
-			}
-			for _, p := range redisOtherDefs {
-				if strings.HasPrefix(comp.def, p) {
-					return false
-				}
-			}
-			return true
+			return c.redisServer().isData(comp.def)
 		}
 		return false
+	}
+	if e == Redis {
+		conventional = c.redisServer().name
 	}
 	for _, comp := range c.components {
 		if match(comp) {
@@ -197,7 +247,7 @@ func (c kbCluster) dataComponent(e Engine) (kbComponent, bool) {
 	// Hand-written CRs may use other definition names: fall back to the
 	// conventional component name, then to a lone component.
 	for _, comp := range c.components {
-		if comp.name == string(e) {
+		if comp.name == conventional {
 			return comp, true
 		}
 	}
@@ -207,10 +257,12 @@ func (c kbCluster) dataComponent(e Engine) (kbComponent, bool) {
 	return kbComponent{}, false
 }
 
-// sentinelComponent is Redis Sentinel's component, if any.
+// sentinelComponent is the Sentinel component of a Redis or Valkey
+// cluster, if any.
 func (c kbCluster) sentinelComponent() (kbComponent, bool) {
+	s := c.redisServer().sentinel
 	for _, comp := range c.components {
-		if strings.HasPrefix(comp.def, "redis-sentinel") || comp.name == "redis-sentinel" {
+		if strings.HasPrefix(comp.def, s) || comp.name == s {
 			return comp, true
 		}
 	}
@@ -252,12 +304,12 @@ func phaseProblem(phase string) string {
 
 // shape names the KubeBlocks version and API path that produced the
 // cluster, from the Cluster itself and the labels on its pods
-// (REFERENCE.md §1, §6).
+// (REFERENCE.md §1, §6). "1.0" is every release since, whose objects are
+// 1.0's: KubeBlocks 1.2 no longer writes the crd-api-version annotation
+// (apecloud/kubeblocks #10469), so a Cluster without clusterDef is known by
+// its pods' release-phase label (1.0.1 and later).
 func (c kbCluster) shape(pods []podLabels) string {
-	if c.crdAPIVersion == apiV1 || c.v1Spec {
-		return "1.0"
-	}
-	instanceSet, workloadType := false, false
+	instanceSet, workloadType, releasePhase := false, false, false
 	for _, l := range pods {
 		if l[labelInstanceSet] != "" {
 			instanceSet = true
@@ -265,6 +317,12 @@ func (c kbCluster) shape(pods []podLabels) string {
 		if l[labelWorkloadType07] != "" {
 			workloadType = true
 		}
+		if l[labelReleasePhase] != "" {
+			releasePhase = true
+		}
+	}
+	if c.crdAPIVersion == apiV1 || c.v1Spec || releasePhase {
+		return "1.0"
 	}
 	if c.legacy() {
 		switch {

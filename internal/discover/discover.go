@@ -1,6 +1,8 @@
 // Package discover finds the KubeBlocks PostgreSQL and Redis clusters Harbor
-// should use, across KubeBlocks 0.7, 0.8, 0.9 (legacy and topology) and 1.0,
-// with a bounded number of API calls whatever else the namespace holds.
+// should use, across KubeBlocks 0.7, 0.8, 0.9 (legacy and topology), 1.0,
+// 1.1 and 1.2 (which create 1.0's objects; 1.2 serves apps.kubeblocks.io/v1
+// only), Valkey being Harbor's Redis too, with a bounded number of API calls
+// whatever else the namespace holds.
 //
 // Per namespace involved it makes: one list of clusters.apps.kubeblocks.io
 // (v1, and v1alpha1 when v1 is not served), then one list each of
@@ -215,7 +217,7 @@ func describe(all []kbCluster) string {
 	}
 	parts := make([]string, len(all))
 	for i, c := range all {
-		parts[i] = fmt.Sprintf("%s (%s)", c.name, c.engine())
+		parts[i] = fmt.Sprintf("%s (%s)", c.name, c.server())
 	}
 	return "clusters there: " + strings.Join(parts, ", ")
 }

@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/harborha/helm-harborha/internal/kubetest"
 	"github.com/harborha/helm-harborha/internal/output"
 )
 
@@ -33,12 +34,18 @@ func guideSetup(t *testing.T) []*unstructured.Unstructured {
 	return append(fixture(t, "kb-0.9-pg-legacy.yaml"), redis...)
 }
 
+// own loads a fixture of this repository (internal/kubetest/testdata/kubeblocks).
+func own(file string) func(t *testing.T) []*unstructured.Unstructured {
+	return func(t *testing.T) []*unstructured.Unstructured { return kubetest.OwnFixture(t, file) }
+}
+
 func TestDiscoverEveryKubeBlocksShape(t *testing.T) {
 	tests := []struct {
 		name      string
 		objs      func(t *testing.T) []*unstructured.Unstructured
 		served    []string
 		pg, redis want
+		server    string // of Redis: "" for Redis itself
 		calls     int
 	}{
 		{
@@ -65,6 +72,30 @@ func TestDiscoverEveryKubeBlocksShape(t *testing.T) {
 			redis: want{"1.0", "apps.kubeblocks.io/v1", "myredis-redis-redis", "10.96.180.21", "myredis-redis-account-default", "default", "myredis-redis-0", 6379, 2},
 			calls: 4, // v1, services, secrets, pods
 		},
+		{
+			name: "1.0.2", objs: own("kb-1.0.2-pg-redis.yaml"), served: servedBy["1.0"],
+			pg:    want{"1.0", "apps.kubeblocks.io/v1", "mypg-postgresql-postgresql", "10.96.190.11", "mypg-postgresql-account-postgres", "postgres", "mypg-postgresql-0", 5432, 2},
+			redis: want{"1.0", "apps.kubeblocks.io/v1", "myredis-redis-redis", "10.96.190.21", "myredis-redis-account-default", "default", "myredis-redis-0", 6379, 2},
+			calls: 4,
+		},
+		{
+			name: "1.1 objects on 1.2's API (v1 only: v1alpha1 is never asked for)", objs: own("kb-1.1-pg-redis.yaml"), served: servedBy["1.2"],
+			pg:    want{"1.0", "apps.kubeblocks.io/v1", "mypg-postgresql-postgresql", "10.96.200.11", "mypg-postgresql-account-postgres", "postgres", "mypg-postgresql-0", 5432, 2},
+			redis: want{"1.0", "apps.kubeblocks.io/v1", "myredis-redis-redis", "10.96.200.21", "myredis-redis-account-default", "default", "myredis-redis-0", 6379, 2},
+			calls: 4,
+		},
+		{
+			name: "1.2 Valkey, replication with Sentinel", objs: own("kb-1.2-pg-valkey.yaml"), served: servedBy["1.2"],
+			pg:     want{"1.0", "apps.kubeblocks.io/v1", "mypg-postgresql-postgresql", "10.96.210.11", "mypg-postgresql-account-postgres", "postgres", "mypg-postgresql-0", 5432, 2},
+			redis:  want{"1.0", "apps.kubeblocks.io/v1", "myvalkey-valkey-valkey", "10.96.210.41", "myvalkey-valkey-account-default", "default", "myvalkey-valkey-0", 6379, 2},
+			server: "valkey", calls: 4,
+		},
+		{
+			name: "1.2 Valkey, replication without Sentinel", objs: own("kb-1.2-pg-valkey-no-sentinel.yaml"), served: servedBy["1.2"],
+			pg:     want{"1.0", "apps.kubeblocks.io/v1", "mypg-postgresql-postgresql", "10.96.220.11", "mypg-postgresql-account-postgres", "postgres", "mypg-postgresql-0", 5432, 2},
+			redis:  want{"1.0", "apps.kubeblocks.io/v1", "myvalkey-valkey-valkey", "10.96.220.41", "myvalkey-valkey-account-default", "default", "myvalkey-valkey-0", 6379, 2},
+			server: "valkey", calls: 4,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +108,9 @@ func TestDiscoverEveryKubeBlocksShape(t *testing.T) {
 			}
 			check(t, r.PostgreSQL, tt.pg, objs)
 			check(t, r.Redis, tt.redis, objs)
+			if r.Redis.Server != tt.server || r.PostgreSQL.Server != "" {
+				t.Errorf("servers %q and %q, want \"\" and %q", r.PostgreSQL.Server, r.Redis.Server, tt.server)
+			}
 			if n := len(actions()); n != tt.calls {
 				t.Errorf("%d API calls, want %d: %v", n, tt.calls, actions())
 			}
@@ -213,11 +247,7 @@ func TestSentinel(t *testing.T) {
 		{
 			name: "1.0 with a shared password and a custom master name", file: "kb-1.0-pg-redis.yaml",
 			edit: func(t *testing.T, objs []*unstructured.Unstructured) {
-				pw := secretValue(t, objs, "myredis-redis-account-default", "password")
-				edit(t, objs, "Secret", "myredis-redis-sentinel-account-default", func(o *unstructured.Unstructured) {
-					set(t, o, map[string]any{"username": "default", "password": pw}, "stringData")
-					unstructured.RemoveNestedField(o.Object, "data")
-				})
+				sharePassword(t, objs, "myredis-redis-account-default", "myredis-redis-sentinel-account-default")
 				edit(t, objs, "Cluster", "myredis", func(o *unstructured.Unstructured) {
 					specs, _, _ := unstructured.NestedSlice(o.Object, "spec", "componentSpecs")
 					specs[0].(map[string]any)["env"] = []any{map[string]any{"name": "CUSTOM_SENTINEL_MASTER_NAME", "value": "harbor-master"}}
@@ -236,15 +266,30 @@ func TestSentinel(t *testing.T) {
 			},
 			wantError: "has no redis-sentinel component",
 		},
+		{name: "1.2 Valkey gives Sentinel its own password: refused", file: "kb-1.2-pg-valkey.yaml", wantError: "gives Sentinel its own account (secret myvalkey-valkey-sentinel-account-default)"},
+		{
+			name: "1.2 Valkey with a shared password: master set <c>-valkey", file: "kb-1.2-pg-valkey.yaml",
+			edit: func(t *testing.T, objs []*unstructured.Unstructured) {
+				sharePassword(t, objs, "myvalkey-valkey-account-default", "myvalkey-valkey-sentinel-account-default")
+			},
+			wantAddr: "10.96.210.42:26379", wantSet: "myvalkey-valkey",
+		},
+		{name: "1.2 Valkey without Sentinel", file: "kb-1.2-pg-valkey-no-sentinel.yaml", wantError: "has no valkey-sentinel component"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			objs := fixture(t, tt.file)
+			var objs []*unstructured.Unstructured
+			served := servedBy["1.2"]
+			if strings.HasPrefix(tt.file, "kb-1.2-") {
+				objs = kubetest.OwnFixture(t, tt.file)
+			} else {
+				objs, served = fixture(t, tt.file), servedBy[tt.file[3:6]]
+			}
 			if tt.edit != nil {
 				tt.edit(t, objs)
 			}
 			objs = stringDataToData(t, objs)
-			c, _ := (&world{objs: objs, served: servedBy[tt.file[3:6]]}).client(t)
+			c, _ := (&world{objs: objs, served: served}).client(t)
 			r, err := Discover(context.Background(), c, Query{Sentinel: true})
 			if tt.wantError != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantError) {
@@ -260,6 +305,16 @@ func TestSentinel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sharePassword gives the Sentinel account Secret the data account's
+// password (systemAccounts secretRef).
+func sharePassword(t *testing.T, objs []*unstructured.Unstructured, data, sentinel string) {
+	pw := secretValue(t, objs, data, "password")
+	edit(t, objs, "Secret", sentinel, func(o *unstructured.Unstructured) {
+		set(t, o, map[string]any{"username": "default", "password": pw}, "stringData")
+		unstructured.RemoveNestedField(o.Object, "data")
+	})
 }
 
 // stringDataToData: the fake clientset does not merge stringData as the

@@ -10,10 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +28,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"helm.sh/helm/v3/pkg/cli"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -102,17 +106,32 @@ type e2eCase struct {
 	shape               [2]string // PostgreSQL, Redis
 	pgService, pgSecret string
 	rdService, rdSecret string
+	rdCluster           string // default myredis
 }
 
 var e2eCases = []e2eCase{
 	{"KubeBlocks 0.8 legacy", "0.8.4", fixtures("kb-0.8-pg-redis.yaml"), [2]string{"0.8 legacy", "0.8 legacy"},
-		"mypg-postgresql", "mypg-conn-credential", "myredis-redis", "myredis-conn-credential"},
+		"mypg-postgresql", "mypg-conn-credential", "myredis-redis", "myredis-conn-credential", ""},
 	{"KubeBlocks 0.9 topology", "0.9.5", fixtures("kb-0.9-pg-redis.yaml"), [2]string{"0.9 topology", "0.9 topology"},
-		"mypg-postgresql-postgresql", "mypg-postgresql-account-postgres", "myredis-redis-redis", "myredis-redis-account-default"},
+		"mypg-postgresql-postgresql", "mypg-postgresql-account-postgres", "myredis-redis-redis", "myredis-redis-account-default", ""},
 	{"KubeBlocks 0.9 legacy PostgreSQL (the Harbor guide)", "0.9.5", guide, [2]string{"0.9 legacy", "0.9 topology"},
-		"mypg-postgresql", "mypg-conn-credential", "myredis-redis-redis", "myredis-redis-account-default"},
+		"mypg-postgresql", "mypg-conn-credential", "myredis-redis-redis", "myredis-redis-account-default", ""},
 	{"KubeBlocks 1.0", "1.0.1", fixtures("kb-1.0-pg-redis.yaml"), [2]string{"1.0", "1.0"},
-		"mypg-postgresql-postgresql", "mypg-postgresql-account-postgres", "myredis-redis-redis", "myredis-redis-account-default"},
+		"mypg-postgresql-postgresql", "mypg-postgresql-account-postgres", "myredis-redis-redis", "myredis-redis-account-default", ""},
+	// 1.0.2's CRD differs from 1.0.1's only in fields the fixtures do not hold.
+	{"KubeBlocks 1.0.2", "1.0.1", own("kb-1.0.2-pg-redis.yaml"), [2]string{"1.0", "1.0"},
+		"mypg-postgresql-postgresql", "mypg-postgresql-account-postgres", "myredis-redis-redis", "myredis-redis-account-default", ""},
+	{"KubeBlocks 1.1 objects on 1.2's API (v1 only)", kubetest.KubeBlocks12API, own("kb-1.1-pg-redis.yaml"), [2]string{"1.0", "1.0"},
+		"mypg-postgresql-postgresql", "mypg-postgresql-account-postgres", "myredis-redis-redis", "myredis-redis-account-default", ""},
+	{"KubeBlocks 1.2 Valkey with Sentinel", kubetest.KubeBlocks12API, own("kb-1.2-pg-valkey.yaml"), [2]string{"1.0", "1.0"},
+		"mypg-postgresql-postgresql", "mypg-postgresql-account-postgres", "myvalkey-valkey-valkey", "myvalkey-valkey-account-default", "myvalkey"},
+	{"KubeBlocks 1.2 Valkey without Sentinel", kubetest.KubeBlocks12API, own("kb-1.2-pg-valkey-no-sentinel.yaml"), [2]string{"1.0", "1.0"},
+		"mypg-postgresql-postgresql", "mypg-postgresql-account-postgres", "myvalkey-valkey-valkey", "myvalkey-valkey-account-default", "myvalkey"},
+}
+
+// own loads a fixture of this repository (internal/kubetest/testdata/kubeblocks).
+func own(file string) func(t *testing.T) []*unstructured.Unstructured {
+	return func(t *testing.T) []*unstructured.Unstructured { return kubetest.OwnFixture(t, file) }
 }
 
 func fixtures(file string) func(t *testing.T) []*unstructured.Unstructured {
@@ -153,9 +172,13 @@ func TestE2EDiscoverAndValuesAsAUser(t *testing.T) {
 			if d.code != 0 {
 				t.Fatalf("discover: exit %d: %s", d.code, d.stderr)
 			}
+			rd, rdPod := "myredis", "myredis-redis-0"
+			if tc.rdCluster == "myvalkey" {
+				rd, rdPod = "myvalkey", "myvalkey-valkey-0"
+			}
 			for _, w := range []string{
 				fmt.Sprintf("%s/mypg", ns), tc.shape[0], pgIP + ":5432 (" + tc.pgService + ")", tc.pgSecret, "mypg-postgresql-0",
-				fmt.Sprintf("%s/myredis", ns), tc.shape[1], rdIP + ":6379 (" + tc.rdService + ")", tc.rdSecret, "myredis-redis-0",
+				fmt.Sprintf("%s/%s", ns, rd), tc.shape[1], rdIP + ":6379 (" + tc.rdService + ")", tc.rdSecret, rdPod,
 			} {
 				if !strings.Contains(d.stdout, w) {
 					t.Errorf("discover output lacks %q:\n%s", w, d.stdout)
@@ -204,6 +227,9 @@ func TestE2EDiscoverAndValuesAsAUser(t *testing.T) {
 			}
 			if lookup(overlay, "database.external.password") != nil {
 				t.Error("values: the database password left the cluster although its secret is in Harbor's namespace")
+			}
+			if rd == "myvalkey" && (!strings.Contains(d.stdout, " valkey ") || !strings.Contains(v.stdout, "# Valkey:     "+ns+"/myvalkey, ")) {
+				t.Errorf("discover and values do not say the Redis is Valkey:\n%s\n%s", d.stdout, head(v.stdout))
 			}
 			if !strings.Contains(v.stdout, "# Chart:      harbor 1.19.1 (--chart ") {
 				t.Errorf("values header does not name the chart:\n%s", head(v.stdout))
@@ -418,5 +444,61 @@ func TestE2ERequestsDoNotGrowWithTheNamespace(t *testing.T) {
 	_ = output.JSON.Write(&b, r2)
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Errorf("the unrelated objects changed the result:\n%s\n%s", a.String(), b.String())
+	}
+}
+
+// pathRecorder keeps the path of every request a client sends.
+type pathRecorder struct {
+	mu    sync.Mutex
+	paths []string
+	rt    http.RoundTripper
+}
+
+func (p *pathRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	p.mu.Lock()
+	p.paths = append(p.paths, req.URL.Path)
+	p.mu.Unlock()
+	return p.rt.RoundTrip(req)
+}
+
+// KubeBlocks 1.2 serves apps.kubeblocks.io/v1 only (#10469: a request for
+// v1alpha1 gets 404). Discovery and the Cluster list doctor uses ask v1
+// once and never v1alpha1: no error, the same four requests as on 1.0.
+func TestE2EKubeBlocks12API(t *testing.T) {
+	env := kubetest.Start(t)
+	env.UseKubeBlocks(t, kubetest.KubeBlocks12API)
+	ns := env.Namespace(t, "kb12")
+	env.Create(t, ns, kubetest.OwnFixture(t, "kb-1.1-pg-redis.yaml")...)
+	_, err := env.Dynamic.Resource(discover.ClusterResource("v1alpha1")).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	if !apierrors.IsNotFound(err) {
+		t.Fatalf("the API server plays 1.2, v1alpha1 must get 404: %v", err)
+	}
+	rec := &pathRecorder{}
+	s := cli.New()
+	s.KubeConfig = env.Kubeconfig
+	c, err := kube.Connect(s, kube.Options{WrapTransport: func(rt http.RoundTripper) http.RoundTripper { rec.rt = rt; return rec }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := discover.Discover(context.Background(), c, discover.Query{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Redis.APIVersion != "apps.kubeblocks.io/v1" || r.Redis.Secret != "myredis-redis-account-default" || !r.Redis.Healthy() {
+		t.Errorf("Redis %+v", r.Redis)
+	}
+	clusters, err := discover.ListClusters(context.Background(), c, ns)
+	if err != nil || len(clusters) != 2 {
+		t.Fatalf("ListClusters: %d clusters, %v", len(clusters), err)
+	}
+	want := []string{
+		"/apis/apps.kubeblocks.io/v1/namespaces/" + ns + "/clusters", // discovery
+		"/api/v1/namespaces/" + ns + "/pods", "/api/v1/namespaces/" + ns + "/secrets", "/api/v1/namespaces/" + ns + "/services",
+		"/apis/apps.kubeblocks.io/v1/namespaces/" + ns + "/clusters", // ListClusters
+	}
+	got := slices.Clone(rec.paths)
+	slices.Sort(got[1:4]) // the three object lists are concurrent
+	if !slices.Equal(got, want) {
+		t.Errorf("requests:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

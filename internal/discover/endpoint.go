@@ -21,12 +21,18 @@ type engineFacts struct {
 	account  string
 }
 
-var facts = map[Engine]engineFacts{
-	PostgreSQL: {portName: "tcp-postgresql", port: 5432, account: "postgres"}, // not tcp-pgbouncer 6432
-	Redis:      {portName: "redis", port: 6379, account: "default"},
+// facts are the engine's; a Redis-protocol server names its ports after
+// itself: redis and redis-sentinel, valkey and valkey-sentinel.
+func (c kbCluster) facts(e Engine) engineFacts {
+	if e == PostgreSQL {
+		return engineFacts{portName: "tcp-postgresql", port: 5432, account: "postgres"} // not tcp-pgbouncer 6432
+	}
+	return engineFacts{portName: c.redisServer().name, port: 6379, account: "default"}
 }
 
-var sentinelFacts = engineFacts{portName: "redis-sentinel", port: 26379, account: "default"}
+func (c kbCluster) sentinelFacts() engineFacts {
+	return engineFacts{portName: c.redisServer().sentinel, port: 26379, account: "default"}
+}
 
 // endpoint resolves the service, credentials, primary pod and health of a cluster.
 func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint, error) {
@@ -35,7 +41,7 @@ func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint
 		return nil, fmt.Errorf("%s cluster %s/%s has no %s component (components: %s); name the cluster with the %s data in it",
 			e.Title(), c.namespace, c.name, e, componentNames(c), e.Title())
 	}
-	f := facts[e]
+	f := c.facts(e)
 	var pods []podLabels
 	ep := &Endpoint{
 		Cluster:    c.name,
@@ -45,6 +51,9 @@ func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint
 		APIVersion: ClusterGroup + "/" + c.apiVersion,
 		Phase:      c.phase,
 		Replicas:   comp.replicas,
+	}
+	if server := c.server(); server != string(e) {
+		ep.Server = server
 	}
 	var primaries []string
 	for _, p := range objs.pods {
@@ -259,9 +268,10 @@ func credentialKeys(s *corev1.Secret) (string, Password, error) {
 func (d *discoverer) sentinel(c kbCluster, ep *Endpoint, objs *nsObjects) error {
 	sc, ok := c.sentinelComponent()
 	if !ok {
-		return fmt.Errorf("--redis-sentinel: Redis cluster %s has no redis-sentinel component (components: %s); drop --redis-sentinel to use the primary service %s", ep.Ref(), componentNames(c), ep.Service)
+		return fmt.Errorf("--redis-sentinel: Redis cluster %s has no %s component (components: %s); drop --redis-sentinel to use the primary service %s", ep.Ref(), c.redisServer().sentinel, componentNames(c), ep.Service)
 	}
-	svc, port, err := d.service(c, sc.name, sentinelFacts, "Redis Sentinel of", false, objs)
+	sf := c.sentinelFacts()
+	svc, port, err := d.service(c, sc.name, sf, "Redis Sentinel of", false, objs)
 	if err != nil {
 		return err
 	}
@@ -271,7 +281,7 @@ func (d *discoverer) sentinel(c kbCluster, ep *Endpoint, objs *nsObjects) error 
 	}
 	secret := ep.Secret
 	if !strings.HasSuffix(ep.Secret, "-conn-credential") {
-		s, err := d.credentials(c, sc.name, sentinelFacts.account, "Redis Sentinel of", objs)
+		s, err := d.credentials(c, sc.name, sf.account, "Redis Sentinel of", objs)
 		if err != nil {
 			return fmt.Errorf("--redis-sentinel: %v; drop --redis-sentinel to use the primary service %s", err, ep.Service)
 		}

@@ -50,6 +50,7 @@ var servedBy = map[string][]string{
 	"0.8": {"v1alpha1"},
 	"0.9": {"v1alpha1"},
 	"1.0": {"v1", "v1alpha1"},
+	"1.2": {"v1"}, // apecloud/kubeblocks #10469 deleted v1alpha1
 }
 
 // client builds a kube.Client on the fakes, and the action log.

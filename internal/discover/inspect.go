@@ -63,7 +63,7 @@ func (c Cluster) PrimaryService(services []corev1.Service) (*corev1.Service, int
 		return nil, 0, fmt.Errorf("%s cluster %s has no %s component (components: %s)", c.Engine.Title(), c.Ref(), c.Engine, componentNames(c.kb))
 	}
 	d := &discoverer{}
-	svc, port, err := d.service(c.kb, c.Component, facts[c.Engine], c.Engine.Title(), true, &nsObjects{services: services})
+	svc, port, err := d.service(c.kb, c.Component, c.kb.facts(c.Engine), c.Engine.Title(), true, &nsObjects{services: services})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -23,10 +23,11 @@ func (r *Result) WriteText(out io.Writer) error {
 		if !e.Healthy() {
 			health = strings.Join(e.Problems, "; ")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Ref(), e.Engine, e.KubeBlocks, cmp.Or(e.Phase, "-"),
+		engine := cmp.Or(e.Server, string(e.Engine))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Ref(), engine, e.KubeBlocks, cmp.Or(e.Phase, "-"),
 			strconv.Itoa(e.Replicas), cmp.Or(e.PrimaryPod, "-"), e.Addr()+" ("+e.Service+")", e.Secret, health)
 		if s := e.Sentinel; s != nil {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Ref(), "redis-sentinel", e.KubeBlocks, "-", "-", "master "+s.MasterSet,
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Ref(), engine+"-sentinel", e.KubeBlocks, "-", "-", "master "+s.MasterSet,
 				s.Addr()+" ("+s.Service+")", s.Secret, "-")
 		}
 	}

@@ -80,6 +80,7 @@ type Endpoint struct {
 	Cluster    string `json:"cluster"`
 	Namespace  string `json:"namespace"`
 	Engine     Engine `json:"engine"`
+	Server     string `json:"server,omitempty"` // a Redis-protocol server other than Redis: "valkey"
 	Component  string `json:"component"`
 	KubeBlocks string `json:"kubeblocks"` // the detected shape, e.g. "1.0", "0.9 topology", "0.8 legacy"
 	APIVersion string `json:"apiVersion"` // the Cluster API version read
@@ -101,6 +102,15 @@ type Endpoint struct {
 
 // Addr is host:port.
 func (e *Endpoint) Addr() string { return e.Host + ":" + strconv.Itoa(e.Port) }
+
+// What names what the cluster runs, for people: "PostgreSQL", "Redis",
+// "Valkey".
+func (e *Endpoint) What() string {
+	if e.Server == serverValkey.name {
+		return "Valkey"
+	}
+	return e.Engine.Title()
+}
 
 // Ref is namespace/name.
 func (e *Endpoint) Ref() string { return e.Namespace + "/" + e.Cluster }

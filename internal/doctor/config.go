@@ -25,6 +25,7 @@ type address struct {
 	port     int
 	sentinel bool
 	sources  []string // "ConfigMap myharbor-core key POSTGRESQL_HOST", ...
+	users    []string // Redis usernames its URLs carry (never a password)
 }
 
 func (a address) String() string { return net.JoinHostPort(a.host, strconv.Itoa(a.port)) }
@@ -59,6 +60,9 @@ func addresses(rel *harbor.Release, configMaps map[string]*corev1.ConfigMap) []a
 					if !slices.Contains(out[i].sources, src) {
 						out[i].sources = append(out[i].sources, src)
 					}
+				}
+				for _, u := range a.users {
+					out[i].users = appendNew(out[i].users, u)
 				}
 				return
 			}
@@ -133,7 +137,13 @@ func coreSetting(core *harbor.Workload, sources *harbor.Sources, name string) (v
 // URL, or a config file's redis.addr.
 func redisAddresses(s harbor.RedisSetting) []address {
 	if s.URL != nil {
-		return hostList(s.URL.Hosts, s.URL.Sentinel(), s.Use.Where())
+		out := hostList(s.URL.Hosts, s.URL.Sentinel(), s.Use.Where())
+		if u := s.URL.User; u != "" && !strings.Contains(u, "$(") {
+			for i := range out {
+				out[i].users = []string{u}
+			}
+		}
+		return out
 	}
 	m := s.Mapping
 	return hostList(m.Addrs, m.MasterSet != "", s.Use.Where()+" "+m.Path+".addr")

@@ -330,8 +330,12 @@ func TestDiagnose(t *testing.T) {
 				cm.Data["config.yml"] = regexp.MustCompile(`(?m)^\s*username: ""\n`).ReplaceAllString(cm.Data["config.yml"], "")
 				find[*corev1.ConfigMap](w, "myharbor-core").Data["_REDIS_URL_CORE"] = "redis://harbor@10.96.0.11:6379/0"
 			},
-			want: []want{{"registry", "redis", Finding, []string{"the registry will be refused by Redis (WRONGPASS) and serve without its cache",
-				`its config (ConfigMap myharbor-registry key config.yml) has no redis.username while the other components log in as user "harbor"`}}},
+			want: []want{
+				{"registry", "redis", Finding, []string{"the registry will be refused by Redis (WRONGPASS) and serve without its cache",
+					`its config (ConfigMap myharbor-registry key config.yml) has no redis.username while the other components log in as user "harbor"`}},
+				// The world has no bootstrap record of the user's pods (acl.go).
+				{redis(), "acl", Unchecked, []string{`Harbor logs in to Redis as user "harbor", but there is no record`}},
+			},
 			code: ExitFindings,
 		},
 		{
@@ -348,19 +352,25 @@ func TestDiagnose(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := newWorld(t)
-			tt.edit(w)
-			r, _, err := w.diagnose(Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkReport(t, r, tt.want)
-			if got := r.Code(); got != tt.code {
-				t.Errorf("exit status %d, want %d", got, tt.code)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { diagnoseCase(t, tt.edit, tt.want, tt.code) })
 	}
+}
+
+// diagnoseCase diagnoses the world after edit, and checks the report
+// (checkReport) and its exit status.
+func diagnoseCase(t *testing.T, edit func(w *world), wants []want, code int) *Report {
+	t.Helper()
+	w := newWorld(t)
+	edit(w)
+	r, _, err := w.diagnose(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, r, wants)
+	if got := r.Code(); got != code {
+		t.Errorf("exit status %d, want %d", got, code)
+	}
+	return r
 }
 
 // checkReport: every wanted check is there with its status and words, and

@@ -63,7 +63,24 @@ func (k *checker) kubeBlocks(ctx context.Context) {
 	}
 	for _, t := range clusters {
 		k.clusterChecks(t)
+		if t.cluster.Engine == discover.Redis {
+			k.aclCheck(t, usersOf(targets, t))
+		}
 	}
+}
+
+// usersOf are the Redis usernames of every address that leads to t's
+// cluster.
+func usersOf(targets []*target, t *target) []string {
+	var out []string
+	for _, o := range targets {
+		if o.view == t.view && o.cluster != nil && o.cluster.Name == t.cluster.Name {
+			for _, u := range o.addr.users {
+				out = appendNew(out, u)
+			}
+		}
+	}
+	return out
 }
 
 // usedAddresses are the configured addresses of the engines Harbor takes

@@ -151,9 +151,15 @@ func healthyBudget(b *policyv1.PodDisruptionBudget) *policyv1.PodDisruptionBudge
 // addKubeBlocks adds the 1.0 fixture clusters: Services at the golden's
 // addresses, pods Ready on distinct nodes, primary EndpointSlices.
 func (w *world) addKubeBlocks() {
-	ips := map[string]string{"mypg-postgresql-postgresql": pgIP, "myredis-redis-redis": redisIP}
+	w.addClusters(kubetest.Fixture(w.t, "kb-1.0-pg-redis.yaml"), map[string]string{"mypg-postgresql-postgresql": pgIP, "myredis-redis-redis": redisIP})
+	w.objs = append(w.objs, endpointSlice("mypg-postgresql-postgresql", "mypg-postgresql-0"), endpointSlice("myredis-redis-redis", "myredis-redis-0"))
+}
+
+// addClusters adds fixture Clusters, Services (those of ips at their
+// address) and pods (Ready, a component's pods on distinct nodes).
+func (w *world) addClusters(objs []*unstructured.Unstructured, ips map[string]string) {
 	node := map[string]int{}
-	for _, o := range kubetest.Fixture(w.t, "kb-1.0-pg-redis.yaml") {
+	for _, o := range objs {
 		switch o.GetKind() {
 		case "Cluster":
 			w.clusters = append(w.clusters, o)
@@ -173,7 +179,6 @@ func (w *world) addKubeBlocks() {
 			w.objs = append(w.objs, p)
 		}
 	}
-	w.objs = append(w.objs, endpointSlice("mypg-postgresql-postgresql", "mypg-postgresql-0"), endpointSlice("myredis-redis-redis", "myredis-redis-0"))
 }
 
 // endpointSlice is the slice of a Service with one ready endpoint, a pod.
@@ -349,12 +354,17 @@ func (w *world) dropRedisFromEnv() {
 			})
 		}
 	}
+	w.editPodSpecs(drop)
+}
+
+// editPodSpecs applies edit to the pod template of every workload.
+func (w *world) editPodSpecs(edit func(spec *corev1.PodSpec)) {
 	for _, o := range w.objs {
 		switch x := o.(type) {
 		case *appsv1.Deployment:
-			drop(&x.Spec.Template.Spec)
+			edit(&x.Spec.Template.Spec)
 		case *appsv1.StatefulSet:
-			drop(&x.Spec.Template.Spec)
+			edit(&x.Spec.Template.Spec)
 		}
 	}
 }

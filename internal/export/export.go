@@ -72,15 +72,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 // Complete splits the arguments, reads Helm's and resolves the input: the
 // template wrapper's run, which changes nothing in the cluster.
 func (o *Options) Complete(args []string) error {
-	mine, helmArgs, err := helmexec.Split(args, o.flags)
-	if err != nil {
-		return err
-	}
-	o.flags.SetOutput(io.Discard)
-	if err := o.flags.Parse(mine); err != nil {
-		return fmt.Errorf("%v (see --help)", err)
-	}
-	if o.rel, err = parseRelease(helmArgs); err != nil {
+	var err error
+	if o.rel, err = parseRelease(args, o.flags); err != nil {
 		return err
 	}
 	o.helm = helmexec.HelmBin()

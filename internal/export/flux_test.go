@@ -180,3 +180,43 @@ func withoutOriginLabels(t testing.TB, stream []byte) []byte {
 	}
 	return stream
 }
+
+// TestFluxAddsAutoscalers: the autoscalers of --autoscale are objects
+// Flux's post-renderers cannot add, so the flux export writes them into
+// its added objects, one per autoscaled component, and no patch of the
+// HelmRelease makes one.
+func TestFluxAddsAutoscalers(t *testing.T) {
+	helm := testutil.Helm4(t)
+	for _, c := range testutil.GoldenCases(t, 10) {
+		if c.Name != "autoscale" {
+			continue
+		}
+		hr, objects := fluxExport(t, helm, c)
+		want := []string{"myharbor-core", "myharbor-jobservice", "myharbor-portal", "myharbor-registry", "myharbor-trivy"}
+		var got []string
+		for _, doc := range strings.Split(string(objects), "\n---\n") {
+			var o struct {
+				Kind     string
+				Metadata struct{ Name string }
+			}
+			if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+				t.Fatal(err)
+			}
+			if o.Kind == "HorizontalPodAutoscaler" {
+				got = append(got, o.Metadata.Name)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("autoscalers among the added objects: %v, want %v", got, want)
+		}
+		b, err := json.Marshal(hr.Spec.PostRenderers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "HorizontalPodAutoscaler") {
+			t.Errorf("a post-renderer patch of the HelmRelease names an autoscaler: %s", b)
+		}
+		return
+	}
+	t.Fatal("no golden case autoscale")
+}

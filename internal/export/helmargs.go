@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/harborha/helm-harborha/internal/helmexec"
 	"github.com/harborha/helm-harborha/internal/kube"
 )
@@ -32,10 +34,10 @@ var expressible = []string{"namespace", "-n", "version", "repo", "devel", "value
 // flags the export can write (or that change nothing it writes), and
 // exactly RELEASE and CHART. The namespace is Helm's environment's
 // (HELM_NAMESPACE, as Helm passes -n to a plugin) unless -n says.
-func parseRelease(helmArgs []string) (*helmexec.Release, error) {
-	r, err := helmexec.ParseRelease("template", helmArgs)
+func parseRelease(args []string, ours *pflag.FlagSet) (*helmexec.Release, error) {
+	r, err := helmexec.ParseArgs("template", args, ours)
 	if err != nil {
-		return nil, fmt.Errorf("%v (see --help)", err)
+		return nil, addSeeHelp(err)
 	}
 	for _, name := range r.Flags {
 		long := strings.TrimPrefix(name, "--")
@@ -53,6 +55,14 @@ func parseRelease(helmArgs []string) (*helmexec.Release, error) {
 		r.Namespace = kube.NewFlags().Settings().Namespace()
 	}
 	return r, nil
+}
+
+// addSeeHelp ends an error with "(see --help)" once.
+func addSeeHelp(err error) error {
+	if strings.HasSuffix(err.Error(), "(see --help)") {
+		return err
+	}
+	return fmt.Errorf("%v (see --help)", err)
 }
 
 // unsupportedFlag names the Helm flag the export cannot carry.

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,6 +84,16 @@ func (w *Workload) Replicas() int32 {
 	return *r
 }
 
+// PinsReplicas reports whether the document sets spec.replicas at all
+// (unset, the API server defaults it to 1 on create and leaves the live
+// count alone on update).
+func (w *Workload) PinsReplicas() bool {
+	if w.Deployment != nil {
+		return w.Deployment.Spec.Replicas != nil
+	}
+	return w.StatefulSet.Spec.Replicas != nil
+}
+
 // Template is the pod template.
 func (w *Workload) Template() *corev1.PodTemplateSpec {
 	if w.Deployment != nil {
@@ -125,11 +136,12 @@ type PDB struct {
 // budget without one lands in the release namespace, like the chart's) and
 // a selector that matches the pod template labels.
 func (p *PDB) Selects(w *Workload) bool {
-	if ns := p.Budget.Namespace; ns != "" && ns != w.Namespace() {
-		return false
-	}
-	return SelectorMatches(p.Budget.Spec.Selector, w.PodLabels())
+	return besides(p.Budget.Namespace, w) && SelectorMatches(p.Budget.Spec.Selector, w.PodLabels())
 }
+
+// besides reports whether an object of namespace ns lands beside w: in
+// its namespace, or in none (Helm places it in the release's).
+func besides(ns string, w *Workload) bool { return ns == "" || ns == w.Namespace() }
 
 // SelectorMatches reports whether a label selector selects pods with the
 // given labels. A nil, empty or invalid selector selects nothing here:
@@ -145,6 +157,58 @@ func SelectorMatches(sel *metav1.LabelSelector, podLabels map[string]string) boo
 	return s.Matches(labels.Set(podLabels))
 }
 
+// HPA is an autoscaling/v2 HorizontalPodAutoscaler of the stream.
+type HPA struct {
+	Doc        *manifest.Doc
+	Autoscaler *autoscalingv2.HorizontalPodAutoscaler
+}
+
+// Targets reports whether the autoscaler scales w: same namespace (one
+// without lands in the release's, as Helm places it) and a scaleTargetRef
+// naming w's kind and name in the apps group.
+func (h *HPA) Targets(w *Workload) bool {
+	ref := h.Autoscaler.Spec.ScaleTargetRef
+	group, _, _ := strings.Cut(ref.APIVersion, "/")
+	return besides(h.Autoscaler.Namespace, w) && ref.Kind == w.Kind && ref.Name == w.Name() && group == "apps"
+}
+
+// Range is the fewest and most replicas the autoscaler keeps (minReplicas
+// defaults to 1).
+func (h *HPA) Range() (lo, hi int32) {
+	lo = 1
+	if m := h.Autoscaler.Spec.MinReplicas; m != nil {
+		lo = *m
+	}
+	return lo, h.Autoscaler.Spec.MaxReplicas
+}
+
+// ScalesOnCPU reports whether an autoscaler scales on the pods' CPU use
+// relative to their requests (a Resource metric for cpu with a
+// Utilization target), which needs every container to request CPU.
+func ScalesOnCPU(h *autoscalingv2.HorizontalPodAutoscaler) bool {
+	for _, m := range h.Spec.Metrics {
+		if m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil &&
+			m.Resource.Name == corev1.ResourceCPU && m.Resource.Target.Type == autoscalingv2.UtilizationMetricType {
+			return true
+		}
+	}
+	return false
+}
+
+// ContainersWithoutCPURequest are the pod's containers that request no
+// CPU (a CPU limit alone counts: the API server makes it the request).
+func (w *Workload) ContainersWithoutCPURequest() []string {
+	var out []string
+	for _, c := range w.Template().Spec.Containers {
+		_, req := c.Resources.Requests[corev1.ResourceCPU]
+		_, lim := c.Resources.Limits[corev1.ResourceCPU]
+		if !req && !lim {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
 // Release is the chart's objects, read from a stream.
 type Release struct {
 	// Docs is the whole stream Read was given, hooks included, for what
@@ -153,6 +217,7 @@ type Release struct {
 	Workloads []*Workload // chart workloads, HA components and internal ones
 	Claims    map[string]*corev1.PersistentVolumeClaim
 	PDBs      []*PDB
+	HPAs      []*HPA
 
 	sourcesOnce sync.Once
 	sources     *Sources
@@ -163,7 +228,7 @@ type Release struct {
 // WithConfig is the release reading its configuration (ConfigMaps,
 // Secrets) from docs as well: doctor lists them apart from the workloads.
 func (r *Release) WithConfig(docs []*manifest.Doc) *Release {
-	return &Release{Docs: slices.Concat(r.Docs, docs), Workloads: r.Workloads, Claims: r.Claims, PDBs: r.PDBs}
+	return &Release{Docs: slices.Concat(r.Docs, docs), Workloads: r.Workloads, Claims: r.Claims, PDBs: r.PDBs, HPAs: r.HPAs}
 }
 
 // Claim returns the PersistentVolumeClaim ns/name rendered in the stream.
@@ -215,6 +280,26 @@ func HasAccessMode(c *corev1.PersistentVolumeClaim, mode corev1.PersistentVolume
 	return false
 }
 
+// Autoscaler returns the first autoscaler of the stream that scales w, or
+// nil.
+func (r *Release) Autoscaler(w *Workload) *HPA {
+	for _, h := range r.HPAs {
+		if h.Targets(w) {
+			return h
+		}
+	}
+	return nil
+}
+
+// Scale is the fewest and the most replicas w runs: its autoscaler's
+// range, else spec.replicas both times.
+func (r *Release) Scale(w *Workload) (lo, hi int32) {
+	if h := r.Autoscaler(w); h != nil {
+		return h.Range()
+	}
+	return w.Replicas(), w.Replicas()
+}
+
 // Workload returns the workload of a component, or nil.
 func (r *Release) Workload(component string) *Workload {
 	for _, w := range r.Workloads {
@@ -263,6 +348,12 @@ func Read(docs []*manifest.Doc) (*Release, error) {
 				return nil, err
 			}
 			r.PDBs = append(r.PDBs, &PDB{Doc: d, Budget: &p})
+		case gvk.Group == "autoscaling" && gvk.Kind == "HorizontalPodAutoscaler" && gvk.Version == "v2":
+			var h autoscalingv2.HorizontalPodAutoscaler
+			if err := decode(d, &h); err != nil {
+				return nil, err
+			}
+			r.HPAs = append(r.HPAs, &HPA{Doc: d, Autoscaler: &h})
 		}
 	}
 	return r, nil

@@ -97,9 +97,8 @@ func (t *FrontTemplate) AddFlags(fs *pflag.FlagSet) {
 
 // Complete splits and reads the arguments as the full binary does.
 func (t *FrontTemplate) Complete(args []string) error {
-	t.flags.SetOutput(io.Discard)
-	mine, helmArgs, err := Split(args, t.flags)
-	if err != nil || t.flags.Parse(mine) != nil || !t.noDiscover {
+	var err error
+	if t.release, err = ParseArgs("template", args, t.flags); err != nil || !t.noDiscover || t.release.Chart == "" {
 		return errFull
 	}
 	full := false
@@ -107,7 +106,7 @@ func (t *FrontTemplate) Complete(args []string) error {
 		_, isFull := FullOnlyFlags[f.Name]
 		full = full || isFull
 	})
-	if t.release, err = ParseRelease("template", helmArgs); err != nil || full || t.release.Chart == "" {
+	if full {
 		return errFull
 	}
 	return nil

@@ -50,6 +50,21 @@ type ValueFlags struct {
 // shorthands are the one-letter forms of Helm's flags that harborha reads.
 var shorthands = map[string]string{"-n": "namespace", "-f": "values", "-a": "api-versions"}
 
+// ParseArgs reads a wrapper's arguments once: ours (the flags defined in
+// ours, Split tells them apart) are parsed into ours, and the rest are
+// Helm's, read as ParseRelease reads them.
+func ParseArgs(action string, args []string, ours *pflag.FlagSet) (*Release, error) {
+	mine, helmArgs, err := Split(args, ours)
+	if err != nil {
+		return nil, err
+	}
+	ours.SetOutput(io.Discard)
+	if err := ours.Parse(mine); err != nil {
+		return nil, fmt.Errorf("%v (see --help)", err)
+	}
+	return ParseRelease(action, helmArgs)
+}
+
 // ParseRelease reads Helm's arguments for action. Every token that is
 // neither a flag nor the value of one (valueFlags tells them apart) is a
 // positional: the release and the chart; "--" ends the flags.

@@ -60,15 +60,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 // Complete splits args into ours (parsed into the options) and Helm's,
 // reads Helm's, and resolves the input of the run.
 func (o *Options) Complete(args []string) error {
-	mine, helmArgs, err := helmexec.Split(args, o.flags)
-	if err != nil {
-		return err
-	}
-	o.flags.SetOutput(io.Discard)
-	if err := o.flags.Parse(mine); err != nil {
-		return fmt.Errorf("%v (see --help)", err)
-	}
-	if o.Release, err = helmexec.ParseRelease(o.Action, helmArgs); err != nil {
+	var err error
+	if o.Release, err = helmexec.ParseArgs(o.Action, args, o.flags); err != nil {
 		return err
 	}
 	if o.Release.Chart == "" {
@@ -125,6 +118,7 @@ func (o *Options) helmRun(ctx context.Context, s command.Streams) (*helmexec.Run
 	if r.Self, err = helmexec.PostRendererCommand(); err != nil {
 		return nil, err
 	}
+	o.handOver(ctx, s.Err) // handover.go: last, right before Helm
 	return r, nil
 }
 

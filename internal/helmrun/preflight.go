@@ -121,13 +121,14 @@ func userValues(r *helmexec.Release, settings *cli.EnvSettings) (map[string]any,
 
 // need is what one component will ask of the scheduler.
 type need struct {
-	component string
-	replicas  int32
-	spread    []string // topology keys of required anti-affinity between its replicas
-	zones     bool     // --zone-spread
-	selector  map[string]string
-	tolerate  []corev1.Toleration
-	affinity  *corev1.NodeSelector // required node affinity
+	component  string
+	replicas   int32
+	autoscaled bool     // replicas is its autoscaler's maximum
+	spread     []string // topology keys of required anti-affinity between its replicas
+	zones      bool     // --zone-spread
+	selector   map[string]string
+	tolerate   []corev1.Toleration
+	affinity   *corev1.NodeSelector // required node affinity
 }
 
 // placementNeeds are the components the chart will render and what each
@@ -142,7 +143,9 @@ func placementNeeds(knobs postrender.Knobs, vals map[string]any, release string,
 	}
 	for _, comp := range renderedComponents(vals, discovering) {
 		cv, _ := vals[comp].(map[string]any)
-		n := need{component: comp, replicas: knobs.Replicas.For(comp, intValue(cv["replicas"], 1))}
+		// An autoscaled component is placed for its autoscaler's maximum.
+		n := need{component: comp, replicas: knobs.Most(comp, kindOf(comp), intValue(cv["replicas"], 1))}
+		_, n.autoscaled = knobs.Autoscale.For(comp, kindOf(comp), knobs.Replicas)
 		decode(cv["nodeSelector"], &n.selector)
 		decode(cv["tolerations"], &n.tolerate)
 		var aff corev1.Affinity
@@ -200,6 +203,14 @@ func renderedComponents(vals map[string]any, discovering bool) []string {
 	return out
 }
 
+// kindOf is the kind of workload the chart renders for a component.
+func kindOf(component string) string {
+	if component == "trivy" {
+		return "StatefulSet"
+	}
+	return "Deployment"
+}
+
 func intValue(v any, def int32) int32 {
 	switch n := v.(type) {
 	case int64:
@@ -255,8 +266,12 @@ func antiAffinityError(n need, key string, domains []string, nodes int, why []st
 		what = fmt.Sprintf("%d values of node label %s among the schedulable nodes", n.replicas, key)
 		has = fmt.Sprintf("they have %d (%s)", len(domains), strings.Join(domains, ", "))
 	}
-	return fmt.Errorf("preflight: hard anti-affinity needs %s for %s's %d replicas, %s%s: add nodes, lower --replicas, or use --anti-affinity soft; nothing was created (--no-preflight skips this check)",
-		what, n.component, n.replicas, has, because(why))
+	count, lower := fmt.Sprintf("%d replicas", n.replicas), "--replicas"
+	if n.autoscaled {
+		count, lower = fmt.Sprintf("up to %d replicas (--autoscale MAX)", n.replicas), "--autoscale's MAX"
+	}
+	return fmt.Errorf("preflight: hard anti-affinity needs %s for %s's %s, %s%s: add nodes, lower %s, or use --anti-affinity soft; nothing was created (--no-preflight skips this check)",
+		what, n.component, count, has, because(why), lower)
 }
 
 func because(why []string) string {

@@ -234,6 +234,9 @@ func (c *Cluster) controllerManagerArgs(caFile string) []string {
 		// Unbound claims are retried every second (default 15 s), for
 		// volumes created after their claim.
 		"--pvclaimbinder-sync-period=1s",
+		// Autoscalers act every 2 s (default 15 s) on the metrics double's
+		// samples (metrics.go).
+		"--horizontal-pod-autoscaler-sync-period=2s",
 		// A release creates dozens of pods at once: no client-side
 		// throttling at the default 20 requests per second.
 		"--kube-api-qps=500", "--kube-api-burst=1000",

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +16,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
 // KubeBlocks-shaped clusters that really run on the real node: the objects
@@ -39,12 +44,15 @@ import (
 //	pg := c.KubeBlocksCluster(t, ns, "mypg", kubetest.PostgreSQL)
 //	pg.Switchover(t)   // the secondary becomes primary, the old primary its standby
 //	pg.Crash(t)        // the primary pod deleted; the operator's failover played
+//	i := rd.AddReplica(t) // a scale-out: one more secondary
+//	rd.SwitchoverTo(t, i) // that pod becomes primary, every other its secondary
 type KBCluster struct {
 	Namespace, Name string
 	Engine          KBEngine
 	Password        string // the account's (postgres / default), in its Secret
 	ServiceIP       string // the primary Service's ClusterIP
 	Service         string // the primary Service's name
+	Replicas        int    // pods <c>-<comp>-0 ... Replicas-1
 
 	c *RealCluster
 }
@@ -61,6 +69,53 @@ var (
 	Redis      = KBEngine{"redis", "redis", "redis-7-1.0.1", "7.0.15", "default", "redis", "redis", 6379}
 )
 
+// KubeBlocks12API is the UseKubeBlocks version of an API server that
+// serves apps.kubeblocks.io/v1 Clusters only, as KubeBlocks 1.2 does
+// (apecloud/kubeblocks #10469 deleted v1alpha1; a request for it gets 404):
+// the 1.0.1 CRD without its v1alpha1 version, made at test time. The 1.2 CRD
+// itself is not among the shared inputs; its v1 schema is 1.0.1's plus
+// fields nothing here writes or reads.
+const KubeBlocks12API = "1.2-api"
+
+// clusterCRD is the Cluster CRD UseKubeBlocks installs for a version.
+func clusterCRD(t testing.TB, version string) *unstructured.Unstructured {
+	t.Helper()
+	file := version
+	if version == KubeBlocks12API {
+		file = "1.0.1"
+	}
+	objs, err := Decode(readAll(t, CRDFile(t, file)))
+	if err != nil || len(objs) != 1 || objs[0].GetName() != ClusterCRD {
+		t.Fatalf("CRD %s: %d objects, %v", file, len(objs), err)
+	}
+	crd := objs[0]
+	if version == KubeBlocks12API {
+		versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+		versions = slices.DeleteFunc(versions, func(v any) bool { m, _ := v.(map[string]any); return m["name"] != "v1" })
+		if len(versions) != 1 {
+			t.Fatalf("CRD 1.0.1 has no version v1 to serve alone")
+		}
+		if err := unstructured.SetNestedSlice(crd.Object, versions, "spec", "versions"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("kubetest: playing KubeBlocks 1.2's API server: the 1.0.1 Cluster CRD serving apps.kubeblocks.io/v1 only (v1alpha1 gets 404)")
+	}
+	return crd
+}
+
+// OwnFixture reads testdata/kubeblocks/<file> of this package: the objects
+// of KubeBlocks releases ../shared has no fixture for (1.0.2, 1.1, Valkey
+// on 1.2), written here from KubeBlocks' source (each file names its
+// sources).
+func OwnFixture(t testing.TB, file string) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := Decode(readAll(t, filepath.Join(testutil.RepoRoot(), "internal", "kubetest", "testdata", "kubeblocks", file)))
+	if err != nil {
+		t.Fatalf("fixture %s: %v", file, err)
+	}
+	return objs
+}
+
 // Pod is the name of the cluster's pod i.
 func (k *KBCluster) Pod(i int) string { return fmt.Sprintf("%s-%s-%d", k.Name, k.Engine.component, i) }
 
@@ -72,7 +127,7 @@ func (c *RealCluster) KubeBlocksCluster(t testing.TB, ns, name string, engine KB
 	began := time.Now()
 	c.UseKubeBlocks(t, "1.0.1") // once: a no-op when installed
 	k := &KBCluster{Namespace: ns, Name: name, Engine: engine, c: c, Password: randomPassword(t, 16),
-		Service: fmt.Sprintf("%s-%s-%s", name, engine.component, engine.component)}
+		Service: fmt.Sprintf("%s-%s-%s", name, engine.component, engine.component), Replicas: 2}
 	cx := ctx(t)
 	c.Create(t, ns, k.clusterObject())
 	secret := &corev1.Secret{
@@ -266,7 +321,7 @@ func (k *KBCluster) Role(t testing.TB, i int) string {
 // Primary is the index of the pod labelled primary.
 func (k *KBCluster) Primary(t testing.TB) int {
 	t.Helper()
-	for i := range 2 {
+	for i := range k.Replicas {
 		if k.Role(t, i) == "primary" {
 			return i
 		}
@@ -298,13 +353,12 @@ func (k *KBCluster) query(ctx context.Context, i int, statement string) (string,
 	return strings.TrimSpace(out), err
 }
 
-// WaitReplicated waits until the secondary has what the primary wrote
+// WaitReplicated waits until every secondary has what the primary wrote
 // just before: a row in PostgreSQL (the standby replays it), a key in
 // Redis (the replica copies it).
 func (k *KBCluster) WaitReplicated(t testing.TB) {
 	t.Helper()
 	p := k.Primary(t)
-	s := 1 - p
 	mark := fmt.Sprintf("mark-%d", time.Now().UnixNano())
 	var write, read string
 	if k.Engine == PostgreSQL {
@@ -315,14 +369,62 @@ func (k *KBCluster) WaitReplicated(t testing.TB) {
 	}
 	k.Query(t, p, write)
 	want := map[bool]string{true: "1", false: mark}[k.Engine == PostgreSQL]
-	var got string
-	err := wait.PollUntilContextTimeout(ctx(t), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		got, _ = k.query(ctx, s, read)
-		return got == want, nil
+	for s := range k.Replicas {
+		if s == p {
+			continue
+		}
+		var got string
+		err := wait.PollUntilContextTimeout(ctx(t), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			got, _ = k.query(ctx, s, read)
+			return got == want, nil
+		})
+		if err != nil {
+			t.Fatalf("%s: the secondary %s does not have what the primary %s wrote (read %q, want %q)", k.Name, k.Pod(s), k.Pod(p), got, want)
+		}
+	}
+}
+
+// secondary is the index of the first pod that is not the primary p.
+func (k *KBCluster) secondary(p int) int {
+	if p == 0 {
+		return 1
+	}
+	return 0
+}
+
+// AddReplica scales the cluster out by one pod, as KubeBlocks does for a
+// horizontal scaling (played: the Cluster's replicas, a data claim, the
+// pod as a secondary of the primary Service), waits until it is Ready and
+// replicates, and returns its index. Nothing else is done to it: in
+// particular no ACL user is copied (the Redis addon's memberJoin action
+// of KubeBlocks 1.0.2 and later is not played).
+func (k *KBCluster) AddReplica(t testing.TB) int {
+	t.Helper()
+	i := k.Replicas
+	clusters := k.c.Dynamic.Resource(schema.GroupVersionResource{Group: "apps.kubeblocks.io", Version: "v1", Resource: "clusters"}).Namespace(k.Namespace)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cl, err := clusters.Get(ctx(t), k.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		specs, _, _ := unstructured.NestedSlice(cl.Object, "spec", "componentSpecs")
+		specs[0].(map[string]any)["replicas"] = int64(i + 1)
+		if err := unstructured.SetNestedSlice(cl.Object, specs, "spec", "componentSpecs"); err != nil {
+			return err
+		}
+		_, err = clusters.Update(ctx(t), cl, metav1.UpdateOptions{})
+		return err
 	})
 	if err != nil {
-		t.Fatalf("%s: the secondary %s does not have what the primary %s wrote (read %q, want %q)", k.Name, k.Pod(s), k.Pod(p), got, want)
+		t.Fatalf("scaling Cluster %s/%s to %d replicas: %v", k.Namespace, k.Name, i+1, err)
 	}
+	k.c.AddVolumes(t, corev1.ReadWriteOnce, "1Gi", 1)
+	k.createPod(t, i, "secondary")
+	k.Replicas++
+	k.waitReady(t, k.Pod(i))
+	k.WaitReplicated(t)
+	t.Logf("kubetest: KubeBlocks scale-out of %s/%s played: %s is a secondary", k.Namespace, k.Name, k.Pod(i))
+	return i
 }
 
 // Switchover makes the secondary the primary, as KubeBlocks' switchover
@@ -334,9 +436,19 @@ func (k *KBCluster) WaitReplicated(t testing.TB) {
 // until the primary Service reached the new primary.
 func (k *KBCluster) Switchover(t testing.TB) time.Duration {
 	t.Helper()
+	return k.SwitchoverTo(t, k.secondary(k.Primary(t)))
+}
+
+// SwitchoverTo is Switchover to pod s; every other pod becomes its
+// secondary (Redis: REPLICAOF; PostgreSQL: the old primary is cloned anew,
+// which needs two pods).
+func (k *KBCluster) SwitchoverTo(t testing.TB, s int) time.Duration {
+	t.Helper()
 	began := time.Now()
 	p := k.Primary(t)
-	s := 1 - p
+	if k.Engine == PostgreSQL && k.Replicas != 2 {
+		t.Fatalf("kubetest: a PostgreSQL switchover is played for two pods, %s/%s has %d", k.Namespace, k.Name, k.Replicas)
+	}
 	t.Logf("kubetest: playing KubeBlocks' switchover of %s/%s: %s becomes primary", k.Namespace, k.Name, k.Pod(s))
 	k.promote(t, s)
 	k.setRole(t, s, "primary")
@@ -347,7 +459,11 @@ func (k *KBCluster) Switchover(t testing.TB) time.Duration {
 		k.recreate(t, p, "secondary")
 	} else {
 		newIP := k.podIP(t, s)
-		k.Query(t, p, "REPLICAOF "+newIP+" 6379")
+		for i := range k.Replicas {
+			if i != s {
+				k.Query(t, i, "REPLICAOF "+newIP+" 6379")
+			}
+		}
 	}
 	k.WaitReplicated(t)
 	t.Logf("kubetest: switchover of %s/%s: Service at the new primary after %v (%v), old primary replicating after %v",
@@ -364,7 +480,7 @@ func (k *KBCluster) Crash(t testing.TB) time.Duration {
 	t.Helper()
 	began := time.Now()
 	p := k.Primary(t)
-	s := 1 - p
+	s := k.secondary(p)
 	t.Logf("kubetest: crashing %s/%s (primary of %s) and playing KubeBlocks' failover to %s", k.Namespace, k.Pod(p), k.Name, k.Pod(s))
 	k.deletePod(t, p)
 	k.promote(t, s)

@@ -67,9 +67,10 @@ func CRDFile(t testing.TB, version string) string {
 const ClusterCRD = "clusters.apps.kubeblocks.io"
 
 // UseKubeBlocks installs the clusters.apps.kubeblocks.io CRD of a
-// KubeBlocks release ("0.7.5", "0.8.4", "0.9.5", "1.0.1"), replacing
-// another version if one is installed, and waits until it is served.
-// Version "" removes it (KubeBlocks not installed).
+// KubeBlocks release ("0.7.5", "0.8.4", "0.9.5", "1.0.1", or
+// KubeBlocks12API), replacing another version if one is installed, and
+// waits until it is served. Version "" removes it (KubeBlocks not
+// installed).
 func (e *Env) UseKubeBlocks(t testing.TB, version string) {
 	t.Helper()
 	e.mu.Lock()
@@ -80,11 +81,7 @@ func (e *Env) UseKubeBlocks(t testing.TB, version string) {
 	crd := &unstructured.Unstructured{}
 	crd.SetName(ClusterCRD)
 	if version != "" {
-		objs, err := Decode(readAll(t, CRDFile(t, version)))
-		if err != nil || len(objs) != 1 || objs[0].GetName() != ClusterCRD {
-			t.Fatalf("CRD %s: %d objects, %v", version, len(objs), err)
-		}
-		crd = objs[0]
+		crd = clusterCRD(t, version)
 	}
 	c := ctx(t)
 	gone := e.deleteClusterCRD(t, c, crd.GetName())

@@ -20,7 +20,7 @@ func TestBinary(t *testing.T) {
 	root := testutil.RepoRoot()
 	// An HA topology post-rendered without --redis-password-secret: its
 	// only findings are the three HA012 warnings, besides the pinned test
-	// secrets' token key (HA015, goldenWant), disabled here.
+	// secrets' token key (HA017, goldenWant), disabled here.
 	haGolden := filepath.Join(root, "testdata", "object-storage", "expected.yaml")
 	cases := []struct {
 		name       string
@@ -31,9 +31,9 @@ func TestBinary(t *testing.T) {
 		stdout     string // must contain
 		stderrLine string // the one stderr line must contain ("" = stderr empty)
 	}{
-		{name: "HA golden passes", args: []string{"lint", "--disable", "HA015", "-"}, stdinFile: haGolden, code: 0, stdout: "lint passed: 0 errors, 3 warnings"},
-		{name: "--strict fails on its warnings", args: []string{"lint", "--strict", "--disable", "HA015", "-"}, stdinFile: haGolden, code: 1, stdout: "lint failed: 0 errors, 3 warnings"},
-		{name: "--disable the warnings", args: []string{"lint", "--strict", "--disable", "HA012,HA015", haGolden}, code: 0, stdout: "(4 suppressed)"},
+		{name: "HA golden passes", args: []string{"lint", "--disable", "HA017", "-"}, stdinFile: haGolden, code: 0, stdout: "lint passed: 0 errors, 3 warnings"},
+		{name: "--strict fails on its warnings", args: []string{"lint", "--strict", "--disable", "HA017", "-"}, stdinFile: haGolden, code: 1, stdout: "lint failed: 0 errors, 3 warnings"},
+		{name: "--disable the warnings", args: []string{"lint", "--strict", "--disable", "HA012,HA017", haGolden}, code: 0, stdout: "(4 suppressed)"},
 		{name: "broken YAML", args: []string{"lint", "-"}, stdin: "apiVersion: v1\nkind: [\n", code: 2, stderrLine: "harborha lint: <stdin>:1: document 1: not valid YAML"},
 		{name: "no input", args: []string{"lint"}, code: 2, stderrLine: "harborha lint: nothing to lint"},
 		{name: "bad flag", args: []string{"lint", "--output=xml", "-"}, stdin: "x", code: 2, stderrLine: `harborha lint: invalid argument "xml" for "-o, --output" flag: use one of text, json or sarif`},

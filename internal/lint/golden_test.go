@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -33,7 +34,7 @@ var (
 // ../shared/harbor/pin-secrets.example.yaml, whose core.tokenKey is a
 // PKCS#8 key, which Harbor's token service cannot read (on the real Harbor
 // every login then fails with HTTP 500: docs/harbor-from-source.md).
-const pinnedTokenKey = "HA015 Secret/myharbor-core error"
+const pinnedTokenKey = "HA017 Secret/myharbor-core error"
 
 // goldenWant is what lint reports on golden name: its goldenFindings and
 // the pinned token key's.
@@ -63,8 +64,8 @@ var goldenFindings = map[string][]string{
 	"shared-pvc-1.14-subpaths": {},
 	"shared-pvc-create":        {},
 	// An ACL user with a chart before 1.19: its registry cannot log in as it.
-	"redis-refs-1.14":         join(rwoClaims, []string{"HA016 ConfigMap/myharbor-registry warning"}),
-	"redis-sentinel-acl-1.18": join(rwoClaims, []string{"HA016 ConfigMap/myharbor-registry warning"}),
+	"redis-refs-1.14":         join(rwoClaims, []string{"HA018 ConfigMap/myharbor-registry warning"}),
+	"redis-sentinel-acl-1.18": join(rwoClaims, []string{"HA018 ConfigMap/myharbor-registry warning"}),
 	"redis-tls-metrics":       rwoClaims,
 	// No --redis-password-secret: the post-renderer leaves the password.
 	"object-storage": redisInConfigMaps,
@@ -85,6 +86,22 @@ var goldenFindings = map[string][]string{
 		"HA002 Deployment/myharbor-portal error",
 		"HA002 Deployment/myharbor-registry error",
 	}),
+	// --autoscale trivy=1:3 lets the scanner down to one pod; jobservice
+	// requests no CPU, so its autoscaler cannot scale (the post-renderer
+	// warns about it too).
+	"autoscale": {
+		"HA001 StatefulSet/myharbor-trivy warning",
+		"HA016 Deployment/myharbor-jobservice warning",
+	},
+	// Chart 1.14's defaults request no CPU anywhere: every autoscaler is
+	// blind until the values set requests (the post-renderer warns).
+	"autoscale-config-1.14": {
+		"HA016 Deployment/myharbor-core warning",
+		"HA016 Deployment/myharbor-jobservice warning",
+		"HA016 Deployment/myharbor-nginx warning",
+		"HA016 Deployment/myharbor-portal warning",
+		"HA016 Deployment/myharbor-registry warning",
+	},
 	// --replicas registry=1,jobservice=1 on purpose (RWO without Recreate
 	// deadlock), and no --redis-password-secret.
 	"rwo-single-registry": join(redisInConfigMaps, []string{
@@ -242,4 +259,50 @@ func withoutCerts(stream []byte) string {
 func (c ChartFlags) withValueFiles(files []string) ChartFlags {
 	c.Values.ValueFiles = files
 	return c
+}
+
+// The chart's own budgets (chart 1.19, <component>.podDisruptionBudget):
+// lint finds those that block a drain at the release's replica count
+// (HA005) or that the API server refuses (HA007); post-rendered, each
+// component has one budget of maxUnavailable 1, so neither remains.
+// Charts before 1.19 render no budget: the values change nothing, and the
+// post-renderer adds ours.
+func TestChartBudgets(t *testing.T) {
+	external := filepath.Join(testutil.RepoRoot(), "testdata", "external-defaults", "values.yaml")
+	set := []string{
+		"--set", "core.replicas=2", "--set", "core.podDisruptionBudget.enabled=true", "--set", "core.podDisruptionBudget.minAvailable=2",
+		"--set", "portal.replicas=3", "--set", "portal.podDisruptionBudget.enabled=true", "--set", "portal.podDisruptionBudget.maxUnavailable=1",
+	}
+	for _, tt := range []struct {
+		chart      string
+		postRender bool
+		want       []string // the findings about budgets (HA004, HA005, HA007)
+	}{
+		{"1.19.1", false, []string{
+			"HA005 PodDisruptionBudget/myharbor-core error",   // minAvailable 2 of 2
+			"HA007 PodDisruptionBudget/myharbor-portal error", // the chart's minAvailable 1 and the value's maxUnavailable 1
+		}},
+		{"1.19.1", true, []string{}},
+		{"1.18.4", false, []string{"HA004 Deployment/myharbor-core error", "HA004 Deployment/myharbor-portal error"}},
+		{"1.18.4", true, []string{}},
+	} {
+		t.Run(fmt.Sprintf("%s/post-render=%v", tt.chart, tt.postRender), func(t *testing.T) {
+			args := append([]string{"--chart", testutil.Chart(t, "harbor-"+tt.chart+".tgz"), "--release", "myharbor", "-n", "harbor",
+				"-f", testutil.PinSecrets(t), "-f", external}, set...)
+			if tt.postRender {
+				args = append(args, "--post-render")
+			}
+			r, _ := lintJSON(t, nil, args...)
+			var got []string
+			for _, rule := range []string{"HA004", "HA005", "HA007"} {
+				got = append(got, summary(r, rule)...)
+			}
+			if got == nil {
+				got = []string{}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("budget findings:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
 }

@@ -120,12 +120,24 @@ var Rules = []*Rule{
 	},
 	{
 		ID: "HA015", Severity: Error,
+		Title: "Replica count pinned on a workload a HorizontalPodAutoscaler scales",
+		Fix:   "Drop spec.replicas from the workload's manifest so the autoscaler owns the count: post-render with `helm harborha post-render --autoscale <component>=MIN:MAX`, which writes the autoscaler and leaves replicas out.",
+		check: checkPinnedUnderAutoscaler,
+	},
+	{
+		ID: "HA016", Severity: Warning,
+		Title: "Autoscaler scales on CPU, but the pods request no CPU",
+		Fix:   "Give every container a CPU request (`<component>.resources.requests.cpu`; for registry `registry.registry.resources` and `registry.controller.resources`), or a LimitRange with a default CPU request in the namespace.",
+		check: checkAutoscalerCPURequests,
+	},
+	{
+		ID: "HA017", Severity: Error,
 		Title: "Core's token service key is in a form Harbor cannot read",
 		Fix:   "Give `core.tokenKey` (or the `core.secretName` Secret's tls.key) as a PKCS#1 RSA key: `openssl rsa -in key.pem -traditional -out key-rsa.pem` (OpenSSL 3 writes PKCS#8 by default); or leave it unset: the install wrappers generate a PKCS#1 key once.",
 		check: checkTokenKey,
 	},
 	{
-		ID: "HA016", Severity: Warning,
+		ID: "HA018", Severity: Warning,
 		Title: "The registry cannot log in to Redis as Harbor's Redis user",
 		Fix:   "Use chart 1.19 or later, whose registry (Harbor 2.15) logs in as the user; or let Harbor log in with the cluster's own account (install or upgrade without --redis-user: the password stays by reference).",
 		check: checkRegistryRedisUser,

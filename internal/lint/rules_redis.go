@@ -263,7 +263,7 @@ func checkRegistrySentinel(c *checker) {
 	}
 }
 
-// HA016: the registry of a chart before 1.19 cannot log in as the Redis
+// HA018: the registry of a chart before 1.19 cannot log in as the Redis
 // user the other components use (harbor.RegistryUserGaps).
 func checkRegistryRedisUser(c *checker) {
 	for _, g := range c.model.RegistryUserGaps("") {

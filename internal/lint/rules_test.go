@@ -39,6 +39,37 @@ type ruleCase struct {
 }
 
 var ruleCases = []ruleCase{
+	// HA015
+	{rule: "HA015", name: "replicas pinned under an autoscaler", change: func(f *fixture) {
+		autoscaled(f, "myharbor-core", 2, 5)
+		f.set(dpl, "myharbor-core", "2", "spec", "replicas")
+	}, want: []string{"HA015 Deployment/myharbor-core error"}, msg: "every helm upgrade and GitOps sync sets the count back to 2"},
+	{rule: "HA015", name: "pinned trivy under an autoscaler is a warning", change: func(f *fixture) {
+		f.add("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: myharbor-trivy, namespace: harbor}\n" +
+			"spec: {scaleTargetRef: {apiVersion: apps/v1, kind: StatefulSet, name: myharbor-trivy}, minReplicas: 2, maxReplicas: 3}\n")
+	}, want: []string{"HA015 StatefulSet/myharbor-trivy warning"}},
+	{rule: "HA015", name: "an autoscaler of another kind's name", change: func(f *fixture) {
+		f.add("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: myharbor-core, namespace: harbor}\n" +
+			"spec: {scaleTargetRef: {apiVersion: apps/v1, kind: StatefulSet, name: myharbor-core}, minReplicas: 2, maxReplicas: 3}\n")
+	}},
+	{rule: "HA015", name: "replicas left to the autoscaler", change: func(f *fixture) { autoscaled(f, "myharbor-core", 2, 5) }},
+
+	// HA016
+	{rule: "HA016", name: "CPU autoscaler without CPU requests", change: func(f *fixture) {
+		autoscaled(f, "myharbor-core", 2, 5)
+		setCoreResources(f, "{limits: {memory: 1Gi}}")
+	}, want: []string{"HA016 Deployment/myharbor-core warning"}, msg: "container core requests no CPU"},
+	{rule: "HA016", name: "a CPU limit is the request", change: func(f *fixture) {
+		autoscaled(f, "myharbor-core", 2, 5)
+		setCoreResources(f, "{limits: {cpu: 500m}}")
+	}},
+	{rule: "HA016", name: "a memory autoscaler needs no CPU request", change: func(f *fixture) {
+		f.del(dpl, "myharbor-core", "spec", "replicas")
+		f.add("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: myharbor-core, namespace: harbor}\n" +
+			"spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: myharbor-core}, minReplicas: 2, maxReplicas: 4, " +
+			"metrics: [{type: Resource, resource: {name: memory, target: {type: Utilization, averageUtilization: 80}}}]}\n")
+	}},
+
 	// HA001
 	{rule: "HA001", name: "one core replica", change: func(f *fixture) { f.set(dpl, "myharbor-core", "1", "spec", "replicas") },
 		want: []string{"HA001 Deployment/myharbor-core error"}, msg: "core runs 1 replica"},
@@ -49,6 +80,9 @@ var ruleCases = []ruleCase{
 	{rule: "HA001", name: "one trivy replica is a warning", change: func(f *fixture) { f.set(sts, "myharbor-trivy", "1", "spec", "replicas") },
 		want: []string{"HA001 StatefulSet/myharbor-trivy warning"}},
 	{rule: "HA001", name: "two replicas everywhere", change: func(*fixture) {}},
+	{rule: "HA001", name: "an autoscaler down to one", change: func(f *fixture) { autoscaled(f, "myharbor-core", 1, 5) },
+		want: []string{"HA001 Deployment/myharbor-core error"}, msg: "core runs 1 replica (HorizontalPodAutoscaler myharbor-core's minimum)"},
+	{rule: "HA001", name: "an autoscaler from two, replicas unset", change: func(f *fixture) { autoscaled(f, "myharbor-core", 2, 5) }},
 	{rule: "HA001", name: "the internal database is HA009's", change: addDatabase},
 
 	// HA002
@@ -121,6 +155,11 @@ var ruleCases = []ruleCase{
 	{rule: "HA005", name: "two budgets for one component", change: func(f *fixture) { f.copyOf(pdb, "myharbor-core", "myharbor-core-extra") },
 		want: []string{"HA005 Deployment/myharbor-core error"}, msg: "more than one budget"},
 	{rule: "HA005", name: "minAvailable 1 of 3", change: func(f *fixture) { f.set(dpl, "myharbor-core", "3", "spec", "replicas") }},
+	{rule: "HA005", name: "minAvailable at the autoscaler's minimum", change: func(f *fixture) {
+		autoscaled(f, "myharbor-core", 2, 5)
+		f.set(pdb, "myharbor-core", "2", "spec", "minAvailable")
+	}, want: []string{"HA005 PodDisruptionBudget/myharbor-core error"}, msg: "minAvailable 2 with 2 replicas (HorizontalPodAutoscaler myharbor-core's minimum)"},
+	{rule: "HA005", name: "minAvailable below the autoscaler's minimum", change: func(f *fixture) { autoscaled(f, "myharbor-core", 3, 5) }},
 	{rule: "HA005", name: "maxUnavailable 10% rounds up to one", change: func(f *fixture) { f.set(pdb, "myharbor-registry", "10%", "spec", "maxUnavailable") }},
 
 	// HA006
@@ -253,23 +292,23 @@ var ruleCases = []ruleCase{
 		f.setString(cm, "myharbor-registry", "redis:\n  addr: s1:26379,s2:26379\n  sentinelMasterSet: mymaster\n", "data", "config.yml")
 	}},
 
-	// HA016
-	{rule: "HA016", name: "an ACL user, and a registry config without redis.username (chart 1.18)", change: redisUser("harbor", ""),
-		want: []string{"HA016 ConfigMap/myharbor-registry warning"}, msg: `ConfigMap myharbor-registry key config.yml has no redis.username while the release's other components log in to Redis as user "harbor"`},
-	{rule: "HA016", name: "chart 1.19 tells the registry the user", change: redisUser("harbor", "  username: harbor\n")},
-	{rule: "HA016", name: "the default account needs no user name", change: redisUser("default", "")},
-
-	// HA015
-	{rule: "HA015", name: "a PKCS#8 key (what OpenSSL 3 writes)", change: func(f *fixture) { addTokenKey(f, "myharbor-core", testKey(f.t, "pkcs8")) },
-		want: []string{"HA015 Secret/myharbor-core error"}, msg: `tls.key, core's token service key, is a "PRIVATE KEY" PEM block`},
-	{rule: "HA015", name: "no PEM block at all", change: func(f *fixture) { addTokenKey(f, "myharbor-core", "not a key") },
-		want: []string{"HA015 Secret/myharbor-core error"}, msg: "holds no PEM block"},
-	{rule: "HA015", name: "a PKCS#1 RSA key", change: func(f *fixture) { addTokenKey(f, "myharbor-core", testKey(f.t, "pkcs1")) }},
-	{rule: "HA015", name: "an EC key", change: func(f *fixture) { addTokenKey(f, "myharbor-core", testKey(f.t, "ec")) }},
-	{rule: "HA015", name: "core.secretName: a Secret outside the stream", change: func(f *fixture) {
+	// HA017
+	{rule: "HA017", name: "a PKCS#8 key (what OpenSSL 3 writes)", change: func(f *fixture) { addTokenKey(f, "myharbor-core", testKey(f.t, "pkcs8")) },
+		want: []string{"HA017 Secret/myharbor-core error"}, msg: `tls.key, core's token service key, is a "PRIVATE KEY" PEM block`},
+	{rule: "HA017", name: "no PEM block at all", change: func(f *fixture) { addTokenKey(f, "myharbor-core", "not a key") },
+		want: []string{"HA017 Secret/myharbor-core error"}, msg: "holds no PEM block"},
+	{rule: "HA017", name: "a PKCS#1 RSA key", change: func(f *fixture) { addTokenKey(f, "myharbor-core", testKey(f.t, "pkcs1")) }},
+	{rule: "HA017", name: "an EC key", change: func(f *fixture) { addTokenKey(f, "myharbor-core", testKey(f.t, "ec")) }},
+	{rule: "HA017", name: "core.secretName: a Secret outside the stream", change: func(f *fixture) {
 		addTokenKey(f, "myharbor-core", testKey(f.t, "pkcs8"))
 		f.set(dpl, "myharbor-core", `[{name: token-service-private-key, secret: {secretName: my-token-key}}]`, "spec", "template", "spec", "volumes")
 	}},
+
+	// HA018
+	{rule: "HA018", name: "an ACL user, and a registry config without redis.username (chart 1.18)", change: redisUser("harbor", ""),
+		want: []string{"HA018 ConfigMap/myharbor-registry warning"}, msg: `ConfigMap myharbor-registry key config.yml has no redis.username while the release's other components log in to Redis as user "harbor"`},
+	{rule: "HA018", name: "chart 1.19 tells the registry the user", change: redisUser("harbor", "  username: harbor\n")},
+	{rule: "HA018", name: "the default account needs no user name", change: redisUser("default", "")},
 }
 
 // redisUser gives core's Redis URL the user, and the registry's
@@ -423,15 +462,33 @@ func TestRuleTableIsWellFormed(t *testing.T) {
 	}
 }
 
+// autoscaled puts Deployment name under a CPU autoscaler between lo and
+// hi, as --autoscale does: replicas left out, every container requesting
+// CPU.
+func autoscaled(f *fixture, name string, lo, hi int) {
+	f.t.Helper()
+	f.del(dpl, name, "spec", "replicas")
+	setCoreResources(f, "{requests: {cpu: 100m}}")
+	f.add(fmt.Sprintf("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: %s, namespace: harbor}\n"+
+		"spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: %s}, minReplicas: %d, maxReplicas: %d, "+
+		"metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 70}}}]}\n", name, name, lo, hi))
+}
+
+// setCoreResources sets the resources of core's first container, in YAML.
+func setCoreResources(f *fixture, res string) { setCoreContainer(f, "resources", res) }
+
 // setCoreEnv sets the env of core's first container, written in YAML.
-func setCoreEnv(f *fixture, env string) {
+func setCoreEnv(f *fixture, env string) { setCoreContainer(f, "env", env) }
+
+// setCoreContainer sets a field of core's first container, in YAML.
+func setCoreContainer(f *fixture, field, value string) {
 	f.t.Helper()
 	var v any
-	if err := yaml.Unmarshal([]byte(env), &v); err != nil {
+	if err := yaml.Unmarshal([]byte(value), &v); err != nil {
 		f.t.Fatal(err)
 	}
 	spec := f.obj(dpl, "myharbor-core").Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
-	spec["containers"].([]any)[0].(map[string]any)["env"] = v
+	spec["containers"].([]any)[0].(map[string]any)[field] = v
 }
 
 // Lint (HA014) and the post-renderer's warning read one reference test: a

@@ -20,7 +20,7 @@ const tokenKeyPath = "/etc/core/private_key.pem"
 // logs "unable to get PrivateKey from PEM type: PRIVATE KEY".
 var tokenKeyTypes = []string{"RSA PRIVATE KEY", "EC PRIVATE KEY"}
 
-// HA015: core's token key, when its Secret is in the stream (the chart's
+// HA017: core's token key, when its Secret is in the stream (the chart's
 // own, holding core.tokenKey or the key it generated), is one Harbor can
 // read. A Secret outside the stream (core.secretName) is doctor's to see.
 func checkTokenKey(c *checker) {

@@ -17,15 +17,36 @@ import (
 	"github.com/harborha/helm-harborha/internal/output"
 )
 
+// fewest is the fewest replicas w runs (its autoscaler's minimum), said
+// for a message: "1 replica", "1 replica (autoscaler myharbor-core's minimum)".
+func (c *checker) fewest(w *harbor.Workload) (int32, string) {
+	n, _ := c.model.Scale(w)
+	return n, output.Count(int(n), "replica") + c.byAutoscaler(w, "minimum")
+}
+
+// most is the most replicas w runs (its autoscaler's maximum), said for
+// a message.
+func (c *checker) most(w *harbor.Workload) (int32, string) {
+	_, n := c.model.Scale(w)
+	return n, output.Count(int(n), "replica") + c.byAutoscaler(w, "maximum")
+}
+
+func (c *checker) byAutoscaler(w *harbor.Workload, bound string) string {
+	if h := c.model.Autoscaler(w); h != nil {
+		return fmt.Sprintf(" (HorizontalPodAutoscaler %s's %s)", h.Autoscaler.Name, bound)
+	}
+	return ""
+}
+
 // HA001
 func checkReplicas(c *checker) {
 	for _, w := range c.model.Components() {
-		switch n := w.Replicas(); {
+		switch n, said := c.fewest(w); {
 		case n >= 2:
 		case n <= 0:
-			c.forComponent(w, "%s is scaled to %d replicas: it does not run at all", w.Component, n)
+			c.forComponent(w, "%s is scaled to %s: it does not run at all", w.Component, said)
 		default:
-			c.forComponent(w, "%s runs 1 replica: a node drain, an eviction or a crash takes it offline", w.Component)
+			c.forComponent(w, "%s runs %s: a node drain, an eviction or a crash takes it offline", w.Component, said)
 		}
 	}
 }
@@ -33,8 +54,8 @@ func checkReplicas(c *checker) {
 // HA002
 func checkSpread(c *checker) {
 	for _, w := range c.model.Components() {
-		if n := w.Replicas(); n >= 2 && !spreads(w) {
-			c.forComponent(w, "%s runs %d replicas but no pod anti-affinity term and no topology spread constraint selects its pods: the scheduler may put them all on one node", w.Component, n)
+		if n, said := c.most(w); n >= 2 && !spreads(w) {
+			c.forComponent(w, "%s runs %s but no pod anti-affinity term and no topology spread constraint selects its pods: the scheduler may put them all on one node", w.Component, said)
 		}
 	}
 }
@@ -193,11 +214,11 @@ func mismatch(sel *metav1.LabelSelector, labels map[string]string) string {
 // HA004
 func checkPDBPresent(c *checker) {
 	for _, w := range c.model.Components() {
-		n := w.Replicas()
+		n, said := c.most(w)
 		if n < 2 || len(budgetsFor(c.model, w)) > 0 {
 			continue
 		}
-		c.forComponent(w, "%s runs %d replicas but no PodDisruptionBudget selects its pods: a node drain or cluster upgrade may evict them all at once", w.Component, n)
+		c.forComponent(w, "%s runs %s but no PodDisruptionBudget selects its pods: a node drain or cluster upgrade may evict them all at once", w.Component, said)
 	}
 }
 
@@ -222,7 +243,8 @@ func checkPDBAllows(c *checker) {
 			}
 			c.report(w.Doc, "%d PodDisruptionBudgets (%s) select the pods of %s: the eviction API refuses to evict a pod covered by more than one budget, so node drains hang", len(budgets), strings.Join(names, ", "), w.Component)
 		}
-		n := w.Replicas()
+		// The fewest replicas are where a budget lets the fewest pods go.
+		n, said := c.fewest(w)
 		for _, p := range budgets {
 			spec := p.Budget.Spec
 			if spec.MinAvailable != nil && spec.MaxUnavailable != nil {
@@ -230,7 +252,7 @@ func checkPDBAllows(c *checker) {
 			}
 			allowed, what, ok := disruptionsAllowed(spec.MinAvailable, spec.MaxUnavailable, n)
 			if ok && allowed <= 0 {
-				c.report(p.Doc, "%s with %s of %s: no pod may ever be evicted, so node drains and cluster upgrades hang", what, output.Count(int(n), "replica"), w.Component)
+				c.report(p.Doc, "%s with %s of %s: no pod may ever be evicted, so node drains and cluster upgrades hang", what, said, w.Component)
 			}
 		}
 	}
@@ -263,8 +285,8 @@ func checkRecreate(c *checker) {
 		if w.Deployment == nil || w.Deployment.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 			continue
 		}
-		if n := w.Replicas(); n >= 2 {
-			c.report(w.Doc, "%s runs %d replicas with the Recreate strategy: every upgrade stops all of them before starting new ones", w.Component, n)
+		if n, said := c.most(w); n >= 2 {
+			c.report(w.Doc, "%s runs %s with the Recreate strategy: every upgrade stops all of them before starting new ones", w.Component, said)
 		}
 	}
 }
@@ -370,7 +392,7 @@ func isZero(v *intstr.IntOrString) bool {
 // HA008
 func checkMultiAttach(c *checker) {
 	for _, w := range c.model.Components() {
-		n := w.Replicas()
+		n, said := c.most(w)
 		if n < 2 {
 			continue
 		}
@@ -386,7 +408,7 @@ func checkMultiAttach(c *checker) {
 			if f, ok := multiAttachFix[w.Component]; ok {
 				fix = f
 			}
-			c.reportAs(w.Doc, c.rule.Severity, fix, fmt.Sprintf("%s runs %d replicas on claim %s (volume %s, access modes %s): pods on a second node hang in ContainerCreating (Multi-Attach)", w.Component, n, claim.Name, v.Name, accessModes(claim)))
+			c.reportAs(w.Doc, c.rule.Severity, fix, fmt.Sprintf("%s runs %s on claim %s (volume %s, access modes %s): pods on a second node hang in ContainerCreating (Multi-Attach)", w.Component, said, claim.Name, v.Name, accessModes(claim)))
 		}
 	}
 }

@@ -135,6 +135,7 @@ func (f *Flags) Resolve() (Knobs, error) {
 func addKnobs(fs *pflag.FlagSet, o *Knobs) {
 	fs.SortFlags = false
 	fs.Var(replicasValue{&o.Replicas}, "replicas", "raise every component to at least N replicas, or set exact counts per component (core=3,trivy=1)")
+	fs.Var(autoscaleValue{&o.Autoscale}, "autoscale", "a HorizontalPodAutoscaler (CPU) per component in place of a fixed count: MIN:MAX for every Deployment, component=MIN:MAX for one (trivy only by name); the workload then pins no replicas")
 	fs.StringVar(&o.AntiAffinity, "anti-affinity", o.AntiAffinity, "pod anti-affinity between a component's replicas: soft, hard or none")
 	fs.StringVar(&o.TopologyKey, "topology-key", o.TopologyKey, "node label that anti-affinity spreads replicas over")
 	fs.BoolVar(&o.ZoneSpread, "zone-spread", o.ZoneSpread, "also spread each component over zones (topologySpreadConstraint on "+ZoneTopologyKey+", ScheduleAnyway)")
@@ -149,7 +150,7 @@ func addKnobs(fs *pflag.FlagSet, o *Knobs) {
 }
 
 // configKeys are the keys a config file may hold, for its error messages.
-const configKeys = "replicas, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize, redisPasswordSecret, redisUsername"
+const configKeys = "replicas, autoscale, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize, redisPasswordSecret, redisUsername"
 
 // loadConfig reads the config file over the defaults. Unknown keys are
 // errors: a misspelt knob must not be silently ignored.

@@ -106,7 +106,8 @@ func checkMeaning(t *testing.T, in, out []byte, o Knobs) {
 	for _, d := range inDocs {
 		kind := d.Obj.GetKind()
 		config := (kind == "ConfigMap" || kind == "Secret") && o.RedisPasswordSecret != ""
-		untouched := d.Hook || !(kind == "Deployment" || kind == "StatefulSet" || kind == "PersistentVolumeClaim" || config || o.Kustomize != "")
+		ours := kind == "Deployment" || kind == "StatefulSet" || kind == "PersistentVolumeClaim" || kind == "PodDisruptionBudget" || kind == "HorizontalPodAutoscaler"
+		untouched := d.Hook || !(ours || config || o.Kustomize != "")
 		if untouched && outRaw[d.ID()] != d.Raw {
 			t.Errorf("%s (hook=%v) changed; hooks and kinds we do not touch must pass through unchanged", d.Describe(), d.Hook)
 		}
@@ -117,11 +118,14 @@ func checkMeaning(t *testing.T, in, out []byte, o Knobs) {
 			continue
 		}
 		prev := before.Workload(w.Component)
-		want := o.Replicas.For(w.Component, prev.Replicas())
-		if got := w.Replicas(); got != want {
-			t.Errorf("%s: %d replicas, want %d", w.Name(), got, want)
+		if r, ok := o.Autoscale.For(prev.Component, prev.Kind, o.Replicas); ok {
+			checkAutoscaled(t, rel, w, r)
+		} else if want, got := o.Replicas.For(w.Component, prev.Replicas()), w.Replicas(); !w.PinsReplicas() || got != want {
+			t.Errorf("%s: %d replicas (pinned: %v), want %d pinned", w.Name(), got, w.PinsReplicas(), want)
+		} else if rel.Autoscaler(w) != nil {
+			t.Errorf("%s: an autoscaler scales it, but --autoscale does not name it", w.Name())
 		}
-		if w.Replicas() < 2 {
+		if o.Most(prev.Component, prev.Kind, prev.Replicas()) < 2 {
 			continue
 		}
 		spec := w.Template().Spec
@@ -151,6 +155,12 @@ func checkMeaning(t *testing.T, in, out []byte, o Knobs) {
 		for _, b := range rel.PDBs {
 			if b.Selects(w) {
 				selecting++
+				// The component's own budget (the chart's, or ours) lets
+				// one pod go at any count: maxUnavailable 1, nothing else.
+				spec := b.Budget.Spec
+				if equalJSON(spec.Selector.MatchLabels, w.Selector()) && (spec.MinAvailable != nil || spec.MaxUnavailable == nil || spec.MaxUnavailable.String() != "1") {
+					t.Errorf("%s: budget %s has minAvailable %v, maxUnavailable %v; want maxUnavailable 1 alone", w.Name(), b.Budget.Name, spec.MinAvailable, spec.MaxUnavailable)
+				}
 			}
 		}
 		if selecting != 1 {
@@ -197,6 +207,31 @@ func checkMeaning(t *testing.T, in, out []byte, o Knobs) {
 				}
 			}
 		}
+	}
+}
+
+// checkAutoscaled: the workload pins no replicas, and exactly one
+// autoscaler of ours scales it, in its namespace, within r, on CPU.
+func checkAutoscaled(t *testing.T, rel *harbor.Release, w *harbor.Workload, r Range) {
+	t.Helper()
+	if w.PinsReplicas() {
+		t.Errorf("%s: pins %d replicas, which every helm upgrade and GitOps sync would reset under its autoscaler", w.Name(), w.Replicas())
+	}
+	var found []*harbor.HPA
+	for _, h := range rel.HPAs {
+		if h.Targets(w) {
+			found = append(found, h)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s: %d autoscalers scale it, want 1", w.Name(), len(found))
+	}
+	h := found[0].Autoscaler
+	if lo, hi := found[0].Range(); lo != r.Min || hi != r.Max || h.Namespace != w.Namespace() {
+		t.Errorf("%s: autoscaler %s/%s keeps %d..%d, want %s in %s", w.Name(), h.Namespace, h.Name, lo, hi, r, w.Namespace())
+	}
+	if m := h.Spec.Metrics; len(m) != 1 || !harbor.ScalesOnCPU(h) || *m[0].Resource.Target.AverageUtilization != 70 {
+		t.Errorf("%s: autoscaler metrics %+v, want CPU utilisation 70%%", w.Name(), m)
 	}
 }
 

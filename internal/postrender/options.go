@@ -18,6 +18,7 @@ import (
 // --config file (the json tags), so helmfile postRendererArgs stay short.
 type Knobs struct {
 	Replicas        Replicas          `json:"replicas,omitempty"`
+	Autoscale       Autoscale         `json:"autoscale,omitempty"`
 	AntiAffinity    string            `json:"antiAffinity,omitempty"`
 	TopologyKey     string            `json:"topologyKey,omitempty"`
 	ZoneSpread      bool              `json:"zoneSpread,omitempty"`
@@ -129,24 +130,36 @@ func (v replicasValue) String() string {
 }
 
 func (v replicasValue) Set(s string) error {
-	for _, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		comp, count, exact := strings.Cut(item, "=")
-		if !exact {
-			count = comp
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(count), 10, 32)
+	return eachItem(s, func(item, comp, count string) error {
+		n, err := strconv.ParseInt(count, 10, 32)
 		if err != nil {
 			return fmt.Errorf("%q is not a number; use N or component=N (components: %s)", item, strings.Join(harbor.Components, ", "))
 		}
-		if !exact {
+		if comp == "" {
 			v.r.Min = int32(n)
-			continue
+			return nil
 		}
 		if v.r.Exact == nil {
 			v.r.Exact = map[string]int32{}
 		}
-		v.r.Exact[strings.TrimSpace(comp)] = int32(n)
+		v.r.Exact[comp] = int32(n)
+		return nil
+	})
+}
+
+// eachItem calls fn on each item of a "VALUE,component=VALUE,..." flag
+// value (--replicas, --autoscale), with the component ("" for a bare
+// VALUE) and the value, trimmed.
+func eachItem(s string, fn func(item, comp, value string) error) error {
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		comp, value, named := strings.Cut(item, "=")
+		if !named {
+			comp, value = "", comp
+		}
+		if err := fn(item, strings.TrimSpace(comp), strings.TrimSpace(value)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -227,7 +240,7 @@ func pathErrReason(err error) string {
 
 // Validate checks every knob and names the flag of the first bad one.
 func (o Knobs) Validate() error {
-	for _, check := range []func() error{o.validateReplicas, o.validatePlacement, o.validateClaim, o.validateRedis} {
+	for _, check := range []func() error{o.validateReplicas, o.validateAutoscale, o.validatePlacement, o.validateClaim, o.validateRedis} {
 		if err := check(); err != nil {
 			return err
 		}

@@ -10,8 +10,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
@@ -79,6 +81,11 @@ func makePlan(rel *harbor.Release, o Knobs) (*plan, error) {
 	for _, comp := range harbor.SortedKeys(o.Replicas.Exact) {
 		if rel.Workload(comp) == nil {
 			p.warnf("--replicas %s=%d: the chart rendered no %s workload, so there is nothing to scale", comp, o.Replicas.Exact[comp], comp)
+		}
+	}
+	for _, comp := range harbor.SortedKeys(o.Autoscale.Exact) {
+		if rel.Workload(comp) == nil {
+			p.warnf("--autoscale %s=%s: the chart rendered no %s workload, so there is nothing to scale", comp, o.Autoscale.Exact[comp], comp)
 		}
 	}
 	for _, w := range rel.Internals() {
@@ -190,24 +197,33 @@ func mountedElsewhere(rel *harbor.Release, moved map[*harbor.Workload]map[string
 	return false
 }
 
-// planWorkload returns one workload's operations and records its PDB and
-// warnings. Only what differs from the document becomes an operation, so
-// post-rendering our own output plans nothing.
+// planWorkload returns one workload's operations and records its budget,
+// autoscaler and warnings. Only what differs from the document becomes an
+// operation, so post-rendering our own output plans nothing.
+//
+// An autoscaled workload pins no replicas (its autoscaler owns the count,
+// and a pinned one would be reset by every helm upgrade and GitOps sync);
+// its placement, budget and rollout are decided for its autoscaler's
+// maximum, the most pods it may run.
 func planWorkload(p *plan, rel *harbor.Release, w *harbor.Workload, o Knobs, moved map[string]string) ([]jsonOp, error) {
 	var ops []jsonOp
-	replicas := o.Replicas.For(w.Component, w.Replicas())
-	if replicas != w.Replicas() || !hasReplicas(w) {
-		ops = append(ops, set("/spec/replicas", replicas))
+	scale, autoscaled := o.Autoscale.For(w.Component, w.Kind, o.Replicas)
+	most := o.Most(w.Component, w.Kind, w.Replicas())
+	switch {
+	case autoscaled && w.PinsReplicas():
+		ops = append(ops, jsonOp{Op: "remove", Path: "/spec/replicas"})
+	case !autoscaled && (most != w.Replicas() || !w.PinsReplicas()):
+		ops = append(ops, set("/spec/replicas", most))
 	}
 
 	const pod = harbor.PodPath
 	tmpl := w.Template()
-	if replicas >= 2 && o.AntiAffinity != AntiAffinityNone {
+	if most >= 2 && o.AntiAffinity != AntiAffinityNone {
 		if aff, changed := withAntiAffinity(tmpl.Spec.Affinity, w.Selector(), o); changed {
 			ops = append(ops, set(pod+"/affinity", toMap(aff)))
 		}
 	}
-	if replicas >= 2 && o.ZoneSpread {
+	if most >= 2 && o.ZoneSpread {
 		if tsc, changed := withZoneSpread(tmpl.Spec.TopologySpreadConstraints, w.Selector()); changed {
 			ops = append(ops, set(pod+"/topologySpreadConstraints", toMap(tsc)))
 		}
@@ -217,28 +233,28 @@ func planWorkload(p *plan, rel *harbor.Release, w *harbor.Workload, o Knobs, mov
 	}
 
 	st := storageOf(rel, w, moved)
-	if replicas >= 2 && st == exclusive {
-		p.warnf("%s: %d replicas on ReadWriteOnce claim %s; the second pod will hang on Multi-Attach: use --shared-pvc with a ReadWriteMany claim, or object storage", w.Doc.ID(), replicas, exclusiveClaim(rel, w))
+	if most >= 2 && st == exclusive {
+		count := fmt.Sprintf("%d replicas", most)
+		if autoscaled {
+			count = fmt.Sprintf("up to %d replicas (--autoscale)", most)
+		}
+		p.warnf("%s: %s on ReadWriteOnce claim %s; the second pod will hang on Multi-Attach: use --shared-pvc with a ReadWriteMany claim, or object storage", w.Doc.ID(), count, exclusiveClaim(rel, w))
 	}
 	if w.Deployment != nil {
-		if strategy := deploymentStrategy(w, replicas, st, o); strategy != nil {
+		if strategy := deploymentStrategy(w, most, st, o); strategy != nil {
 			ops = append(ops, set("/spec/strategy", strategy))
 		}
 	}
 
-	if replicas >= 2 {
-		if err := planPDB(p, rel, w); err != nil {
+	if err := planBudget(p, rel, w, most); err != nil {
+		return nil, err
+	}
+	if autoscaled {
+		if err := planAutoscaler(p, rel, w, scale); err != nil {
 			return nil, err
 		}
 	}
 	return ops, nil
-}
-
-// hasReplicas reports whether the document sets spec.replicas at all; we
-// always write the count explicitly so that the output says what runs.
-func hasReplicas(w *harbor.Workload) bool {
-	_, found, _ := unstructured.NestedFieldNoCopy(w.Doc.Obj.Object, "spec", "replicas")
-	return found
 }
 
 // withAntiAffinity adds our anti-affinity term to the chart's affinity,
@@ -407,13 +423,32 @@ func requiresApart(w *harbor.Workload) bool {
 	return false
 }
 
-// planPDB adds a PodDisruptionBudget for w unless one already selects its
-// pods (chart 1.19 renders its own when asked to).
-func planPDB(p *plan, rel *harbor.Release, w *harbor.Workload) error {
+// planBudget gives w exactly one budget of ours, maxUnavailable 1: one
+// pod of the component down at a time, whatever its count (an
+// autoscaler's included), the strictest budget that still lets a node
+// drain. The component's own budget (chart 1.19 renders one when
+// <component>.podDisruptionBudget.enabled; its selector is the workload's)
+// gets these numbers in place: the chart's minAvailable 1 lets all but
+// one pod go at once (2 of 3 under hard anti-affinity), a minAvailable at
+// the replica count blocks every drain, and both fields together are
+// refused by the API server. A budget with another selector is the
+// user's, kept as it is. Without any, ours is added when w may run 2 or
+// more pods.
+func planBudget(p *plan, rel *harbor.Release, w *harbor.Workload, most int32) error {
+	selected := false
 	for _, b := range rel.PDBs {
-		if b.Selects(w) {
-			return nil
+		if !b.Selects(w) {
+			continue
 		}
+		selected = true
+		if sel := b.Budget.Spec.Selector; len(sel.MatchExpressions) == 0 && reflect.DeepEqual(sel.MatchLabels, w.Selector()) {
+			if ops := budgetOps(b.Budget); len(ops) > 0 {
+				p.patches = append(p.patches, patch{doc: b.Doc, ops: ops})
+			}
+		}
+	}
+	if selected || most < 2 {
+		return nil
 	}
 	pdb, err := fromOverlay("pdb.yaml")
 	if err != nil {
@@ -438,6 +473,19 @@ func planPDB(p *plan, rel *harbor.Release, w *harbor.Workload) error {
 	}
 	p.added = append(p.added, addition{after: w.Doc.ID(), obj: pdb})
 	return nil
+}
+
+// budgetOps turn a budget's numbers into ours: maxUnavailable 1, no
+// minAvailable.
+func budgetOps(b *policyv1.PodDisruptionBudget) []jsonOp {
+	var ops []jsonOp
+	if b.Spec.MinAvailable != nil {
+		ops = append(ops, jsonOp{Op: "remove", Path: "/spec/minAvailable"})
+	}
+	if mu := b.Spec.MaxUnavailable; mu == nil || *mu != intstr.FromInt32(1) {
+		ops = append(ops, set("/spec/maxUnavailable", 1))
+	}
+	return ops
 }
 
 // sharedClaim builds the --create-shared-pvc claim beside registry.
@@ -502,7 +550,7 @@ func fromOverlay(name string) (*unstructured.Unstructured, error) {
 
 var overlayShapes = sync.OnceValues(func() (map[string]*unstructured.Unstructured, error) {
 	shapes := map[string]*unstructured.Unstructured{}
-	for _, name := range []string{"pdb.yaml", "shared-pvc.yaml"} {
+	for _, name := range []string{"pdb.yaml", "hpa.yaml", "shared-pvc.yaml"} {
 		b, err := overlays.FS.ReadFile(name)
 		if err != nil {
 			return nil, err

@@ -1,5 +1,5 @@
 // Package postrender turns the rendered goharbor chart into a highly
-// available topology: replicas, pod anti-affinity, zone spread, one shared
+// available topology: replicas or autoscalers, pod anti-affinity, zone spread, one shared
 // ReadWriteMany claim with subPaths, PodDisruptionBudgets and rollouts that
 // cannot deadlock. The changes are planned from the rendered workloads as
 // JSON patches (Plan) and applied in-process with json-patch, the library

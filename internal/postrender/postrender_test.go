@@ -69,6 +69,13 @@ func TestBadInput(t *testing.T) {
 
 func TestParseArgs(t *testing.T) {
 	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	config := filepath.Join(dir, "c.yaml")
 	if err := os.WriteFile(config, []byte("replicas: {min: 3, core: 5}\nantiAffinity: hard\nsubPaths: {registry: images}\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -101,6 +108,21 @@ func TestParseArgs(t *testing.T) {
 		{"flags override the file per key", []string{"--anti-affinity=soft", "--config=" + config, "--replicas=core=2"}, func(t *testing.T, o Knobs) {
 			if o.AntiAffinity != "soft" || o.Replicas.Exact["core"] != 2 || o.Replicas.Min != 3 {
 				t.Errorf("override: %+v", o)
+			}
+		}},
+		{"autoscale for every Deployment and by component, repeated", []string{"--autoscale", "2:5,core=3:10", "--autoscale=trivy=1:3"}, func(t *testing.T, o Knobs) {
+			if a := o.Autoscale; a.All == nil || *a.All != (Range{2, 5}) || a.Exact["core"] != (Range{3, 10}) || a.Exact["trivy"] != (Range{1, 3}) {
+				t.Errorf("autoscale: %+v", a)
+			}
+		}},
+		{"autoscale from a config file, as text and as a mapping", []string{"--config", write("as.yaml", "autoscale: {all: \"2:4\", registry: \"2:6\"}\n"), "--autoscale=core=2:3"}, func(t *testing.T, o Knobs) {
+			if a := o.Autoscale; a.All == nil || *a.All != (Range{2, 4}) || a.Exact["registry"] != (Range{2, 6}) || a.Exact["core"] != (Range{2, 3}) {
+				t.Errorf("autoscale: %+v", a)
+			}
+		}},
+		{"autoscale config as the flag's text", []string{"--config", write("as-text.yaml", "autoscale: \"2:5,core=3:9\"\n")}, func(t *testing.T, o Knobs) {
+			if a := o.Autoscale; a.All == nil || *a.All != (Range{2, 5}) || a.Exact["core"] != (Range{3, 9}) {
+				t.Errorf("autoscale: %+v", a)
 			}
 		}},
 	}
@@ -149,6 +171,16 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--config", write("badtype.yaml", "replicas: [1]\n")}, "replicas must be a number or a mapping"},
 		{[]string{"--config", write("badvalue.yaml", "replicas: {core: 0}\n")}, "--replicas: core=0 is out of range"},
 		{[]string{"--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{[]string{"--autoscale", "core=3"}, `"core=3" is not MIN:MAX or component=MIN:MAX`},
+		{[]string{"--autoscale", "core=a:b"}, `"core=a:b" is not MIN:MAX`},
+		{[]string{"--autoscale", "database=2:5"}, `--autoscale: unknown component "database"`},
+		{[]string{"--autoscale", "core=5:2"}, "--autoscale: core=5:2: MIN is above MAX"},
+		{[]string{"--autoscale", "core=0:5"}, "--autoscale: core=0:5: MIN must be 1 or more"},
+		{[]string{"--autoscale", "2:101"}, "--autoscale: 2:101: MAX must be 100 or less"},
+		{[]string{"--autoscale", "core=3:3"}, "--autoscale: core=3:3 never scales; use --replicas"},
+		{[]string{"--autoscale", "core=2:5", "--replicas", "core=3"}, "--autoscale core=2:5 and --replicas core=3 both set core's replicas"},
+		{[]string{"--config", write("badautoscale.yaml", "autoscale: [2]\n")}, "autoscale must be"},
+		{[]string{"--config", write("badrange.yaml", "autoscale: {core: \"9:2\"}\n")}, "--autoscale: core=9:2: MIN is above MAX"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
