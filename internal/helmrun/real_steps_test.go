@@ -210,7 +210,7 @@ func (r *realHarbor) clients(t *testing.T, user string) map[string]map[string]in
 	list := r.rd.Query(t, r.rd.Primary(t), "CLIENT LIST")
 	seen := map[string]map[string]int{}
 	for _, l := range strings.Split(list, "\n") {
-		f := fields(l)
+		f := clientFields(l)
 		comp := byIP[strings.Split(f["addr"], ":")[0]]
 		if comp == "" {
 			continue
@@ -239,8 +239,8 @@ func (r *realHarbor) clients(t *testing.T, user string) map[string]map[string]in
 	return seen
 }
 
-// fields are a CLIENT LIST line's key=value pairs.
-func fields(line string) map[string]string {
+// clientFields are a CLIENT LIST line's key=value pairs.
+func clientFields(line string) map[string]string {
 	out := map[string]string{}
 	for _, kv := range strings.Fields(line) {
 		if k, v, ok := strings.Cut(kv, "="); ok {
