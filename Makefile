@@ -380,6 +380,20 @@ OUR_IMAGES := pause probe postgres redis tools coredns
 # (tools/coredns: 2.3 min of CPU cold against 3.5 for CoreDNS's own main).
 COREDNS := $(BIN)/coredns/coredns
 
+# test-real: the tests on the real node, TestReal* in any package
+# (kubetest's TestRealNode, helmrun's TestRealE2E: Harbor from source
+# through helm harborha install, about 6 minutes; doctor's TestRealACLDrift),
+# one package at a time (one real node per host), with -v so that the log
+# holds their figures (start, digests, request counts). make test runs them
+# here and skips them in its go test ./... (GOFLAGS -skip; private:
+# test-real itself must not inherit it).
+REAL_TESTS := ^TestReal
+.PHONY: test-real
+test-real: build tools real-assets
+	$(TEST_ENV) $(GO) test -count=1 -p 1 -v -timeout 45m -run '$(REAL_TESTS)' ./...
+test: test-real
+test: private TEST_ENV += GOFLAGS=-skip=$(REAL_TESTS)
+
 .PHONY: real-assets node-assets images
 real-assets: kube-assets $(KUBE_ASSETS)/kube-controller-manager $(KUBE_ASSETS)/kube-scheduler node-assets images
 node-assets: $(KUBE_ASSETS)/kubelet $(KUBE_ASSETS)/kube-proxy $(NODE_ROOT)/.unpacked

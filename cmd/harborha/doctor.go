@@ -26,7 +26,9 @@ and the shared claim Bound and ReadWriteMany. For the KubeBlocks clusters
 Harbor's configuration points at: phase Running, exactly one endpoint
 behind the primary Service and it is the pod labelled primary, the
 database pods on distinct nodes, and Harbor's addresses still the ones
-discovery would choose. No password is read into the report.
+discovery would choose. And that Redis takes the registry's login: from
+its configuration, and the last 500 lines of its pods' logs (a refused
+registry serves on without its cache). No password is read into the report.
 
 --drill then deletes one pod of each component in turn, waits until it is
 back at its Ready count, and reports how long each took and whether it

@@ -2,8 +2,8 @@
 --
 -- Safe to run any number of times. psql runs it as the cluster's superuser
 -- (PGUSER/PGPASSWORD), with -v role=... -v database=... -v rotate=on|off;
--- the role's password comes from the environment (HARBOR_DB_PASSWORD) and
--- never appears on a command line.
+-- the role's password comes from the environment (HARBOR_DB_PASSWORD),
+-- read by psql itself, and never appears on a command line.
 --
 -- * the role is created only when missing; an existing role's password is
 --   changed only when rotate is on;
@@ -25,9 +25,14 @@ SET log_statement = 'none';
 SET log_min_duration_statement = -1;
 \endif
 
--- Backquotes run printenv through the shell: portable to psql before 15
--- (which has no \getenv), and the value is read, not passed as an argument.
-\set password `printenv HARBOR_DB_PASSWORD`
+-- The password is in :password already: postgres.sh puts the line that
+-- reads it from the environment before this script (\getenv on psql 15+,
+-- the shell's printf on older psql), as psql before 15 stops at an unknown
+-- \getenv even in a branch it skips. Unset variable: empty, refused below.
+\if :{?password}
+\else
+\set password ''
+\endif
 
 -- psql does not substitute variables inside the DO block's dollar quotes:
 -- hand them over as session settings.

@@ -278,3 +278,50 @@ func TestPostgresPasswordStaysOutOfLogs(t *testing.T) {
 		}
 	}
 }
+
+// The PostgreSQL Job in an image with busybox's sh and no printenv: psql
+// 15+ reads the password itself, an older psql through the shell's
+// printf, and an image without what the script needs is named in one
+// line. (It once read the password with printenv: busybox's sh said "sh:
+// printenv: not found" and the Job reported the password missing.)
+func TestPostgresJobImageTools(t *testing.T) {
+	t.Parallel()
+	s := startPostgres(t)
+	tests := []struct {
+		name     string
+		tools    []string
+		wantCode int
+		wantLog  string
+	}{
+		{"psql 15, busybox without printenv", []string{"psql"}, 0, `harborha: role "harbor" logs in to database "registry"`},
+		{"psql 14 reads through printf", []string{"psql=psql (PostgreSQL) 14.11 (Debian 14.11-1.pgdg120+2)"}, 0, `harborha: role "harbor" logs in to database "registry"`},
+		{"psql 9.6 is too old", []string{"psql=psql (PostgreSQL) 9.6.24"}, 1, `harborha-error: the --psql-image's psql is too old or unknown ("psql (PostgreSQL) 9.6.24"): bootstrap needs psql 10 or later`},
+		{"no psql", nil, 1, "harborha-error: the --psql-image has no psql on its PATH"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := pgOptions(s)
+			o.Postgres.Role, o.Postgres.Database = fmt.Sprintf("harbor%d", i), fmt.Sprintf("registry%d", i)
+			job := postgresJob(o, passwordRef{secret: DatabaseSecretName(o.Release), key: DatabasePasswordKey})
+			log, code := runInImage(t, job, imageTools(t, tc.tools...), map[string]map[string]string{
+				o.Postgres.Secret.Name:        {"username": "postgres", "password": superPassword},
+				DatabaseSecretName(o.Release): {DatabasePasswordKey: harborPassword},
+			})
+			want := strings.ReplaceAll(strings.ReplaceAll(tc.wantLog, `"harbor"`, fmt.Sprintf(`"harbor%d"`, i)), `"registry"`, fmt.Sprintf(`"registry%d"`, i))
+			if code != tc.wantCode || !strings.Contains(log, want) {
+				t.Fatalf("exit %d, want %d and a log with %q:\n%s", code, tc.wantCode, want, log)
+			}
+			if tc.wantCode != 0 {
+				j := postgresRun(o)
+				j.job = job
+				if got := newRunner(nil, o).explainFailure(j, failureLines(log), outcome{}); !strings.HasPrefix(got, strings.TrimPrefix(want, "harborha-error: ")) {
+					t.Errorf("the command's error line %q is not the script's %q", got, want)
+				}
+				return
+			}
+			if _, err := s.psql(o.Postgres.Role, harborPassword, o.Postgres.Database, "SELECT 1"); err != nil {
+				t.Errorf("role %s cannot log in with its password: %v", o.Postgres.Role, err)
+			}
+		})
+	}
+}

@@ -36,6 +36,18 @@ unreachable() {
     esac
 }
 
+# The image's tools first, each missing one named (a missing redis-cli
+# would otherwise show as a failed ACL command).
+command -v redis-cli >/dev/null 2>&1 ||
+    die "the --redis-image has no redis-cli on its PATH ($PATH): use an image with redis-cli 6 or later"
+version=$(redis-cli --version) # "redis-cli 7.0.15"
+major=${version#redis-cli }
+major=${major%%[!0-9]*}
+if [ -z "$major" ] || [ "$major" -lt 6 ]; then
+    die "the --redis-image's redis-cli is too old or unknown (\"$version\"): bootstrap needs redis-cli 6 or later (--user)"
+fi
+command -v grep >/dev/null 2>&1 || die "the --redis-image has no grep on its PATH ($PATH)"
+
 for node in $REDIS_NODES; do
     users=$(admin "$node" ACL USERS)
     unreachable "$node" "$users"

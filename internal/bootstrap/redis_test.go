@@ -331,3 +331,46 @@ func TestRedisScriptFailures(t *testing.T) {
 		})
 	}
 }
+
+// The Redis Job in an image with busybox's sh (the tools image, alpine's
+// redis): the script runs there, and an image without what it needs is
+// named in one line instead of failing at its first ACL command.
+func TestRedisJobImageTools(t *testing.T) {
+	t.Parallel()
+	s := startRedis(t, true)
+	tests := []struct {
+		name     string
+		tools    []string
+		wantCode int
+		wantLog  string
+	}{
+		{"redis-cli 7, busybox", []string{"redis-cli"}, 0, `harborha: Redis at %s: user "harbor0" created; saved with ACL SAVE; it logs in`},
+		{"redis-cli 5 has no --user", []string{"redis-cli=redis-cli 5.0.14"}, 1, `harborha-error: the --redis-image's redis-cli is too old or unknown ("redis-cli 5.0.14"): bootstrap needs redis-cli 6 or later (--user)`},
+		{"no redis-cli", nil, 1, "harborha-error: the --redis-image has no redis-cli on its PATH"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := redisOptions(s)
+			o.Redis.User = fmt.Sprintf("harbor%d", i)
+			job := redisJob(o, o.Redis.Nodes, passwordRef{secret: RedisSecretName(o.Release), key: RedisPasswordKey})
+			log, code := runInImage(t, job, imageTools(t, tc.tools...), map[string]map[string]string{
+				o.Redis.Secret.Name:        {"username": "default", "password": superPassword},
+				RedisSecretName(o.Release): {RedisPasswordKey: redisUserPassword},
+			})
+			want := tc.wantLog
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, s.addr())
+			}
+			if code != tc.wantCode || !strings.Contains(log, want) {
+				t.Fatalf("exit %d, want %d and a log with %q:\n%s", code, tc.wantCode, want, log)
+			}
+			if code != 0 {
+				j := redisRun(o)
+				j.job = job
+				if got := newRunner(nil, o).explainFailure(j, failureLines(log), outcome{}); !strings.HasPrefix(got, strings.TrimPrefix(want, "harborha-error: ")) {
+					t.Errorf("the command's error line %q is not the script's %q", got, want)
+				}
+			}
+		})
+	}
+}

@@ -254,8 +254,13 @@ func (s *redisServer) endpoint(ns string) Endpoint {
 // as in the pod's log. PATH finds psql and redis-cli on this machine.
 // It may run outside the test's goroutine: it reports errors, never fails t.
 func execJob(t *testing.T, job *batchv1.Job, secret func(name, key string) (string, error)) (log string, exitCode int, err error) {
+	return execJobIn(t, job, localPath(), secret)
+}
+
+// execJobIn is execJob with PATH path.
+func execJobIn(t *testing.T, job *batchv1.Job, path string, secret func(name, key string) (string, error)) (log string, exitCode int, err error) {
 	ctr := job.Spec.Template.Spec.Containers[0]
-	env := []string{"PATH=" + localPath(), "HOME=" + t.TempDir()}
+	env := []string{"PATH=" + path, "HOME=" + t.TempDir()}
 	for _, e := range ctr.Env {
 		v := e.Value
 		if ref := e.ValueFrom; ref != nil {
@@ -320,4 +325,62 @@ func lines(s string) []string {
 		}
 	}
 	return out
+}
+
+// imageTools is a PATH laid out like the tools image (--psql-image and
+// --redis-image of the real-node tests) and the alpine images: busybox's
+// applets, no printenv (Debian's busybox has none), and the tools named:
+// "psql" or "redis-cli" is the real one, "psql=psql (PostgreSQL) 14.11" a
+// script that reports that version and runs the real one.
+func imageTools(t *testing.T, tools ...string) string {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		testutil.Missing(t, "busybox (make dist-test-tools)")
+	}
+	out, err := exec.Command(bb, "--list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, applet := range strings.Fields(string(out)) {
+		if applet == "printenv" {
+			t.Fatalf("this busybox has a printenv applet: the test needs one without")
+		}
+		if err := os.Symlink(bb, filepath.Join(dir, applet)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tool := range tools {
+		name, version, fake := strings.Cut(tool, "=")
+		real := filepath.Join(pgBin(t), "psql")
+		if name == "redis-cli" {
+			if real, err = exec.LookPath("redis-cli"); err != nil {
+				testutil.Missing(t, "redis-cli (make test-services)")
+			}
+		}
+		if !fake {
+			if err := os.Symlink(real, filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		script := fmt.Sprintf("#!/bin/sh\ncase \" $* \" in *\" --version \"*) echo '%s'; exit 0;; esac\nexec %s \"$@\"\n", version, real)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// runInImage runs job as the image whose PATH is path would: its own
+// /bin/sh (busybox's), the Secrets' values from secrets.
+func runInImage(t *testing.T, job *batchv1.Job, path string, secrets map[string]map[string]string) (string, int) {
+	t.Helper()
+	job.Spec.Template.Spec.Containers[0].Command[0] = filepath.Join(path, "sh")
+	log, code, err := execJobIn(t, job, path, func(name, key string) (string, error) { return secrets[name][key], nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log, code
 }

@@ -14,8 +14,9 @@ import (
 
 // Defaults for Spec. The images are public images that carry psql and
 // redis-cli; air-gapped clusters mirror them or pass --psql-image and
-// --redis-image (any image with /bin/sh, printenv and psql ≥ 10, or
-// redis-cli ≥ 6.2).
+// --redis-image (any image with /bin/sh and psql ≥ 10 — before 15 also
+// printf, a builtin of the usual shells — or /bin/sh, grep and
+// redis-cli ≥ 6.2). The Jobs name a missing tool in one line.
 const (
 	DefaultRole       = "harbor"
 	DefaultDatabase   = "registry"

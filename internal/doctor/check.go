@@ -47,6 +47,7 @@ func Diagnose(ctx context.Context, c *kube.Client, o *Options) (*Report, error) 
 		k.now = o.now()
 	}
 	k.workloads(ctx)
+	k.registryRedis(ctx)
 	k.kubeBlocks(ctx)
 	// Grouped by subject, as the text form shows them.
 	sort.SliceStable(r.Checks, func(i, j int) bool {

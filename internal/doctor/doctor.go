@@ -13,9 +13,10 @@
 // endpoint and that it is the pod labelled primary, that the database
 // pods run on distinct nodes, that Harbor's address is still the one
 // discovery would choose (a Service recreated with a new ClusterIP leaves
-// Harbor pointing at nothing), and that every Redis data pod is one
-// bootstrap gave Harbor's ACL user (acl.go). With --drill it deletes one pod of each
-// component in turn and times the recovery.
+// Harbor pointing at nothing), that every Redis data pod is one
+// bootstrap gave Harbor's ACL user (acl.go), and that Redis takes the
+// registry's login (registry.go: its config, its logs). With --drill it
+// deletes one pod of each component in turn and times the recovery.
 //
 // API calls are bounded: one list per kind with label selectors (list.go);
 // no password is ever read into the report (Redis URLs lose their

@@ -3,6 +3,7 @@ package doctor
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -311,6 +312,36 @@ func TestDiagnose(t *testing.T) {
 			edit: func(w *world) { w.fail["list nodes"] = forbidden("nodes") },
 			want: append(everyComponent("nodes", OK, "zones not checked"),
 				want{"nodes", "zones", Unchecked, []string{`forbidden: user "dev" may not list nodes cluster-wide`, `RBAC must allow verb "list" on resource "nodes"`}}),
+			code: ExitUnverified,
+		},
+		{
+			name: "the registry refused by Redis, as its log says",
+			edit: func(w *world) {
+				w.registryLog = "time=\"2026-12-06T11:48:08Z\" level=info msg=\"response completed\"\n" +
+					"time=\"2026-12-06T11:48:08Z\" level=error msg=\"redis: error connecting: WRONGPASS invalid username-password pair or user is disabled.\" go.version=go1.26.8 service=registry\n"
+			},
+			want: []want{{"registry", "redis", Finding, []string{`pod myharbor-registry-7d9f8c6b5-0 logs "redis: error connecting: WRONGPASS invalid username-password pair or user is disabled."`, "Redis refuses the registry's login, so it serves without its cache"}}},
+			code: ExitFindings,
+		},
+		{
+			name: "an ACL user the registry cannot log in as (a chart before 1.19)",
+			edit: func(w *world) {
+				cm := find[*corev1.ConfigMap](w, "myharbor-registry")
+				cm.Data["config.yml"] = regexp.MustCompile(`(?m)^\s*username: ""\n`).ReplaceAllString(cm.Data["config.yml"], "")
+				find[*corev1.ConfigMap](w, "myharbor-core").Data["_REDIS_URL_CORE"] = "redis://harbor@10.96.0.11:6379/0"
+			},
+			want: []want{
+				{"registry", "redis", Finding, []string{"the registry will be refused by Redis (WRONGPASS) and serve without its cache",
+					`its config (ConfigMap myharbor-registry key config.yml) has no redis.username while the other components log in as user "harbor"`}},
+				// The world has no bootstrap record of the user's pods (acl.go).
+				{redis(), "acl", Unchecked, []string{`Harbor logs in to Redis as user "harbor", but there is no record`}},
+			},
+			code: ExitFindings,
+		},
+		{
+			name: "registry logs not readable",
+			edit: func(w *world) { w.fail["get pods"] = forbidden("pods") },
+			want: []want{{"registry", "redis", Unchecked, []string{`may not get pods/log in namespace "harbor"`}}},
 			code: ExitUnverified,
 		},
 		{

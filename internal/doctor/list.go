@@ -30,10 +30,12 @@ import (
 //     of KubeBlocks Services (label app.kubernetes.io/managed-by) and one
 //     of Clusters (two before KubeBlocks 1.0); then one list of the
 //     clusters' Pods and one of their primary Services' EndpointSlices,
-//     both by label selector.
+//     both by label selector;
+//   - one get of each running registry pod's log, its last 500 lines
+//     (registry.go: a refused Redis login shows nowhere else).
 //
-// That is 11 requests for the usual setup (12 before KubeBlocks 1.0),
-// whatever else the namespace holds.
+// That is 13 requests for the usual setup of 2 registry replicas (14
+// before KubeBlocks 1.0), whatever else the namespace holds.
 
 // call is one request of a batch, with what to name in its error.
 type call struct {

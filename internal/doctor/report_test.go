@@ -89,16 +89,16 @@ func TestDiagnoseRequests(t *testing.T) {
 	}
 	w := newWorld(t)
 	n, per := count(w)
-	if n != 11 || per["list pods"] != 2 || per["get persistentvolumeclaims"] != 1 || per["list events"] != 0 {
-		t.Errorf("healthy release: %d requests %v, want 11 (pods listed twice: Harbor's and the clusters')", n, per)
+	if n != 13 || per["list pods"] != 2 || per["get pods"] != 2 || per["get persistentvolumeclaims"] != 1 || per["list events"] != 0 {
+		t.Errorf("healthy release: %d requests %v, want 13 (pods listed twice: Harbor's and the clusters'; the 2 registry pods' logs)", n, per)
 	}
 	for i := range 500 {
 		w.objs = append(w.objs, &corev1.ConfigMap{})
 		w.objs[len(w.objs)-1].(*corev1.ConfigMap).Name, w.objs[len(w.objs)-1].(*corev1.ConfigMap).Namespace = fmt.Sprintf("unrelated-%d", i), ns
 	}
 	w.pendingPod("myharbor-core-7d9f8c6b5-2", 1e12)
-	if n, per := count(w); n != 12 || per["list events"] != 1 {
-		t.Errorf("with a pod Pending long and 500 unrelated objects: %d requests %v, want 12 (one list of events)", n, per)
+	if n, per := count(w); n != 14 || per["list events"] != 1 {
+		t.Errorf("with a pod Pending long and 500 unrelated objects: %d requests %v, want 14 (one list of events)", n, per)
 	}
 }
 

@@ -46,6 +46,8 @@ type world struct {
 	clusters []*unstructured.Unstructured
 	fail     map[string]error // "verb resource" -> error
 	now      time.Time
+	// registryLog is every registry pod's log ("" : a healthy one's).
+	registryLog string
 }
 
 const (
@@ -245,6 +247,12 @@ func (w *world) client() (*kube.Client, func() []k8stesting.Action) {
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
 		discover.ClusterResource("v1"): "ClusterList", discover.ClusterResource("v1alpha1"): "ClusterList",
 	}, clusters...)
+	cs.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "log" {
+			return false, nil, nil
+		}
+		return true, &runtime.Unknown{Raw: []byte(w.registryLog)}, nil
+	})
 	for key, err := range w.fail {
 		verb, res, _ := strings.Cut(key, " ")
 		cs.PrependReactor(verb, res, func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, err })

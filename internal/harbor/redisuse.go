@@ -119,6 +119,9 @@ type ConfigFile struct {
 	RawURL string
 	// Password is the credential the file holds now ("" when none).
 	Password string
+	// NoUsername: the registry's file has no redis.username, which the
+	// charts render from 1.19 on (Harbor 2.15, whose registry reads it).
+	NoUsername bool
 }
 
 // Config reads the value as a YAML config file, once; nil for an env
@@ -150,7 +153,8 @@ func configFile(tree map[string]any) *ConfigFile {
 	if r, ok := tree["redis"].(map[string]any); ok {
 		if _, hasAddr := r["addr"]; hasAddr {
 			pw, _ := r["password"].(string)
-			return &ConfigFile{Env: RegistryPasswordEnv, Password: pw}
+			_, hasUser := r["username"]
+			return &ConfigFile{Env: RegistryPasswordEnv, Password: pw, NoUsername: !hasUser}
 		}
 	}
 	raw, _, _ := unstructured.NestedString(tree, "worker_pool", "redis_pool", "redis_url")

@@ -131,7 +131,7 @@ func (c *RealCluster) KubeBlocksCluster(t testing.TB, ns, name string, engine KB
 	cx := ctx(t)
 	c.Create(t, ns, k.clusterObject())
 	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: k.secretName(), Labels: k.labels(map[string]string{"apps.kubeblocks.io/system-account": engine.account})},
+		ObjectMeta: metav1.ObjectMeta{Name: k.SecretName(), Labels: k.labels(map[string]string{"apps.kubeblocks.io/system-account": engine.account})},
 		Type:       corev1.SecretTypeOpaque,
 		StringData: map[string]string{"username": engine.account, "password": k.Password},
 	}
@@ -164,7 +164,8 @@ func (c *RealCluster) KubeBlocksCluster(t testing.TB, ns, name string, engine KB
 	return k
 }
 
-func (k *KBCluster) secretName() string {
+// SecretName is the account Secret (keys "username", "password"), as KubeBlocks names it.
+func (k *KBCluster) SecretName() string {
 	return fmt.Sprintf("%s-%s-account-%s", k.Name, k.Engine.component, k.Engine.account)
 }
 
@@ -245,7 +246,7 @@ func (k *KBCluster) createPod(t testing.TB, i int, role string) {
 	if _, err := k.c.Typed.CoreV1().PersistentVolumeClaims(k.Namespace).Create(cx, pvc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("creating claim %s/%s: %v", k.Namespace, claim, err)
 	}
-	password := corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: k.secretName()}, Key: "password"}}
+	password := corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: k.SecretName()}, Key: "password"}}
 	var env []corev1.EnvVar
 	var probe []string
 	if e == PostgreSQL {

@@ -148,7 +148,7 @@ func TestSARIFStructure(t *testing.T) {
 		}
 	}
 	lines := strings.Split(string(testutil.ReadFile(t, file)), "\n")
-	if want := len(goldenFindings["replica-overrides"]); len(run.Results) != want {
+	if want := len(goldenWant(t, "replica-overrides")); len(run.Results) != want {
 		t.Fatalf("%d results, want %d", len(run.Results), want)
 	}
 	for _, res := range run.Results {

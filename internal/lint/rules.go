@@ -131,6 +131,18 @@ var Rules = []*Rule{
 		check: checkAutoscalerCPURequests,
 	},
 	{
+		ID: "HA017", Severity: Error,
+		Title: "Core's token service key is in a form Harbor cannot read",
+		Fix:   "Give `core.tokenKey` (or the `core.secretName` Secret's tls.key) as a PKCS#1 RSA key: `openssl rsa -in key.pem -traditional -out key-rsa.pem` (OpenSSL 3 writes PKCS#8 by default); or leave it unset: the install wrappers generate a PKCS#1 key once.",
+		check: checkTokenKey,
+	},
+	{
+		ID: "HA018", Severity: Warning,
+		Title: "The registry cannot log in to Redis as Harbor's Redis user",
+		Fix:   "Use chart 1.19 or later, whose registry (Harbor 2.15) logs in as the user; or let Harbor log in with the cluster's own account (install or upgrade without --redis-user: the password stays by reference).",
+		check: checkRegistryRedisUser,
+	},
+	{
 		ID: ruleRejected, Severity: Error, ValidateOnly: true,
 		Title: "The API server rejects the object (--validate)",
 		Fix:   "Fix the object as the API server's message says; it would fail `helm install` the same way.",

@@ -263,6 +263,15 @@ func checkRegistrySentinel(c *checker) {
 	}
 }
 
+// HA018: the registry of a chart before 1.19 cannot log in as the Redis
+// user the other components use (harbor.RegistryUserGaps).
+func checkRegistryRedisUser(c *checker) {
+	for _, g := range c.model.RegistryUserGaps("") {
+		c.report(g.Registry.Source.Doc, "%s has no redis.username while the release's other components log in to Redis as user %q: this chart's registry (before chart 1.19, Harbor 2.15) logs in as \"default\" with %s's password, is refused (WRONGPASS) and serves without its Redis cache (goharbor/harbor#18892)",
+			g.Registry.Where(), g.User, g.User)
+	}
+}
+
 // HA010
 func checkExternalURL(c *checker) {
 	for _, w := range c.model.Workloads {

@@ -2,6 +2,13 @@ package lint
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"slices"
 	"strings"
@@ -284,6 +291,77 @@ var ruleCases = []ruleCase{
 		f.set(cm, "myharbor-core", "redis+sentinel://s1:26379,s2:26379/mymaster/0", "data", "_REDIS_URL_CORE")
 		f.setString(cm, "myharbor-registry", "redis:\n  addr: s1:26379,s2:26379\n  sentinelMasterSet: mymaster\n", "data", "config.yml")
 	}},
+
+	// HA017
+	{rule: "HA017", name: "a PKCS#8 key (what OpenSSL 3 writes)", change: func(f *fixture) { addTokenKey(f, "myharbor-core", testKey(f.t, "pkcs8")) },
+		want: []string{"HA017 Secret/myharbor-core error"}, msg: `tls.key, core's token service key, is a "PRIVATE KEY" PEM block`},
+	{rule: "HA017", name: "no PEM block at all", change: func(f *fixture) { addTokenKey(f, "myharbor-core", "not a key") },
+		want: []string{"HA017 Secret/myharbor-core error"}, msg: "holds no PEM block"},
+	{rule: "HA017", name: "a PKCS#1 RSA key", change: func(f *fixture) { addTokenKey(f, "myharbor-core", testKey(f.t, "pkcs1")) }},
+	{rule: "HA017", name: "an EC key", change: func(f *fixture) { addTokenKey(f, "myharbor-core", testKey(f.t, "ec")) }},
+	{rule: "HA017", name: "core.secretName: a Secret outside the stream", change: func(f *fixture) {
+		addTokenKey(f, "myharbor-core", testKey(f.t, "pkcs8"))
+		f.set(dpl, "myharbor-core", `[{name: token-service-private-key, secret: {secretName: my-token-key}}]`, "spec", "template", "spec", "volumes")
+	}},
+
+	// HA018
+	{rule: "HA018", name: "an ACL user, and a registry config without redis.username (chart 1.18)", change: redisUser("harbor", ""),
+		want: []string{"HA018 ConfigMap/myharbor-registry warning"}, msg: `ConfigMap myharbor-registry key config.yml has no redis.username while the release's other components log in to Redis as user "harbor"`},
+	{rule: "HA018", name: "chart 1.19 tells the registry the user", change: redisUser("harbor", "  username: harbor\n")},
+	{rule: "HA018", name: "the default account needs no user name", change: redisUser("default", "")},
+}
+
+// redisUser gives core's Redis URL the user, and the registry's
+// config.yml a redis mapping with the extra line (a username: or none).
+func redisUser(user, extra string) func(f *fixture) {
+	return func(f *fixture) {
+		f.set(cm, "myharbor-core", "redis://"+user+":pw@redis.harbor:6379/0", "data", "_REDIS_URL_CORE")
+		f.setString(cm, "myharbor-registry", "redis:\n  addr: redis.harbor:6379\n"+extra+"  password: pw\n  db: 2\n", "data", "config.yml")
+	}
+}
+
+// addTokenKey mounts Secret name's tls.key holding pemText at core's
+// token key path, as the chart does.
+func addTokenKey(f *fixture, name, pemText string) {
+	f.t.Helper()
+	f.set(dpl, "myharbor-core", `[{name: token-service-private-key, secret: {secretName: `+name+`}}]`, "spec", "template", "spec", "volumes")
+	spec := f.obj(dpl, "myharbor-core").Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+	spec["containers"].([]any)[0].(map[string]any)["volumeMounts"] = []any{
+		map[string]any{"name": "token-service-private-key", "mountPath": "/etc/core/private_key.pem", "subPath": "tls.key"}}
+	f.add(fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: %s, namespace: harbor}\ndata: {tls.key: %s}\n", name,
+		base64.StdEncoding.EncodeToString([]byte(pemText))))
+}
+
+// testKey is a new private key in PEM: "pkcs1" (RSA PRIVATE KEY), "ec"
+// (EC PRIVATE KEY) or "pkcs8" (PRIVATE KEY).
+func testKey(t *testing.T, form string) string {
+	t.Helper()
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block *pem.Block
+	switch form {
+	case "pkcs1":
+		rsaKey, err := rsa.GenerateKey(rand.Reader, 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block = &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}
+	case "ec":
+		der, err := x509.MarshalECPrivateKey(ec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block = &pem.Block{Type: "EC PRIVATE KEY", Bytes: der}
+	default:
+		der, err := x509.MarshalPKCS8PrivateKey(ec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block = &pem.Block{Type: "PRIVATE KEY", Bytes: der}
+	}
+	return string(pem.EncodeToMemory(block))
 }
 
 func addDatabase(f *fixture) {

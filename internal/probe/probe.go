@@ -190,6 +190,16 @@ func (p *Probe) Pull(ctx context.Context) Request {
 	if !ok {
 		return Request{Kind: Pull, Start: time.Now(), Err: "nothing pushed yet to pull back"}
 	}
+	return p.pull(ctx, ref)
+}
+
+// PullDigest reads the image of the probe's repository with that digest
+// (pushed by another probe, or before a fault) and checks it as Pull does.
+func (p *Probe) PullDigest(ctx context.Context, digest string) Request {
+	return p.pull(ctx, p.repo.Digest(digest))
+}
+
+func (p *Probe) pull(ctx context.Context, ref name.Digest) Request {
 	return p.timed(ctx, Pull, func(ctx context.Context) (string, error) {
 		img, err := remote.Image(ref, append(p.reg, remote.WithContext(ctx))...)
 		if err != nil {

@@ -144,6 +144,24 @@ func TestPullChecksTheBlobs(t *testing.T) {
 	}
 }
 
+// PullDigest reads an image another probe pushed (the same repository),
+// and fails for a digest that is not there.
+func TestPullDigest(t *testing.T) {
+	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	pusher, puller := newProbe(t, f), newProbe(t, f)
+	push := pusher.Push(context.Background())
+	if push.Failed() {
+		t.Fatal(push.Err)
+	}
+	if r := puller.PullDigest(context.Background(), push.Digest); r.Failed() || r.Digest != push.Digest || r.Kind != Pull {
+		t.Errorf("PullDigest(%s): %+v", push.Digest, r)
+	}
+	missing := "sha256:" + strings.Repeat("0", 64)
+	if r := puller.PullDigest(context.Background(), missing); !r.Failed() {
+		t.Errorf("PullDigest of an image never pushed succeeded")
+	}
+}
+
 func TestNewRefusesBadInput(t *testing.T) {
 	f := newFakeHarbor(t, "s3cret-Passw0rd")
 	for _, tc := range []struct {
