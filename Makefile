@@ -78,7 +78,7 @@ test-packages: test-services dist-test-tools
 # close the log. A new input is minimised for 5 s, not the default minute,
 # which left the fuzzers minimising instead of fuzzing (golang/go#48820).
 .PHONY: test
-test: build tools test-packages real-assets dist lint-workflows
+test: build tools test-packages real-assets dist lint-workflows test-real
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzPostRender -fuzztime 60s -fuzzminimizetime 5s ./internal/postrender
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzLint -fuzztime 30s -fuzzminimizetime 5s ./internal/lint
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 15s -fuzzminimizetime 5s ./internal/manifest
@@ -391,7 +391,6 @@ REAL_TESTS := ^TestReal
 .PHONY: test-real
 test-real: build tools real-assets
 	$(TEST_ENV) $(GO) test -count=1 -p 1 -v -timeout 45m -run '$(REAL_TESTS)' ./...
-test: test-real
 test: private TEST_ENV += GOFLAGS=-skip=$(REAL_TESTS)
 
 .PHONY: real-assets node-assets images

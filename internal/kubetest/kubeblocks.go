@@ -548,7 +548,35 @@ func (k *KBCluster) waitServiceAt(t testing.TB, i int) string {
 	if err != nil {
 		t.Fatalf("waiting for Service %s/%s to reach %s (%s) alone: %v", k.Namespace, k.Service, k.Pod(i), ip, err)
 	}
+	// The EndpointSlice moves first; kube-proxy rewrites its rules up to
+	// its sync period later, and until then a new connection to the
+	// ClusterIP still reaches the old pod. Clients see the Service move
+	// when a connection through it lands on pod i.
+	err = wait.PollUntilContextTimeout(ctx(t), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		// A connection may hang while the rules still name a deleted pod.
+		attempt, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		at, err := k.servedBy(attempt, i)
+		return err == nil && at == ip, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for a connection to Service %s/%s (%s) to reach %s (%s): %v", k.Namespace, k.Service, k.ServiceIP, k.Pod(i), ip, err)
+	}
 	return ip
+}
+
+// servedBy connects to the primary Service's ClusterIP from pod i and
+// returns the server's own address as the server saw the connection.
+func (k *KBCluster) servedBy(ctx context.Context, i int) (string, error) {
+	var script string
+	if k.Engine == PostgreSQL {
+		script = `PGCONNECT_TIMEOUT=2 PGPASSWORD="$POSTGRES_PASSWORD" psql -h ` + k.ServiceIP + ` -U postgres -AtX -c 'SELECT host(inet_server_addr())'`
+	} else {
+		// CLIENT INFO's laddr is the server's end of this connection.
+		script = `timeout 2 redis-cli --no-auth-warning -a "$REDIS_PASSWORD" -h ` + k.ServiceIP + ` CLIENT INFO | tr ' ' '\n' | sed -n 's/^laddr=\(.*\):.*/\1/p'`
+	}
+	out, err := k.c.Exec(ctx, k.Namespace, k.Pod(i), k.Engine.component, "sh", "-c", script)
+	return strings.TrimSpace(out), err
 }
 
 // recreate deletes pod i and creates it again in a role, its data kept
