@@ -52,8 +52,7 @@ func probeLine(d DrillResult) string {
 		s += "; writes never back"
 	case f.RecoveredSeconds > 0:
 		s += fmt.Sprintf("; writes back %.2fs after the fault", f.RecoveredSeconds)
-	}
-	if d.FirstWriteSeconds >= 0 {
+	case d.FirstWriteSeconds >= 0: // no write failed: how soon one was made
 		s += fmt.Sprintf("; first write %.2fs after the fault", d.FirstWriteSeconds)
 	}
 	return s + fmt.Sprintf("; %d digests checked", f.DigestsChecked)

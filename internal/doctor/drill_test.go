@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,6 +182,13 @@ func TestOptions(t *testing.T) {
 		{[]string{"myharbor", "--pending-after=0s"}, "--pending-after 0s: use a positive duration"},
 		{[]string{"myharbor", "--drill", "--timeout=-1s"}, "--timeout -1s: use a positive duration"},
 		{[]string{"myharbor", "-o", "yaml"}, "use one of text or json"},
+		{[]string{"myharbor", "--drill=database,redis", "--crash", "--yes"}, ""},
+		{[]string{"myharbor", "--drill=database", "--yes", "-o", "json", "--harbor-url", "http://10.0.0.1:30002", "--harbor-password-stdin"}, ""},
+		{[]string{"myharbor", "--drill=disk"}, "--drill=disk: use pod, database or redis"},
+		{[]string{"myharbor", "--drill", "--crash"}, "--crash deletes a database's or Redis's primary: add --drill=database"},
+		{[]string{"myharbor", "--harbor-url=http://h"}, "the --harbor-* flags tell the drill's probe how to reach Harbor: add --drill"},
+		{[]string{"myharbor", "--drill=redis", "--harbor-password-stdin"}, "--harbor-password-stdin takes stdin, where the drill would ask for confirmation: add --yes"},
+		{[]string{"myharbor", "--drill", "--settle=-1s"}, "--settle -1s"},
 	} {
 		var o Options
 		fs := pflag.NewFlagSet("doctor", pflag.ContinueOnError)
@@ -195,6 +203,32 @@ func TestOptions(t *testing.T) {
 		}
 		if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
 			t.Errorf("%v: %v, want %q", tt.args, err, tt.err)
+		}
+	}
+}
+
+// --drill alone is the pod drill; a value chooses, a comma list runs in
+// turn, each once.
+func TestDrillFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args  []string
+		kinds []string
+	}{
+		{[]string{"myharbor"}, nil},
+		{[]string{"myharbor", "--drill"}, []string{"pod"}},
+		{[]string{"myharbor", "--drill", "--yes"}, []string{"pod"}},
+		{[]string{"myharbor", "--drill=database"}, []string{"database"}},
+		{[]string{"myharbor", "--drill=Redis, pod,redis"}, []string{"redis", "pod"}},
+	} {
+		var o Options
+		fs := pflag.NewFlagSet("doctor", pflag.ContinueOnError)
+		o.AddFlags(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		kinds, err := drillKinds(o.Drill)
+		if err != nil || !slices.Equal(kinds, tt.kinds) {
+			t.Errorf("%v: %v %v, want %v", tt.args, kinds, err, tt.kinds)
 		}
 	}
 }
