@@ -168,11 +168,16 @@ type probeRun struct {
 	once   sync.Once
 }
 
-// startProbe logs in and starts the loop.
+// startProbe logs in, pushes a first image (so that no pull fails for
+// want of one, and Harbor is known to take writes before the fault) and
+// starts the loop.
 func startProbe(ctx context.Context, t probe.Target, pause time.Duration) (*probeRun, error) {
 	p, err := probe.New(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("the probe could not log in to Harbor before the fault: %v", err)
+	}
+	if r := p.Push(ctx); r.Failed() {
+		return nil, fmt.Errorf("the probe's first push to Harbor failed before the fault: %s", r.Err)
 	}
 	run := &probeRun{done: make(chan struct{})}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
