@@ -13,8 +13,10 @@ import (
 	"github.com/spf13/pflag"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
@@ -64,10 +66,36 @@ func TestDrillOnAPIServer(t *testing.T) {
 
 	installOpsRequestCRD(t, env)
 	op := &apiOperator{env: env, ns: ns, from: "mypg-postgresql-0", to: "mypg-postgresql-1", service: "mypg-postgresql-postgresql"}
-	op.run(t)
-	out, err = runDoctor(t, args, adminPassword+"\n")
+	op.run(t, false)
+	d := drillOK(t, args, "database/switchover", op)
+	if d.OpsRequest == "" {
+		t.Errorf("no OpsRequest named: %+v", d.ClusterFault)
+	}
+
+	// --crash: the primary, now mypg-postgresql-1, deleted with no grace
+	// period (no kubelet here: gone at once); the operator fails over back.
+	crash := &apiOperator{env: env, ns: ns, from: "mypg-postgresql-1", to: "mypg-postgresql-0", service: "mypg-postgresql-postgresql"}
+	crash.run(t, true)
+	drillOK(t, append(args, "--crash"), "database/crash", crash)
+	if _, err := env.Typed.CoreV1().Pods(ns).Get(t.Context(), crash.from, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the crashed primary is still there: %v", err)
+	}
+
+	// The release's Secret holds an admin password Harbor no longer takes.
+	harbor.Password = "changed-since-install"
+	noStdin := slicesWithout(args, "--harbor-password-stdin")
+	if _, err := runDoctor(t, noStdin, ""); err == nil || !strings.Contains(err.Error(), `refused user "admin" with the password from Secret myharbor-core key HARBOR_ADMIN_PASSWORD (401)`) {
+		t.Errorf("refused: %v", err)
+	}
+}
+
+// drillOK runs a drill of one fault that must be ok: the role moved, the
+// Service followed, no request failed.
+func drillOK(t *testing.T, args []string, fault string, op *apiOperator) DrillResult {
+	t.Helper()
+	out, err := runDoctor(t, args, adminPassword+"\n")
 	if err != nil {
-		t.Fatalf("drill: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", fault, err, out)
 	}
 	var rep struct {
 		Drill []DrillResult `json:"drill"`
@@ -76,18 +104,12 @@ func TestDrillOnAPIServer(t *testing.T) {
 		t.Fatalf("JSON %v: %s", err, out)
 	}
 	d := rep.Drill[0]
-	t.Logf("drill: %s", d.Message)
-	if d.Fault != "database/switchover" || d.Status != OK || d.ClusterFault == nil || d.NewPrimary != op.to || d.OldPrimary != op.from ||
+	t.Logf("%s: %s", fault, d.Message)
+	if d.Fault != fault || d.Status != OK || d.ClusterFault == nil || d.NewPrimary != op.to || d.OldPrimary != op.from ||
 		d.RoleMovedSeconds <= 0 || d.ServiceFollowedSeconds < d.RoleMovedSeconds || d.Figures == nil || d.Requests == 0 || d.FailedRequests != 0 {
 		t.Errorf("drill result %+v %+v %+v", d, d.ClusterFault, d.Figures)
 	}
-
-	// The release's Secret holds an admin password Harbor no longer takes.
-	harbor.Password = "changed-since-install"
-	noStdin := slicesWithout(args, "--harbor-password-stdin")
-	if _, err = runDoctor(t, noStdin, ""); err == nil || !strings.Contains(err.Error(), `refused user "admin" with the password from Secret myharbor-core key HARBOR_ADMIN_PASSWORD (401)`) {
-		t.Errorf("refused: %v", err)
-	}
+	return d
 }
 
 // runDoctor runs the command as the plugin does: flags, Complete,
@@ -169,28 +191,56 @@ type apiOperator struct {
 	ns, from, to, service string
 }
 
-func (a *apiOperator) run(t *testing.T) {
-	w, err := a.env.Dynamic.Resource(opsRequests10).Namespace(a.ns).Watch(t.Context(), metav1.ListOptions{})
+// run answers OpsRequests, or with crash the primary pod's deletion,
+// until the test ends.
+func (a *apiOperator) run(t *testing.T, crash bool) {
+	var w watch.Interface
+	var err error
+	if crash {
+		w, err = a.env.Typed.CoreV1().Pods(a.ns).Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + a.from})
+	} else {
+		w, err = a.env.Dynamic.Resource(opsRequests10).Namespace(a.ns).Watch(t.Context(), metav1.ListOptions{})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() {
 		defer w.Stop()
 		for ev := range w.ResultChan() {
-			if u, ok := ev.Object.(*unstructured.Unstructured); ok && ev.Type == watch.Added {
-				t.Logf("the test plays KubeBlocks' operator: OpsRequest %s: %s becomes primary in place of %s", u.GetName(), a.to, a.from)
-				if err := a.switchover(t.Context(), u); err != nil {
-					t.Errorf("playing the switchover: %v", err)
+			ops, isOps := ev.Object.(*unstructured.Unstructured)
+			if (crash && ev.Type != watch.Deleted) || (!crash && (!isOps || ev.Type != watch.Added)) {
+				continue
+			}
+			t.Logf("the test plays KubeBlocks' operator: %s %s: %s becomes primary in place of %s", ev.Type, objectName(ev.Object), a.to, a.from)
+			if err := a.failover(t.Context()); err != nil {
+				t.Errorf("playing the failover: %v", err)
+			}
+			if isOps {
+				unstructured.SetNestedField(ops.Object, "Succeed", "status", "phase")
+				if _, err := a.env.Dynamic.Resource(opsRequests10).Namespace(a.ns).UpdateStatus(t.Context(), ops, metav1.UpdateOptions{}); err != nil {
+					t.Errorf("OpsRequest status: %v", err)
 				}
 			}
 		}
 	}()
 }
 
-func (a *apiOperator) switchover(ctx context.Context, ops *unstructured.Unstructured) error {
+func objectName(o runtime.Object) string {
+	if m, err := meta.Accessor(o); err == nil {
+		return m.GetName()
+	}
+	return "?"
+}
+
+// failover moves the role label (the deleted pod has none to lose) and
+// the primary Service's endpoint to a.to.
+func (a *apiOperator) failover(ctx context.Context) error {
 	pods := a.env.Typed.CoreV1().Pods(a.ns)
 	for name, role := range map[string]string{a.from: "secondary", a.to: "primary"} {
 		p, err := pods.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) && name == a.from {
+			continue // crashed
+		}
 		if err != nil {
 			return err
 		}
@@ -210,10 +260,6 @@ func (a *apiOperator) switchover(ctx context.Context, ops *unstructured.Unstruct
 	}
 	s := l.Items[0]
 	s.Endpoints[0].TargetRef.Name, s.Endpoints[0].TargetRef.UID = to.Name, to.UID
-	if _, err := slices.Update(ctx, &s, metav1.UpdateOptions{}); err != nil {
-		return err
-	}
-	unstructured.SetNestedField(ops.Object, "Succeed", "status", "phase")
-	_, err = a.env.Dynamic.Resource(opsRequests10).Namespace(a.ns).UpdateStatus(ctx, ops, metav1.UpdateOptions{})
+	_, err = slices.Update(ctx, &s, metav1.UpdateOptions{})
 	return err
 }
