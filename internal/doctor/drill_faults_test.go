@@ -3,6 +3,8 @@ package doctor
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -274,6 +276,8 @@ func checkOpsRequest(t *testing.T, u *unstructured.Unstructured, api schema.Grou
 
 // A drill that cannot start says why in one line, and breaks nothing.
 func TestDrillCannotStart(t *testing.T) {
+	selfSigned := httptest.NewTLSServer(http.NotFoundHandler())
+	defer selfSigned.Close()
 	tests := []struct {
 		name  string
 		edit  func(d *drillRig)
@@ -286,6 +290,8 @@ func TestDrillCannotStart(t *testing.T) {
 			"", "no Harbor URL: release myharbor's core has no EXT_ENDPOINT (the chart's externalURL): pass --harbor-url"},
 		{"the release's URL unreachable", func(d *drillRig) { d.o.Harbor.URL = "" },
 			"", "Harbor at http://10.0.0.1:30002 (from ConfigMap myharbor-core key EXT_ENDPOINT) cannot be reached from here"},
+		{"a certificate not trusted", func(d *drillRig) { d.o.Harbor.URL = selfSigned.URL },
+			"", "a certificate this machine does not trust: --harbor-insecure accepts it"},
 		{"the Secret's password refused", func(d *drillRig) { d.harbor.Password = "changed-since" },
 			"", `Harbor at {url} refused user "admin" with the password from Secret myharbor-core key HARBOR_ADMIN_PASSWORD (401): pass the current one with --harbor-password-stdin`},
 		{"stdin's password refused", func(d *drillRig) { d.o.Harbor.PasswordStdin = true },

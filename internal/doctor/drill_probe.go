@@ -157,7 +157,11 @@ func loginError(err error, t probe.Target, urlSource, passwordSource string) err
 		}
 		return fmt.Errorf("Harbor at %s refused user %q with the password from %s (401): %s", t.URL, t.Username, passwordSource, fix)
 	}
-	return fmt.Errorf("Harbor at %s (from %s) cannot be reached from here: %v: pass an address this machine reaches with --harbor-url", t.URL, urlSource, err)
+	fix := "pass an address this machine reaches with --harbor-url"
+	if strings.Contains(err.Error(), "x509:") || strings.Contains(err.Error(), "tls:") {
+		fix = "a certificate this machine does not trust: --harbor-insecure accepts it"
+	}
+	return fmt.Errorf("Harbor at %s (from %s) cannot be reached from here: %v: %s", t.URL, urlSource, err, fix)
 }
 
 // probeRun is a probe looping in the background.
