@@ -44,9 +44,29 @@ type DrillResult struct {
 	// FirstWriteSeconds is from the fault to the end of the first
 	// successful push that started after it (-1: none).
 	FirstWriteSeconds float64 `json:"firstWriteSeconds"`
-	Status            Status  `json:"status"`
-	Message           string  `json:"message"`
+	// FailedAfterOver counts the failed requests that started once the
+	// fault was over (Seconds after it): the ones a better configuration
+	// could save, as no fault excuses them any more.
+	FailedAfterOver int `json:"failedAfterOver"`
+	// Failures are the failed requests in start order (at most
+	// maxFailures), timed from the fault.
+	Failures []Failure `json:"failures,omitempty"`
+	Status   Status    `json:"status"`
+	Message  string    `json:"message"`
 }
+
+// Failure is one failed request of the probe: its kind, when it started
+// (seconds from the fault, negative before it), how long it took and its
+// error.
+type Failure struct {
+	Kind      probe.Kind `json:"kind"`
+	AtSeconds float64    `json:"atSeconds"`
+	Seconds   float64    `json:"seconds"`
+	Error     string     `json:"error"`
+}
+
+// maxFailures bounds the failures listed per fault.
+const maxFailures = 100
 
 // PodFault is a Harbor pod deleted: the component, the pod, and the
 // fewest Ready pods the component had meanwhile (0 means it was down).

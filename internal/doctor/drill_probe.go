@@ -239,6 +239,7 @@ func (o *Options) judge(res *DrillResult, reqs []probe.Request, at time.Time, ba
 	fig.RecoveredSeconds = round(fig.RecoveredSeconds)
 	res.Figures = &fig
 	res.FirstWriteSeconds = firstWrite(reqs, at)
+	res.Failures, res.FailedAfterOver = failures(reqs, at, res.Seconds)
 	var verdicts []string
 	status := OK
 	if n := fig.ByKind[probe.Pull].Failed; n > 0 {
@@ -269,6 +270,27 @@ func firstWrite(reqs []probe.Request, at time.Time) float64 {
 
 // round is to 10 ms, as the drill's other seconds.
 func round(s float64) float64 { return math.Round(s*100) / 100 }
+
+// failures lists the failed requests timed from at, and counts those
+// that started once the fault was over (over seconds after at; 0: it
+// never was, and none is counted).
+func failures(reqs []probe.Request, at time.Time, over float64) ([]Failure, int) {
+	var out []Failure
+	after := 0
+	for _, q := range reqs {
+		if !q.Failed() {
+			continue
+		}
+		f := Failure{Kind: q.Kind, AtSeconds: seconds(at, q.Start), Seconds: round(q.Duration.Seconds()), Error: q.Err}
+		if over > 0 && f.AtSeconds >= over {
+			after++
+		}
+		if len(out) < maxFailures {
+			out = append(out, f)
+		}
+	}
+	return out, after
+}
 
 // worse is the status that weighs more: a finding, then unchecked, then a
 // warning.

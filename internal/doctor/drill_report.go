@@ -44,6 +44,9 @@ func probeLine(d DrillResult) string {
 		}
 	}
 	s := fmt.Sprintf("%d of %d requests failed (%s)", f.FailedRequests, f.Requests, strings.Join(kinds, ", "))
+	if d.FailedAfterOver > 0 {
+		s += fmt.Sprintf(", %d of them once the fault was over", d.FailedAfterOver)
+	}
 	if f.LongestFailureRun > 0 {
 		s += fmt.Sprintf(", longest run %d (%.2fs)", f.LongestFailureRun, f.LongestFailureRunSeconds)
 	}

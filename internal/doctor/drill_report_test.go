@@ -31,16 +31,30 @@ func drillReport() *Report {
 			Figures: &probe.Figures{Requests: 44, FailedRequests: 22, ByKind: tally([2]int{15, 11}, [2]int{14, 0}, [2]int{15, 11}),
 				LongestFailureRun: 9, LongestFailureRunSeconds: 2.6, RecoveredSeconds: 6.1, DigestsChecked: 14,
 				Errors: []string{"GET /api/v2.0/projects/library: HTTP 500 {\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"unknown: FATAL: terminating connection due to administrator command (SQLSTATE 57P01)\"}]}"}},
-			FirstWriteSeconds: 6.1, Status: Warning,
+			FirstWriteSeconds: 6.1, FailedAfterOver: 18, Failures: switchoverFailures(), Status: Warning,
 			Message: "OpsRequest mypg-harborha-switchover-x7k2p to switch over primary mypg-postgresql-0: mypg-postgresql-1 labelled primary after 1.82s, Service mypg-postgresql-postgresql at it after 1.95s"},
 		{Fault: "redis/crash", ClusterFault: &ClusterFault{Cluster: "harbor/myredis", OldPrimary: "myredis-redis-0", NewPrimary: "myredis-redis-1",
 			RoleMovedSeconds: 0.9, ServiceFollowedSeconds: 1.1}, Seconds: 1.1,
 			Figures: &probe.Figures{Requests: 30, FailedRequests: 1, ByKind: tally([2]int{10, 0}, [2]int{10, 1}, [2]int{10, 0}),
 				LongestFailureRun: 1, LongestFailureRunSeconds: 0.02, DigestsChecked: 9, Errors: []string{"unexpected EOF"}},
-			FirstWriteSeconds: 0.4, Status: Finding,
+			FirstWriteSeconds: 0.4, Failures: []Failure{{Kind: probe.Pull, AtSeconds: 0.21, Seconds: 0.02, Error: "unexpected EOF"}}, Status: Finding,
 			Message: "deleted primary myredis-redis-0: myredis-redis-1 labelled primary after 0.90s, Service myredis-redis-redis at it after 1.10s; 1 of 10 pulls failed"},
 	}
 	return r
+}
+
+// switchoverFailures are 22 failures, an API call and a push every
+// 0.25 s from 0.5 s after the fault: 4 before the Service followed at
+// 1.95 s, 18 after.
+func switchoverFailures() []Failure {
+	var out []Failure
+	for i := range 11 {
+		at := 0.5 + 0.25*float64(i)
+		out = append(out,
+			Failure{Kind: probe.API, AtSeconds: at, Seconds: 0.01, Error: "GET /api/v2.0/projects/library: HTTP 500"},
+			Failure{Kind: probe.Push, AtSeconds: at + 0.05, Seconds: 0.03, Error: "PUT manifest: HTTP 500"})
+	}
+	return out
 }
 
 // The drill's part of the report, text and JSON, as goldens
@@ -62,7 +76,7 @@ func TestDrillReportForms(t *testing.T) {
 	// by kind, then the errors; a fault not drilled has no probe line.
 	for _, want := range []string{
 		"  finding    redis/crash          deleted primary myredis-redis-0",
-		"Harbor: 22 of 44 requests failed (push 11/15, pull 0/14, api 11/15), longest run 9 (2.60s); writes back 6.10s after the fault; 14 digests checked",
+		"Harbor: 22 of 44 requests failed (push 11/15, pull 0/14, api 11/15), 18 of them once the fault was over, longest run 9 (2.60s); writes back 6.10s after the fault; 14 digests checked",
 		"error: unexpected EOF",
 		"Harbor: 0 of 72 requests failed (push 0/24, pull 0/24, api 0/24); first write 0.31s after the fault; 24 digests checked",
 	} {
@@ -90,6 +104,9 @@ func TestDrillReportForms(t *testing.T) {
 		if sw[k] != v {
 			t.Errorf("database/switchover %s = %v, want %v", k, sw[k], v)
 		}
+	}
+	if fs, _ := sw["failures"].([]any); len(fs) != 22 || fs[1].(map[string]any)["kind"] != "push" || fs[1].(map[string]any)["atSeconds"] != 0.55 || sw["failedAfterOver"] != 18.0 {
+		t.Errorf("failures %v, failedAfterOver %v", sw["failures"], sw["failedAfterOver"])
 	}
 	if bk, _ := sw["byKind"].(map[string]any); bk["push"].(map[string]any)["failed"] != 11.0 {
 		t.Errorf("byKind %v", sw["byKind"])
