@@ -133,7 +133,7 @@ func (f *clusterFault) watch() {
 	f.stop = stop
 	ns, svc, old := f.t.view.ns, f.t.primary.Name, f.old
 	pods := f.c.Typed.CoreV1().Pods(ns)
-	f.role = watchUntil(ctx, listWatch(pods.List, pods.Watch), f.selector(), func(objs []runtime.Object) bool {
+	f.role = watchUntil(ctx, listWatch(list("watch", "pods", "", ns), pods.List, pods.Watch), f.selector(), func(objs []runtime.Object) bool {
 		ps := primaryPods(typed[*corev1.Pod](objs), old.UID)
 		if len(ps) == 1 {
 			f.newPrimary = ps[0].Name
@@ -141,7 +141,7 @@ func (f *clusterFault) watch() {
 		return len(ps) == 1
 	})
 	eps := f.c.Typed.DiscoveryV1().EndpointSlices(ns)
-	f.follow = watchUntil(ctx, listWatch(eps.List, eps.Watch), discoveryv1.LabelServiceName+"="+svc, func(objs []runtime.Object) bool {
+	f.follow = watchUntil(ctx, listWatch(list("watch", "endpointslices", "discovery.k8s.io", ns), eps.List, eps.Watch), discoveryv1.LabelServiceName+"="+svc, func(objs []runtime.Object) bool {
 		eps := readyTargets(typed[*discoveryv1.EndpointSlice](objs))
 		if len(eps) == 1 && !sameTarget(eps[0], old) {
 			f.endpoint = eps[0].Name
@@ -153,6 +153,11 @@ func (f *clusterFault) watch() {
 
 func (f *clusterFault) inject(ctx context.Context) error {
 	ns := f.t.view.ns
+	for _, w := range []*watcher{f.role, f.follow} {
+		if err := w.failed(); err != nil { // refused before the fault: break nothing
+			return f.c.Explain(err, w.op)
+		}
+	}
 	if f.crash {
 		zero := int64(0)
 		err := f.c.Typed.CoreV1().Pods(ns).Delete(ctx, f.old.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &f.old.UID}})
@@ -165,13 +170,15 @@ func (f *clusterFault) inject(ctx context.Context) error {
 
 func (f *clusterFault) await(ctx context.Context, at time.Time, res *DrillResult) {
 	svc := f.t.primary.Name
-	if !f.wait(ctx, f.role) {
-		res.Status, res.Message = Finding, fmt.Sprintf("%s: no other pod labelled %s=%s within %s%s", f.did(), discover.LabelRole, discover.RolePrimary, timeoutOf(ctx, at), f.opsPhase())
+	if err := f.wait(ctx, f.role); err != nil {
+		f.notOver(ctx, res, err, f.role.op,
+			fmt.Sprintf("%s: no other pod labelled %s=%s within %s%s", f.did(), discover.LabelRole, discover.RolePrimary, timeoutOf(ctx, at), f.opsPhase()))
 		return
 	}
 	f.res.NewPrimary, f.res.RoleMovedSeconds = f.newPrimary, seconds(at, f.role.at)
-	if !f.wait(ctx, f.follow) {
-		res.Status, res.Message = Finding, fmt.Sprintf("%s: %s labelled primary after %.2fs, but Service %s had no single ready endpoint away from %s within %s", f.did(), f.newPrimary, f.res.RoleMovedSeconds, svc, f.old.Name, timeoutOf(ctx, at))
+	if err := f.wait(ctx, f.follow); err != nil {
+		f.notOver(ctx, res, err, f.follow.op,
+			fmt.Sprintf("%s: %s labelled primary after %.2fs, but Service %s had no single ready endpoint away from %s within %s", f.did(), f.newPrimary, f.res.RoleMovedSeconds, svc, f.old.Name, timeoutOf(ctx, at)))
 		return
 	}
 	f.res.ServiceFollowedSeconds = seconds(at, f.follow.at)
@@ -181,6 +188,16 @@ func (f *clusterFault) await(ctx context.Context, at time.Time, res *DrillResult
 		return
 	}
 	res.Status, res.Message = OK, fmt.Sprintf("%s: %s labelled primary after %.2fs, Service %s at it after %.2fs", f.did(), f.newPrimary, f.res.RoleMovedSeconds, svc, f.res.ServiceFollowedSeconds)
+}
+
+// notOver records a fault not over: in time, a finding (timedOut says
+// what did not happen); a watch the server refused, unchecked.
+func (f *clusterFault) notOver(ctx context.Context, res *DrillResult, err error, op kube.Op, timedOut string) {
+	if ctx.Err() != nil {
+		res.Status, res.Message = Finding, timedOut
+		return
+	}
+	res.Status, res.Message = Unchecked, f.did()+": "+f.c.Explain(err, op).Error()
 }
 
 // did says what was done: "OpsRequest x switched over primary p".
@@ -205,13 +222,13 @@ func (f *clusterFault) opsPhase() string {
 	return ""
 }
 
-// wait is whether w was done before ctx.
-func (f *clusterFault) wait(ctx context.Context, w *watcher) bool {
+// wait waits for w, within ctx: nil when its condition held.
+func (f *clusterFault) wait(ctx context.Context, w *watcher) error {
 	select {
 	case <-w.done:
-		return w.err == nil
+		return w.err
 	case <-ctx.Done():
-		return false
+		return ctx.Err()
 	}
 }
 
@@ -261,21 +278,34 @@ func sameTarget(ref corev1.ObjectReference, p *corev1.Pod) bool {
 // watcher is a condition followed in the background: done closes when it
 // holds (at says when) or the watch ends (err).
 type watcher struct {
+	op   kube.Op // for errors
 	done chan struct{}
 	at   time.Time
 	err  error
 }
 
+// failed is the error the watcher ended with, if it has ended.
+func (w *watcher) failed() error {
+	select {
+	case <-w.done:
+		return w.err
+	default:
+		return nil
+	}
+}
+
 // source lists and watches one kind with a label selector.
 type source struct {
+	op    kube.Op
 	list  func(context.Context, metav1.ListOptions) (runtime.Object, error)
 	watch func(context.Context, metav1.ListOptions) (watch.Interface, error)
 }
 
 // listWatch adapts a typed client's List and Watch.
-func listWatch[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, error), watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) source {
+func listWatch[L runtime.Object](op kube.Op, listFn func(context.Context, metav1.ListOptions) (L, error), watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) source {
 	return source{
-		list:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return list(ctx, o) },
+		op:    op,
+		list:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return listFn(ctx, o) },
 		watch: watchFn,
 	}
 }
@@ -284,7 +314,7 @@ func listWatch[L runtime.Object](list func(context.Context, metav1.ListOptions) 
 // list and then a watch from its version (a watch the server ends starts
 // again from a new list), until holds is true of all of them together.
 func watchUntil(ctx context.Context, src source, selector string, holds func(objs []runtime.Object) bool) *watcher {
-	w := &watcher{done: make(chan struct{})}
+	w := &watcher{op: src.op, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		for {

@@ -3,6 +3,7 @@ package doctor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -18,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/harborha/helm-harborha/internal/command"
@@ -345,5 +348,27 @@ func TestDrillPasswordFromStdin(t *testing.T) {
 	}
 	if len(d.r.Drill) != 1 || d.r.Drill[0].Status == Unchecked {
 		t.Fatalf("%+v", d.r.Drill)
+	}
+}
+
+// A watch the server refuses leaves the fault unchecked, saying which
+// RBAC it needs, and nothing is broken: the watches start before the
+// fault.
+func TestClusterDrillWatchForbidden(t *testing.T) {
+	d := newDrill(t, nil)
+	d.o.Drill, d.o.baseline = drillDatabase, 500*time.Millisecond // time for the refused watch to end
+	d.serve(&opsRequests10)
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Group: "discovery.k8s.io", Resource: "endpointslices"}, "", errors.New(`User "drill" cannot watch resource "endpointslices"`))
+	d.c.Typed.(*fake.Clientset).PrependWatchReactor("endpointslices", func(k8stesting.Action) (bool, watch.Interface, error) {
+		return true, nil, forbidden
+	})
+	k := pgOperator(d)
+	k.run(t, opsRequests10)
+	res := d.run(t)[0]
+	if res.Status != Unchecked || !strings.Contains(res.Message, `RBAC must allow verb "watch" on resource "endpointslices" (API group "discovery.k8s.io")`) {
+		t.Errorf("%s: %s", res.Status, res.Message)
+	}
+	if k.opsRequest() != nil || res.OpsRequest != "" {
+		t.Errorf("the switchover was asked for although the drill could not follow it")
 	}
 }
