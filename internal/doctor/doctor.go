@@ -103,6 +103,12 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 
 // Complete takes the release, the one argument.
 func (o *Options) Complete(args []string) (err error) {
+	for _, a := range args {
+		if _, err := drillKinds(a); err == nil && a != "" && o.Drill != "" && len(args) > 1 {
+			// --drill takes its value after "=" only: alone it is the pod drill.
+			return fmt.Errorf("--drill %s: write --drill=%s (--drill alone is the pod drill)", a, a)
+		}
+	}
 	o.Release, err = command.OneArg(args, "doctor needs the Helm release name, and only that argument: helm harborha doctor RELEASE [flags]")
 	return err
 }

@@ -189,6 +189,7 @@ func TestOptions(t *testing.T) {
 		{[]string{"myharbor", "--harbor-url=http://h"}, "the --harbor-* flags tell the drill's probe how to reach Harbor: add --drill"},
 		{[]string{"myharbor", "--drill=redis", "--harbor-password-stdin"}, "--harbor-password-stdin takes stdin, where the drill would ask for confirmation: add --yes"},
 		{[]string{"myharbor", "--drill", "--settle=-1s"}, "--settle -1s"},
+		{[]string{"myharbor", "--drill", "database"}, "--drill database: write --drill=database (--drill alone is the pod drill)"},
 	} {
 		var o Options
 		fs := pflag.NewFlagSet("doctor", pflag.ContinueOnError)
