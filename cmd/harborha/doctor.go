@@ -8,7 +8,7 @@ import (
 func init() {
 	register(entry{
 		name:    "doctor",
-		summary: "check a live Harbor release and its KubeBlocks clusters for high availability; --drill tests failover",
+		summary: "check a live Harbor release and its KubeBlocks clusters for high availability; --drill tests failover under a probe",
 		help:    doctorHelp,
 		new:     func() command.Command { return &doctor.Options{} },
 		failure: doctor.ExitUnverified,
@@ -30,9 +30,17 @@ discovery would choose. And that Redis takes the registry's login: from
 its configuration, and the last 500 lines of its pods' logs (a refused
 registry serves on without its cache). No password is read into the report.
 
---drill then deletes one pod of each component in turn, waits until it is
-back at its Ready count, and reports how long each took and whether it
-ever had 0 Ready pods. It asks first, unless --yes.
+--drill then breaks one thing at a time while a probe logs in to Harbor,
+pushes, pulls back (digests compared) and calls the API: --drill alone
+(or =pod) deletes one pod of each component in turn; --drill=database and
+--drill=redis switch the KubeBlocks primary over (an OpsRequest) or, with
+--crash, delete it. Per fault: how long until it was over (the Ready count
+back, the role label and the primary Service moved), the requests made
+and failed by kind, the longest run of failures, the seconds until writes
+were back. A failed pull or writes not back within --timeout is a finding.
+Harbor's URL: --harbor-url, else the release's externalURL; the password:
+--harbor-password-stdin, else the release's admin Secret. It asks first,
+unless --yes.
 
 Exit status: 0 healthy, 1 findings, 2 could not check.
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/doctor"
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/probe/probetest"
 	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
@@ -233,23 +234,29 @@ func waitFor(t *testing.T, what string, cond func(context.Context) bool) {
 
 // drill: without a terminal and without --yes it refuses and deletes
 // nothing; with --yes every component is back at 3 Ready pods, never
-// below 2.
+// below 2. Harbor does not run on kwok: the drill's probe goes to a fake
+// one (internal/probe/probetest) that takes the chart's default admin
+// password, which doctor reads from the release's core Secret.
 func (s *simHarbor) drill(t *testing.T) {
+	fake := probetest.NewHarbor(t, "Harbor12345")
 	before := s.podUIDs(t)
-	_, stderr := s.h.run(t, 2, "harborha", "doctor", simRelease, "-n", s.ns, "--drill")
+	_, stderr := s.h.run(t, 2, "harborha", "doctor", simRelease, "-n", s.ns, "--drill", "--harbor-url", fake.URL)
 	if ours := ourLines(stderr, "harborha doctor:"); len(ours) != 1 || !strings.Contains(ours[0], "--drill deletes one pod of each of core, portal, registry, jobservice, nginx, trivy: confirm on a terminal, or pass --yes") {
 		t.Errorf("want one line refusing the drill, stderr:\n%s", stderr)
 	}
 	if after := s.podUIDs(t); after != before {
 		t.Errorf("the refused drill changed the pods:\n%s\n%s", before, after)
 	}
-	r := s.doctorRun(t, 0, "--drill", "--yes", "--timeout=2m")
+	r := s.doctorRun(t, 0, "--drill", "--yes", "--timeout=2m", "--settle=1s", "--harbor-url", fake.URL)
 	if len(r.Drill) != len(harborComponents) {
 		t.Fatalf("drill results %+v, want one per component", r.Drill)
 	}
 	for _, d := range r.Drill {
 		if d.Status != doctor.OK || d.Desired != simReplicas || d.MinReady < simReplicas-1 || d.Pod == "" {
 			t.Errorf("%s: %+v, want ok with never fewer than %d Ready", d.Component, d, simReplicas-1)
+		}
+		if d.Figures == nil || d.Requests == 0 || d.FailedRequests != 0 {
+			t.Errorf("%s: the probe's figures %+v", d.Component, d.Figures)
 		}
 		t.Logf("drill %s: %s", d.Component, d.Message)
 	}
