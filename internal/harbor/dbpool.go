@@ -103,3 +103,64 @@ func (s *Source) dataValue(key string) (string, bool) {
 	v, ok := s.Data[key]
 	return v, ok
 }
+
+// Assumed max_connections when the cluster's is not known: PostgreSQL's
+// default (about what KubeBlocks' postgresql addon gives 1 GiB: memory /
+// 9531392, addons/postgresql/config/pg16-config.tpl), and the harbor-db
+// image's for the chart's internal database (POSTGRES_MAX_CONNECTIONS,
+// make/photon/db/docker-entrypoint.sh).
+const (
+	DefaultMaxConnections  = 100
+	InternalMaxConnections = 1024
+)
+
+// AssumedMaxConnections is the max_connections a budget assumes for the
+// release's database when nobody said: the internal one's, or
+// DefaultMaxConnections.
+func (r *Release) AssumedMaxConnections() int {
+	if r.Workload("database") != nil {
+		return InternalMaxConnections
+	}
+	return DefaultMaxConnections
+}
+
+// PoolDemand is one component's share of the database's connections.
+type PoolDemand struct {
+	Pool     DatabasePool
+	Workload *Workload
+	// Pods are its most pods (spec.replicas, or its autoscaler's maximum)
+	// plus a rollout's surge.
+	Pods   int
+	PerPod int // 0: unlimited
+	Where  string
+}
+
+// Demand is what the release's pools can open at most.
+type Demand struct {
+	Pools     []PoolDemand
+	Total     int  // the bounded pools' sum
+	Unlimited bool // a pool has no bound: Harbor opens what requests ask for
+}
+
+// DatabaseDemand is the most connections the release's processes open.
+func (r *Release) DatabaseDemand() Demand {
+	var d Demand
+	for _, p := range DatabasePools {
+		w := r.Workload(p.Component)
+		if w == nil {
+			continue
+		}
+		_, most := r.Scale(w)
+		n, where := r.PoolMaxOpen(p)
+		pd := PoolDemand{Pool: p, Workload: w, Pods: int(most + SurgePods(most)), PerPod: n, Where: where}
+		d.Pools = append(d.Pools, pd)
+		d.Total += pd.Pods * n
+		d.Unlimited = d.Unlimited || n == 0
+	}
+	return d
+}
+
+// Fits reports whether the demand fits maxConnections after the reserve.
+func (d Demand) Fits(maxConnections int) bool {
+	return !d.Unlimited && d.Total <= maxConnections-ConnectionReserve
+}

@@ -38,28 +38,19 @@ func checkPools(t *testing.T, rel *harbor.Release, o Knobs) {
 	t.Helper()
 	maxConn := o.DatabaseMaxConnections
 	if maxConn == 0 {
-		maxConn = DefaultMaxConnections
+		maxConn = rel.AssumedMaxConnections()
 	}
-	total, floor := 0, false
-	for _, p := range harbor.DatabasePools {
-		w := rel.Workload(p.Component)
-		if w == nil {
-			continue
-		}
-		n, where := rel.PoolMaxOpen(p)
-		if n <= 0 {
-			t.Errorf("%s: unlimited pool (%s)", w.Name(), where)
-		}
-		floor = floor || n == harbor.MinPoolSize
-		most := o.Most(w.Component, w.Kind, w.Replicas())
-		total += n * int(most+harbor.SurgePods(most))
-		reads := rel.Workload(p.Reads)
-		if v, _, _ := reads.EnvSetting(rel.Sources(), p.Reads, p.Lifetime); v != connMaxLifetime {
-			t.Errorf("%s: connections live %q, want %s", w.Name(), v, connMaxLifetime)
+	d := rel.DatabaseDemand()
+	floor := false
+	for _, p := range d.Pools {
+		floor = floor || p.PerPod == harbor.MinPoolSize
+		reads := rel.Workload(p.Pool.Reads)
+		if v, _, _ := reads.EnvSetting(rel.Sources(), p.Pool.Reads, p.Pool.Lifetime); v != connMaxLifetime {
+			t.Errorf("%s: connections live %q, want %s", p.Workload.Name(), v, connMaxLifetime)
 		}
 	}
-	if total > maxConn-harbor.ConnectionReserve && !floor {
-		t.Errorf("pools open up to %d connections, max_connections %d keeps %d for Harbor", total, maxConn, maxConn-harbor.ConnectionReserve)
+	if !d.Fits(maxConn) && !floor {
+		t.Errorf("pools open up to %d connections (unlimited: %v), max_connections %d keeps %d for Harbor", d.Total, d.Unlimited, maxConn, maxConn-harbor.ConnectionReserve)
 	}
 }
 

@@ -11,9 +11,8 @@ import (
 
 // DefaultMaxConnections is the PostgreSQL max_connections a budget
 // assumes when --database-max-connections does not say (install and
-// upgrade read it from the cluster): PostgreSQL's own default, and about
-// what KubeBlocks' postgresql addon gives 1 GiB (memory / 9531392).
-const DefaultMaxConnections = 100
+// upgrade read it from the cluster), for an external database.
+const DefaultMaxConnections = harbor.DefaultMaxConnections
 
 // connMaxLifetime is how long a pooled connection lives. A switchover
 // terminates every connection to the old primary (57P01) and, while
@@ -38,7 +37,7 @@ type poolBudget struct {
 func planPools(p *plan, rel *harbor.Release, o Knobs) poolBudget {
 	b := poolBudget{maxConnections: o.DatabaseMaxConnections}
 	if b.maxConnections == 0 {
-		b.maxConnections = DefaultMaxConnections
+		b.maxConnections = rel.AssumedMaxConnections()
 	}
 	for _, pool := range harbor.DatabasePools {
 		if w := rel.Workload(pool.Component); w != nil {
