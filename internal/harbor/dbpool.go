@@ -164,3 +164,26 @@ func (r *Release) DatabaseDemand() Demand {
 func (d Demand) Fits(maxConnections int) bool {
 	return !d.Unlimited && d.Total <= maxConnections-ConnectionReserve
 }
+
+// Open is the most connections the pools open, in words: "up to 60", or
+// "an unlimited number of".
+func (d Demand) Open() string {
+	if d.Unlimited {
+		return "an unlimited number of"
+	}
+	return "up to " + strconv.Itoa(d.Total)
+}
+
+// Shares lists each pool's share: "core 3 pods x 900 (ConfigMap
+// myharbor-core key POSTGRESQL_MAX_OPEN_CONNS), ...".
+func (d Demand) Shares() string {
+	var parts []string
+	for _, p := range d.Pools {
+		size := strconv.Itoa(p.PerPod)
+		if p.PerPod == 0 {
+			size = "unlimited"
+		}
+		parts = append(parts, p.Pool.Component+" "+strconv.Itoa(p.Pods)+" pods x "+size+" ("+p.Where+")")
+	}
+	return strings.Join(parts, ", ")
+}
