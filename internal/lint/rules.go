@@ -149,6 +149,12 @@ var Rules = []*Rule{
 		check: checkConnectionBudget,
 	},
 	{
+		ID: "HA020", Severity: Warning,
+		Title: "Pooled database connections outlive a PostgreSQL switchover",
+		Fix:   "Post-render with `helm harborha post-render` (the install wrappers do), which gives core a 2s connection lifetime, or set core's POSTGRESQL_CONN_MAX_LIFETIME to 10s or less (`core.extraEnvVars`).",
+		check: checkConnectionLifetime,
+	},
+	{
 		ID: ruleRejected, Severity: Error, ValidateOnly: true,
 		Title: "The API server rejects the object (--validate)",
 		Fix:   "Fix the object as the API server's message says; it would fail `helm install` the same way.",

@@ -323,6 +323,15 @@ var ruleCases = []ruleCase{
 		spec["containers"].([]any)[0].(map[string]any)["env"] = []any{map[string]any{"name": "POSTGRESQL_MAX_OPEN_CONNS", "value": "30"}}
 	}},
 	{rule: "HA019", name: "3 pods of 20 (2 replicas and a surge) fit 100 less the reserve", change: func(*fixture) {}},
+
+	// HA020
+	{rule: "HA020", name: "unset is Harbor's 5m", change: func(f *fixture) {
+		f.del(cm, "myharbor-core", "data", "POSTGRESQL_CONN_MAX_LIFETIME")
+	}, want: []string{"HA020 Deployment/myharbor-core warning"}, msg: "for 5m (POSTGRESQL_CONN_MAX_LIFETIME unset: Harbor's default)"},
+	{rule: "HA020", name: "an hour in the ConfigMap", change: func(f *fixture) {
+		f.setString(cm, "myharbor-core", "1h", "data", "POSTGRESQL_CONN_MAX_LIFETIME")
+	}, want: []string{"HA020 Deployment/myharbor-core warning"}, msg: "for 1h (ConfigMap myharbor-core key POSTGRESQL_CONN_MAX_LIFETIME)"},
+	{rule: "HA020", name: "2s, the post-renderer's", change: func(*fixture) {}},
 }
 
 // redisUser gives core's Redis URL the user, and the registry's
