@@ -38,3 +38,11 @@ if ! out=$(PGUSER="$HARBOR_DB_ROLE" PGPASSWORD="$HARBOR_DB_PASSWORD" PGDATABASE=
     exit 1
 fi
 echo "harborha: role \"$HARBOR_DB_ROLE\" logs in to database \"$HARBOR_DB_NAME\""
+
+# The cluster's max_connections, as the server has it (KubeBlocks derives it
+# from the memory, a user may have set it): the budget Harbor's connection
+# pools are sized to (post-render --database-max-connections). Not knowing
+# it is no failure: the budget then assumes PostgreSQL's default.
+if max=$(psql -X -A -t -c 'SHOW max_connections' 2>/dev/null) && [ -n "$max" ]; then
+    echo "harborha: max_connections $max"
+fi

@@ -101,7 +101,7 @@ func TestPostgresScriptTwiceCreatesRoleAndDatabaseOnceAndNothingElse(t *testing.
 	if code != 0 {
 		t.Fatalf("first run: exit %d\n%s", code, log)
 	}
-	for _, want := range []string{`harborha: role "harbor" created`, `harborha: database "registry" created, owned by role "harbor"`, `harborha: role "harbor" logs in to database "registry"`} {
+	for _, want := range []string{`harborha: role "harbor" created`, `harborha: database "registry" created, owned by role "harbor"`, `harborha: role "harbor" logs in to database "registry"`, `harborha: max_connections ` + strings.TrimSpace(mustPsql(t, s, "postgres", superPassword, "postgres", "SHOW max_connections"))} {
 		if !strings.Contains(log, want) {
 			t.Errorf("first run: log lacks %q:\n%s", want, log)
 		}

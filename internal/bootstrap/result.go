@@ -28,6 +28,9 @@ type DatabaseResult struct {
 	Database string `json:"database"`
 	Secret   string `json:"secret"`
 	Rotated  bool   `json:"rotated,omitempty"`
+	// MaxConnections is the server's max_connections (SHOW, as the
+	// superuser), which Harbor's pools are sized to; 0 when unknown.
+	MaxConnections int `json:"maxConnections,omitempty"`
 }
 
 // RedisResult: Harbor's ACL user (or, with Copy, the cluster's own

@@ -145,7 +145,21 @@ func (r *runner) postgres(ctx context.Context) (*DatabaseResult, error) {
 	if err := r.bootstrap(ctx, j, func(pw passwordRef) *batchv1.Job { return postgresJob(r.o, pw) }); err != nil {
 		return nil, err
 	}
-	return &DatabaseResult{Role: pg.Role, Database: pg.Database, Secret: j.cred.secret, Rotated: j.rotating()}, nil
+	return &DatabaseResult{Role: pg.Role, Database: pg.Database, Secret: j.cred.secret, Rotated: j.rotating(),
+		MaxConnections: maxConnections(j.reported)}, nil
+}
+
+// maxConnections reads the server's max_connections from the script's
+// report ("max_connections 112"), or 0.
+func maxConnections(reported []string) int {
+	for _, l := range reported {
+		if v, ok := strings.CutPrefix(l, "max_connections "); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 func (r *runner) redis(ctx context.Context, nodes []redisNode) (*RedisResult, error) {
@@ -313,6 +327,7 @@ type jobRun struct {
 	job       *batchv1.Job   // as built
 	created   *batchv1.Job   // as the API server returned it (with its UID)
 	input     *corev1.Secret // single-use password copy, or nil
+	reported  []string       // the script's progress lines, once it succeeded
 }
 
 func postgresRun(o Spec) *jobRun {
@@ -361,7 +376,8 @@ func (r *runner) runJob(ctx context.Context, j *jobRun) error {
 	outcome, waitErr := r.wait(wctx, j)
 	switch {
 	case waitErr == nil && outcome.ok:
-		for _, line := range progressLines(r.clean(string(r.readLog(ctx, j, outcome.pod)))) {
+		j.reported = progressLines(r.clean(string(r.readLog(ctx, j, outcome.pod))))
+		for _, line := range j.reported {
 			r.say("%s: %s", j.engine, line)
 		}
 		r.deleteQuietly(j)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -250,7 +251,8 @@ func TestRunSetsUpBothOnceThenReusesEverything(t *testing.T) {
 		t.Fatalf("first run: %v\n%s", err, progress)
 	}
 	want := Result{Namespace: "harbor",
-		Database: &DatabaseResult{Role: "harbor", Database: "registry", Secret: "myharbor-harborha-db"},
+		// max_connections: the test server's, read by the script (SHOW).
+		Database: &DatabaseResult{Role: "harbor", Database: "registry", Secret: "myharbor-harborha-db", MaxConnections: pgMaxConnections(t, pg)},
 		Redis:    &RedisResult{User: "harbor", Secret: "myharbor-harborha-redis", Nodes: []string{rd.addr()}}}
 	dbSecret, redisSecret := k.secret(t, "harbor", "myharbor-harborha-db"), k.secret(t, "harbor", "myharbor-harborha-redis")
 	redisPassword := string(redisSecret.Data[RedisPasswordKey])
@@ -590,4 +592,14 @@ func TestRedisNodesAreEveryRunningPodOfTheComponent(t *testing.T) {
 	if !strings.Contains(progress.String(), `warning: Redis pod db/myredis-redis-2 is Pending: it does not get the user "harbor"`) {
 		t.Errorf("progress:\n%s", progress.String())
 	}
+}
+
+// pgMaxConnections is the test server's max_connections.
+func pgMaxConnections(t *testing.T, s *pgServer) int {
+	t.Helper()
+	n, err := strconv.Atoi(strings.TrimSpace(mustPsql(t, s, "postgres", superPassword, "postgres", "SHOW max_connections")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

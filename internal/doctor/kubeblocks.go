@@ -66,6 +66,8 @@ func (k *checker) kubeBlocks(ctx context.Context) {
 		k.clusterChecks(t)
 		if t.cluster.Engine == discover.Redis {
 			k.aclCheck(t, usersOf(targets, t))
+		} else {
+			k.budgetCheck(t)
 		}
 	}
 }

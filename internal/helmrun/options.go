@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/spf13/pflag"
 
@@ -139,6 +140,9 @@ func (o *Options) overlay(ctx context.Context, r *helmexec.Run, progress io.Writ
 	}
 	if res.Redis != nil {
 		r.PostRender = append(r.PostRender, res.Redis.Args()...)
+	}
+	if res.MaxConnections > 0 {
+		r.PostRender = append(r.PostRender, "--database-max-connections="+strconv.Itoa(res.MaxConnections))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -618,4 +619,23 @@ func randomPassword(t testing.TB, n int) string {
 		b[i] = chars[x.Int64()]
 	}
 	return string(b)
+}
+
+// SetMaxConnections gives the PostgreSQL primary max_connections n (ALTER
+// SYSTEM, then the pod recreated on its data: the setting needs a
+// restart), as KubeBlocks does for a small memory limit or a
+// max_connections parameter. The standby keeps PostgreSQL's default (100),
+// which a standby needs at or above its primary's: n must not exceed it.
+func (k *KBCluster) SetMaxConnections(t testing.TB, n int) {
+	t.Helper()
+	if k.Engine != PostgreSQL || n < 5 || n > 100 {
+		t.Fatalf("kubetest: SetMaxConnections(%d) on %s: PostgreSQL only, 5 to 100", n, k.Engine.component)
+	}
+	p := k.Primary(t)
+	k.Query(t, p, fmt.Sprintf("ALTER SYSTEM SET max_connections = %d", n))
+	k.recreate(t, p, "primary")
+	if got := k.Query(t, p, "SHOW max_connections"); got != strconv.Itoa(n) {
+		t.Fatalf("kubetest: max_connections of %s is %s after the restart, want %d", k.Pod(p), got, n)
+	}
+	k.WaitReplicated(t)
 }

@@ -187,6 +187,8 @@ var plainChartFindings = map[string][]string{
 		"HA001 StatefulSet/myharbor-trivy warning",
 		"HA009 StatefulSet/myharbor-database error",
 		"HA009 StatefulSet/myharbor-redis error",
+		"HA019 Deployment/myharbor-core error", // 900 x (2 + 2 + 2) pods against the internal database's 1024
+		"HA020 Deployment/myharbor-core warning",
 	},
 	// External database and Redis behind a NodePort: nginx appears, the
 	// internal stores go, and the Redis password lands in ConfigMaps.
@@ -197,6 +199,8 @@ var plainChartFindings = map[string][]string{
 		"HA001 Deployment/myharbor-portal error",
 		"HA001 Deployment/myharbor-registry error",
 		"HA001 StatefulSet/myharbor-trivy warning",
+		"HA019 Deployment/myharbor-core error",   // 900 per pod against an assumed 100
+		"HA020 Deployment/myharbor-core warning", // Harbor's 5m connection lifetime
 	}),
 }
 

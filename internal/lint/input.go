@@ -30,6 +30,9 @@ type stream struct {
 	docs  []*manifest.Doc
 	where map[*manifest.Doc]Location
 	order map[*manifest.Doc]int
+	// maxConnections is the database's max_connections when the user gave
+	// it (--database-max-connections), else 0.
+	maxConnections int
 }
 
 // readSources reads the inputs: files, directories (every *.yaml and *.yml

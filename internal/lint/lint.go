@@ -97,6 +97,9 @@ func (o *Options) lint(ctx context.Context, s command.Streams) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
+	if o.PostRender {
+		in.maxConnections = o.Knobs.DatabaseMaxConnections
+	}
 	report, err := lintStream(in)
 	if err != nil {
 		return nil, err
@@ -211,7 +214,7 @@ func lintStream(in *stream) (*findings, error) {
 	if err != nil {
 		return nil, withLocation(in, err)
 	}
-	c := &checker{docs: in.docs, model: model, configMaps: cms, redis: redisUses(model)}
+	c := &checker{docs: in.docs, model: model, configMaps: cms, redis: redisUses(model), maxConnections: in.maxConnections}
 	for _, r := range Rules {
 		if r.check == nil {
 			continue

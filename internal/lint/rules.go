@@ -143,6 +143,18 @@ var Rules = []*Rule{
 		check: checkRegistryRedisUser,
 	},
 	{
+		ID: "HA019", Severity: Error,
+		Title: "Harbor's database connection pools can exceed PostgreSQL's max_connections",
+		Fix:   "Size the pools to fit: post-render with `helm harborha post-render` (the install wrappers do; they read max_connections from the cluster), or set `database.maxOpenConns` to (max_connections - 10) / the pods of core, jobservice and exporter, a rollout's surge included.",
+		check: checkConnectionBudget,
+	},
+	{
+		ID: "HA020", Severity: Warning,
+		Title: "Pooled database connections outlive a PostgreSQL switchover",
+		Fix:   "Post-render with `helm harborha post-render` (the install wrappers do), which gives core a 2s connection lifetime, or set core's POSTGRESQL_CONN_MAX_LIFETIME to 10s or less (`core.extraEnvVars`).",
+		check: checkConnectionLifetime,
+	},
+	{
 		ID: ruleRejected, Severity: Error, ValidateOnly: true,
 		Title: "The API server rejects the object (--validate)",
 		Fix:   "Fix the object as the API server's message says; it would fail `helm install` the same way.",
@@ -178,8 +190,11 @@ type checker struct {
 	model      *harbor.Release
 	configMaps []*harbor.Source // the ConfigMaps chart workloads read
 	redis      []redisUse       // where those configure Redis
-	rule       *Rule
-	out        []Finding
+	// maxConnections is the database's max_connections if known (the
+	// post-render knob), else 0.
+	maxConnections int
+	rule           *Rule
+	out            []Finding
 }
 
 // report adds a finding with the rule's severity and fix.

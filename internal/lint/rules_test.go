@@ -309,6 +309,29 @@ var ruleCases = []ruleCase{
 		want: []string{"HA018 ConfigMap/myharbor-registry warning"}, msg: `ConfigMap myharbor-registry key config.yml has no redis.username while the release's other components log in to Redis as user "harbor"`},
 	{rule: "HA018", name: "chart 1.19 tells the registry the user", change: redisUser("harbor", "  username: harbor\n")},
 	{rule: "HA018", name: "the default account needs no user name", change: redisUser("default", "")},
+
+	// HA019
+	{rule: "HA019", name: "the chart's 900 per pod against max_connections 100", change: func(f *fixture) {
+		f.setString(cm, "myharbor-core", "900", "data", "POSTGRESQL_MAX_OPEN_CONNS")
+	}, want: []string{"HA019 Deployment/myharbor-core error"}, msg: `Harbor can open up to 2700 PostgreSQL connections, max_connections is 100 (assumed`},
+	{rule: "HA019", name: "unset is Harbor's unlimited", change: func(f *fixture) {
+		f.del(cm, "myharbor-core", "data", "POSTGRESQL_MAX_OPEN_CONNS")
+	}, want: []string{"HA019 Deployment/myharbor-core error"}, msg: "an unlimited number of"},
+	{rule: "HA019", name: "an env value wins over the ConfigMap", change: func(f *fixture) {
+		f.setString(cm, "myharbor-core", "900", "data", "POSTGRESQL_MAX_OPEN_CONNS")
+		spec := f.obj(dpl, "myharbor-core").Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+		spec["containers"].([]any)[0].(map[string]any)["env"] = []any{map[string]any{"name": "POSTGRESQL_MAX_OPEN_CONNS", "value": "30"}}
+	}},
+	{rule: "HA019", name: "3 pods of 20 (2 replicas and a surge) fit 100 less the reserve", change: func(*fixture) {}},
+
+	// HA020
+	{rule: "HA020", name: "unset is Harbor's 5m", change: func(f *fixture) {
+		f.del(cm, "myharbor-core", "data", "POSTGRESQL_CONN_MAX_LIFETIME")
+	}, want: []string{"HA020 Deployment/myharbor-core warning"}, msg: "for 5m (POSTGRESQL_CONN_MAX_LIFETIME unset: Harbor's default)"},
+	{rule: "HA020", name: "an hour in the ConfigMap", change: func(f *fixture) {
+		f.setString(cm, "myharbor-core", "1h", "data", "POSTGRESQL_CONN_MAX_LIFETIME")
+	}, want: []string{"HA020 Deployment/myharbor-core warning"}, msg: "for 1h (ConfigMap myharbor-core key POSTGRESQL_CONN_MAX_LIFETIME)"},
+	{rule: "HA020", name: "2s, the post-renderer's", change: func(*fixture) {}},
 }
 
 // redisUser gives core's Redis URL the user, and the registry's

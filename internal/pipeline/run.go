@@ -21,8 +21,13 @@ type Result struct {
 	Namespace string
 	Found     *discover.Result
 	// Knobs are the input's, with the Redis password's Secret the run
-	// learnt (Redis) set in them.
+	// learnt (Redis) and the database's max_connections (MaxConnections)
+	// set in them.
 	Knobs postrender.Knobs
+	// MaxConnections is the database's max_connections bootstrap's Job
+	// read, which the post-renderer sizes Harbor's pools to; 0 when the
+	// user gave it or no Job ran.
+	MaxConnections int
 	// Redis is the Secret the run learnt Harbor's pods read the Redis
 	// password from; nil when the user named one, or without an overlay.
 	Redis *values.RedisRef
@@ -202,6 +207,10 @@ func (r *run) point() error {
 		if err := r.res.Overlay.Set(settings); err != nil {
 			return err
 		}
+	}
+	if db := r.res.Bootstrap.Database; db != nil && db.MaxConnections > 0 && r.res.Knobs.DatabaseMaxConnections == 0 {
+		r.res.MaxConnections = db.MaxConnections
+		r.res.Knobs.DatabaseMaxConnections = db.MaxConnections
 	}
 	if r.res.Knobs.RedisPasswordSecret != "" {
 		return nil
