@@ -1,0 +1,346 @@
+package helmrun_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/harborha/helm-harborha/internal/bootstrap"
+	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/probe"
+)
+
+// The drills of issue 21 on the real node (real_e2e_test.go's environment):
+// what each fault costs the users of a Harbor, measured by a probe through
+// Harbor itself (push a random image, pull it back with its digests
+// checked, call the API; no retries) running from 5 s before the fault
+// until 10 s after it is over:
+//
+//   - a rolling upgrade (every component's pod template changed);
+//   - one pod of each component deleted, one component after the other,
+//     each back at 2 Ready pods before the next (as `doctor --drill` does);
+//   - a PostgreSQL switchover, then a PostgreSQL crash (the primary pod
+//     deleted without grace, the standby promoted), then a Redis
+//     switchover, each played as KubeBlocks' operator does
+//     (kubetest.KBCluster).
+//
+// A node drain is not drilled: the node is the only one, so a drain
+// cordons it and evicts every pod with nowhere to go: an outage by
+// construction, which says nothing about the output.
+//
+// Two setups of the same chart (1.19.1), 2 replicas, the same clusters:
+//   - ours: `helm harborha install` (bootstrap, overlay, post-render);
+//   - values alone: plain `helm install` of the chart with the overlay of
+//     `helm harborha values --bootstrapped RELEASE` and the chart's own
+//     values for what the post-render would do otherwise (replicas, the
+//     shared claim, the Redis password by redis.external.existingSecret,
+//     which the chart reads with lookup under `helm install`). No
+//     post-render.
+//
+// Figures are logged, one line per fault (`drill figures:`), and in a
+// table at the end; what must hold is asserted (probe made pushes and
+// pulls, writes came back, every request succeeds once the fault is over).
+//
+// Cost: by default our output on Helm 3, each fault once (make test-real).
+// HARBORHA_DRILL_FULL=1 adds the values-alone setup and Helm 4;
+// HARBORHA_DRILL_HELM=3 (or 4, or 3,4) picks the majors,
+// HARBORHA_DRILL_SETUPS=ours,alone the setups, HARBORHA_DRILL_RUNS=N
+// repeats the faults.
+
+// drillSetup is one way of installing the chart.
+type drillSetup struct {
+	name    string
+	install func(t *testing.T, h *helmHome)
+	// upgrade upgrades the release with its own values and extra flags.
+	upgrade func(t *testing.T, h *helmHome, extra ...string)
+}
+
+// drillFigures is one fault's measure.
+type drillFigures struct {
+	major  int
+	setup  string
+	fault  string
+	run    int
+	faultS float64 // seconds the fault itself took (rollout, pods back, Service at the new primary)
+	probe.Figures
+}
+
+func TestRealDrill(t *testing.T) {
+	began := time.Now()
+	full := os.Getenv("HARBORHA_DRILL_FULL") == "1"
+	majors, setups := []int{3}, []string{"ours"}
+	if full {
+		majors, setups = []int{3, 4}, []string{"ours", "alone"}
+	}
+	if v := os.Getenv("HARBORHA_DRILL_HELM"); v != "" {
+		majors = nil
+		for _, m := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(m))
+			if err != nil || (n != 3 && n != 4) {
+				t.Fatalf("HARBORHA_DRILL_HELM=%q: want 3, 4 or 3,4", v)
+			}
+			majors = append(majors, n)
+		}
+	}
+	if v := os.Getenv("HARBORHA_DRILL_SETUPS"); v != "" {
+		setups = strings.Split(v, ",")
+	}
+	runs := 1
+	if v := os.Getenv("HARBORHA_DRILL_RUNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("HARBORHA_DRILL_RUNS=%q: want a count of 1 or more", v)
+		}
+		runs = n
+	}
+
+	r := startRealHarbor(t)
+	r.redisUser = realRedisACL // bootstrap's Secret has REDIS_USERNAME and REDIS_PASSWORD: the chart alone reads it too
+	var all []drillFigures
+	for _, major := range majors {
+		h := installPlugin(t, major)
+		h.env = append(h.env, "KUBECONFIG="+r.c.Kubeconfig)
+		for _, name := range setups {
+			s := r.drillSetup(t, name)
+			ok := t.Run(fmt.Sprintf("helm%d/%s", major, s.name), func(t *testing.T) {
+				all = append(all, r.drills(t, h, s, major, runs)...)
+			})
+			if !ok {
+				break
+			}
+		}
+	}
+	t.Logf("drills: %v from the node's start (Helm %v, setups %v, %d runs)\n%s",
+		time.Since(began).Round(time.Second), majors, setups, runs, drillTable(all))
+}
+
+// drillSetup is the setup called name: ours or alone.
+func (r *realHarbor) drillSetup(t *testing.T, name string) drillSetup {
+	switch name {
+	case "ours":
+		return drillSetup{name: "ours",
+			install: r.install,
+			upgrade: func(t *testing.T, h *helmHome, extra ...string) {
+				args := append([]string{"harborha", "upgrade", realRelease, r.chart, "--wait", "--timeout", realUpgradeTimeout}, r.flags()...)
+				h.run(t, 0, append(args, extra...)...)
+			}}
+	case "alone":
+		var files []string
+		return drillSetup{name: "values alone",
+			install: func(t *testing.T, h *helmHome) {
+				files = r.aloneValues(t, h)
+				args := []string{"install", realRelease, r.chart, "-n", realNS, "--wait", "--timeout", realInstallTimeout}
+				began := time.Now()
+				h.run(t, 0, append(args, files...)...)
+				t.Logf("helm install --wait (values alone): %v", time.Since(began).Round(100*time.Millisecond))
+			},
+			upgrade: func(t *testing.T, h *helmHome, extra ...string) {
+				args := []string{"upgrade", realRelease, r.chart, "-n", realNS, "--wait", "--timeout", realUpgradeTimeout}
+				h.run(t, 0, append(append(args, files...), extra...)...)
+			}}
+	}
+	t.Fatalf("setup %q: want ours or alone", name)
+	return drillSetup{}
+}
+
+// aloneValues are the -f flags of the chart configured through values
+// alone: bootstrap (the role, database, Redis user and generated values'
+// Secrets, which the chart cannot create), `helm harborha values
+// --bootstrapped`, the images' values, and what our flags do otherwise
+// written as the chart's values. No password is in any file.
+func (r *realHarbor) aloneValues(t *testing.T, h *helmHome) []string {
+	if _, err := r.c.Typed.CoreV1().PersistentVolumeClaims(realNS).Get(context.Background(), realClaim, metav1.GetOptions{}); err != nil {
+		t.Fatalf("values alone uses the shared claim %s that our install creates: run ours first (HARBORHA_DRILL_SETUPS=ours,alone): %v", realClaim, err)
+	}
+	dir := t.TempDir()
+	h.run(t, 0, "harborha", "bootstrap", realRelease, "-n", realNS, "--psql-image", r.tools, "--redis-image", r.tools, "--redis-user", r.redisUser)
+	overlay := filepath.Join(dir, "overlay.yaml")
+	h.run(t, 0, "harborha", "values", "-n", realNS, "--bootstrapped", realRelease, "--chart", r.chart,
+		fmt.Sprintf("--node-port=%d", realNodePort), "-o", overlay)
+	var b strings.Builder
+	for _, comp := range realComponents {
+		if comp != "registry" {
+			fmt.Fprintf(&b, "%s:\n  replicas: 2\n", comp)
+		}
+	}
+	fmt.Fprintf(&b, `registry:
+  replicas: 2
+metrics:
+  enabled: true
+redis:
+  external:
+    existingSecret: %s
+persistence:
+  persistentVolumeClaim:
+    registry:
+      existingClaim: %s
+      subPath: registry
+    jobservice:
+      jobLog:
+        existingClaim: %s
+        subPath: jobservice
+`, bootstrap.RedisSecretName(realRelease), realClaim, realClaim)
+	alone := filepath.Join(dir, "alone.yaml")
+	if err := os.WriteFile(alone, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"-f", overlay, "-f", r.values, "-f", alone}
+}
+
+// drills installs the setup, runs every fault runs times, and uninstalls.
+func (r *realHarbor) drills(t *testing.T, h *helmHome, s drillSetup, major, runs int) []drillFigures {
+	if !t.Run("install", func(t *testing.T) { s.install(t, h); r.settled(t) }) {
+		t.FailNow()
+	}
+	p := r.login(t, "harborha-drill")
+	r.pushPull(t, p)
+	var out []drillFigures
+	for run := 1; run <= runs; run++ {
+		for _, f := range r.faults(h, s, fmt.Sprintf("helm%d-%d", major, run)) {
+			// A failed fault does not stop the next: each starts settled.
+			t.Run(fmt.Sprintf("%s/%d", f.name, run), func(t *testing.T) {
+				var took time.Duration
+				fig := r.underLoad(t, p, s.name+": "+f.name, func(t *testing.T) { took = f.run(t) })
+				d := drillFigures{major: major, setup: s.name, fault: f.name, run: run, faultS: took.Seconds(), Figures: fig}
+				t.Logf("drill figures: %s", d.line())
+				out = append(out, d)
+				r.settled(t)
+				r.served(t, p, s.name == "ours")
+				if fig.ByKind[probe.Push].Requests == 0 || fig.ByKind[probe.Pull].Requests == 0 {
+					t.Errorf("the probe made no push or no pull during %s", f.name)
+				}
+				if fig.RecoveredSeconds < 0 {
+					t.Errorf("%s: writes never came back while the probe ran", f.name)
+				}
+			})
+		}
+	}
+	t.Run("uninstall", func(t *testing.T) { r.uninstall(t, h) })
+	return out
+}
+
+// drillFault is one fault; run returns how long the fault itself took.
+type drillFault struct {
+	name string
+	run  func(t *testing.T) time.Duration
+}
+
+func (r *realHarbor) faults(h *helmHome, s drillSetup, rev string) []drillFault {
+	return []drillFault{
+		{"rollout", func(t *testing.T) time.Duration {
+			began := time.Now()
+			s.upgrade(t, h, rolloutArgs(rev)...)
+			return time.Since(began)
+		}},
+		{"pod of each component", r.deleteOnePodEach},
+		{"PostgreSQL switchover", func(t *testing.T) time.Duration { return r.pg.Switchover(t) }},
+		{"PostgreSQL crash", func(t *testing.T) time.Duration { return r.pg.Crash(t) }},
+		{"Redis switchover", func(t *testing.T) time.Duration { return r.rd.Switchover(t) }},
+	}
+}
+
+// deleteOnePodEach deletes one Ready pod of each component (graceful
+// delete, as `doctor --drill` does), one after the other, each component
+// back at 2 Ready pods before the next.
+func (r *realHarbor) deleteOnePodEach(t *testing.T) time.Duration {
+	began := time.Now()
+	pods := r.c.Typed.CoreV1().Pods(realNS)
+	for _, comp := range realComponents {
+		ready := r.podsOf(t, comp)
+		if len(ready) < 2 {
+			t.Fatalf("%s: %d Ready pods before the drill, want 2", comp, len(ready))
+		}
+		victim := ready[0]
+		del := time.Now()
+		if err := pods.Delete(context.Background(), victim.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &victim.UID}}); err != nil {
+			t.Fatalf("deleting pod %s: %v", victim.Name, err)
+		}
+		r.waitReady(t, comp, victim.UID)
+		t.Logf("deleted %s: %s at 2 Ready pods again after %v", victim.Name, comp, time.Since(del).Round(100*time.Millisecond))
+	}
+	return time.Since(began)
+}
+
+// waitReady waits until comp has 2 Ready pods other than the one gone.
+func (r *realHarbor) waitReady(t *testing.T, comp string, gone types.UID) {
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		pods, err := r.c.Typed.CoreV1().Pods(realNS).List(ctx, metav1.ListOptions{LabelSelector: realSelector + ",component=" + comp})
+		if err != nil {
+			return false, nil
+		}
+		n := 0
+		for _, p := range pods.Items {
+			if p.UID != gone && p.DeletionTimestamp == nil && kube.PodReady(&p) {
+				n++
+			}
+		}
+		return n >= 2, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: not back at 2 Ready pods within 5m", comp)
+	}
+}
+
+// settled waits until every component has 2 Ready pods and no pod is
+// terminating: the next fault starts from a whole release.
+func (r *realHarbor) settled(t *testing.T) {
+	for _, comp := range realComponents {
+		r.waitReady(t, comp, "")
+	}
+	err := wait.PollUntilContextTimeout(context.Background(), time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		pods, err := r.c.Typed.CoreV1().Pods(realNS).List(ctx, metav1.ListOptions{LabelSelector: realSelector})
+		if err != nil {
+			return false, nil
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal("pods of the release still terminating after 3m")
+	}
+}
+
+// served: once the fault is over, a round of each request succeeds
+// (asserted of our output; the chart alone's failures are logged).
+func (r *realHarbor) served(t *testing.T, p *probe.Probe, must bool) {
+	for _, rq := range p.Round(context.Background()) {
+		switch {
+		case rq.Failed() && must:
+			t.Errorf("after the fault: %s failed: %s", rq.Kind, rq.Err)
+		case rq.Failed():
+			t.Logf("after the fault: %s failed: %s", rq.Kind, rq.Err)
+		}
+	}
+}
+
+func (d drillFigures) line() string {
+	k := d.ByKind
+	return fmt.Sprintf("helm%d %s | %s | run %d | %d requests, %d failed (push %d/%d, pull %d/%d, api %d/%d) | longest failure run %d (%.1fs) | writes back %.1fs | fault %.1fs | %d digests",
+		d.major, d.setup, d.fault, d.run, d.Requests, d.FailedRequests,
+		k[probe.Push].Failed, k[probe.Push].Requests, k[probe.Pull].Failed, k[probe.Pull].Requests, k[probe.API].Failed, k[probe.API].Requests,
+		d.LongestFailureRun, d.LongestFailureRunSeconds, d.RecoveredSeconds, d.faultS, d.DigestsChecked)
+}
+
+func drillTable(all []drillFigures) string {
+	var b strings.Builder
+	for _, d := range all {
+		fmt.Fprintf(&b, "  %s\n", d.line())
+		for _, e := range d.Errors {
+			fmt.Fprintf(&b, "      %s\n", e)
+		}
+	}
+	return b.String()
+}
