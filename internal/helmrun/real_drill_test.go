@@ -1,9 +1,12 @@
 package helmrun_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +20,7 @@ import (
 	"github.com/harborha/helm-harborha/internal/bootstrap"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/probe"
+	"github.com/harborha/helm-harborha/internal/testutil"
 )
 
 // The drills of issue 21 on the real node (real_e2e_test.go's environment):
@@ -58,7 +62,10 @@ import (
 
 // drillSetup is one way of installing the chart.
 type drillSetup struct {
-	name    string
+	name string
+	// doctor: the faults other than the rollout are `helm harborha doctor
+	// --drill`'s, its JSON the figures (ours, once doctor has them).
+	doctor  bool
 	install func(t *testing.T, h *helmHome)
 	// upgrade upgrades the release with its own values and extra flags.
 	upgrade func(t *testing.T, h *helmHome, extra ...string)
@@ -127,7 +134,7 @@ func TestRealDrill(t *testing.T) {
 func (r *realHarbor) drillSetup(t *testing.T, name string) drillSetup {
 	switch name {
 	case "ours":
-		return drillSetup{name: "ours",
+		return drillSetup{name: "ours", doctor: doctorDrills(t),
 			install: r.install,
 			upgrade: func(t *testing.T, h *helmHome, extra ...string) {
 				args := append([]string{"harborha", "upgrade", realRelease, r.chart, "--wait", "--timeout", realUpgradeTimeout}, r.flags()...)
@@ -135,9 +142,10 @@ func (r *realHarbor) drillSetup(t *testing.T, name string) drillSetup {
 			}}
 	case "alone":
 		var files []string
+		dir := t.TempDir() // the setup's: its upgrades read the files too
 		return drillSetup{name: "values alone",
 			install: func(t *testing.T, h *helmHome) {
-				files = r.aloneValues(t, h)
+				files = r.aloneValues(t, h, dir)
 				args := []string{"install", realRelease, r.chart, "-n", realNS, "--wait", "--timeout", realInstallTimeout}
 				began := time.Now()
 				h.run(t, 0, append(args, files...)...)
@@ -157,11 +165,10 @@ func (r *realHarbor) drillSetup(t *testing.T, name string) drillSetup {
 // Secrets, which the chart cannot create), `helm harborha values
 // --bootstrapped`, the images' values, and what our flags do otherwise
 // written as the chart's values. No password is in any file.
-func (r *realHarbor) aloneValues(t *testing.T, h *helmHome) []string {
+func (r *realHarbor) aloneValues(t *testing.T, h *helmHome, dir string) []string {
 	if _, err := r.c.Typed.CoreV1().PersistentVolumeClaims(realNS).Get(context.Background(), realClaim, metav1.GetOptions{}); err != nil {
 		t.Fatalf("values alone uses the shared claim %s that our install creates: run ours first (HARBORHA_DRILL_SETUPS=ours,alone): %v", realClaim, err)
 	}
-	dir := t.TempDir()
 	h.run(t, 0, "harborha", "bootstrap", realRelease, "-n", realNS, "--psql-image", r.tools, "--redis-image", r.tools, "--redis-user", r.redisUser)
 	overlay := filepath.Join(dir, "overlay.yaml")
 	h.run(t, 0, "harborha", "values", "-n", realNS, "--bootstrapped", realRelease, "--chart", r.chart,
@@ -201,6 +208,9 @@ func (r *realHarbor) drills(t *testing.T, h *helmHome, s drillSetup, major, runs
 	if !t.Run("install", func(t *testing.T) { s.install(t, h); r.settled(t) }) {
 		t.FailNow()
 	}
+	if s.doctor {
+		r.c.ServeOpsRequests(t) // doctor asks for switchovers; the test plays the operator
+	}
 	p := r.login(t, "harborha-drill")
 	r.pushPull(t, p)
 	var out []drillFigures
@@ -209,7 +219,12 @@ func (r *realHarbor) drills(t *testing.T, h *helmHome, s drillSetup, major, runs
 			// A failed fault does not stop the next: each starts settled.
 			t.Run(fmt.Sprintf("%s/%d", f.name, run), func(t *testing.T) {
 				var took time.Duration
-				fig := r.underLoad(t, p, s.name+": "+f.name, func(t *testing.T) { took = f.run(t) })
+				var fig probe.Figures
+				if f.doctor != nil {
+					fig, took = r.doctorDrill(t, h, f.doctor, f.run)
+				} else {
+					fig = r.underLoad(t, p, s.name+": "+f.name, func(t *testing.T) { took = f.run(t) })
+				}
 				d := drillFigures{major: major, setup: s.name, fault: f.name, run: run, faultS: took.Seconds(), Figures: fig}
 				t.Logf("drill figures: %s", d.line())
 				out = append(out, d)
@@ -229,23 +244,35 @@ func (r *realHarbor) drills(t *testing.T, h *helmHome, s drillSetup, major, runs
 }
 
 // drillFault is one fault; run returns how long the fault itself took.
+// With doctor flags, doctor causes the fault and measures it, and run
+// (optional) plays KubeBlocks' operator meanwhile.
 type drillFault struct {
-	name string
-	run  func(t *testing.T) time.Duration
+	name   string
+	run    func(t *testing.T) time.Duration
+	doctor []string
 }
 
 func (r *realHarbor) faults(h *helmHome, s drillSetup, rev string) []drillFault {
-	return []drillFault{
+	faults := []drillFault{
 		{"rollout", func(t *testing.T) time.Duration {
 			began := time.Now()
 			s.upgrade(t, h, rolloutArgs(rev)...)
 			return time.Since(began)
-		}},
-		{"pod of each component", r.deleteOnePodEach},
-		{"PostgreSQL switchover", func(t *testing.T) time.Duration { return r.pg.Switchover(t) }},
-		{"PostgreSQL crash", func(t *testing.T) time.Duration { return r.pg.Crash(t) }},
-		{"Redis switchover", func(t *testing.T) time.Duration { return r.rd.Switchover(t) }},
+		}, nil},
+		{"pod of each component", r.deleteOnePodEach, nil},
+		{"PostgreSQL switchover", func(t *testing.T) time.Duration { return r.pg.Switchover(t) }, nil},
+		{"PostgreSQL crash", func(t *testing.T) time.Duration { return r.pg.Crash(t) }, nil},
+		{"Redis switchover", func(t *testing.T) time.Duration { return r.rd.Switchover(t) }, nil},
 	}
+	if s.doctor {
+		// The same faults, asked of doctor; the test plays KubeBlocks.
+		const wait = 2 * time.Minute
+		faults[1].doctor = []string{"--drill=pod"}
+		faults[2].doctor, faults[2].run = []string{"--drill=database"}, func(t *testing.T) time.Duration { return r.pg.PlaySwitchover(t, wait) }
+		faults[3].doctor, faults[3].run = []string{"--drill=database", "--crash"}, func(t *testing.T) time.Duration { return r.pg.PlayFailover(t, wait) }
+		faults[4].doctor, faults[4].run = []string{"--drill=redis"}, func(t *testing.T) time.Duration { return r.rd.PlaySwitchover(t, wait) }
+	}
+	return faults
 }
 
 // deleteOnePodEach deletes one Ready pod of each component (graceful
@@ -343,4 +370,102 @@ func drillTable(all []drillFigures) string {
 		}
 	}
 	return b.String()
+}
+
+// doctorDrills reports whether this checkout's doctor drills faults with
+// a probe (--drill=database|redis, --crash); HARBORHA_DRILL_DOCTOR=0 makes
+// the test drive them itself, as for the chart alone.
+func doctorDrills(t *testing.T) bool {
+	if os.Getenv("HARBORHA_DRILL_DOCTOR") == "0" {
+		return false
+	}
+	out, _ := exec.Command(testutil.Harborha(t), "doctor", "--help").CombinedOutput()
+	return strings.Contains(string(out), "--crash")
+}
+
+// doctorReport is what this test reads of `doctor -o json`: each fault's
+// entry of drill[], whose figures have the probe's names.
+type doctorReport struct {
+	Drill []struct {
+		Fault   string  `json:"fault"`
+		Status  string  `json:"status"`
+		Message string  `json:"message"`
+		Seconds float64 `json:"seconds"`
+		probe.Figures
+	} `json:"drill"`
+}
+
+// doctorDrill runs `helm harborha doctor RELEASE --yes -o json` with the
+// drill flags while play (if any) plays KubeBlocks' operator, and sums the
+// figures of its drill[] entries (the pod drill has one per component).
+// Its exit status is 1 on this node anyway (one node's findings); 2 is a
+// drill that could not run.
+func (r *realHarbor) doctorDrill(t *testing.T, h *helmHome, flags []string, play func(t *testing.T) time.Duration) (probe.Figures, time.Duration) {
+	args := append([]string{"harborha", "doctor", realRelease, "-n", realNS, "--yes", "-o", "json", "--harbor-url", r.url}, flags...)
+	t.Logf("helm %s", strings.Join(args, " "))
+	cmd := exec.Command(h.helm, args...)
+	cmd.Env = h.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	var took time.Duration
+	if play != nil {
+		took = play(t)
+	}
+	err := <-done
+	done <- err // for the cleanup
+	if took == 0 {
+		took = time.Since(began)
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(errb.String(), "\n") {
+		if strings.Contains(l, "drill") {
+			t.Log(l)
+		}
+	}
+	var rep doctorReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || code > 1 || len(rep.Drill) == 0 {
+		t.Fatalf("doctor %v: exit %d, %d drill entries, %v\n%s%s", flags, code, len(rep.Drill), err, out.String(), errb.String())
+	}
+	sum := probe.Figures{ByKind: map[probe.Kind]probe.Tally{}}
+	for _, d := range rep.Drill {
+		js, _ := json.Marshal(d)
+		t.Logf("doctor drill %s: %s", d.Fault, js)
+		if d.Fault == "" || d.Requests == 0 || d.Status == "" || d.Message == "" {
+			t.Errorf("doctor drill entry not well-formed (fault, requests, status, message): %s", js)
+		}
+		if d.Status == "unchecked" {
+			t.Errorf("doctor could not run the drill %s: %s", d.Fault, d.Message)
+		}
+		sum.Requests += d.Requests
+		sum.FailedRequests += d.FailedRequests
+		for k, n := range d.ByKind {
+			tl := sum.ByKind[k]
+			tl.Requests += n.Requests
+			tl.Failed += n.Failed
+			sum.ByKind[k] = tl
+		}
+		if d.LongestFailureRun > sum.LongestFailureRun {
+			sum.LongestFailureRun, sum.LongestFailureRunSeconds = d.LongestFailureRun, d.LongestFailureRunSeconds
+		}
+		if d.RecoveredSeconds < 0 || sum.RecoveredSeconds < 0 {
+			sum.RecoveredSeconds = -1
+		} else {
+			sum.RecoveredSeconds = max(sum.RecoveredSeconds, d.RecoveredSeconds)
+		}
+		sum.DigestsChecked += d.DigestsChecked
+		sum.Errors = append(sum.Errors, d.Errors...)
+	}
+	return sum, took
 }

@@ -318,8 +318,8 @@ func rolloutArgs(rev string) []string {
 
 // underLoad runs fault while p's loop (2 workers, 200 ms apart) pushes,
 // pulls and calls the API, from 5 s before the fault until 10 s after
-// fault returned, and logs the figures (from the fault's start) and every
-// failed request.
+// fault returned, and logs every failed request and the figures of the
+// requests in flight at the fault's start or after it.
 func (r *realHarbor) underLoad(t *testing.T, p *probe.Probe, what string, fault func(t *testing.T)) probe.Figures {
 	rec := &probe.Recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -335,15 +335,21 @@ func (r *realHarbor) underLoad(t *testing.T, p *probe.Probe, what string, fault 
 	cancel()
 	<-done
 
-	reqs := rec.Requests()
-	f := probe.Summarize(reqs, began)
-	js, _ := json.Marshal(f)
-	t.Logf("%s under load: %v; probe figures: %s", what, took.Round(100*time.Millisecond), js)
-	for _, rq := range reqs {
+	// The figures count the requests in flight at the fault or after it:
+	// one that failed and ended before it is not this fault's (logged,
+	// not counted).
+	var reqs []probe.Request
+	for _, rq := range rec.Requests() {
 		if rq.Failed() {
 			t.Logf("failed %s at %+.1fs (%v): %s", rq.Kind, rq.Start.Sub(began).Seconds(), rq.Duration.Round(time.Millisecond), rq.Err)
 		}
+		if !rq.Start.Add(rq.Duration).Before(began) {
+			reqs = append(reqs, rq)
+		}
 	}
+	f := probe.Summarize(reqs, began)
+	js, _ := json.Marshal(f)
+	t.Logf("%s under load: %v; probe figures: %s", what, took.Round(100*time.Millisecond), js)
 	return f
 }
 
