@@ -41,7 +41,7 @@ func Diagnose(ctx context.Context, c *kube.Client, o *Options) (*Report, error) 
 	if len(rel.Components()) == 0 {
 		return nil, fmt.Errorf("no Harbor Deployment or StatefulSet labelled release=%s in namespace %q on %s: check the release name and -n (helm list -n %s)", o.Release, ns, c.Where(), ns)
 	}
-	r := &Report{Release: o.Release, Namespace: ns}
+	r := &Report{Release: o.Release, Namespace: ns, harbor: harborAccessOf(rel, l.configMapsByName())}
 	k := &checker{c: c, o: o, r: r, l: l, rel: rel, now: time.Now()}
 	if o.now != nil {
 		k.now = o.now()

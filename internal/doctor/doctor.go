@@ -16,7 +16,10 @@
 // Harbor pointing at nothing), that every Redis data pod is one
 // bootstrap gave Harbor's ACL user (acl.go), and that Redis takes the
 // registry's login (registry.go: its config, its logs). With --drill it
-// deletes one pod of each component in turn and times the recovery.
+// breaks things in turn — one pod of each component, the database's or
+// Redis's primary (a Switchover OpsRequest, or --crash) — while a probe
+// pushes, pulls and calls the API through Harbor itself, and reports what
+// each fault cost (drill*.go, opsrequest.go).
 //
 // API calls are bounded: one list per kind with label selectors (list.go);
 // no password is ever read into the report (Redis URLs lose their
@@ -28,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -48,6 +52,7 @@ const (
 const (
 	DefaultPendingAfter = 2 * time.Minute
 	DefaultDrillTimeout = 5 * time.Minute
+	DefaultSettle       = 10 * time.Second
 	// CheckTimeout bounds the checks (not the drill): an unreachable or
 	// overloaded API server must not hang the command.
 	CheckTimeout = time.Minute
@@ -61,9 +66,12 @@ type Options struct {
 	PendingAfter   time.Duration
 	PGNamespace    string
 	RedisNamespace string
-	Drill          bool
+	Drill          string // comma list of pod, database, redis ("" no drill)
+	Crash          bool   // database/redis: delete the primary instead of a Switchover
 	Yes            bool
-	Timeout        time.Duration // per component, in the drill
+	Timeout        time.Duration // per fault, in the drill
+	Settle         time.Duration // the probe goes on this long after writes are back
+	Harbor         HarborFlags
 
 	Release string
 
@@ -72,6 +80,8 @@ type Options struct {
 	isTerminal func(io.Reader) bool
 	progress   io.Writer
 	now        func() time.Time
+	baseline   time.Duration // probe before each fault (0: DefaultBaseline)
+	probePause time.Duration // between a probe worker's rounds (0: DefaultProbePause)
 }
 
 // AddFlags defines Helm's connection flags and the command's on fs.
@@ -82,9 +92,13 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.PendingAfter, "pending-after", DefaultPendingAfter, "a pod Pending longer than this is a finding (with the scheduler's reason)")
 	fs.StringVar(&o.PGNamespace, "pg-namespace", "", "namespace of the PostgreSQL cluster when Harbor addresses it by ClusterIP and it is not in Harbor's (-n)")
 	fs.StringVar(&o.RedisNamespace, "redis-namespace", "", "namespace of the Redis cluster when Harbor addresses it by ClusterIP and it is not in Harbor's (-n)")
-	fs.BoolVar(&o.Drill, "drill", false, "failover drill: delete one pod of each component in turn and time its return to full Ready strength")
+	fs.StringVar(&o.Drill, "drill", "", "failover drill, while a probe pushes, pulls and calls the API through Harbor: pod (one pod of each component in turn; --drill alone), database, redis (the primary: a Switchover OpsRequest, or --crash); a comma list runs them in turn")
+	fs.Lookup("drill").NoOptDefVal = drillPod
+	fs.BoolVar(&o.Crash, "crash", false, "with --drill=database or redis: delete the primary pod with no grace period instead of a Switchover OpsRequest")
 	fs.BoolVar(&o.Yes, "yes", false, "with --drill: do not ask for confirmation")
-	fs.DurationVar(&o.Timeout, "timeout", DefaultDrillTimeout, "with --drill: how long each component may take to be back at its Ready count")
+	fs.DurationVar(&o.Timeout, "timeout", DefaultDrillTimeout, "with --drill: how long each fault may take to be over (pods Ready again, the primary moved) and Harbor's writes to be back")
+	fs.DurationVar(&o.Settle, "settle", DefaultSettle, "with --drill: how long the probe goes on after writes are back")
+	o.Harbor.AddFlags(fs)
 }
 
 // Complete takes the release, the one argument.
@@ -100,10 +114,19 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--pending-after %s: use a positive duration such as 2m", o.PendingAfter)
 	case o.Timeout <= 0:
 		return fmt.Errorf("--timeout %s: use a positive duration such as 5m", o.Timeout)
-	case o.Yes && !o.Drill:
+	case o.Settle < 0:
+		return fmt.Errorf("--settle %s: use a duration such as 10s", o.Settle)
+	case o.Yes && o.Drill == "":
 		return errors.New("--yes confirms the drill: add --drill, or drop --yes")
 	}
-	return nil
+	kinds, err := drillKinds(o.Drill)
+	switch {
+	case err != nil:
+		return err
+	case o.Crash && !slices.Contains(kinds, drillDatabase) && !slices.Contains(kinds, drillRedis):
+		return errors.New("--crash deletes a database's or Redis's primary: add --drill=database or --drill=redis, or drop --crash")
+	}
+	return o.Harbor.validate(o.Drill != "", o.Yes)
 }
 
 // Run connects the way Helm does, checks the release (and drills it with
@@ -120,12 +143,10 @@ func (o *Options) Run(ctx context.Context, s command.Streams) error {
 	if err != nil {
 		return err
 	}
-	if o.Drill {
-		if err := o.confirm(r, s); err != nil {
+	if o.Drill != "" {
+		if err := o.drillAll(ctx, c, r, s); err != nil {
 			return err
 		}
-		o.progress = s.Err
-		r.Drill = o.drill(ctx, c, r)
 	}
 	if err := o.Output.Write(s.Out, r); err != nil {
 		return err

@@ -12,50 +12,144 @@ import (
 	"time"
 
 	"golang.org/x/term"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/harborha/helm-harborha/internal/command"
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/probe"
 )
 
-// DrillResult is one component's part of the failover drill: the pod
-// deleted, how long until the component had its Ready count again, and
-// the fewest Ready pods it had meanwhile (0 means it was down).
+// The drills --drill names.
+const (
+	drillPod      = "pod"
+	drillDatabase = "database"
+	drillRedis    = "redis"
+)
+
+// DefaultBaseline is how long the probe runs before each fault: the
+// requests that fail only under the fault stand out against it.
+const DefaultBaseline = 3 * time.Second
+
+// DrillResult is one fault of the drill: what was broken, how long until
+// it was over, and what it cost the requests of a probe through Harbor.
+// Pod faults fill PodFault, database and Redis faults ClusterFault; the
+// probe's figures are inline (nil when the fault did not run).
 type DrillResult struct {
-	Component string  `json:"component"`
-	Pod       string  `json:"pod,omitempty"`
-	Desired   int     `json:"desired"`
-	MinReady  int     `json:"minReady"`
-	Seconds   float64 `json:"seconds"`
-	Status    Status  `json:"status"`
-	Message   string  `json:"message"`
+	Fault string `json:"fault"` // pod/core, database/switchover, database/crash, redis/switchover, redis/crash
+	*PodFault
+	*ClusterFault
+	// Seconds is from the fault until it was over: the component back at
+	// its Ready count, or the Service at the new primary.
+	Seconds float64 `json:"seconds"`
+	*probe.Figures
+	// FirstWriteSeconds is from the fault to the end of the first
+	// successful push that started after it (-1: none).
+	FirstWriteSeconds float64 `json:"firstWriteSeconds"`
+	Status            Status  `json:"status"`
+	Message           string  `json:"message"`
 }
 
-// drillTarget is a component as the checks saw it.
-type drillTarget struct {
-	component string
-	selector  map[string]string
-	desired   int
-	ready     int
+// PodFault is a Harbor pod deleted: the component, the pod, and the
+// fewest Ready pods the component had meanwhile (0 means it was down).
+type PodFault struct {
+	Component string `json:"component"`
+	Pod       string `json:"pod,omitempty"`
+	Desired   int    `json:"desired"`
+	MinReady  int    `json:"minReady"`
 }
 
-// drillable: the drill deletes a pod only where the others keep serving.
-func (t drillTarget) drillable() bool { return t.desired >= 2 && t.ready >= t.desired }
+// ClusterFault is a KubeBlocks cluster's primary switched over or
+// deleted, and when the role label and the primary Service followed.
+type ClusterFault struct {
+	Cluster                string  `json:"cluster"` // namespace/name
+	OpsRequest             string  `json:"opsRequest,omitempty"`
+	OldPrimary             string  `json:"oldPrimary,omitempty"`
+	NewPrimary             string  `json:"newPrimary,omitempty"`
+	RoleMovedSeconds       float64 `json:"roleMovedSeconds"`
+	ServiceFollowedSeconds float64 `json:"serviceFollowedSeconds"`
+}
 
-// confirm asks before the drill deletes anything, unless --yes; without a
-// terminal to ask on, it refuses.
-func (o *Options) confirm(r *Report, s command.Streams) error {
-	var names []string
-	for _, t := range r.targets {
-		if t.drillable() {
-			names = append(names, t.component)
+// A fault is one thing the drill breaks, and how to tell that it is over.
+type fault interface {
+	name() string
+	// describe says what it breaks, for the confirmation: a verb phrase
+	// and its subject, or "" when the fault will not be drilled.
+	describe() (what, subject string)
+	// prepare finds what to break and starts watching, before the probe
+	// starts; a non-empty skip means the fault is not drilled, and why.
+	prepare(ctx context.Context, res *DrillResult) (skip string, err error)
+	inject(ctx context.Context) error
+	// await follows the fault until it is over (or ctx ends) and records
+	// it in res, with the status and message of the fault itself.
+	await(ctx context.Context, at time.Time, res *DrillResult)
+	close()
+}
+
+// drillKinds reads --drill: a comma list of pod, database and redis.
+func drillKinds(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, k := range strings.Split(s, ",") {
+		k = strings.ToLower(strings.TrimSpace(k))
+		if !slices.Contains([]string{drillPod, drillDatabase, drillRedis}, k) {
+			return nil, fmt.Errorf("--drill=%s: use pod, database or redis (a comma list runs them in turn)", s)
+		}
+		out = appendNew(out, k)
+	}
+	return out, nil
+}
+
+// drillAll plans the faults, finds Harbor and logs in to it, asks, then
+// runs the faults one after another. An error means nothing was broken.
+func (o *Options) drillAll(ctx context.Context, c *kube.Client, r *Report, s command.Streams) error {
+	faults, err := o.plan(c, r)
+	if err != nil {
+		return err
+	}
+	target, err := o.harborTarget(ctx, c, r, s.In)
+	if err != nil {
+		return err
+	}
+	if err := o.confirm(r, faults, s); err != nil {
+		return err
+	}
+	o.progress = s.Err
+	for _, f := range faults {
+		r.Drill = append(r.Drill, o.runFault(ctx, f, target))
+	}
+	return nil
+}
+
+// plan is the faults of --drill, in its order.
+func (o *Options) plan(c *kube.Client, r *Report) ([]fault, error) {
+	kinds, err := drillKinds(o.Drill)
+	if err != nil {
+		return nil, err
+	}
+	var out []fault
+	for _, k := range kinds {
+		switch k {
+		case drillPod:
+			for _, t := range r.targets {
+				out = append(out, &podFault{c: c, t: t})
+			}
+		default:
+			fs, err := o.clusterFaults(c, r, k)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, fs...)
 		}
 	}
-	if o.Yes || len(names) == 0 {
+	return out, nil
+}
+
+// confirm asks before the drill breaks anything, unless --yes; without a
+// terminal to ask on, it refuses.
+func (o *Options) confirm(r *Report, faults []fault, s command.Streams) error {
+	plan := confirmation(faults)
+	if o.Yes || plan == "" {
 		return nil
 	}
 	isTerminal := o.isTerminal
@@ -63,10 +157,10 @@ func (o *Options) confirm(r *Report, s command.Streams) error {
 		isTerminal = terminal
 	}
 	if !isTerminal(s.In) {
-		return fmt.Errorf("--drill deletes one pod of each of %s: confirm on a terminal, or pass --yes", strings.Join(names, ", "))
+		return fmt.Errorf("--drill %s: confirm on a terminal, or pass --yes", plan)
 	}
-	fmt.Fprintf(s.Err, "doctor --drill deletes one pod of each of %s (release %s, namespace %s), one after another, waiting for each to be replaced. Continue? [y/N] ",
-		strings.Join(names, ", "), r.Release, r.Namespace)
+	fmt.Fprintf(s.Err, "doctor --drill %s (release %s, namespace %s), one after another, waiting for each to be over. Continue? [y/N] ",
+		plan, r.Release, r.Namespace)
 	line, _ := bufio.NewReader(s.In).ReadString('\n')
 	if a := strings.ToLower(strings.TrimSpace(line)); a == "y" || a == "yes" {
 		return nil
@@ -74,179 +168,101 @@ func (o *Options) confirm(r *Report, s command.Streams) error {
 	return errors.New("drill cancelled: nothing was deleted")
 }
 
+// confirmation says what the faults break, the subjects of one verb
+// phrase together: "deletes one pod of each of core, portal; switches over
+// the primary of PostgreSQL harbor/mypg".
+func confirmation(faults []fault) string {
+	var whats []string
+	subjects := map[string][]string{}
+	for _, f := range faults {
+		if what, subject := f.describe(); what != "" {
+			whats = appendNew(whats, what)
+			subjects[what] = append(subjects[what], subject)
+		}
+	}
+	parts := make([]string, len(whats))
+	for i, w := range whats {
+		parts[i] = w + " " + strings.Join(subjects[w], ", ")
+	}
+	return strings.Join(parts, "; ")
+}
+
 func terminal(in io.Reader) bool {
 	f, ok := in.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// drill deletes one pod of each component in turn and follows the
-// component's pods until it is back at its Ready count.
-func (o *Options) drill(ctx context.Context, c *kube.Client, r *Report) []DrillResult {
-	var out []DrillResult
-	for _, t := range r.targets {
-		res := DrillResult{Component: t.component, Desired: t.desired, MinReady: t.ready}
-		if !t.drillable() {
-			res.Status = Warning
-			res.Message = fmt.Sprintf("not drilled: %d of %d Ready; the drill deletes a pod only where the others keep serving", t.ready, t.desired)
-		} else {
-			o.drillOne(ctx, c, t, &res)
-		}
-		out = append(out, res)
-	}
-	return out
-}
-
-// drillOne deletes one Ready pod of the component and waits, within
-// --timeout, until it has t.desired Ready pods again.
-func (o *Options) drillOne(ctx context.Context, c *kube.Client, t drillTarget, res *DrillResult) {
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	ns := c.Namespace
-	f := &follower{pods: c.Typed.CoreV1().Pods(ns), selector: labels.SelectorFromSet(t.selector)}
-	fail := func(err error, op kube.Op) {
-		res.Status, res.Message = Unchecked, c.Explain(err, op).Error()
-	}
-	if err := f.start(ctx); err != nil {
-		fail(err, list("watch", "pods", "", ns))
-		return
-	}
-	defer f.stop()
-	victim := f.firstReady()
-	if victim == nil {
-		res.Status, res.Message = Unchecked, "no Ready pod to delete any more"
-		return
-	}
-	res.Pod = victim.Name
-	began := time.Now()
-	if err := f.pods.Delete(ctx, victim.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &victim.UID}}); err != nil {
-		fail(err, kube.Op{Verb: "delete", Resource: "pods", Namespace: ns, Name: victim.Name})
-		return
-	}
-	fmt.Fprintf(o.progressOut(), "harborha doctor: drill: %s: deleted pod %s, waiting up to %s for %d Ready pods\n", t.component, victim.Name, o.Timeout, t.desired)
-	f.ready[victim.UID] = false // it stops serving now
-	minReady, err := f.until(ctx, t.desired, victim.UID)
-	res.Seconds = time.Since(began).Round(10 * time.Millisecond).Seconds()
-	res.MinReady = minReady
+// runFault probes Harbor from a baseline before the fault until writes
+// are back and --settle after, and judges the fault by both.
+func (o *Options) runFault(ctx context.Context, f fault, target probe.Target) DrillResult {
+	res := DrillResult{Fault: f.name(), FirstWriteSeconds: -1}
+	skip, err := f.prepare(ctx, &res)
+	defer f.close()
 	switch {
-	case err != nil && ctx.Err() != nil:
-		res.Status, res.Message = Finding, fmt.Sprintf("deleted %s: not back at %d Ready pods within %s (fewest Ready meanwhile: %d)", victim.Name, t.desired, o.Timeout, minReady)
 	case err != nil:
-		fail(err, list("watch", "pods", "", ns))
-	case minReady == 0:
-		res.Status, res.Message = Finding, fmt.Sprintf("deleted %s: %s had 0 Ready pods before it was back at %d after %.2fs: it was down", victim.Name, t.component, t.desired, res.Seconds)
-	default:
-		res.Status, res.Message = OK, fmt.Sprintf("deleted %s: %d Ready pods again after %.2fs, never fewer than %d", victim.Name, t.desired, res.Seconds, minReady)
+		return o.unchecked(res, err)
+	case skip != "":
+		res.Status, res.Message = Warning, "not drilled: "+skip
+		return res
 	}
-	fmt.Fprintf(o.progressOut(), "harborha doctor: drill: %s: %s\n", t.component, res.Message)
-}
-
-func (o *Options) progressOut() io.Writer {
-	if o.progress == nil {
-		return io.Discard
-	}
-	return o.progress
-}
-
-// podClient is what the drill needs of the pods API.
-type podClient interface {
-	List(ctx context.Context, opts metav1.ListOptions) (*corev1.PodList, error)
-	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
-	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
-}
-
-// follower keeps, through a list and then a watch (so that no dip between
-// two polls goes unseen), whether each pod of a component is Ready.
-type follower struct {
-	pods     podClient
-	selector labels.Selector // the server filters by it; so do we, for watches that do not
-	w        watch.Interface
-	ready    map[types.UID]bool
-	list     []corev1.Pod
-}
-
-// start lists the pods and watches them from that list's version.
-func (f *follower) start(ctx context.Context) error {
-	l, err := f.pods.List(ctx, metav1.ListOptions{LabelSelector: f.selector.String()})
+	run, err := startProbe(ctx, target, o.probePauseOrDefault())
 	if err != nil {
-		return err
+		return o.unchecked(res, err)
 	}
-	f.ready, f.list = map[types.UID]bool{}, sortedPods(l.Items)
-	f.list = slices.DeleteFunc(f.list, func(p corev1.Pod) bool { return !f.selector.Matches(labels.Set(p.Labels)) })
-	for i := range f.list {
-		f.ready[f.list[i].UID] = kube.PodReady(&f.list[i])
+	sleep(ctx, o.baselineOrDefault())
+	faultCtx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	at := time.Now()
+	if err := f.inject(faultCtx); err != nil {
+		run.stop()
+		return o.unchecked(res, err)
 	}
-	f.w, err = f.pods.Watch(ctx, metav1.ListOptions{LabelSelector: f.selector.String(), ResourceVersion: l.ResourceVersion})
-	return err
+	o.say("%s: injected, waiting up to %s for it to be over and writes to be back", res.Fault, o.Timeout)
+	f.await(faultCtx, at, &res)
+	back := res.Status != Unchecked && run.writesBack(faultCtx, time.Now())
+	if back {
+		sleep(ctx, o.Settle)
+	}
+	o.judge(&res, run.stop(), at, back)
+	o.say("%s: %s", res.Fault, res.Message)
+	return res
 }
 
-func (f *follower) stop() {
-	if f.w != nil {
-		f.w.Stop()
+func (o *Options) unchecked(res DrillResult, err error) DrillResult {
+	res.Status, res.Message = Unchecked, err.Error()
+	o.say("%s: %s", res.Fault, res.Message)
+	return res
+}
+
+func (o *Options) say(format string, args ...any) {
+	if o.progress != nil {
+		fmt.Fprintf(o.progress, "harborha doctor: drill: "+format+"\n", args...)
 	}
 }
 
-func (f *follower) firstReady() *corev1.Pod {
-	for i := range f.list {
-		if f.ready[f.list[i].UID] {
-			return &f.list[i]
-		}
+func (o *Options) baselineOrDefault() time.Duration {
+	if o.baseline > 0 {
+		return o.baseline
 	}
-	return nil
+	return DefaultBaseline
 }
 
-func (f *follower) count() int {
-	n := 0
-	for _, r := range f.ready {
-		if r {
-			n++
-		}
+func (o *Options) probePauseOrDefault() time.Duration {
+	if o.probePause > 0 {
+		return o.probePause
 	}
-	return n
+	return DefaultProbePause
 }
 
-// until follows the pods until want are Ready and the victim is not one of
-// them, and returns the fewest Ready seen. A watch the server ends is
-// started again from a new list.
-func (f *follower) until(ctx context.Context, want int, victim types.UID) (int, error) {
-	minReady := f.count()
-	for f.count() < want || f.ready[victim] {
-		select {
-		case <-ctx.Done():
-			return minReady, ctx.Err()
-		case ev, ok := <-f.w.ResultChan():
-			if !ok || ev.Type == watch.Error {
-				f.stop()
-				if err := f.start(ctx); err != nil {
-					return minReady, err
-				}
-				continue
-			}
-			p, isPod := ev.Object.(*corev1.Pod)
-			if !isPod || !f.selector.Matches(labels.Set(p.Labels)) {
-				continue
-			}
-			if ev.Type == watch.Deleted {
-				delete(f.ready, p.UID)
-			} else {
-				f.ready[p.UID] = kube.PodReady(p)
-			}
-		}
-		minReady = min(minReady, f.count())
+// sleep waits d, or less if ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
-	return minReady, nil
 }
 
-// writeDrill writes the drill's results under the checks.
-func writeDrill(w io.Writer, results []DrillResult) {
-	if len(results) == 0 {
-		return
-	}
-	io.WriteString(w, "\nDrill: one pod of each component deleted in turn\n")
-	cw := 0
-	for _, d := range results {
-		cw = max(cw, len(d.Component))
-	}
-	for _, d := range results {
-		fmt.Fprintf(w, "  %-*s  %-*s  %s\n", len(Unchecked), d.Status, cw, d.Component, d.Message)
-	}
-}
+// seconds since at, rounded to 10 ms.
+func seconds(at, t time.Time) float64 { return t.Sub(at).Round(10 * time.Millisecond).Seconds() }

@@ -16,12 +16,21 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/harborha/helm-harborha/internal/command"
+	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/probe"
 )
 
 func TestConfirm(t *testing.T) {
-	r := &Report{Release: release, Namespace: ns, targets: []drillTarget{
-		{component: "core", desired: 2, ready: 2}, {component: "trivy", desired: 1, ready: 1}, {component: "portal", desired: 2, ready: 2}}}
+	r := &Report{Release: release, Namespace: ns}
+	pg := &target{addr: address{engine: discover.PostgreSQL}, cluster: &discover.Cluster{Name: "mypg", Namespace: ns, Engine: discover.PostgreSQL}}
+	faults := []fault{
+		&podFault{t: drillTarget{component: "core", desired: 2, ready: 2}},
+		&podFault{t: drillTarget{component: "trivy", desired: 1, ready: 1}}, // not drilled: not named
+		&podFault{t: drillTarget{component: "portal", desired: 2, ready: 2}},
+		&clusterFault{kind: drillDatabase, t: pg},
+	}
+	plan := "deletes one pod of each of core, portal; switches over (OpsRequest) the primary of PostgreSQL harbor/mypg"
 	tests := []struct {
 		name     string
 		yes, tty bool
@@ -29,7 +38,7 @@ func TestConfirm(t *testing.T) {
 		err      string
 	}{
 		{name: "--yes asks nothing", yes: true},
-		{name: "no terminal, no --yes: refused", err: "--drill deletes one pod of each of core, portal: confirm on a terminal, or pass --yes"},
+		{name: "no terminal, no --yes: refused", err: "--drill " + plan + ": confirm on a terminal, or pass --yes"},
 		{name: "yes on the terminal", tty: true, answer: "y\n"},
 		{name: "YES on the terminal", tty: true, answer: "YES\n"},
 		{name: "anything else cancels", tty: true, answer: "sure\n", err: "drill cancelled: nothing was deleted"},
@@ -39,15 +48,19 @@ func TestConfirm(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var prompt bytes.Buffer
 			o := &Options{Yes: tt.yes, isTerminal: func(io.Reader) bool { return tt.tty }}
-			err := o.confirm(r, command.Streams{In: strings.NewReader(tt.answer), Err: &prompt})
+			err := o.confirm(r, faults, command.Streams{In: strings.NewReader(tt.answer), Err: &prompt})
 			if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
 				t.Fatalf("error %v, want %q", err, tt.err)
 			}
-			asked := strings.Contains(prompt.String(), "deletes one pod of each of core, portal (release myharbor, namespace harbor)")
+			asked := strings.Contains(prompt.String(), plan+" (release myharbor, namespace harbor)")
 			if asked != (tt.tty && !tt.yes) {
 				t.Errorf("prompt %q", prompt.String())
 			}
 		})
+	}
+	crash := &clusterFault{kind: drillRedis, crash: true, t: pg}
+	if got := confirmation([]fault{crash}); got != "deletes the primary pod (no grace period) of PostgreSQL harbor/mypg" {
+		t.Errorf("crash: %q", got)
 	}
 }
 
@@ -107,7 +120,10 @@ func btoi(b bool) int {
 	return 0
 }
 
-func TestDrill(t *testing.T) {
+// The pod drill, with the probe through a fake Harbor throughout: each
+// drillable component loses a pod and is judged by its Ready count and by
+// the probe's requests.
+func TestPodDrill(t *testing.T) {
 	tests := []struct {
 		name    string
 		rp      replacer
@@ -121,40 +137,32 @@ func TestDrill(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newWorld(t)
-			w.scale("myharbor-trivy", 1) // not drilled: one pod
-			c, _ := w.client()
-			o := &Options{Release: release, PendingAfter: time.Minute, Timeout: tt.timeout, now: func() time.Time { return w.now }}
-			r, err := Diagnose(t.Context(), c, o)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := newDrill(t, func(w *world) { w.scale("myharbor-trivy", 1) }) // not drilled: one pod
+			d.o.Timeout, d.o.Drill = tt.timeout, drillPod
 			rp := tt.rp
-			rp.c = c
+			rp.c = d.c
 			rp.run(t.Context(), t)
-			results := o.drill(t.Context(), c, r)
+			results := d.run(t)
 			if len(results) != 6 {
 				t.Fatalf("%d results: %+v", len(results), results)
 			}
 			for _, res := range results {
 				if res.Component == "trivy" {
-					if res.Status != Warning || !strings.Contains(res.Message, "not drilled: 1 of 1 Ready") {
+					if res.Status != Warning || !strings.Contains(res.Message, "not drilled: 1 of 1 Ready") || res.Figures != nil {
 						t.Errorf("trivy: %+v", res)
 					}
 					continue
 				}
-				if res.Status != tt.status || !strings.Contains(res.Message, tt.says) || res.Pod == "" {
+				if res.Fault != "pod/"+res.Component || res.Status != tt.status || !strings.Contains(res.Message, tt.says) || res.Pod == "" {
 					t.Errorf("%s: %+v, want %s saying %q", res.Component, res, tt.status, tt.says)
 				}
 				if want := map[Status]int{OK: 1, Finding: 0}[tt.status]; tt.name != "not replaced in time" && res.MinReady != want {
 					t.Errorf("%s: fewest Ready %d, want %d", res.Component, res.MinReady, want)
 				}
-			}
-			var b bytes.Buffer
-			r.Drill = results
-			r.WriteText(&b)
-			if !strings.Contains(b.String(), "Drill: one pod of each component deleted in turn") {
-				t.Errorf("text report lacks the drill:\n%s", b.String())
+				// The fake Harbor never fails: every request of the probe succeeded, pushes and pulls among them.
+				if f := res.Figures; f == nil || f.FailedRequests != 0 || f.ByKind[probe.Push].Requests == 0 || f.DigestsChecked == 0 {
+					t.Errorf("%s: probe figures %+v", res.Component, f)
+				}
 			}
 		})
 	}

@@ -58,6 +58,7 @@ func (k *checker) kubeBlocks(ctx context.Context) {
 		targets = append(targets, resolve(a, views[k.namespaceOf(a)]))
 	}
 	clusters := k.listClusterObjects(ctx, targets)
+	k.r.clusters = clusters
 	for _, t := range targets {
 		k.addressCheck(t)
 	}

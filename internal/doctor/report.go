@@ -36,6 +36,8 @@ type Report struct {
 
 	subjects []string      // in the order they were first checked
 	targets  []drillTarget // the components, for the drill
+	clusters []*target     // the KubeBlocks clusters Harbor uses, one each, for the drill
+	harbor   harborAccess  // where Harbor is and where its admin password is, for the drill's probe
 }
 
 // add records a check; subjects keep the order of their first check.

@@ -119,6 +119,8 @@ func (w *world) addRelease(golden string) {
 			w.objs = append(w.objs, pvc)
 		case "ConfigMap":
 			w.objs = append(w.objs, convert(w.t, d.Obj, &corev1.ConfigMap{}))
+		case "Secret":
+			w.objs = append(w.objs, convert(w.t, d.Obj, &corev1.Secret{}))
 		}
 	}
 }
@@ -246,6 +248,7 @@ func (w *world) client() (*kube.Client, func() []k8stesting.Action) {
 	}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
 		discover.ClusterResource("v1"): "ClusterList", discover.ClusterResource("v1alpha1"): "ClusterList",
+		opsRequests10: "OpsRequestList", opsRequests09: "OpsRequestList",
 	}, clusters...)
 	cs.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.GetSubresource() != "log" {

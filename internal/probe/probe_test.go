@@ -3,110 +3,16 @@ package probe
 import (
 	"context"
 	"errors"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/harborha/helm-harborha/internal/probe/probetest"
 )
 
-// fakeHarbor is a stand-in for Harbor's HTTP surface in unit tests: a real
-// in-memory OCI registry (go-containerregistry's) behind Basic auth, the
-// CSRF-guarded session login and one API path. The real Harbor is probed
-// in the real-node tests.
-type fakeHarbor struct {
-	*httptest.Server
-	password string
-	failing  atomic.Bool  // every request answers 500
-	corrupt  atomic.Bool  // blob downloads are altered
-	hits     atomic.Int64 // requests seen
-	mu       sync.Mutex
-	sessions map[string]bool
-}
-
-func newFakeHarbor(t *testing.T, password string) *fakeHarbor {
-	f := &fakeHarbor{password: password, sessions: map[string]bool{}}
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	mux := http.NewServeMux()
-	mux.HandleFunc("/c/login", f.login)
-	mux.HandleFunc("/api/v2.0/projects/library", func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie("sid")
-		if err != nil || !f.session(c.Value) {
-			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
-			return
-		}
-		w.Write([]byte(`{"name":"library"}`))
-	})
-	mux.Handle("/v2/", f.registry(reg))
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.hits.Add(1)
-		if f.failing.Load() {
-			http.Error(w, "injected fault, password "+f.password, http.StatusInternalServerError)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeHarbor) session(id string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.sessions[id]
-}
-
-func (f *fakeHarbor) login(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet {
-		w.Header().Set(csrfHeader, "token-1")
-		http.NotFound(w, r)
-		return
-	}
-	if r.Header.Get(csrfHeader) != "token-1" {
-		http.Error(w, "CSRF token invalid", http.StatusForbidden)
-		return
-	}
-	if r.FormValue("principal") != "admin" || r.FormValue("password") != f.password {
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	f.mu.Lock()
-	f.sessions["s1"] = true
-	f.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: "sid", Value: "s1", Path: "/"})
-}
-
-func (f *fakeHarbor) registry(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "admin" || p != f.password {
-			w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		if f.corrupt.Load() && r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
-			rec := httptest.NewRecorder()
-			next.ServeHTTP(rec, r)
-			b := rec.Body.Bytes()
-			if len(b) > 0 {
-				b[len(b)/2] ^= 0xff
-			}
-			w.WriteHeader(rec.Code)
-			w.Write(b)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func newProbe(t *testing.T, f *fakeHarbor) *Probe {
+func newProbe(t *testing.T, f *probetest.Harbor) *Probe {
 	t.Helper()
-	p, err := New(context.Background(), Target{URL: f.URL, Username: "admin", Password: f.password, Timeout: 5 * time.Second})
+	p, err := New(context.Background(), Target{URL: f.URL, Username: probetest.User, Password: f.Password, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -114,7 +20,7 @@ func newProbe(t *testing.T, f *fakeHarbor) *Probe {
 }
 
 func TestRoundPushesPullsAndReads(t *testing.T) {
-	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	f := probetest.NewHarbor(t, "s3cret-Passw0rd")
 	p := newProbe(t, f)
 	for i := range 3 {
 		for _, r := range p.Round(context.Background()) {
@@ -132,12 +38,12 @@ func TestRoundPushesPullsAndReads(t *testing.T) {
 }
 
 func TestPullChecksTheBlobs(t *testing.T) {
-	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	f := probetest.NewHarbor(t, "s3cret-Passw0rd")
 	p := newProbe(t, f)
 	if r := p.Push(context.Background()); r.Failed() {
 		t.Fatal(r.Err)
 	}
-	f.corrupt.Store(true)
+	f.Corrupt.Store(true)
 	r := p.Pull(context.Background())
 	if !r.Failed() {
 		t.Fatal("a pull whose blob was altered in transit succeeded")
@@ -147,7 +53,7 @@ func TestPullChecksTheBlobs(t *testing.T) {
 // PullDigest reads an image another probe pushed (the same repository),
 // and fails for a digest that is not there.
 func TestPullDigest(t *testing.T) {
-	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	f := probetest.NewHarbor(t, "s3cret-Passw0rd")
 	pusher, puller := newProbe(t, f), newProbe(t, f)
 	push := pusher.Push(context.Background())
 	if push.Failed() {
@@ -163,7 +69,7 @@ func TestPullDigest(t *testing.T) {
 }
 
 func TestNewRefusesBadInput(t *testing.T) {
-	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	f := probetest.NewHarbor(t, "s3cret-Passw0rd")
 	for _, tc := range []struct {
 		name   string
 		target Target
@@ -193,30 +99,30 @@ func TestNewRefusesBadInput(t *testing.T) {
 // A failed request is made once: the probe counts what a client without
 // retries sees, so the server sees one request per failed operation.
 func TestFailuresAreNotRetried(t *testing.T) {
-	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	f := probetest.NewHarbor(t, "s3cret-Passw0rd")
 	p := newProbe(t, f)
 	if r := p.Push(context.Background()); r.Failed() {
 		t.Fatal(r.Err)
 	}
-	f.failing.Store(true)
-	before := f.hits.Load()
+	f.Failing.Store(true)
+	before := f.Hits.Load()
 	reqs := p.Round(context.Background())
 	for _, r := range reqs {
 		if !r.Failed() {
 			t.Errorf("%s succeeded during the fault", r.Kind)
 		}
-		if strings.Contains(r.Err, f.password) {
+		if strings.Contains(r.Err, f.Password) {
 			t.Errorf("%s's error shows the password: %s", r.Kind, r.Err)
 		}
 	}
-	if got := f.hits.Load() - before; got != int64(len(reqs)) {
+	if got := f.Hits.Load() - before; got != int64(len(reqs)) {
 		t.Errorf("server saw %d requests for %d failed operations: something retried", got, len(reqs))
 	}
 }
 
 // The loop under a fault window: failures are counted and writes come back.
 func TestLoopCountsAFault(t *testing.T) {
-	f := newFakeHarbor(t, "s3cret-Passw0rd")
+	f := probetest.NewHarbor(t, "s3cret-Passw0rd")
 	p := newProbe(t, f)
 	var rec Recorder
 	ctx, cancel := context.WithCancel(context.Background())
@@ -224,10 +130,10 @@ func TestLoopCountsAFault(t *testing.T) {
 	go func() { p.Loop(ctx, 2, 5*time.Millisecond, &rec); close(done) }()
 	waitFor(t, &rec, time.Time{}, false)
 	fault := time.Now()
-	f.failing.Store(true)
+	f.Failing.Store(true)
 	waitFor(t, &rec, fault, true)
 	cleared := time.Now()
-	f.failing.Store(false)
+	f.Failing.Store(false)
 	waitFor(t, &rec, cleared, false)
 	cancel()
 	<-done

@@ -1,0 +1,272 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/harborha/helm-harborha/internal/harbor"
+	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/probe"
+)
+
+// The drill's probe: as many workers as the real-node tests use, each a
+// round (push, pull, API) at a time.
+const (
+	ProbeWorkers      = 2
+	DefaultProbePause = 200 * time.Millisecond
+)
+
+// Harbor's configuration keys the drill reads: its URL (the chart's
+// externalURL) and the initial admin password (harborAdminPassword, or
+// existingSecretAdminPassword's Secret).
+const (
+	envExtEndpoint   = "EXT_ENDPOINT"
+	envAdminPassword = "HARBOR_ADMIN_PASSWORD"
+)
+
+// HarborFlags say how the drill's probe reaches Harbor.
+type HarborFlags struct {
+	URL           string
+	User          string
+	PasswordStdin bool
+	Insecure      bool
+}
+
+// AddFlags defines the --harbor-* flags.
+func (h *HarborFlags) AddFlags(fs interface {
+	StringVar(p *string, name, value, usage string)
+	BoolVar(p *bool, name string, value bool, usage string)
+}) {
+	fs.StringVar(&h.URL, "harbor-url", "", "with --drill: Harbor's URL as this machine reaches it (default: the release's externalURL, core's EXT_ENDPOINT)")
+	fs.StringVar(&h.User, "harbor-user", "admin", "with --drill: the Harbor user the probe logs in as")
+	fs.BoolVar(&h.PasswordStdin, "harbor-password-stdin", false, "with --drill: read the Harbor user's password from stdin (default: the release's admin password Secret)")
+	fs.BoolVar(&h.Insecure, "harbor-insecure", false, "with --drill: accept Harbor's certificate unverified (self-signed)")
+}
+
+func (h *HarborFlags) validate(drill, yes bool) error {
+	switch {
+	case !drill && (h.URL != "" || h.PasswordStdin || h.Insecure):
+		return errors.New("the --harbor-* flags tell the drill's probe how to reach Harbor: add --drill, or drop them")
+	case h.PasswordStdin && !yes:
+		return errors.New("--harbor-password-stdin takes stdin, where the drill would ask for confirmation: add --yes")
+	case h.User == "":
+		return errors.New("--harbor-user is empty: give the Harbor user the probe logs in as (admin)")
+	}
+	return nil
+}
+
+// harborAccess is what the release says of reaching Harbor: its URL and
+// where core reads the admin password from (never the password itself).
+type harborAccess struct {
+	url, urlSource string
+	secrets        []secretKey
+}
+
+type secretKey struct{ name, key string }
+
+func (s secretKey) String() string { return "Secret " + s.name + " key " + s.key }
+
+// harborAccessOf reads core's EXT_ENDPOINT, and the Secret keys its
+// HARBOR_ADMIN_PASSWORD comes from: an env secretKeyRef (the chart's
+// existingSecretAdminPassword), else each Secret it reads whole (the
+// chart's own core Secret).
+func harborAccessOf(rel *harbor.Release, configMaps map[string]*corev1.ConfigMap) harborAccess {
+	core := rel.Workload("core")
+	if core == nil {
+		return harborAccess{}
+	}
+	var a harborAccess
+	a.url, a.urlSource = coreSetting(core, rel.WithConfig(configMapDocs(configMaps, len(rel.Docs)+1)).Sources(), envExtEndpoint)
+	for _, c := range core.Template().Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == envAdminPassword && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				return harborAccess{url: a.url, urlSource: a.urlSource, secrets: []secretKey{{e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key}}}
+			}
+		}
+		for _, from := range c.EnvFrom {
+			if from.SecretRef != nil && from.Prefix == "" {
+				a.secrets = append(a.secrets, secretKey{from.SecretRef.Name, envAdminPassword})
+			}
+		}
+	}
+	return a
+}
+
+// harborTarget is the probe's target: the URL from --harbor-url or the
+// release, the password from stdin or the release's Secret. It logs in
+// once, so that a wrong URL or password stops the drill before any fault.
+func (o *Options) harborTarget(ctx context.Context, c *kube.Client, r *Report, in io.Reader) (probe.Target, error) {
+	t := probe.Target{URL: o.Harbor.URL, Username: o.Harbor.User, Insecure: o.Harbor.Insecure}
+	urlSource := "--harbor-url"
+	if t.URL == "" {
+		if r.harbor.url == "" {
+			return t, fmt.Errorf("no Harbor URL: release %s's core has no %s (the chart's externalURL): pass --harbor-url http://HOST:PORT, as this machine reaches Harbor", r.Release, envExtEndpoint)
+		}
+		t.URL, urlSource = r.harbor.url, r.harbor.urlSource
+	}
+	password, passwordSource, err := o.adminPassword(ctx, c, r, in)
+	if err != nil {
+		return t, err
+	}
+	t.Password = password
+	if _, err := probe.New(ctx, t); err != nil {
+		return t, loginError(err, t, urlSource, passwordSource)
+	}
+	return t, nil
+}
+
+// adminPassword reads stdin (--harbor-password-stdin), else the first
+// Secret key core reads HARBOR_ADMIN_PASSWORD from that has it.
+func (o *Options) adminPassword(ctx context.Context, c *kube.Client, r *Report, in io.Reader) (password, source string, err error) {
+	if o.Harbor.PasswordStdin {
+		b, err := io.ReadAll(in)
+		password = strings.TrimRight(string(b), "\r\n")
+		if err != nil || password == "" {
+			return "", "", errors.New("--harbor-password-stdin: stdin held no password: pipe it in (printf %s \"$PASSWORD\" | helm harborha doctor ...)")
+		}
+		return password, "--harbor-password-stdin", nil
+	}
+	ns := c.Namespace
+	for _, s := range r.harbor.secrets {
+		sec, err := c.Typed.CoreV1().Secrets(ns).Get(ctx, s.name, metav1.GetOptions{})
+		if err != nil {
+			return "", "", fmt.Errorf("reading Harbor's admin password: %v; or pass it with --harbor-password-stdin", c.Explain(err, kube.Op{Verb: "get", Resource: "secrets", Namespace: ns, Name: s.name}))
+		}
+		if v := string(sec.Data[s.key]); v != "" {
+			return v, s.String(), nil
+		}
+	}
+	return "", "", fmt.Errorf("no admin password: release %s's core reads %s from no Secret that has it: pass the password with --harbor-password-stdin", r.Release, envAdminPassword)
+}
+
+// loginError says why the probe could not log in, and what to do.
+func loginError(err error, t probe.Target, urlSource, passwordSource string) error {
+	if errors.Is(err, probe.ErrRefused) {
+		fix := "pass the current one with --harbor-password-stdin (and the user with --harbor-user)"
+		if passwordSource == "--harbor-password-stdin" {
+			fix = "check the password and --harbor-user"
+		}
+		return fmt.Errorf("Harbor at %s refused user %q with the password from %s (401): %s", t.URL, t.Username, passwordSource, fix)
+	}
+	return fmt.Errorf("Harbor at %s (from %s) cannot be reached from here: %v: pass an address this machine reaches with --harbor-url", t.URL, urlSource, err)
+}
+
+// probeRun is a probe looping in the background.
+type probeRun struct {
+	rec    probe.Recorder
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// startProbe logs in and starts the loop.
+func startProbe(ctx context.Context, t probe.Target, pause time.Duration) (*probeRun, error) {
+	p, err := probe.New(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("the probe could not log in to Harbor before the fault: %v", err)
+	}
+	run := &probeRun{done: make(chan struct{})}
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	run.cancel = cancel
+	go func() {
+		p.Loop(loopCtx, ProbeWorkers, pause, &run.rec)
+		close(run.done)
+	}()
+	return run, nil
+}
+
+// writesBack waits, within ctx, until a push that started after since
+// and after the last failed push has succeeded.
+func (r *probeRun) writesBack(ctx context.Context, since time.Time) bool {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if pushedSince(r.rec.Requests(), since) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// pushedSince: the last push that started after since succeeded.
+func pushedSince(reqs []probe.Request, since time.Time) bool {
+	ok := false
+	for _, q := range reqs {
+		if q.Kind == probe.Push && q.Start.After(since) {
+			ok = !q.Failed()
+		}
+	}
+	return ok
+}
+
+// stop ends the loop and returns every request, in start order.
+func (r *probeRun) stop() []probe.Request {
+	r.once.Do(func() {
+		r.cancel()
+		<-r.done
+	})
+	return r.rec.Requests()
+}
+
+// judge adds the probe's figures to the fault's result: a failed pull or
+// writes not back within --timeout are findings, other failed requests a
+// warning.
+func (o *Options) judge(res *DrillResult, reqs []probe.Request, at time.Time, back bool) {
+	fig := probe.Summarize(reqs, at)
+	fig.LongestFailureRunSeconds = round(fig.LongestFailureRunSeconds)
+	fig.RecoveredSeconds = round(fig.RecoveredSeconds)
+	res.Figures = &fig
+	res.FirstWriteSeconds = firstWrite(reqs, at)
+	var verdicts []string
+	status := OK
+	if n := fig.ByKind[probe.Pull].Failed; n > 0 {
+		status, verdicts = Finding, append(verdicts, fmt.Sprintf("%d of %d pulls failed", n, fig.ByKind[probe.Pull].Requests))
+	}
+	if !back && res.Status != Unchecked && res.Status != Finding {
+		status, verdicts = Finding, append(verdicts, fmt.Sprintf("Harbor's writes not back within --timeout %s", o.Timeout))
+	}
+	if status == OK && fig.FailedRequests > 0 {
+		status = Warning
+	}
+	res.Status = worse(res.Status, status)
+	if len(verdicts) > 0 {
+		res.Message += "; " + strings.Join(verdicts, "; ")
+	}
+}
+
+// firstWrite is the seconds from at to the end of the first successful
+// push that started after it, -1 when there is none.
+func firstWrite(reqs []probe.Request, at time.Time) float64 {
+	for _, q := range reqs {
+		if q.Kind == probe.Push && !q.Failed() && !q.Start.Before(at) {
+			return seconds(at, q.Start.Add(q.Duration))
+		}
+	}
+	return -1
+}
+
+// round is to 10 ms, as the drill's other seconds.
+func round(s float64) float64 { return math.Round(s*100) / 100 }
+
+// worse is the status that weighs more: a finding, then unchecked, then a
+// warning.
+func worse(a, b Status) Status {
+	rank := map[Status]int{OK: 0, Warning: 1, Unchecked: 2, Finding: 3}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,123 @@
+// Package probetest is a stand-in for Harbor's HTTP surface in unit tests
+// of the probe and of what drives it (doctor --drill): a real in-memory
+// OCI registry (go-containerregistry's) behind Basic auth, the
+// CSRF-guarded session login and one API path. The real Harbor is probed
+// in the real-node tests.
+package probetest
+
+import (
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// User is the one user the fake Harbor knows.
+const User = "admin"
+
+// csrfHeader is where Harbor's CSRF middleware hands out its token.
+const csrfHeader = "X-Harbor-CSRF-Token"
+
+// Harbor is the fake. Its switches may be flipped from any goroutine.
+type Harbor struct {
+	*httptest.Server
+	Password string
+	// Failing makes every request answer 500 (the answer quotes the
+	// password: a client must not print it).
+	Failing atomic.Bool
+	// FailingWrites makes registry writes (PUT, POST, PATCH) answer 500,
+	// as a database without a primary does; reads still work.
+	FailingWrites atomic.Bool
+	// Corrupt alters blob downloads.
+	Corrupt atomic.Bool
+	// Hits counts the requests seen.
+	Hits     atomic.Int64
+	mu       sync.Mutex
+	sessions map[string]bool
+}
+
+// NewHarbor starts a fake Harbor whose admin has password; it stops with
+// the test.
+func NewHarbor(t testing.TB, password string) *Harbor {
+	f := &Harbor{Password: password, sessions: map[string]bool{}}
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/c/login", f.login)
+	mux.HandleFunc("/api/v2.0/projects/library", func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie("sid")
+		if err != nil || !f.session(c.Value) {
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(`{"name":"library"}`))
+	})
+	mux.Handle("/v2/", f.registry(reg))
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.Hits.Add(1)
+		if f.Failing.Load() {
+			http.Error(w, "injected fault, password "+f.Password, http.StatusInternalServerError)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *Harbor) session(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sessions[id]
+}
+
+func (f *Harbor) login(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		w.Header().Set(csrfHeader, "token-1")
+		http.NotFound(w, r)
+		return
+	}
+	if r.Header.Get(csrfHeader) != "token-1" {
+		http.Error(w, "CSRF token invalid", http.StatusForbidden)
+		return
+	}
+	if r.FormValue("principal") != User || r.FormValue("password") != f.Password {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	f.mu.Lock()
+	f.sessions["s1"] = true
+	f.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: "sid", Value: "s1", Path: "/"})
+}
+
+func (f *Harbor) registry(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != User || p != f.Password {
+			w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if f.FailingWrites.Load() && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "injected write fault", http.StatusInternalServerError)
+			return
+		}
+		if f.Corrupt.Load() && r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			b := rec.Body.Bytes()
+			if len(b) > 0 {
+				b[len(b)/2] ^= 0xff
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(b)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
