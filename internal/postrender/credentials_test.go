@@ -92,11 +92,15 @@ func withRedisSecret(secret, user string) Knobs {
 	return o
 }
 
+// poolVars are the database pool's variables core's env also gets
+// (pool.go), after the credentials' rewrite.
+const poolVars = 3
+
 func TestCredentialRewrite(t *testing.T) {
 	rel, _ := renderCredentials(t, withRedisSecret("my-redis:pw", "harbor"), coreRelease)
 	sources := harbor.ReadSources(rel.Docs)
 	env := rel.Workload("core").Template().Spec.Containers[0].Env
-	if len(env) != 3 || env[0].Name != passwordVar || env[0].ValueFrom.SecretKeyRef.Name != "my-redis" || env[0].ValueFrom.SecretKeyRef.Key != "pw" {
+	if len(env) != 3+poolVars || env[0].Name != passwordVar || env[0].ValueFrom.SecretKeyRef.Name != "my-redis" || env[0].ValueFrom.SecretKeyRef.Key != "pw" {
 		t.Fatalf("core env: %+v", env)
 	}
 	// A "$" from a ConfigMap is escaped, or Kubernetes would expand it;
@@ -174,7 +178,7 @@ spec:
 `
 	rel, warnings := renderCredentials(t, withRedisSecret("s", ""), internal)
 	if !strings.Contains(warnings, "release harbor/myharbor uses the chart's internal Redis, which has no password; nothing to reference") ||
-		len(rel.Workload("core").Template().Spec.Containers[0].Env) != 1 {
+		len(rel.Workload("core").Template().Spec.Containers[0].Env) != 1+poolVars {
 		t.Errorf("with the internal Redis nothing is referenced; warnings:\n%s", warnings)
 	}
 	db := strings.Replace(coreRelease, "data: {REGISTRY_REDIS_PASSWORD: cHc=, REGISTRY_HTTP_SECRET: eA==}", "data: {REGISTRY_REDIS_PASSWORD: cHc=, POSTGRESQL_PASSWORD: eA==}", 1)

@@ -147,10 +147,12 @@ func addKnobs(fs *pflag.FlagSet, o *Knobs) {
 	fs.StringVar(&o.Kustomize, "kustomize", o.Kustomize, "directory with your own kustomization, applied after ours (our output is its first resource)")
 	fs.StringVar(&o.RedisPasswordSecret, "redis-password-secret", o.RedisPasswordSecret, "Secret NAME[:KEY] (key default "+DefaultRedisPasswordKey+") in Harbor's namespace holding the Redis password: pods read it by reference, none stays in ConfigMaps, env values or Secrets built from values")
 	fs.StringVar(&o.RedisUsername, "redis-username", o.RedisUsername, "Redis ACL user for the rebuilt Redis URLs (default: the chart's own, if it wrote one)")
+	fs.Int32Var(&o.PreStopSleep, "prestop-sleep", o.PreStopSleep, "seconds a serving pod waits (preStop sleep) before its process is stopped, so endpoints drain first; 0: no pause (Kubernetes before 1.30)")
+	fs.IntVar(&o.DatabaseMaxConnections, "database-max-connections", o.DatabaseMaxConnections, fmt.Sprintf("the PostgreSQL cluster's max_connections, which Harbor's connection pools are sized to fit (install and upgrade read it from the cluster; default %d)", DefaultMaxConnections))
 }
 
 // configKeys are the keys a config file may hold, for its error messages.
-const configKeys = "replicas, autoscale, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize, redisPasswordSecret, redisUsername"
+const configKeys = "replicas, autoscale, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize, redisPasswordSecret, redisUsername, preStopSleep, databaseMaxConnections"
 
 // loadConfig reads the config file over the defaults. Unknown keys are
 // errors: a misspelt knob must not be silently ignored.

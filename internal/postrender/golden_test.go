@@ -198,6 +198,8 @@ func checkMeaning(t *testing.T, in, out []byte, o Knobs) {
 		}
 	}
 
+	checkLevers(t, rel, o)
+
 	// Helm 4's filename annotation survives on every document that had it.
 	for _, d := range inDocs {
 		if f, ok := d.Obj.GetAnnotations()[manifest.FilenameAnnotation]; ok {

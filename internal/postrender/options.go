@@ -37,6 +37,13 @@ type Knobs struct {
 	// chart drops a username that comes without a password); empty: the
 	// chart's own, if it wrote one.
 	RedisUsername string `json:"redisUsername,omitempty"`
+	// PreStopSleep is the pause, in seconds, before a serving container is
+	// stopped (drain.go); 0 leaves the pods as the chart made them
+	// (clusters before Kubernetes 1.30 have no sleep action).
+	PreStopSleep int32 `json:"preStopSleep"`
+	// DatabaseMaxConnections is the PostgreSQL cluster's max_connections,
+	// which the pools are sized to fit (pool.go); 0: DefaultMaxConnections.
+	DatabaseMaxConnections int `json:"databaseMaxConnections,omitempty"`
 }
 
 // WithRedisSecret are the knobs with the Redis password read from key of
@@ -90,6 +97,7 @@ func DefaultKnobs() Knobs {
 		TopologyKey:  "kubernetes.io/hostname",
 		SubPaths:     map[string]string{"registry": "registry", "jobservice": "jobservice"},
 		Size:         "10Gi",
+		PreStopSleep: DefaultPreStopSleep,
 	}
 }
 
@@ -240,7 +248,7 @@ func pathErrReason(err error) string {
 
 // Validate checks every knob and names the flag of the first bad one.
 func (o Knobs) Validate() error {
-	for _, check := range []func() error{o.validateReplicas, o.validateAutoscale, o.validatePlacement, o.validateClaim, o.validateRedis} {
+	for _, check := range []func() error{o.validateReplicas, o.validateAutoscale, o.validatePlacement, o.validateClaim, o.validateRedis, o.validateLevers} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -332,3 +340,21 @@ var sharedVolumes = map[string]string{
 
 // sharedComponents is sharedVolumes' keys in a fixed order.
 func sharedComponents() []string { return harbor.SortedKeys(sharedVolumes) }
+
+// Limits of the levers: a pause longer than a few minutes holds every
+// rollout and drain that long, and no PostgreSQL takes a million clients.
+const (
+	maxPreStopSleep   = 300
+	maxMaxConnections = 1 << 20
+)
+
+// validateLevers checks --prestop-sleep and --database-max-connections.
+func (o Knobs) validateLevers() error {
+	if o.PreStopSleep < 0 || o.PreStopSleep > maxPreStopSleep {
+		return fmt.Errorf("--prestop-sleep: %d is out of range; use 0 (no pause) to %d seconds", o.PreStopSleep, maxPreStopSleep)
+	}
+	if o.DatabaseMaxConnections < 0 || o.DatabaseMaxConnections > maxMaxConnections {
+		return fmt.Errorf("--database-max-connections: %d is out of range; give the cluster's max_connections (SHOW max_connections), or 0 for %d", o.DatabaseMaxConnections, DefaultMaxConnections)
+	}
+	return nil
+}

@@ -100,12 +100,14 @@ func makePlan(rel *harbor.Release, o Knobs) (*plan, error) {
 		p.warnf("release %s: its registry cannot log in to Redis as user %q, whom the other components log in as: %s has no redis.username (charts before 1.19; the registry of Harbor 2.15 reads it), so it logs in as \"default\" with %s's password, is refused (WRONGPASS) and serves without its Redis cache (goharbor/harbor#18892); use chart 1.19 or later, or let Harbor use the cluster's account (drop --redis-user)",
 			g.Release, g.User, g.Registry.Where(), g.User)
 	}
+	pools := planPools(p, rel, o)
 	for _, w := range rel.Components() {
 		ops, err := planWorkload(p, rel, w, o, m.moved[w])
 		if err != nil {
 			return nil, err
 		}
-		ops = append(ops, creds.workloads[w]...)
+		ops = append(ops, drainOps(w, o)...)
+		ops = poolOps(w, pools, append(ops, creds.workloads[w]...))
 		p.patches = append(p.patches, patch{doc: w.Doc, selector: w.Selector(), ops: ops})
 	}
 	p.patches = append(p.patches, creds.sources...)

@@ -1,0 +1,63 @@
+package postrender
+
+import (
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/harborha/helm-harborha/internal/harbor"
+)
+
+// drained are the components that serve requests through a Service: a
+// pod of theirs that exits while kube-proxy and the nginx in front still
+// send it requests loses them. nginx, portal, core and registry serve
+// the clients; jobservice takes core's job submissions and trivy its
+// scans, both through their Services. exporter is left out: a scrape
+// it misses is retried at the next interval, no request of a user.
+var drained = []string{"core", "portal", "registry", "jobservice", "nginx", "trivy"}
+
+// DefaultPreStopSleep is --prestop-sleep's default: long enough for the
+// EndpointSlice change to reach kube-proxy on every node (1-2 s measured
+// on the real node) with margin, short enough not to slow a rollout much.
+const DefaultPreStopSleep = 5
+
+// processGrace is what a process keeps of its termination grace after the
+// pause: Kubernetes' default grace, so the pause takes nothing from it.
+const processGrace = 30
+
+// drainOps give every container of a drained component a preStop pause
+// with Kubernetes' native sleep action (Harbor's images have no shell for
+// an exec sleep), and the pod a grace period that holds the pause and
+// the process's own shutdown. A container with a preStop hook of its own
+// keeps it.
+func drainOps(w *harbor.Workload, o Knobs) []jsonOp {
+	if o.PreStopSleep == 0 || !slices.Contains(drained, w.Component) {
+		return nil
+	}
+	var ops []jsonOp
+	hook := map[string]any{"sleep": map[string]any{"seconds": o.PreStopSleep}}
+	spec := w.Template().Spec
+	for i, c := range spec.Containers {
+		path := fmt.Sprintf("%s/containers/%d/lifecycle", harbor.PodPath, i)
+		switch {
+		case c.Lifecycle == nil:
+			ops = append(ops, set(path, map[string]any{"preStop": hook}))
+		case c.Lifecycle.PreStop == nil:
+			ops = append(ops, set(path+"/preStop", hook))
+		}
+	}
+	if want := int64(o.PreStopSleep) + processGrace; grace(spec) < want {
+		ops = append(ops, set(harbor.PodPath+"/terminationGracePeriodSeconds", want))
+	}
+	return ops
+}
+
+// grace is a pod's termination grace in seconds, the API server's default
+// when unset.
+func grace(spec corev1.PodSpec) int64 {
+	if g := spec.TerminationGracePeriodSeconds; g != nil {
+		return *g
+	}
+	return corev1.DefaultTerminationGracePeriodSeconds
+}
