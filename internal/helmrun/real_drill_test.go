@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/harborha/helm-harborha/internal/bootstrap"
+	"github.com/harborha/helm-harborha/internal/doctor"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/probe"
 	"github.com/harborha/helm-harborha/internal/testutil"
@@ -58,7 +59,9 @@ import (
 // HARBORHA_DRILL_FULL=1 adds the values-alone setup and Helm 4;
 // HARBORHA_DRILL_HELM=3 (or 4, or 3,4) picks the majors,
 // HARBORHA_DRILL_SETUPS=ours,alone the setups, HARBORHA_DRILL_RUNS=N
-// repeats the faults.
+// repeats the faults, HARBORHA_DRILL_TEXT=1 logs doctor's text report of
+// a database and a Redis drill (the README's), HARBORHA_DRILL_DOCTOR=0
+// drives our output's faults in the test as for the chart alone.
 
 // drillSetup is one way of installing the chart.
 type drillSetup struct {
@@ -239,6 +242,14 @@ func (r *realHarbor) drills(t *testing.T, h *helmHome, s drillSetup, major, runs
 			})
 		}
 	}
+	if s.doctor && os.Getenv("HARBORHA_DRILL_TEXT") == "1" {
+		t.Run("doctor's text report", func(t *testing.T) {
+			out, _, _ := r.runDoctor(t, h, []string{"--drill=database,redis"}, func(t *testing.T) time.Duration {
+				return r.pg.PlaySwitchover(t, 2*time.Minute) + r.rd.PlaySwitchover(t, 2*time.Minute)
+			})
+			t.Logf("helm harborha doctor %s -n %s --drill=database,redis --yes:\n%s", realRelease, realNS, out)
+		})
+	}
 	t.Run("uninstall", func(t *testing.T) { r.uninstall(t, h) })
 	return out
 }
@@ -383,69 +394,24 @@ func doctorDrills(t *testing.T) bool {
 	return strings.Contains(string(out), "--crash")
 }
 
-// doctorReport is what this test reads of `doctor -o json`: each fault's
-// entry of drill[], whose figures have the probe's names.
-type doctorReport struct {
-	Drill []struct {
-		Fault   string  `json:"fault"`
-		Status  string  `json:"status"`
-		Message string  `json:"message"`
-		Seconds float64 `json:"seconds"`
-		probe.Figures
-	} `json:"drill"`
-}
-
 // doctorDrill runs `helm harborha doctor RELEASE --yes -o json` with the
 // drill flags while play (if any) plays KubeBlocks' operator, and sums the
 // figures of its drill[] entries (the pod drill has one per component).
-// Its exit status is 1 on this node anyway (one node's findings); 2 is a
-// drill that could not run.
 func (r *realHarbor) doctorDrill(t *testing.T, h *helmHome, flags []string, play func(t *testing.T) time.Duration) (probe.Figures, time.Duration) {
-	args := append([]string{"harborha", "doctor", realRelease, "-n", realNS, "--yes", "-o", "json", "--harbor-url", r.url}, flags...)
-	t.Logf("helm %s", strings.Join(args, " "))
-	cmd := exec.Command(h.helm, args...)
-	cmd.Env = h.env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	began := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-	var took time.Duration
-	if play != nil {
-		took = play(t)
-	}
-	err := <-done
-	done <- err // for the cleanup
-	if took == 0 {
-		took = time.Since(began)
-	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(errb.String(), "\n") {
-		if strings.Contains(l, "drill") {
-			t.Log(l)
-		}
-	}
-	var rep doctorReport
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || code > 1 || len(rep.Drill) == 0 {
-		t.Fatalf("doctor %v: exit %d, %d drill entries, %v\n%s%s", flags, code, len(rep.Drill), err, out.String(), errb.String())
+	out, code, took := r.runDoctor(t, h, append([]string{"-o", "json"}, flags...), play)
+	var rep doctor.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Drill) == 0 {
+		t.Fatalf("doctor %v: exit %d, %d drill entries, %v\n%s", flags, code, len(rep.Drill), err, out)
 	}
 	sum := probe.Figures{ByKind: map[probe.Kind]probe.Tally{}}
 	for _, d := range rep.Drill {
 		js, _ := json.Marshal(d)
 		t.Logf("doctor drill %s: %s", d.Fault, js)
-		if d.Fault == "" || d.Requests == 0 || d.Status == "" || d.Message == "" {
-			t.Errorf("doctor drill entry not well-formed (fault, requests, status, message): %s", js)
+		if d.Fault == "" || d.Figures == nil || d.Requests == 0 || d.Status == "" || d.Message == "" {
+			t.Errorf("doctor drill entry not well-formed (fault, probe figures, status, message): %s", js)
+			continue
 		}
-		if d.Status == "unchecked" {
+		if d.Status == doctor.Unchecked {
 			t.Errorf("doctor could not run the drill %s: %s", d.Fault, d.Message)
 		}
 		sum.Requests += d.Requests
@@ -468,4 +434,45 @@ func (r *realHarbor) doctorDrill(t *testing.T, h *helmHome, flags []string, play
 		sum.Errors = append(sum.Errors, d.Errors...)
 	}
 	return sum, took
+}
+
+// runDoctor runs `helm harborha doctor RELEASE --yes` with flags while
+// play (if any) plays KubeBlocks' operator, logs its drill progress, and
+// returns its stdout, its exit status and how long the fault took (play's
+// answer, else doctor's run). The status is 1 on this node anyway (one
+// node's findings); 2, a drill that could not run, fails the test.
+func (r *realHarbor) runDoctor(t *testing.T, h *helmHome, flags []string, play func(t *testing.T) time.Duration) (string, int, time.Duration) {
+	args := append([]string{"harborha", "doctor", realRelease, "-n", realNS, "--yes", "--harbor-url", r.url}, flags...)
+	t.Logf("helm %s", strings.Join(args, " "))
+	cmd := exec.Command(h.helm, args...)
+	cmd.Env = h.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); done <- <-done })
+	var took time.Duration
+	if play != nil {
+		took = play(t)
+	}
+	err := <-done
+	done <- err // for the cleanup
+	if took == 0 {
+		took = time.Since(began)
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("doctor: exit %d after %v; its progress:\n%s", code, time.Since(began).Round(100*time.Millisecond), errb.String())
+	if code > 1 {
+		t.Fatalf("doctor %v: exit %d (the drill could not run)\n%s", flags, code, out.String())
+	}
+	return out.String(), code, took
 }
