@@ -382,7 +382,8 @@ COREDNS := $(BIN)/coredns/coredns
 
 # test-real: the tests on the real node, TestReal* in any package
 # (kubetest's TestRealNode, helmrun's TestRealE2E: Harbor from source
-# through helm harborha install, about 6 minutes; doctor's TestRealACLDrift),
+# through helm harborha install, about 6 minutes; doctor's TestRealACLDrift;
+# helmrun's TestRealBudget and TestRealDrill, doctor's drills on Helm 3 and 4),
 # one package at a time (one real node per host), with -v so that the log
 # holds their figures (start, digests, request counts). make test runs them
 # here and skips them in its go test ./... (GOFLAGS -skip; private:

@@ -77,6 +77,28 @@ type realHarbor struct {
 }
 
 func TestRealE2E(t *testing.T) {
+	began := time.Now()
+	r := startRealHarbor(t)
+
+	// Helm 3 with Harbor's own Redis ACL user (bootstrap creates it on
+	// every node); Helm 4 with the cluster's account, on what Helm 3 left.
+	for _, rel := range []struct {
+		major     int
+		redisUser string
+	}{{3, realRedisACL}, {4, ""}} {
+		r.redisUser = rel.redisUser
+		if !t.Run(fmt.Sprintf("helm%d", rel.major), func(t *testing.T) { r.scenario(t, rel.major) }) {
+			break
+		}
+	}
+	t.Logf("scenario: %v from the node's start, Helm 3 and Helm 4", time.Since(began).Round(time.Second))
+}
+
+// startRealHarbor starts the real node with what every release of these
+// tests stands on: the images, namespace harbor, the KubeBlocks-shaped
+// clusters and the volumes (one ReadWriteMany for the shared claim, two
+// ReadWriteOnce for trivy).
+func startRealHarbor(t *testing.T) *realHarbor {
 	testutil.SkipShort(t, "the real node")
 	values := filepath.Join(kubetest.ImagesDir(), "harbor-values.yaml")
 	if _, err := os.Stat(values); err != nil {
@@ -96,19 +118,7 @@ func TestRealE2E(t *testing.T) {
 	c.AddVolumes(t, corev1.ReadWriteMany, "10Gi", 1)
 	c.AddVolumes(t, corev1.ReadWriteOnce, "5Gi", 2)
 	t.Logf("environment ready in %v", time.Since(began).Round(time.Second))
-
-	// Helm 3 with Harbor's own Redis ACL user (bootstrap creates it on
-	// every node); Helm 4 with the cluster's account, on what Helm 3 left.
-	for _, rel := range []struct {
-		major     int
-		redisUser string
-	}{{3, realRedisACL}, {4, ""}} {
-		r.redisUser = rel.redisUser
-		if !t.Run(fmt.Sprintf("helm%d", rel.major), func(t *testing.T) { r.scenario(t, rel.major) }) {
-			break
-		}
-	}
-	t.Logf("scenario: %v from the node's start, Helm 3 and Helm 4", time.Since(began).Round(time.Second))
+	return r
 }
 
 // scenario is one release's life on Helm major, step by step (the first

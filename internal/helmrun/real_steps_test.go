@@ -287,37 +287,16 @@ func httpBody(t *testing.T, url string) string {
 // upgradeUnderLoad: `helm harborha upgrade --wait` with a changed pod
 // template of every component, while a probe pushes, pulls and calls the
 // API through the NodePort (2 workers, no retries). Every failed request
-// is logged with the figures: the baseline of issue 21, not asserted.
+// is logged with the figures: the baseline of issue 21, not asserted
+// (TestRealDrill measures it side by side with the chart alone).
 func (r *realHarbor) upgradeUnderLoad(t *testing.T, h *helmHome, major int) {
 	p := r.login(t, "harborha-probe")
-	rec := &probe.Recorder{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Loop(ctx, 2, 200*time.Millisecond, rec); close(done) }()
-	time.Sleep(5 * time.Second)
-
-	fault := time.Now()
-	args := append([]string{"harborha", "upgrade", realRelease, r.chart, "--wait", "--timeout", realUpgradeTimeout}, r.flags()...)
-	for _, comp := range realComponents {
-		args = append(args, "--set-string", fmt.Sprintf("%s.podAnnotations.e2e-rollout=helm%d", comp, major))
-	}
-	_, _ = h.run(t, 0, args...)
-	took := time.Since(fault)
-	time.Sleep(10 * time.Second)
-	cancel()
-	<-done
-
-	reqs := rec.Requests()
-	f := probe.Summarize(reqs, fault)
-	js, _ := json.Marshal(f)
-	t.Logf("helm harborha upgrade --wait under load: %v; probe figures: %s", took.Round(100*time.Millisecond), js)
-	for _, rq := range reqs {
-		if rq.Failed() {
-			t.Logf("failed %s at +%.1fs (%v): %s", rq.Kind, rq.Start.Sub(fault).Seconds(), rq.Duration.Round(time.Millisecond), rq.Err)
-		}
-	}
+	f := r.underLoad(t, p, "helm harborha upgrade --wait", func(t *testing.T) {
+		args := append([]string{"harborha", "upgrade", realRelease, r.chart, "--wait", "--timeout", realUpgradeTimeout}, r.flags()...)
+		h.run(t, 0, append(args, rolloutArgs(fmt.Sprintf("helm%d", major))...)...)
+	})
 	if f.ByKind[probe.Push].Requests == 0 || f.ByKind[probe.Pull].Requests == 0 {
-		t.Errorf("the probe made no push or no pull: %s", js)
+		t.Errorf("the probe made no push or no pull: %+v", f)
 	}
 	r.checkRolledOut(t, fmt.Sprintf("helm%d", major))
 	// Served after the rollout: one more round, every request a success.
@@ -326,6 +305,52 @@ func (r *realHarbor) upgradeUnderLoad(t *testing.T, h *helmHome, major int) {
 			t.Errorf("after the upgrade: %s failed: %s", rq.Kind, rq.Err)
 		}
 	}
+}
+
+// rolloutArgs change every component's pod template (an annotation).
+func rolloutArgs(rev string) []string {
+	var args []string
+	for _, comp := range realComponents {
+		args = append(args, "--set-string", fmt.Sprintf("%s.podAnnotations.e2e-rollout=%s", comp, rev))
+	}
+	return args
+}
+
+// underLoad runs fault while p's loop (2 workers, 200 ms apart) pushes,
+// pulls and calls the API, from 5 s before the fault until 10 s after
+// fault returned, and logs every failed request and the figures of the
+// requests in flight at the fault's start or after it.
+func (r *realHarbor) underLoad(t *testing.T, p *probe.Probe, what string, fault func(t *testing.T)) probe.Figures {
+	rec := &probe.Recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Loop(ctx, 2, 200*time.Millisecond, rec); close(done) }()
+	defer func() { cancel(); <-done }() // also when fault fails the test
+	time.Sleep(5 * time.Second)
+
+	began := time.Now()
+	fault(t)
+	took := time.Since(began)
+	time.Sleep(10 * time.Second)
+	cancel()
+	<-done
+
+	// The figures count the requests in flight at the fault or after it:
+	// one that failed and ended before it is not this fault's (logged,
+	// not counted).
+	var reqs []probe.Request
+	for _, rq := range rec.Requests() {
+		if rq.Failed() {
+			t.Logf("failed %s at %+.1fs (%v): %s", rq.Kind, rq.Start.Sub(began).Seconds(), rq.Duration.Round(time.Millisecond), rq.Err)
+		}
+		if !rq.Start.Add(rq.Duration).Before(began) {
+			reqs = append(reqs, rq)
+		}
+	}
+	f := probe.Summarize(reqs, began)
+	js, _ := json.Marshal(f)
+	t.Logf("%s under load: %v; probe figures: %s", what, took.Round(100*time.Millisecond), js)
+	return f
 }
 
 // checkRolledOut: every pod of the release carries the new template's

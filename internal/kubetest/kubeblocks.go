@@ -484,6 +484,15 @@ func (k *KBCluster) Crash(t testing.TB) time.Duration {
 	s := k.secondary(p)
 	t.Logf("kubetest: crashing %s/%s (primary of %s) and playing KubeBlocks' failover to %s", k.Namespace, k.Pod(p), k.Name, k.Pod(s))
 	k.deletePod(t, p)
+	return k.failover(t, p, began)
+}
+
+// failover plays KubeBlocks' failover once primary pod p is gone (deleted
+// at began): the secondary is promoted and labelled primary, and p comes
+// back as its secondary.
+func (k *KBCluster) failover(t testing.TB, p int, began time.Time) time.Duration {
+	t.Helper()
+	s := k.secondary(p)
 	k.promote(t, s)
 	k.setRole(t, s, "primary")
 	k.waitServiceAt(t, s)
@@ -596,6 +605,13 @@ func (k *KBCluster) deletePod(t testing.TB, i int) {
 	if err := pods.Delete(ctx(t), k.Pod(i), metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))}); err != nil {
 		t.Fatalf("deleting pod %s/%s: %v", k.Namespace, k.Pod(i), err)
 	}
+	k.waitGone(t, i)
+}
+
+// waitGone waits until pod i is deleted.
+func (k *KBCluster) waitGone(t testing.TB, i int) {
+	t.Helper()
+	pods := k.c.Typed.CoreV1().Pods(k.Namespace)
 	err := wait.PollUntilContextTimeout(ctx(t), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		_, err := pods.Get(ctx, k.Pod(i), metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
