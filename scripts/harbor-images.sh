@@ -160,7 +160,7 @@ with_registry() {
 
 # layout <name>: the rootfs of one image and its config fields.
 layout() {
-	ENTRYPOINT='' CMD='' WORKDIR='/' PORTS='' ENV=("$PATH_ENV")
+	ENTRYPOINT='' CMD='' WORKDIR='/' PORTS='' STOPSIGNAL='' ENV=("$PATH_ENV")
 	case $1 in
 	harbor-core)
 		in_harbor core harbor_core
@@ -203,7 +203,8 @@ layout() {
 		;;
 	nginx-photon)
 		nginx_base
-		CMD='"nginx", "-g", "daemon off;"' PORTS='"8080/tcp"'
+		# STOPSIGNAL SIGQUIT as Harbor's Dockerfile: nginx stops gracefully.
+		CMD='"nginx", "-g", "daemon off;"' PORTS='"8080/tcp"' STOPSIGNAL=SIGQUIT
 		;;
 	harbor-portal)
 		nginx_base
@@ -215,7 +216,7 @@ layout() {
 			<body><p>Harbor 2.15.1 portal placeholder: helm-harborha's test image serves this page instead of the UI.</p></body></html>
 		EOF
 		own /etc/nginx
-		CMD='"nginx", "-g", "daemon off;"' PORTS='"8080/tcp"'
+		CMD='"nginx", "-g", "daemon off;"' PORTS='"8080/tcp"' STOPSIGNAL=SIGQUIT
 		;;
 	*)
 		echo "harbor-images: unknown image $1" >&2
@@ -236,6 +237,8 @@ config() {
 	while IFS= read -r p; do
 		owners+="${owners:+,}"$'\n'"    \"$p\": \"10000:10000\""
 	done < <(printf '%s\n' "${OWNERS[@]}" | LC_ALL=C sort -u)
+	local stop=''
+	[ -z "$STOPSIGNAL" ] || stop=$'\n'"  \"stopSignal\": \"$STOPSIGNAL\","
 	cat <<-EOF
 		{
 		  "ref": "$1",
@@ -244,7 +247,7 @@ config() {
 		  "workingDir": "$WORKDIR",
 		  "env": [$(json_list "${ENV[@]}")],
 		  "user": "10000:10000",
-		  "exposedPorts": [${PORTS}],
+		  "exposedPorts": [${PORTS}],${stop}
 		  "owners": {${owners}
 		  }
 		}

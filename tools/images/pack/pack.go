@@ -54,7 +54,10 @@ type Config struct {
 	User         string            `json:"user,omitempty"`
 	ExposedPorts []string          `json:"exposedPorts,omitempty"`
 	Labels       map[string]string `json:"labels,omitempty"`
-	Owners       map[string]string `json:"owners,omitempty"`
+	// StopSignal is the image's STOPSIGNAL (Harbor's nginx and portal:
+	// SIGQUIT, nginx's graceful stop); empty: SIGTERM.
+	StopSignal string            `json:"stopSignal,omitempty"`
+	Owners     map[string]string `json:"owners,omitempty"`
 }
 
 // epoch is every entry's and the image's timestamp.
@@ -171,6 +174,7 @@ func Image(layerTar string, cfg Config) (v1.Image, error) {
 		Env:        cfg.Env,
 		User:       cfg.User,
 		Labels:     cfg.Labels,
+		StopSignal: cfg.StopSignal,
 	}
 	if len(cfg.ExposedPorts) > 0 {
 		cf.Config.ExposedPorts = map[string]struct{}{}

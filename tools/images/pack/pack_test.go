@@ -73,6 +73,28 @@ func TestWrite(t *testing.T) {
 	}
 }
 
+// The image's config carries config.json's process settings, the stop
+// signal among them: the kubelet stops a container with it (Harbor's nginx
+// with SIGQUIT, a graceful stop).
+func TestWriteConfig(t *testing.T) {
+	dir := imageDir(t, `{"ref":"harborha.local/demo:v1","cmd":["/bin/app"],"user":"10000:10000","stopSignal":"SIGQUIT"}`)
+	res, err := Write(dir, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := tarball.ImageFromPath(res.Tarball, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cf.Config; got.StopSignal != "SIGQUIT" || got.User != "10000:10000" || len(got.Cmd) != 1 || got.Cmd[0] != "/bin/app" {
+		t.Fatalf("image config %+v, want cmd [/bin/app], user 10000:10000, stop signal SIGQUIT", got)
+	}
+}
+
 // The same directory gives the same bytes, whatever the files' times; a
 // content hash tag follows the content.
 func TestWriteDeterministic(t *testing.T) {
