@@ -113,7 +113,7 @@ func TestCredentialRewrite(t *testing.T) {
 		t.Errorf("core's ConfigMap: %v", cm.Data)
 	}
 	reg := rel.Workload("registry").Template().Spec.Containers[0].Env
-	if len(reg) != 1 || reg[0].Name != harbor.RegistryPasswordEnv || reg[0].ValueFrom.SecretKeyRef.Name != "my-redis" {
+	if len(reg) != 2 || reg[0].Name != harbor.RegistryPasswordEnv || reg[0].ValueFrom.SecretKeyRef.Name != "my-redis" || reg[1].Name != RegistryDrainEnv {
 		t.Errorf("registry env: %+v", reg)
 	}
 	if s := sources.Get("Secret", "harbor", "myharbor-registry"); len(s.Data) != 1 || s.Data["REGISTRY_HTTP_SECRET"] != "x" {

@@ -53,6 +53,33 @@ func drainOps(w *harbor.Workload, o Knobs) []jsonOp {
 	return ops
 }
 
+// RegistryDrainEnv sets distribution's http.draintimeout (its env form
+// overrides the chart's config.yml, which has none): how long Harbor's
+// registry, told to stop, finishes the requests it has. With the chart's
+// 0 it exits at once, cutting every blob upload in flight and every
+// connection core keeps to it (core's pooled connections outlive the
+// endpoint's removal: they are the ones a pause cannot drain).
+const RegistryDrainEnv = "REGISTRY_HTTP_DRAINTIMEOUT"
+
+// registryDrain is the drain: within the grace left after the pause, with
+// margin for the process's exit.
+const registryDrain = "25s"
+
+// registryDrainOps give the registry container a drain timeout unless its
+// env sets one. ops are the workload's operations so far (their env is
+// the one the variable joins).
+func registryDrainOps(w *harbor.Workload, ops []jsonOp) []jsonOp {
+	if w.Component != "registry" {
+		return ops
+	}
+	for _, c := range w.Containers() {
+		if c.Name == "registry" && envIndex(c.Env, RegistryDrainEnv) >= 0 {
+			return ops
+		}
+	}
+	return withEnv(w, "registry", ops, []corev1.EnvVar{{Name: RegistryDrainEnv, Value: registryDrain}})
+}
+
 // grace is a pod's termination grace in seconds, the API server's default
 // when unset.
 func grace(spec corev1.PodSpec) int64 {

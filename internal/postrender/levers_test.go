@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
 )
@@ -31,7 +32,56 @@ func checkLevers(t *testing.T, rel *harbor.Release, o Knobs) {
 			t.Errorf("%s: grace %d s does not hold the %d s pause and the process's %d s", w.Name(), g, o.PreStopSleep, processGrace)
 		}
 	}
+	checkRegistryDrain(t, rel, o)
 	checkPools(t, rel, o)
+}
+
+// checkRegistryDrain: the registry finishes its requests when told to
+// stop, within the grace the pause leaves it.
+func checkRegistryDrain(t *testing.T, rel *harbor.Release, o Knobs) {
+	t.Helper()
+	for _, w := range rel.Components() {
+		if w.Component != "registry" {
+			continue
+		}
+		for _, c := range w.Containers() {
+			if c.Name != "registry" {
+				continue
+			}
+			i := envIndex(c.Env, RegistryDrainEnv)
+			if i < 0 {
+				t.Errorf("%s container registry: no %s", w.Name(), RegistryDrainEnv)
+				continue
+			}
+			d, err := time.ParseDuration(c.Env[i].Value)
+			if left := time.Duration(grace(w.Template().Spec)-int64(o.PreStopSleep)) * time.Second; err != nil || d <= 0 || d >= left {
+				t.Errorf("%s container registry: %s=%q, want a duration within the %v the pause leaves of the grace", w.Name(), RegistryDrainEnv, c.Env[i].Value, left)
+			}
+		}
+	}
+}
+
+// TestRegistryDrainKept: a drain timeout the chart's user set is kept.
+func TestRegistryDrainKept(t *testing.T) {
+	const stream = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: myharbor-registry, namespace: harbor}
+spec:
+  selector: {matchLabels: {release: myharbor, app: harbor, component: registry}}
+  template:
+    metadata: {labels: {release: myharbor, app: harbor, component: registry}}
+    spec: {containers: [{name: registry, env: [{name: REGISTRY_HTTP_DRAINTIMEOUT, value: 10s}]}, {name: registryctl}]}
+`
+	rel, _ := renderCredentials(t, DefaultKnobs(), stream)
+	for _, c := range rel.Workload("registry").Containers() {
+		i := envIndex(c.Env, RegistryDrainEnv)
+		switch {
+		case c.Name == "registry" && (i < 0 || c.Env[i].Value != "10s" || len(c.Env) != 1):
+			t.Errorf("registry env %+v, want the user's %s=10s alone", c.Env, RegistryDrainEnv)
+		case c.Name == "registryctl" && i >= 0:
+			t.Errorf("registryctl got %s: only the registry serves blobs", RegistryDrainEnv)
+		}
+	}
 }
 
 func checkPools(t *testing.T, rel *harbor.Release, o Knobs) {

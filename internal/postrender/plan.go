@@ -107,7 +107,7 @@ func makePlan(rel *harbor.Release, o Knobs) (*plan, error) {
 			return nil, err
 		}
 		ops = append(ops, drainOps(w, o)...)
-		ops = poolOps(w, pools, append(ops, creds.workloads[w]...))
+		ops = registryDrainOps(w, poolOps(w, pools, append(ops, creds.workloads[w]...)))
 		p.patches = append(p.patches, patch{doc: w.Doc, selector: w.Selector(), ops: ops})
 	}
 	p.patches = append(p.patches, creds.sources...)
