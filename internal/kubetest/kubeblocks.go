@@ -451,6 +451,9 @@ func (k *KBCluster) SwitchoverTo(t testing.TB, s int) time.Duration {
 		t.Fatalf("kubetest: a PostgreSQL switchover is played for two pods, %s/%s has %d", k.Namespace, k.Name, k.Replicas)
 	}
 	t.Logf("kubetest: playing KubeBlocks' switchover of %s/%s: %s becomes primary", k.Namespace, k.Name, k.Pod(s))
+	if k.Engine == PostgreSQL {
+		k.demote(t, p, s)
+	}
 	k.promote(t, s)
 	k.setRole(t, s, "primary")
 	k.setRole(t, p, "secondary")
@@ -472,6 +475,50 @@ func (k *KBCluster) SwitchoverTo(t testing.TB, s int) time.Duration {
 	return tookOver
 }
 
+// demote plays the first half of a PostgreSQL switchover as KubeBlocks'
+// PostgreSQL (Patroni) does it: the old primary p stops serving clients
+// before the standby s is promoted, and s replays all p wrote, so no
+// write is lost. Here p refuses client connections (pg_hba: its data is
+// cloned anew once it is a secondary), its sessions are terminated (as a
+// shutdown terminates them: 57P01), and s catches up with p's WAL.
+func (k *KBCluster) demote(t testing.TB, p, s int) {
+	t.Helper()
+	hba := `printf 'local all all trust\nlocal replication all trust\nhost replication all 0.0.0.0/0 scram-sha-256\nhost all all 0.0.0.0/0 reject\n' >"${PGDATA:-/data/pgdata}/pg_hba.conf"`
+	if _, err := k.c.Exec(ctx(t), k.Namespace, k.Pod(p), k.Engine.component, "sh", "-c", hba); err != nil {
+		t.Fatalf("demoting %s: pg_hba.conf: %v", k.Pod(p), err)
+	}
+	k.Query(t, p, "SELECT pg_reload_conf()")
+	k.Query(t, p, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
+	lsn := k.Query(t, p, "SELECT pg_current_wal_flush_lsn()")
+	err := wait.PollUntilContextTimeout(ctx(t), 50*time.Millisecond, 30*time.Second, true, func(c context.Context) (bool, error) {
+		out, err := k.query(c, s, "SELECT pg_last_wal_replay_lsn() >= '"+lsn+"'::pg_lsn")
+		return err == nil && out == "t", nil
+	})
+	if err != nil {
+		t.Fatalf("demoting %s: %s did not replay its WAL up to %s within 30s", k.Pod(p), k.Pod(s), lsn)
+	}
+}
+
+// waitDown waits until the server of a deleted pod, at ip, no longer
+// answers (asked from pod s): a pod deleted with no grace is gone from the
+// API at once while its container still runs, and KubeBlocks promotes a
+// standby only once the old primary's lease has lapsed, never while it
+// still takes writes.
+func (k *KBCluster) waitDown(t testing.TB, ip string, s int) {
+	t.Helper()
+	script := fmt.Sprintf("pg_isready -q -t 1 -h %s -p %d", ip, k.Engine.port)
+	if k.Engine != PostgreSQL {
+		script = fmt.Sprintf(`timeout 1 redis-cli --no-auth-warning -a "$REDIS_PASSWORD" -h %s -p %d PING | grep -qx PONG`, ip, k.Engine.port)
+	}
+	err := wait.PollUntilContextTimeout(ctx(t), 100*time.Millisecond, time.Minute, true, func(c context.Context) (bool, error) {
+		_, err := k.c.Exec(c, k.Namespace, k.Pod(s), k.Engine.component, "sh", "-c", script)
+		return err != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("kubetest: the deleted primary at %s still answers after 1m", ip)
+	}
+}
+
 // Crash deletes the primary pod at once (no grace period), as a machine
 // failure would, then plays KubeBlocks' failover: the secondary is
 // promoted and labelled primary, and the lost pod comes back (its
@@ -483,16 +530,19 @@ func (k *KBCluster) Crash(t testing.TB) time.Duration {
 	p := k.Primary(t)
 	s := k.secondary(p)
 	t.Logf("kubetest: crashing %s/%s (primary of %s) and playing KubeBlocks' failover to %s", k.Namespace, k.Pod(p), k.Name, k.Pod(s))
+	ip := k.podIP(t, p)
 	k.deletePod(t, p)
-	return k.failover(t, p, began)
+	return k.failover(t, p, ip, began)
 }
 
-// failover plays KubeBlocks' failover once primary pod p is gone (deleted
-// at began): the secondary is promoted and labelled primary, and p comes
-// back as its secondary.
-func (k *KBCluster) failover(t testing.TB, p int, began time.Time) time.Duration {
+// failover plays KubeBlocks' failover once primary pod p, which served at
+// ip, is gone (deleted at began): once its server no longer answers, the
+// secondary is promoted and labelled primary, and p comes back as its
+// secondary.
+func (k *KBCluster) failover(t testing.TB, p int, ip string, began time.Time) time.Duration {
 	t.Helper()
 	s := k.secondary(p)
+	k.waitDown(t, ip, s)
 	k.promote(t, s)
 	k.setRole(t, s, "primary")
 	k.waitServiceAt(t, s)

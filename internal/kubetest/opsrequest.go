@@ -86,5 +86,5 @@ func (k *KBCluster) PlayFailover(t testing.TB, timeout time.Duration) time.Durat
 	began := time.Now()
 	t.Logf("kubetest: %s/%s (primary of %s) was deleted: playing KubeBlocks' failover", k.Namespace, k.Pod(p), k.Name)
 	k.waitGone(t, p)
-	return k.failover(t, p, began)
+	return k.failover(t, p, old.Status.PodIP, began)
 }
