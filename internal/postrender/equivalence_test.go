@@ -274,7 +274,7 @@ func compareEffective(t *testing.T, name string, want, got map[string]*container
 			}
 			delete(g.Env, passwordVar)
 		}
-		dropPoolSettings(w.Env, g.Env)
+		dropLeverSettings(w.Env, g.Env)
 		for _, k := range harbor.SortedKeys(w.Env) {
 			if gv, ok := g.Env[k]; !ok || gv != w.Env[k] {
 				t.Errorf("%s: %s: %s = %q, the old render has %q", name, key, k, redact(gv, v.password), redact(w.Env[k], v.password))
@@ -293,16 +293,18 @@ func compareEffective(t *testing.T, name string, want, got map[string]*container
 	}
 }
 
-// dropPoolSettings leaves the database pool's variables out of both
-// environments: the pools are sized on purpose (pool.go), the Redis
-// credentials are what this test compares. TestPoolBudget checks them.
-func dropPoolSettings(envs ...map[string]string) {
-	for _, p := range harbor.DatabasePools {
-		for _, env := range envs {
+// dropLeverSettings leaves the levers' variables out of both
+// environments: the database pools (pool.go) and the registry's drain
+// (drain.go) are set on purpose, the Redis credentials are what this test
+// compares. TestPoolBudget and checkLevers check the levers.
+func dropLeverSettings(envs ...map[string]string) {
+	for _, env := range envs {
+		for _, p := range harbor.DatabasePools {
 			delete(env, p.MaxOpen)
 			delete(env, p.MaxIdle)
 			delete(env, p.Lifetime)
 		}
+		delete(env, RegistryDrainEnv)
 	}
 }
 
