@@ -214,30 +214,30 @@ func (h *harbor) trivy() *process {
 
 func (h *harbor) nginx() *process {
 	c := h.rendered.container(h.t, "myharbor-nginx", "nginx")
-	conf := strings.NewReplacer(
+	return h.nginxProcess("nginx", "nginx-photon", string(c.file(h.t, "/etc/nginx/nginx.conf")),
 		`server "myharbor-core:80";`, `server "`+h.host("core")+`";`,
-		`server myharbor-portal:80;`, `server `+h.host("portal")+`;`,
-	).Replace(string(c.file(h.t, "/etc/nginx/nginx.conf")))
-	return h.nginxProcess("nginx", "nginx-photon", conf)
+		`server myharbor-portal:80;`, `server `+h.host("portal")+`;`)
 }
 
 func (h *harbor) portal() *process {
 	c := h.rendered.container(h.t, "myharbor-portal", "portal")
-	conf := strings.NewReplacer(
+	return h.nginxProcess("portal", "harbor-portal", string(c.file(h.t, "/etc/nginx/nginx.conf")),
 		"/usr/share/nginx/html", h.rootfs("harbor-portal", "/usr/share/nginx/html"),
 		"/etc/nginx/mime.types", h.rootfs("harbor-portal", "/etc/nginx/mime.types"),
-		"http {", "http {\n    access_log /dev/stdout;", // the image links its default log there
-	).Replace(string(c.file(h.t, "/etc/nginx/nginx.conf")))
-	return h.nginxProcess("portal", "harbor-portal", conf)
+		"http {", "http {\n    access_log /dev/stdout;") // the image links its default log there
 }
 
-func (h *harbor) nginxProcess(name, image, conf string) *process {
+// nginxProcess runs the image's nginx on conf, its listen address and
+// /tmp moved, with the old/new pairs replaced too: in one pass over the
+// chart's text, so that a path put in (a checkout under /tmp) is not
+// rewritten again.
+func (h *harbor) nginxProcess(name, image, conf string, pairs ...string) *process {
 	tmp := h.mkdir(name + "/tmp")
-	conf = strings.NewReplacer(
-		"listen 8080;", "listen "+h.host(name)+";",
+	conf = strings.NewReplacer(append([]string{
+		"listen 8080;", "listen " + h.host(name) + ";",
 		"listen [::]:8080;", "",
-		"/tmp/", tmp+"/",
-	).Replace(conf)
+		"/tmp/", tmp + "/",
+	}, pairs...)...).Replace(conf)
 	loader, _ := filepath.Glob(h.rootfs(image, "/lib64/ld-linux-*.so.2"))
 	if len(loader) != 1 {
 		h.t.Fatalf("image %s: no dynamic loader in /lib64", image)
