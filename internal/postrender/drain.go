@@ -3,6 +3,7 @@ package postrender
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -61,9 +62,9 @@ func drainOps(w *harbor.Workload, o Knobs) []jsonOp {
 // endpoint's removal: they are the ones a pause cannot drain).
 const RegistryDrainEnv = "REGISTRY_HTTP_DRAINTIMEOUT"
 
-// registryDrain is the drain: within the grace left after the pause, with
-// margin for the process's exit.
-const registryDrain = "25s"
+// registryDrain is the drain: within the grace the pause leaves the
+// process, with 5 s of margin for its exit.
+const registryDrain = (processGrace - 5) * time.Second
 
 // registryDrainOps give the registry container a drain timeout unless its
 // env sets one. ops are the workload's operations so far (their env is
@@ -77,7 +78,7 @@ func registryDrainOps(w *harbor.Workload, ops []jsonOp) []jsonOp {
 			return ops
 		}
 	}
-	return withEnv(w, "registry", ops, []corev1.EnvVar{{Name: RegistryDrainEnv, Value: registryDrain}})
+	return withEnv(w, "registry", ops, []corev1.EnvVar{{Name: RegistryDrainEnv, Value: registryDrain.String()}})
 }
 
 // grace is a pod's termination grace in seconds, the API server's default
