@@ -610,14 +610,25 @@ func (k *KBCluster) waitServiceAt(t testing.TB, i int) string {
 	}
 	// The EndpointSlice moves first; kube-proxy rewrites its rules up to
 	// its sync period later, and until then a new connection to the
-	// ClusterIP still reaches the old pod. Clients see the Service move
-	// when a connection through it lands on pod i.
+	// ClusterIP still reaches the old pod — or either pod, when kube-proxy
+	// synced the moment both were labelled primary (the new one is
+	// labelled first). Clients see the Service move when every one of
+	// servedByTries connections through it lands on pod i; one would pass
+	// half the time while both pods are in the rules (CI saw that).
 	err = wait.PollUntilContextTimeout(ctx(t), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		// A connection may hang while the rules still name a deleted pod.
-		attempt, cancel := context.WithTimeout(ctx, 3*time.Second)
+		attempt, cancel := context.WithTimeout(ctx, 3*time.Second*servedByTries)
 		defer cancel()
 		at, err := k.servedBy(attempt, i)
-		return err == nil && at == ip, nil
+		if err != nil || len(at) != servedByTries {
+			return false, nil
+		}
+		for _, a := range at {
+			if a != ip {
+				return false, nil
+			}
+		}
+		return true, nil
 	})
 	if err != nil {
 		t.Fatalf("waiting for a connection to Service %s/%s (%s) to reach %s (%s): %v", k.Namespace, k.Service, k.ServiceIP, k.Pod(i), ip, err)
@@ -625,18 +636,24 @@ func (k *KBCluster) waitServiceAt(t testing.TB, i int) string {
 	return ip
 }
 
-// servedBy connects to the primary Service's ClusterIP from pod i and
-// returns the server's own address as the server saw the connection.
-func (k *KBCluster) servedBy(ctx context.Context, i int) (string, error) {
-	var script string
+// servedByTries is how many connections servedBy makes: while kube-proxy
+// balances between two pods, all ten land on one of them once in 512.
+const servedByTries = 10
+
+// servedBy connects servedByTries times to the primary Service's ClusterIP
+// from pod i (one exec) and returns the server's own address as the server
+// saw each connection.
+func (k *KBCluster) servedBy(ctx context.Context, i int) ([]string, error) {
+	var connect string
 	if k.Engine == PostgreSQL {
-		script = `PGCONNECT_TIMEOUT=2 PGPASSWORD="$POSTGRES_PASSWORD" psql -h ` + k.ServiceIP + ` -U postgres -AtX -c 'SELECT host(inet_server_addr())'`
+		connect = `PGCONNECT_TIMEOUT=2 PGPASSWORD="$POSTGRES_PASSWORD" psql -h ` + k.ServiceIP + ` -U postgres -AtX -c 'SELECT host(inet_server_addr())'`
 	} else {
 		// CLIENT INFO's laddr is the server's end of this connection.
-		script = `timeout 2 redis-cli --no-auth-warning -a "$REDIS_PASSWORD" -h ` + k.ServiceIP + ` CLIENT INFO | tr ' ' '\n' | sed -n 's/^laddr=\(.*\):.*/\1/p'`
+		connect = `timeout 2 redis-cli --no-auth-warning -a "$REDIS_PASSWORD" -h ` + k.ServiceIP + ` CLIENT INFO | tr ' ' '\n' | sed -n 's/^laddr=\(.*\):.*/\1/p'`
 	}
+	script := fmt.Sprintf("n=0; while [ $n -lt %d ]; do %s || exit 1; n=$((n+1)); done", servedByTries, connect)
 	out, err := k.c.Exec(ctx, k.Namespace, k.Pod(i), k.Engine.component, "sh", "-c", script)
-	return strings.TrimSpace(out), err
+	return strings.Fields(out), err
 }
 
 // recreate deletes pod i and creates it again in a role, its data kept
