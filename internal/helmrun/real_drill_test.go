@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,7 +70,8 @@ import (
 // HARBORHA_DRILL_SETUPS=ours,alone the setups, HARBORHA_DRILL_RUNS=N
 // repeats the faults, HARBORHA_DRILL_TEXT=1 logs doctor's text report of
 // a database and a Redis drill (the README's), HARBORHA_DRILL_DOCTOR=0
-// drives our output's faults in the test as for the chart alone.
+// drives our output's faults in the test as for the chart alone, and
+// HARBORHA_DRILL_FAULTS=rollout,"PostgreSQL crash",... runs only those.
 
 // drillSetup is one way of installing the chart.
 type drillSetup struct {
@@ -79,7 +81,9 @@ type drillSetup struct {
 	doctor bool
 	// podDrill: the pod drill runs (by default on the first major only).
 	podDrill bool
-	install  func(t *testing.T, h *helmHome)
+	// only: the faults to run, all when empty (HARBORHA_DRILL_FAULTS).
+	only    map[string]bool
+	install func(t *testing.T, h *helmHome)
 	// upgrade upgrades the release with its own values and extra flags.
 	upgrade func(t *testing.T, h *helmHome, extra ...string)
 }
@@ -123,6 +127,16 @@ func TestRealDrill(t *testing.T) {
 		runs = n
 	}
 
+	only := map[string]bool{}
+	if v := os.Getenv("HARBORHA_DRILL_FAULTS"); v != "" {
+		for _, f := range strings.Split(v, ",") {
+			if !slices.Contains(drillFaultNames, strings.TrimSpace(f)) {
+				t.Fatalf("HARBORHA_DRILL_FAULTS: fault %q: want some of %q", f, drillFaultNames)
+			}
+			only[strings.TrimSpace(f)] = true
+		}
+	}
+
 	r := startRealHarbor(t)
 	r.redisUser = realRedisACL // bootstrap's Secret has REDIS_USERNAME and REDIS_PASSWORD: the chart alone reads it too
 	var all []drillFigures
@@ -132,6 +146,7 @@ func TestRealDrill(t *testing.T) {
 		for _, name := range setups {
 			s := r.drillSetup(t, name)
 			s.podDrill = i == 0 || full
+			s.only = only
 			ok := t.Run(fmt.Sprintf("helm%d/%s", major, s.name), func(t *testing.T) {
 				all = append(all, r.drills(t, h, s, major, runs)...)
 			})
@@ -230,6 +245,9 @@ func (r *realHarbor) drills(t *testing.T, h *helmHome, s drillSetup, major, runs
 	var out []drillFigures
 	for run := 1; run <= runs; run++ {
 		for _, f := range r.faults(h, s, fmt.Sprintf("helm%d-%d", major, run)) {
+			if len(s.only) > 0 && !s.only[f.name] {
+				continue
+			}
 			if f.name == podFault && !s.podDrill {
 				t.Logf("%s: not on Helm %d (HARBORHA_DRILL_FULL=1 runs it on every major)", podFault, major)
 				continue
@@ -286,17 +304,20 @@ type drillFault struct {
 	doctor []string
 }
 
+// drillFaultNames are the faults' names, in the order faults runs them.
+var drillFaultNames = []string{"rollout", podFault, "PostgreSQL switchover", "PostgreSQL crash", "Redis switchover"}
+
 func (r *realHarbor) faults(h *helmHome, s drillSetup, rev string) []drillFault {
 	faults := []drillFault{
-		{"rollout", func(t *testing.T) time.Duration {
+		{drillFaultNames[0], func(t *testing.T) time.Duration {
 			began := time.Now()
 			s.upgrade(t, h, rolloutArgs(rev)...)
 			return time.Since(began)
 		}, nil},
-		{podFault, r.deleteOnePodEach, nil},
-		{"PostgreSQL switchover", func(t *testing.T) time.Duration { return r.pg.Switchover(t) }, nil},
-		{"PostgreSQL crash", func(t *testing.T) time.Duration { return r.pg.Crash(t) }, nil},
-		{"Redis switchover", func(t *testing.T) time.Duration { return r.rd.Switchover(t) }, nil},
+		{drillFaultNames[1], r.deleteOnePodEach, nil},
+		{drillFaultNames[2], func(t *testing.T) time.Duration { return r.pg.Switchover(t) }, nil},
+		{drillFaultNames[3], func(t *testing.T) time.Duration { return r.pg.Crash(t) }, nil},
+		{drillFaultNames[4], func(t *testing.T) time.Duration { return r.rd.Switchover(t) }, nil},
 	}
 	if s.doctor {
 		// The same faults, asked of doctor; the test plays KubeBlocks.
