@@ -51,8 +51,11 @@ type DrillResult struct {
 	// Failures are the failed requests in start order (at most
 	// maxFailures), timed from the fault.
 	Failures []Failure `json:"failures,omitempty"`
-	Status   Status    `json:"status"`
-	Message  string    `json:"message"`
+	// LostImages are the digests of images Harbor acknowledged and no
+	// longer has once the fault is over.
+	LostImages []string `json:"lostImages,omitempty"`
+	Status     Status   `json:"status"`
+	Message    string   `json:"message"`
 }
 
 // Failure is one failed request of the probe: its kind, when it started
@@ -243,7 +246,8 @@ func (o *Options) runFault(ctx context.Context, f fault, target probe.Target) Dr
 	if back {
 		sleep(ctx, o.Settle)
 	}
-	o.judge(&res, run.stop(), at, back)
+	reqs := run.stop()
+	o.judge(&res, reqs, run.gone(ctx), at, back)
 	o.say("%s: %s", res.Fault, res.Message)
 	return res
 }

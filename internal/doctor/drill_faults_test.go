@@ -109,6 +109,7 @@ type kbOperator struct {
 	from, to, service string
 	crash, off, pulls bool
 	staleService      bool // the Service's endpoint stays on the old primary
+	lose              bool // Harbor forgets the image pushed last (async replication)
 	mu                sync.Mutex
 	ops               *unstructured.Unstructured
 }
@@ -149,6 +150,9 @@ func (k *kbOperator) run(t *testing.T, gvr schema.GroupVersionResource) {
 // follows, writes are back.
 func (k *kbOperator) failover(t *testing.T) {
 	h := k.d.harbor
+	if k.lose {
+		h.ForgetLatest() // acknowledged, and not on the standby promoted
+	}
 	h.FailingWrites.Store(true)
 	h.Failing.Store(k.pulls)
 	time.Sleep(30 * time.Millisecond)
@@ -198,6 +202,7 @@ func TestClusterDrill(t *testing.T) {
 		status   Status
 		says     []string
 		instance string // the OpsRequest's instanceName
+		lost     int    // images acknowledged and gone
 	}{
 		{name: "switchover, KubeBlocks 1.0", drill: "database", api: opsRequests10, status: Warning, instance: "mypg-postgresql-0",
 			says: []string{"OpsRequest mypg-harborha-switchover-x7k2p to switch over primary mypg-postgresql-0: mypg-postgresql-1 labelled primary after", "Service mypg-postgresql-postgresql at it after"}},
@@ -207,6 +212,8 @@ func TestClusterDrill(t *testing.T) {
 			says: []string{"deleted primary mypg-postgresql-0: mypg-postgresql-1 labelled primary after"}},
 		{name: "pulls fail: a finding", drill: "database", api: opsRequests10, operator: func(k *kbOperator) { k.pulls = true }, status: Finding,
 			says: []string{"pulls failed"}},
+		{name: "an acknowledged push lost: a finding naming the cause", drill: "database", crash: true, operator: func(k *kbOperator) { k.lose = true }, status: Finding,
+			says: []string{"1 image(s) Harbor acknowledged are gone", "PostgreSQL replicating asynchronously"}, lost: 1},
 		{name: "no operator: the role never moves", drill: "database", api: opsRequests10, operator: func(k *kbOperator) { k.off = true }, timeout: 500 * time.Millisecond, status: Finding,
 			says: []string{"no other pod labelled kubeblocks.io/role=primary within 500ms (OpsRequest no phase yet: is KubeBlocks' operator running?)"}},
 		{name: "the Service does not follow", drill: "database", api: opsRequests10, operator: func(k *kbOperator) { k.staleService = true }, timeout: 500 * time.Millisecond, status: Finding,
@@ -258,6 +265,9 @@ func TestClusterDrill(t *testing.T) {
 				if len(res.Failures) != res.FailedRequests || res.Failures[0].AtSeconds < -1 || res.FailedAfterOver > res.FailedRequests {
 					t.Errorf("failures %+v, %d after the fault was over, of %d", res.Failures, res.FailedAfterOver, res.FailedRequests)
 				}
+			}
+			if len(res.LostImages) != tt.lost {
+				t.Errorf("lost images %v, want %d", res.LostImages, tt.lost)
 			}
 			if tt.instance != "" {
 				checkOpsRequest(t, k.opsRequest(), tt.api, k, tt.instance)

@@ -166,6 +166,7 @@ func loginError(err error, t probe.Target, urlSource, passwordSource string) err
 
 // probeRun is a probe looping in the background.
 type probeRun struct {
+	p      *probe.Probe
 	rec    probe.Recorder
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -183,7 +184,7 @@ func startProbe(ctx context.Context, t probe.Target, pause time.Duration) (*prob
 	if r := p.Push(ctx); r.Failed() {
 		return nil, fmt.Errorf("the probe's first push to Harbor failed before the fault: %s", r.Err)
 	}
-	run := &probeRun{done: make(chan struct{})}
+	run := &probeRun{p: p, done: make(chan struct{})}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	run.cancel = cancel
 	go func() {
@@ -230,10 +231,32 @@ func (r *probeRun) stop() []probe.Request {
 	return r.rec.Requests()
 }
 
-// judge adds the probe's figures to the fault's result: a failed pull or
-// writes not back within --timeout are findings, other failed requests a
-// warning.
-func (o *Options) judge(res *DrillResult, reqs []probe.Request, at time.Time, back bool) {
+// goneTimeout bounds pulling back the images pushed during a fault.
+const goneTimeout = 30 * time.Second
+
+// gone pulls back, once the fault is over, every image the probe pushed
+// and Harbor acknowledged, and returns those it no longer has: a write
+// lost, where a 404 during the fault alone could be a moment's
+// inconsistency, and an image the loop never pulled again is checked too.
+func (r *probeRun) gone(ctx context.Context) []string {
+	ctx, cancel := context.WithTimeout(ctx, goneTimeout)
+	defer cancel()
+	return r.p.Gone(ctx, r.p.Digests())
+}
+
+// lostVerdict says what images acknowledged and gone mean after fault.
+func lostVerdict(fault string, lost int) string {
+	s := fmt.Sprintf("%d image(s) Harbor acknowledged are gone (unknown when every pushed image was pulled back after the fault)", lost)
+	if strings.HasPrefix(fault, "database/") {
+		s += ": the new primary never had their rows, PostgreSQL replicating asynchronously (Patroni's default); only synchronous replication keeps an acknowledged push through a failover"
+	}
+	return s
+}
+
+// judge adds the probe's figures to the fault's result: a failed pull,
+// an acknowledged image gone or writes not back within --timeout are
+// findings, other failed requests a warning.
+func (o *Options) judge(res *DrillResult, reqs []probe.Request, lost []string, at time.Time, back bool) {
 	fig := probe.Summarize(reqs, at)
 	fig.LongestFailureRunSeconds = round(fig.LongestFailureRunSeconds)
 	fig.RecoveredSeconds = round(fig.RecoveredSeconds)
@@ -244,6 +267,9 @@ func (o *Options) judge(res *DrillResult, reqs []probe.Request, at time.Time, ba
 	status := OK
 	if n := fig.ByKind[probe.Pull].Failed; n > 0 {
 		status, verdicts = Finding, append(verdicts, fmt.Sprintf("%d of %d pulls failed", n, fig.ByKind[probe.Pull].Requests))
+	}
+	if res.LostImages = lost; len(lost) > 0 {
+		status, verdicts = Finding, append(verdicts, lostVerdict(res.Fault, len(lost)))
 	}
 	if !back && res.Status != Unchecked && res.Status != Finding {
 		status, verdicts = Finding, append(verdicts, fmt.Sprintf("Harbor's writes not back within --timeout %s", o.Timeout))

@@ -24,6 +24,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // Kind is what a request did.
@@ -67,6 +68,10 @@ type Request struct {
 	Err      string        `json:"error,omitempty"`
 	// Digest is the image pushed or pulled (and compared), when known.
 	Digest string `json:"digest,omitempty"`
+	// Unknown: a pull answered 404, the image unknown to Harbor. Every
+	// image pulled was pushed and acknowledged first, so it is either
+	// not visible yet or gone (Gone tells which).
+	Unknown bool `json:"unknown,omitempty"`
 }
 
 // Failed reports whether the request failed.
@@ -200,13 +205,37 @@ func (p *Probe) PullDigest(ctx context.Context, digest string) Request {
 }
 
 func (p *Probe) pull(ctx context.Context, ref name.Digest) Request {
-	return p.timed(ctx, Pull, func(ctx context.Context) (string, error) {
+	var unknown bool
+	r := p.timed(ctx, Pull, func(ctx context.Context) (string, error) {
 		img, err := remote.Image(ref, append(p.reg, remote.WithContext(ctx))...)
-		if err != nil {
-			return ref.DigestStr(), err
+		if err == nil {
+			err = verify(img, ref.DigestStr())
 		}
-		return ref.DigestStr(), verify(img, ref.DigestStr())
+		unknown = notFound(err)
+		return ref.DigestStr(), err
 	})
+	r.Unknown = unknown
+	return r
+}
+
+// notFound: the registry answered 404 (MANIFEST_UNKNOWN, Harbor's
+// NOT_FOUND, BLOB_UNKNOWN).
+func notFound(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
+}
+
+// Gone pulls each digest again and returns those still unknown to
+// Harbor: images it acknowledged and no longer has. A digest that pulls,
+// or fails otherwise, is not gone.
+func (p *Probe) Gone(ctx context.Context, digests []string) []string {
+	var gone []string
+	for _, d := range digests {
+		if r := p.PullDigest(ctx, d); r.Unknown {
+			gone = append(gone, d)
+		}
+	}
+	return gone
 }
 
 // verify reads every layer through its digest check and compares the

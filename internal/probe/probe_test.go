@@ -68,6 +68,42 @@ func TestPullDigest(t *testing.T) {
 	}
 }
 
+// A pull answered 404 is Unknown (other failures are not), and Gone
+// names the images still unknown when pulled again: the acknowledged
+// pushes Harbor lost.
+func TestUnknownAndGone(t *testing.T) {
+	f := probetest.NewHarbor(t, "s3cret-Passw0rd")
+	p := newProbe(t, f)
+	ctx := context.Background()
+	kept, lost := p.Push(ctx), p.Push(ctx)
+	if kept.Failed() || lost.Failed() {
+		t.Fatal(kept.Err, lost.Err)
+	}
+	f.Forget(lost.Digest)
+	if r := p.PullDigest(ctx, lost.Digest); !r.Failed() || !r.Unknown || !strings.Contains(r.Err, "NOT_FOUND") {
+		t.Errorf("pull of a forgotten image: %+v, want failed and unknown", r)
+	}
+	if r := p.PullDigest(ctx, kept.Digest); r.Failed() || r.Unknown {
+		t.Errorf("pull of a kept image: %+v", r)
+	}
+	f.Corrupt.Store(true)
+	if r := p.PullDigest(ctx, kept.Digest); !r.Failed() || r.Unknown {
+		t.Errorf("a corrupt blob is a failure, not an unknown image: %+v", r)
+	}
+	f.Corrupt.Store(false)
+	f.Failing.Store(true)
+	if r := p.PullDigest(ctx, kept.Digest); !r.Failed() || r.Unknown {
+		t.Errorf("a 500 is a failure, not an unknown image: %+v", r)
+	}
+	if got := p.Gone(ctx, []string{kept.Digest, lost.Digest}); len(got) != 0 {
+		t.Errorf("Gone while Harbor answers 500: %v, want none (a failure is not a loss)", got)
+	}
+	f.Failing.Store(false)
+	if got := p.Gone(ctx, []string{kept.Digest, lost.Digest}); len(got) != 1 || got[0] != lost.Digest {
+		t.Errorf("Gone = %v, want [%s]", got, lost.Digest)
+	}
+}
+
 func TestNewRefusesBadInput(t *testing.T) {
 	f := probetest.NewHarbor(t, "s3cret-Passw0rd")
 	for _, tc := range []struct {

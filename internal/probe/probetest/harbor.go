@@ -6,6 +6,9 @@
 package probetest
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -36,6 +39,10 @@ type Harbor struct {
 	FailingWrites atomic.Bool
 	// Corrupt alters blob downloads.
 	Corrupt atomic.Bool
+	// forgotten are manifests answered 404 (Forget); pushed the digests
+	// of manifests written, in order.
+	forgotten map[string]bool
+	pushed    []string
 	// Hits counts the requests seen.
 	Hits     atomic.Int64
 	mu       sync.Mutex
@@ -45,7 +52,7 @@ type Harbor struct {
 // NewHarbor starts a fake Harbor whose admin has password; it stops with
 // the test.
 func NewHarbor(t testing.TB, password string) *Harbor {
-	f := &Harbor{Password: password, sessions: map[string]bool{}}
+	f := &Harbor{Password: password, sessions: map[string]bool{}, forgotten: map[string]bool{}}
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/c/login", f.login)
@@ -68,6 +75,35 @@ func NewHarbor(t testing.TB, password string) *Harbor {
 	}))
 	t.Cleanup(f.Close)
 	return f
+}
+
+// Forget makes the manifest with digest unknown from now on, as Harbor
+// answers when its database lost the artifact (a failover to a standby
+// that never received it): 404 with Harbor's NOT_FOUND.
+func (f *Harbor) Forget(digest string) {
+	f.mu.Lock()
+	f.forgotten[digest] = true
+	f.mu.Unlock()
+}
+
+// ForgetLatest forgets the manifest written last and returns its digest
+// ("" when none was).
+func (f *Harbor) ForgetLatest() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.pushed) == 0 {
+		return ""
+	}
+	d := f.pushed[len(f.pushed)-1]
+	f.forgotten[d] = true
+	return d
+}
+
+func (f *Harbor) forgot(path string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := strings.LastIndex(path, "/manifests/")
+	return i >= 0 && f.forgotten[path[i+len("/manifests/"):]]
 }
 
 func (f *Harbor) session(id string) bool {
@@ -105,6 +141,23 @@ func (f *Harbor) registry(next http.Handler) http.Handler {
 		}
 		if f.FailingWrites.Load() && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(w, "injected write fault", http.StatusInternalServerError)
+			return
+		}
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			f.mu.Lock()
+			f.pushed = append(f.pushed, fmt.Sprintf("sha256:%x", sha256.Sum256(body)))
+			f.mu.Unlock()
+		}
+		if f.forgot(r.URL.Path) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"errors":[{"code":"NOT_FOUND","message":"artifact not found"}]}`))
 			return
 		}
 		if f.Corrupt.Load() && r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
