@@ -441,6 +441,8 @@ func TestRunFailures(t *testing.T) {
 			jobsLeft: 1},
 		{name: "generated Secret of another role", mode: runJobs, objects: []runtime.Object{good, generated.NewSecret("harbor", "myharbor-harborha-db", "myharbor", "database", map[string][]byte{"username": []byte("quay"), "password": []byte("Abcdefghijklmnopqrstuvwxyz")})},
 			wantErr: `Secret harbor/myharbor-harborha-db holds the password of the PostgreSQL role "quay", not "harbor": keep the name "quay", or delete the Secret to start over for "harbor"`},
+		{name: "generated Secret with a password Harbor's connection string breaks", mode: runJobs, objects: []runtime.Object{good, generated.NewSecret("harbor", "myharbor-harborha-db", "myharbor", "database", map[string][]byte{"username": []byte("harbor"), "password": []byte("correct horse battery staple")})},
+			wantErr: `the password in Secret harbor/myharbor-harborha-db (key "password") holds whitespace, which Harbor's unquoted connection string reads otherwise: delete the Secret so that bootstrap generates one (then run it with --rotate if the PostgreSQL role "harbor" already exists)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

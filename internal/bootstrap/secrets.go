@@ -23,11 +23,14 @@ type credential struct {
 	component   string
 	usernameKey string
 	passwordKey string
+	// usable says why a reused password cannot serve (nil: any will).
+	usable func(what, password string) error
 }
 
 func (o Spec) databaseCredential() credential {
 	return credential{what: "PostgreSQL role", name: o.Postgres.Role, secret: DatabaseSecretName(o.Release),
-		component: "database", usernameKey: DatabaseUsernameKey, passwordKey: DatabasePasswordKey}
+		component: "database", usernameKey: DatabaseUsernameKey, passwordKey: DatabasePasswordKey,
+		usable: harbor.CheckDatabasePassword}
 }
 
 func (o Spec) redisCredential() credential {
@@ -73,6 +76,11 @@ func (r *runner) ensureSecret(ctx context.Context, cr credential) (ensured, erro
 	if len(pw) < 16 {
 		return ensured{}, fmt.Errorf("Secret %s/%s has no key %q with a password of 16 characters or more: delete the Secret so that bootstrap generates one (then run it with --rotate if the %s %q already exists)",
 			ns, cr.secret, cr.passwordKey, cr.what, cr.name)
+	}
+	if cr.usable != nil {
+		if err := cr.usable(fmt.Sprintf("the password in Secret %s/%s (key %q)", ns, cr.secret, cr.passwordKey), pw); err != nil {
+			return ensured{}, fmt.Errorf("%w: delete the Secret so that bootstrap generates one (then run it with --rotate if the %s %q already exists)", err, cr.what, cr.name)
+		}
 	}
 	r.redact(pw)
 	if !r.o.Rotate {
