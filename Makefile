@@ -381,9 +381,9 @@ OUR_IMAGES := pause probe postgres redis tools coredns
 COREDNS := $(BIN)/coredns/coredns
 
 # test-real: the tests on the real node, TestReal* in any package
-# (kubetest's TestRealNode, helmrun's TestRealE2E: Harbor from source
-# through helm harborha install, about 6 minutes; doctor's TestRealACLDrift;
-# helmrun's TestRealBudget and TestRealDrill, doctor's drills on Helm 3 and 4),
+# (kubetest's TestRealNode; helmrun's TestRealHarbor: Harbor from source
+# through helm harborha install, then doctor's drills on the same release,
+# Helm 3 and 4; doctor's TestRealACLDrift; helmrun's TestRealBudget),
 # one package at a time (one real node per host), with -v so that the log
 # holds their figures (start, digests, request counts). make test runs them
 # here and skips them in its go test ./... (GOFLAGS -skip; private:

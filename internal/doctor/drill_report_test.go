@@ -88,7 +88,7 @@ func TestDrillReportForms(t *testing.T) {
 		t.Errorf("want a probe line for each of the 3 faults drilled:\n%s", text.String())
 	}
 
-	// JSON: the fields TestRealDrill reads (docs/doctor.md), at the top level of
+	// JSON: the fields TestRealHarbor reads (docs/doctor.md), at the top level of
 	// each drill entry; a pod fault has no cluster fields and no probe
 	// figures when it was not drilled.
 	var back struct {

@@ -24,8 +24,11 @@ import (
 	"github.com/harborha/helm-harborha/internal/probe"
 )
 
-// The drills of issue 21 on the real node (real_e2e_test.go's environment):
-// what each fault costs the users of a Harbor, measured by a probe through
+// TestRealHarbor: the real Harbor end to end (issue 20, real_e2e_test.go)
+// and the drills of issue 21 on the same releases, one release's life per
+// Helm major (an install, a rollout and an uninstall each cost a minute or
+// more: one life serves both issues). The drills measure what each fault
+// costs the users of a Harbor, measured by a probe through
 // Harbor itself (push a random image, pull it back with its digests
 // checked, call the API; no retries) running from 5 s before the fault
 // until 10 s after it is over:
@@ -61,8 +64,8 @@ import (
 // in a rollout or the pod drill. Targets beyond that are figures
 // (docs/drills.md), not timed assertions.
 //
-// Cost: by default our output, each fault once on Helm 3, and on Helm 4
-// every fault but the pod drill (make test-real: the pod drill is doctor's
+// Cost: by default our output (issue 20's proof, then the faults), each
+// fault once on Helm 3, and on Helm 4 every fault but the pod drill (make test-real: the pod drill is doctor's
 // own and Helm plays no part in it, it is the longest fault, about 3.5 min).
 // HARBORHA_DRILL_FULL=1 adds the values-alone setup and the pod drill on
 // every major;
@@ -86,6 +89,9 @@ type drillSetup struct {
 	install func(t *testing.T, h *helmHome)
 	// upgrade upgrades the release with its own values and extra flags.
 	upgrade func(t *testing.T, h *helmHome, extra ...string)
+	// redisUser is the setup's --redis-user on its major ("": the
+	// cluster's account).
+	redisUser string
 }
 
 // drillFigures is one fault's measure.
@@ -98,7 +104,7 @@ type drillFigures struct {
 	probe.Figures
 }
 
-func TestRealDrill(t *testing.T) {
+func TestRealHarbor(t *testing.T) {
 	began := time.Now()
 	full := os.Getenv("HARBORHA_DRILL_FULL") == "1"
 	majors, setups := []int{3, 4}, []string{"ours"}
@@ -138,13 +144,12 @@ func TestRealDrill(t *testing.T) {
 	}
 
 	r := startRealHarbor(t)
-	r.redisUser = realRedisACL // bootstrap's Secret has REDIS_USERNAME and REDIS_PASSWORD: the chart alone reads it too
 	var all []drillFigures
 	for i, major := range majors {
 		h := installPlugin(t, major)
 		h.env = append(h.env, "KUBECONFIG="+r.c.Kubeconfig)
 		for _, name := range setups {
-			s := r.drillSetup(t, name)
+			s := r.drillSetup(t, name, major)
 			s.podDrill = i == 0 || full
 			s.only = only
 			ok := t.Run(fmt.Sprintf("helm%d/%s", major, s.name), func(t *testing.T) {
@@ -159,11 +164,11 @@ func TestRealDrill(t *testing.T) {
 		time.Since(began).Round(time.Second), majors, setups, runs, drillTable(all))
 }
 
-// drillSetup is the setup called name: ours or alone.
-func (r *realHarbor) drillSetup(t *testing.T, name string) drillSetup {
+// drillSetup is the setup called name on Helm major: ours or alone.
+func (r *realHarbor) drillSetup(t *testing.T, name string, major int) drillSetup {
 	switch name {
 	case "ours":
-		return drillSetup{name: "ours", doctor: doctorDrills(),
+		return drillSetup{name: "ours", doctor: doctorDrills(), redisUser: redisUserOf(major),
 			install: r.install,
 			upgrade: func(t *testing.T, h *helmHome, extra ...string) {
 				args := append([]string{"harborha", "upgrade", realRelease, r.chart, "--wait", "--timeout", realUpgradeTimeout}, r.flags()...)
@@ -172,7 +177,9 @@ func (r *realHarbor) drillSetup(t *testing.T, name string) drillSetup {
 	case "alone":
 		var files []string
 		dir := t.TempDir() // the setup's: its upgrades read the files too
-		return drillSetup{name: "values alone",
+		// Bootstrap's Secret has REDIS_USERNAME and REDIS_PASSWORD: the
+		// chart alone reads it too.
+		return drillSetup{name: "values alone", redisUser: realRedisACL,
 			install: func(t *testing.T, h *helmHome) {
 				files = r.aloneValues(t, h, dir)
 				args := []string{"install", realRelease, r.chart, "-n", realNS, "--wait", "--timeout", realInstallTimeout}
@@ -232,19 +239,28 @@ persistence:
 	return []string{"-f", overlay, "-f", r.values, "-f", alone}
 }
 
-// drills installs the setup, runs every fault runs times, and uninstalls.
+// drills installs the setup, proves ours serving (issue 20), runs every
+// fault runs times, and uninstalls.
 func (r *realHarbor) drills(t *testing.T, h *helmHome, s drillSetup, major, runs int) []drillFigures {
-	if !t.Run("install", func(t *testing.T) { s.install(t, h); r.settled(t) }) {
+	r.redisUser = s.redisUser
+	if !t.Run("install", func(t *testing.T) { s.install(t, h) }) {
 		t.FailNow()
 	}
+	var p *probe.Probe
+	if s.name == "ours" {
+		p = r.proveServing(t, h)
+	} else {
+		p = r.login(t, "harborha-drill")
+		r.pushPull(t, p)
+	}
+	r.settled(t)
 	if s.doctor {
 		r.c.ServeOpsRequests(t) // doctor asks for switchovers; the test plays the operator
 	}
-	p := r.login(t, "harborha-drill")
-	r.pushPull(t, p)
 	var out []drillFigures
 	for run := 1; run <= runs; run++ {
-		for _, f := range r.faults(h, s, fmt.Sprintf("helm%d-%d", major, run)) {
+		rollout := fmt.Sprintf("helm%d-%d", major, run)
+		for _, f := range r.faults(h, s, rollout) {
 			if len(s.only) > 0 && !s.only[f.name] {
 				continue
 			}
@@ -265,6 +281,9 @@ func (r *realHarbor) drills(t *testing.T, h *helmHome, s drillSetup, major, runs
 				t.Logf("drill figures: %s", d.line())
 				out = append(out, d)
 				r.settled(t)
+				if s.name == "ours" && f.name == "rollout" {
+					r.checkRolledOut(t, rollout)
+				}
 				r.served(t, p, s.name == "ours")
 				if fig.ByKind[probe.Push].Requests == 0 || fig.ByKind[probe.Pull].Requests == 0 {
 					t.Errorf("the probe made no push or no pull during %s", f.name)

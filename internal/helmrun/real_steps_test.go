@@ -28,7 +28,8 @@ import (
 	"github.com/harborha/helm-harborha/internal/probe"
 )
 
-// The steps of TestRealE2E after install (real_e2e_test.go).
+// The steps of TestRealHarbor after install: issue 20's proof
+// (proveServing, real_e2e_test.go) and what the drills share.
 
 // parallel pushes n images at once and pulls them all back, then counts
 // the requests each registry replica served (its access log): the two
@@ -282,29 +283,6 @@ func httpBody(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %s", url, resp.Status)
 	}
 	return string(b)
-}
-
-// upgradeUnderLoad: `helm harborha upgrade --wait` with a changed pod
-// template of every component, while a probe pushes, pulls and calls the
-// API through the NodePort (2 workers, no retries). Every failed request
-// is logged with the figures: the baseline of issue 21, not asserted
-// (TestRealDrill measures it side by side with the chart alone).
-func (r *realHarbor) upgradeUnderLoad(t *testing.T, h *helmHome, major int) {
-	p := r.login(t, "harborha-probe")
-	f := r.underLoad(t, p, "helm harborha upgrade --wait", func(t *testing.T) {
-		args := append([]string{"harborha", "upgrade", realRelease, r.chart, "--wait", "--timeout", realUpgradeTimeout}, r.flags()...)
-		h.run(t, 0, append(args, rolloutArgs(fmt.Sprintf("helm%d", major))...)...)
-	})
-	if f.ByKind[probe.Push].Requests == 0 || f.ByKind[probe.Pull].Requests == 0 {
-		t.Errorf("the probe made no push or no pull: %+v", f)
-	}
-	r.checkRolledOut(t, fmt.Sprintf("helm%d", major))
-	// Served after the rollout: one more round, every request a success.
-	for _, rq := range p.Round(context.Background()) {
-		if rq.Failed() {
-			t.Errorf("after the upgrade: %s failed: %s", rq.Kind, rq.Err)
-		}
-	}
 }
 
 // rolloutArgs change every component's pod template (an annotation).
