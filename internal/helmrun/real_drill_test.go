@@ -28,7 +28,7 @@ import (
 // and the drills of issue 21 on the same releases, one release's life per
 // Helm major (an install, a rollout and an uninstall each cost a minute or
 // more: one life serves both issues). The drills measure what each fault
-// costs the users of a Harbor, measured by a probe through
+// costs the users of a Harbor by a probe through
 // Harbor itself (push a random image, pull it back with its digests
 // checked, call the API; no retries) running from 5 s before the fault
 // until 10 s after it is over:
@@ -65,8 +65,9 @@ import (
 // (docs/drills.md), not timed assertions.
 //
 // Cost: by default our output (issue 20's proof, then the faults), each
-// fault once on Helm 3, and on Helm 4 every fault but the pod drill (make test-real: the pod drill is doctor's
-// own and Helm plays no part in it, it is the longest fault, about 3.5 min).
+// fault once on Helm 3, and on Helm 4 every fault but the pod drill (make
+// test-real: the pod drill is doctor's own and Helm plays no part in it,
+// it is the longest fault, about 4.5 min).
 // HARBORHA_DRILL_FULL=1 adds the values-alone setup and the pod drill on
 // every major;
 // HARBORHA_DRILL_HELM=3 (or 4, or 3,4) picks the majors,
