@@ -247,7 +247,7 @@ func (r *probeRun) gone(ctx context.Context) []string {
 // lostVerdict says what images acknowledged and gone mean after fault.
 func lostVerdict(fault string, lost int) string {
 	s := fmt.Sprintf("%d image(s) Harbor acknowledged are gone (unknown when every pushed image was pulled back after the fault)", lost)
-	if strings.HasPrefix(fault, "database/") {
+	if strings.HasPrefix(fault, drillDatabase+"/") {
 		s += ": the new primary never had their rows, PostgreSQL replicating asynchronously (Patroni's default); only synchronous replication keeps an acknowledged push through a failover"
 	}
 	return s

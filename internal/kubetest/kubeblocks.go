@@ -620,15 +620,8 @@ func (k *KBCluster) waitServiceAt(t testing.TB, i int) string {
 		attempt, cancel := context.WithTimeout(ctx, 3*time.Second*servedByTries)
 		defer cancel()
 		at, err := k.servedBy(attempt, i)
-		if err != nil || len(at) != servedByTries {
-			return false, nil
-		}
-		for _, a := range at {
-			if a != ip {
-				return false, nil
-			}
-		}
-		return true, nil
+		moved := err == nil && len(at) == servedByTries && !slices.ContainsFunc(at, func(a string) bool { return a != ip })
+		return moved, nil
 	})
 	if err != nil {
 		t.Fatalf("waiting for a connection to Service %s/%s (%s) to reach %s (%s): %v", k.Namespace, k.Service, k.ServiceIP, k.Pod(i), ip, err)
