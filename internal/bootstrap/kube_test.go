@@ -263,33 +263,65 @@ func TestDiscoveredClustersBootstrap(t *testing.T) {
 // On the real API server: with PostgreSQL to bootstrap too, an unsafe
 // password of a Redis account in another namespace is refused before
 // anything exists in Harbor's namespace (no Secret, no Job).
-func TestUnsafeRedisCopyCreatesNothing(t *testing.T) {
+// A password Harbor could not use is refused before anything is created
+// (a generated Secret, a Job), and the error never shows it: a Redis
+// account's password that cannot go into a URL unescaped, and a reused
+// database Secret's that Harbor's unquoted connection string would read
+// otherwise.
+func TestUnsafePasswordsCreateNothing(t *testing.T) {
 	t.Parallel()
 	env := kubetest.Start(t)
-	ns, dbNS := env.Namespace(t, "bootstrap-unsafe"), env.Namespace(t, "bootstrap-unsafe-db")
-	ctx := context.Background()
-	for _, s := range []*corev1.Secret{superSecret(ns, "mypg-conn-credential", "postgres", superPassword),
-		superSecret(dbNS, "myredis-redis-account-default", "default", "has/slash@and:colon")} {
-		if _, err := env.Typed.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	tests := []struct {
+		name     string
+		password string // the unsafe one
+		says     string
+		redis    bool // the Redis account's password, else a reused database Secret's
+	}{
+		{name: "redis", password: "has/slash@and:colon", says: "holds characters", redis: true},
+		{name: "db", password: "correct horse battery staple", says: `Secret %s/myharbor-harborha-db (key "password") holds whitespace`},
 	}
-	o := Spec{Release: "myharbor", Namespace: ns, Progress: &bytes.Buffer{}, Timeout: time.Minute,
-		Postgres:  &PostgresTarget{Endpoint: Endpoint{Namespace: ns, Host: "10.96.0.10", Port: 5432, Secret: SecretRef{Name: "mypg-conn-credential"}}},
-		RedisCopy: &Endpoint{Namespace: dbNS, Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}}
-	_, err := Run(ctx, &kube.Client{Typed: env.Typed, Server: env.Server, Context: kubetest.Context, Namespace: ns}, o)
-	if err == nil || !strings.Contains(err.Error(), "holds characters") || strings.Contains(err.Error(), "slash@") {
-		t.Fatalf("error %v, want the unsafe password refused without being shown", err)
-	}
-	secrets, err := env.Typed.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := env.Typed.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(secrets.Items) != 1 || len(jobs.Items) != 0 {
-		t.Errorf("after the refusal %s holds %d Secrets (want only the superuser's) and %d Jobs", ns, len(secrets.Items), len(jobs.Items))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ns, dbNS := env.Namespace(t, "bootstrap-unsafe-"+tc.name), env.Namespace(t, "bootstrap-unsafe-db-"+tc.name)
+			ctx := context.Background()
+			made := []*corev1.Secret{superSecret(ns, "mypg-conn-credential", "postgres", superPassword)}
+			o := Spec{Release: "myharbor", Namespace: ns, Progress: &bytes.Buffer{}, Timeout: time.Minute,
+				Postgres: &PostgresTarget{Endpoint: Endpoint{Namespace: ns, Host: "10.96.0.10", Port: 5432, Secret: SecretRef{Name: "mypg-conn-credential"}}}}
+			if tc.redis {
+				made = append(made, superSecret(dbNS, "myredis-redis-account-default", "default", tc.password))
+				o.RedisCopy = &Endpoint{Namespace: dbNS, Host: "10.96.0.11", Port: 6379, Secret: SecretRef{Name: "myredis-redis-account-default"}}
+			} else {
+				made = append(made, generated.NewSecret(ns, "myharbor-harborha-db", "myharbor", "database",
+					map[string][]byte{"username": []byte("harbor"), "password": []byte(tc.password)}))
+			}
+			for _, s := range made {
+				if _, err := env.Typed.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Run(ctx, &kube.Client{Typed: env.Typed, Server: env.Server, Context: kubetest.Context, Namespace: ns}, o)
+			says := tc.says
+			if strings.Contains(says, "%s") {
+				says = fmt.Sprintf(says, ns)
+			}
+			if err == nil || !strings.Contains(err.Error(), says) || strings.Contains(err.Error(), tc.password) {
+				t.Fatalf("error %v, want the unsafe password refused (%q) without being shown", err, says)
+			}
+			secrets, err := env.Typed.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			jobs, err := env.Typed.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantSecrets := 1 // the superuser's
+			if !tc.redis {
+				wantSecrets = 2 // and the reused one, untouched
+			}
+			if len(secrets.Items) != wantSecrets || len(jobs.Items) != 0 {
+				t.Errorf("after the refusal %s holds %d Secrets (want %d: none created) and %d Jobs", ns, len(secrets.Items), wantSecrets, len(jobs.Items))
+			}
+		})
 	}
 }
