@@ -84,6 +84,7 @@ test: build tools test-packages real-assets dist lint-workflows test-real
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 15s -fuzzminimizetime 5s ./internal/manifest
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzUnmarshalMap -fuzztime 20s -fuzzminimizetime 5s ./internal/manifest
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzTrimmed -fuzztime 20s -fuzzminimizetime 5s ./internal/harbor
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz FuzzWire -fuzztime 15s -fuzzminimizetime 5s ./internal/dbproxy
 	$(TEST_ENV) $(GO) test -count=1 ./...
 
 # The install tests (internal/release) compare a dist of their own, signed
@@ -374,7 +375,7 @@ NODE_DEBS := containerd runc containernetworking-plugins \
 # postgresql-15 and redis-server with the libraries a host may lack.
 IMAGE_DEBS := busybox postgresql-15 postgresql-client-15 libpq5 redis-server redis-tools \
 	liblzf1 libjemalloc2 libicu72 libxml2 libldap-2.5-0 libsasl2-2 libreadline8 tzdata
-OUR_IMAGES := pause probe postgres redis tools coredns
+OUR_IMAGES := pause probe postgres redis tools coredns dbproxy
 # CoreDNS: the cluster's DNS (Harbor's components find each other by
 # Service name), with only the plugins the node's Corefile uses
 # (tools/coredns: 2.3 min of CPU cold against 3.5 for CoreDNS's own main).
@@ -432,6 +433,17 @@ $(IMAGES_DIR)/pause/config.json $(IMAGES_DIR)/probe/config.json: $(IMAGES_DIR)/%
 	rm -rf $(@D) && mkdir -p $(@D)/rootfs
 	cd $(IMAGE_TOOLS) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(@D)/rootfs/$* ./cmd/$*
 	echo '{"ref": "harborha.local/$*", "entrypoint": ["/$*"]}' >$@
+
+# dbproxy: harborha-dbproxy, the database proxy sidecar the post-render
+# adds with --database-proxy-image (internal/dbproxy), alone in the image,
+# built as scripts/build.sh builds the plugin (static, reproducible).
+DBPROXY_SOURCES := $(wildcard cmd/harborha-dbproxy/*.go internal/dbproxy/*.go) go.mod go.sum plugin.yaml
+$(IMAGES_DIR)/dbproxy/config.json: $(DBPROXY_SOURCES)
+	rm -rf $(@D) && mkdir -p $(@D)/rootfs
+	CGO_ENABLED=0 GOFLAGS=-mod=readonly GOAMD64=v1 $(GO) build -trimpath -buildvcs=false \
+		-ldflags "-s -w -buildid= -X main.version=$$(sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' plugin.yaml)" \
+		-o $(@D)/rootfs/harborha-dbproxy ./cmd/harborha-dbproxy
+	echo '{"ref": "harborha.local/dbproxy", "entrypoint": ["/harborha-dbproxy"]}' >$@
 
 # postgres, redis, tools: Debian's binaries with their libraries.
 $(IMAGES_DIR)/postgres/config.json $(IMAGES_DIR)/redis/config.json $(IMAGES_DIR)/tools/config.json: $(IMAGES_DIR)/%/config.json: \

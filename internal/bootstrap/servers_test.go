@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -26,91 +25,22 @@ import (
 // at the end. Nothing depends on a system service. The binaries come from
 // Debian's postgresql and redis-server packages (`make test-services`).
 
-const superPassword = "Super-Secret-For-Tests-7e1f"
+const superPassword = testutil.SuperPassword
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testutil.FreePort(t) }
 
-// pgBin is the newest /usr/lib/postgresql/*/bin holding initdb.
-func pgBin(t *testing.T) string {
-	t.Helper()
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d
-		}
-	}
-	testutil.Missing(t, "PostgreSQL server binaries in /usr/lib/postgresql/*/bin (run `make test-services`)")
-	return ""
-}
+func pgBin(t *testing.T) string { return testutil.PostgresBin(t) }
 
 func versionOf(binDir string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return v
 }
 
-// serverUser is who runs the servers: PostgreSQL refuses to run as root,
-// so under root the postgres account (or nobody) does.
-type serverUser struct{ cred *syscall.Credential }
-
-func newServerUser(t *testing.T) serverUser {
-	if os.Geteuid() != 0 {
-		return serverUser{}
-	}
-	for _, name := range []string{"postgres", "nobody"} {
-		if u, err := user.Lookup(name); err == nil {
-			uid, _ := strconv.Atoi(u.Uid)
-			gid, _ := strconv.Atoi(u.Gid)
-			return serverUser{cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-		}
-	}
-	t.Fatal("running as root, and neither a postgres nor a nobody account exists to run the servers")
-	return serverUser{}
-}
-
-// dir is a temporary directory the server user owns, removed at the end.
-func (u serverUser) dir(t *testing.T, prefix string) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	if u.cred != nil {
-		if err := os.Chown(d, int(u.cred.Uid), int(u.cred.Gid)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return d
-}
-
-func (u serverUser) command(name string, args ...string) *exec.Cmd {
-	c := exec.Command(name, args...)
-	c.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
-	if u.cred != nil {
-		c.SysProcAttr = &syscall.SysProcAttr{Credential: u.cred}
-	}
-	return c
-}
-
-func mustRun(t *testing.T, c *exec.Cmd) {
-	t.Helper()
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(c.Args, " "), err, out)
-	}
-}
-
-// pgServer is a PostgreSQL server on 127.0.0.1 with the superuser
-// "postgres" (password superPassword) and every statement logged.
+// pgServer is a PostgreSQL server on 127.0.0.1 (testutil.StartPostgres)
+// with the superuser "postgres" (password superPassword) and every
+// statement logged.
 type pgServer struct {
+	*testutil.Postgres
 	bin  string
 	port int
 	log  string
@@ -118,52 +48,17 @@ type pgServer struct {
 
 func startPostgres(t *testing.T) *pgServer {
 	t.Helper()
-	bin := pgBin(t)
-	u := newServerUser(t)
-	dir := u.dir(t, "harborha-pg-")
-	pwfile := filepath.Join(dir, "pwfile")
-	if err := os.WriteFile(pwfile, []byte(superPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if u.cred != nil {
-		os.Chown(pwfile, int(u.cred.Uid), int(u.cred.Gid))
-	}
-	data := filepath.Join(dir, "data")
-	mustRun(t, u.command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=scram-sha-256",
-		"--pwfile="+pwfile, "-E", "UTF8", "--locale=C", "-N"))
-	os.Remove(pwfile) // the superuser password is in the cluster now
-	s := &pgServer{bin: bin, port: freePort(t), log: filepath.Join(dir, "server.log")}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories='' -c fsync=off -c log_statement=all -c log_min_error_statement=error", s.port)
-	mustRun(t, u.command(filepath.Join(bin, "pg_ctl"), "-D", data, "-o", opts, "-l", s.log, "-w", "-t", "30", "start"))
-	t.Cleanup(func() {
-		c := u.command(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Logf("stopping PostgreSQL: %v\n%s", err, out)
-		}
-	})
-	return s
+	p := testutil.StartPostgres(t)
+	return &pgServer{Postgres: p, bin: p.Bin, port: p.Port, log: p.Log}
 }
 
-// psql runs SQL as user on db and returns the unaligned, tuples-only
-// output; an error is returned with psql's message.
 func (s *pgServer) psql(user, password, db, sql string) (string, error) {
-	c := exec.Command(filepath.Join(s.bin, "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql)
-	c.Env = []string{"PGHOST=127.0.0.1", "PGPORT=" + strconv.Itoa(s.port), "PGUSER=" + user, "PGPASSWORD=" + password, "PGDATABASE=" + db, "PGCONNECT_TIMEOUT=5"}
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	if err := c.Run(); err != nil {
-		return "", fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
-	}
-	return strings.TrimSpace(out.String()), nil
+	return s.Psql(user, password, db, sql)
 }
 
 func (s *pgServer) super(t *testing.T, sql string) string {
 	t.Helper()
-	out, err := s.psql("postgres", superPassword, "postgres", sql)
-	if err != nil {
-		t.Fatalf("psql as postgres: %s: %v", sql, err)
-	}
-	return out
+	return s.Super(t, sql)
 }
 
 func (s *pgServer) endpoint(ns string) Endpoint {
@@ -193,8 +88,8 @@ func redisBin(t *testing.T) string {
 func startRedis(t *testing.T, withACLFile bool) *redisServer {
 	t.Helper()
 	bin := redisBin(t)
-	u := newServerUser(t)
-	dir := u.dir(t, "harborha-redis-")
+	u := testutil.NewServerUser(t)
+	dir := u.Dir(t, "harborha-redis-")
 	s := &redisServer{port: freePort(t)}
 	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
 		// DEBUG would be refused before the ACL is consulted otherwise.
@@ -204,14 +99,12 @@ func startRedis(t *testing.T, withACLFile bool) *redisServer {
 		if err := os.WriteFile(s.aclfile, []byte("user default on >"+superPassword+" ~* &* +@all\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if u.cred != nil {
-			os.Chown(s.aclfile, int(u.cred.Uid), int(u.cred.Gid))
-		}
+		u.Chown(t, s.aclfile)
 		args = append(args, "--aclfile", s.aclfile)
 	} else {
 		args = append(args, "--requirepass", superPassword)
 	}
-	c := u.command(bin, args...)
+	c := u.Command(bin, args...)
 	var out bytes.Buffer
 	c.Stdout, c.Stderr = &out, &out
 	if err := c.Start(); err != nil {

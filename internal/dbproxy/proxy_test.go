@@ -1,0 +1,405 @@
+package dbproxy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v4/stdlib" // Harbor v2.15.1's driver, at its version
+
+	"github.com/harborha/helm-harborha/internal/testutil"
+)
+
+// The proxy is tested against real PostgreSQL servers and Harbor's own
+// client stack (database/sql over pgx v4.18.3's stdlib driver, which
+// prepares every statement it runs with arguments, by name): the servers
+// are stopped, restarted and made writable the way a switchover does it.
+
+const harborPassword = "Harbor-Db-Password-3c9a"
+
+// harborServer is a server with Harbor's role and database, and a table
+// the workload writes to. readOnly makes it a standby-to-be: connections
+// to it report transaction_read_only = on.
+func harborServer(t *testing.T, readOnly bool) *testutil.Postgres {
+	t.Helper()
+	s := testutil.StartPostgres(t)
+	s.Super(t, "CREATE ROLE harbor LOGIN PASSWORD '"+harborPassword+"'")
+	s.Super(t, "CREATE DATABASE registry OWNER harbor")
+	if _, err := s.Psql("postgres", testutil.SuperPassword, "registry",
+		"BEGIN READ WRITE; CREATE TABLE artifact (id serial PRIMARY KEY, digest text NOT NULL); ALTER TABLE artifact OWNER TO harbor; COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if readOnly {
+		s.Super(t, "ALTER SYSTEM SET default_transaction_read_only = on")
+		s.Super(t, "SELECT pg_reload_conf()")
+	}
+	return s
+}
+
+// promote makes a read-only server take writes, as a promotion does.
+func promote(t *testing.T, s *testutil.Postgres) {
+	s.Super(t, "ALTER SYSTEM SET default_transaction_read_only = off")
+	s.Super(t, "SELECT pg_reload_conf()")
+}
+
+// startProxy serves cfg on a free loopback port until the test ends.
+func startProxy(t *testing.T, upstreams ...string) (addr string, logs *syncLog) {
+	t.Helper()
+	logs = &syncLog{t: t}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		New(Config{Upstreams: upstreams, Password: harborPassword, SSLMode: "disable", Hold: 20 * time.Second,
+			Log: newLog(logs)}).Serve(ctx, l)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return l.Addr().String(), logs
+}
+
+type syncLog struct {
+	t     *testing.T
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, strings.TrimSpace(string(p)))
+	l.t.Log("dbproxy: " + strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func newLog(l *syncLog) *log.Logger { return log.New(l, "", 0) }
+
+func (l *syncLog) count(sub string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.Contains(s, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// harborDB opens a pool the way Harbor does (the DSN of
+// src/common/dao/pgsql.go), connections kept idle between uses.
+func harborDB(t *testing.T, addr string) *sql.DB {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	db, err := sql.Open("pgx", fmt.Sprintf("host=%s port=%s user=harbor password=%s dbname=registry sslmode=disable", host, port, harborPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// workload is Harbor's kind of traffic from workers goroutines: reads and
+// writes by prepared statements, each its own transaction, until stopped.
+type workload struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	errs       []string
+	stop       chan struct{}
+	wg         sync.WaitGroup
+}
+
+func runWorkload(db *sql.DB, workers int) *workload {
+	w := &workload{stop: make(chan struct{})}
+	for i := 0; i < workers; i++ {
+		w.wg.Add(1)
+		go func(i int) {
+			defer w.wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-w.stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				var err error
+				if n%2 == 0 {
+					var id int
+					err = db.QueryRowContext(ctx, "INSERT INTO artifact (digest) VALUES ($1) RETURNING id", fmt.Sprintf("sha256:%d-%d", i, n)).Scan(&id)
+				} else {
+					var count int
+					err = db.QueryRowContext(ctx, "SELECT count(*) FROM artifact WHERE id > $1", n).Scan(&count)
+				}
+				cancel()
+				if err != nil {
+					w.failed.Add(1)
+					w.mu.Lock()
+					w.errs = append(w.errs, err.Error())
+					w.mu.Unlock()
+				} else {
+					w.ok.Add(1)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}(i)
+	}
+	return w
+}
+
+func (w *workload) end() (ok, failed int64, errs []string) {
+	close(w.stop)
+	w.wg.Wait()
+	return w.ok.Load(), w.failed.Load(), w.errs
+}
+
+func serverPort(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var port string
+	if err := db.QueryRow("SELECT current_setting('port')").Scan(&port); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// TestSwitchoverLosesNoQuery plays a switchover under Harbor's kind of
+// load: the primary stops (fast: every session ends with 57P01), no server
+// takes writes for a while, then the standby is promoted. Through the
+// proxy not one query fails and the pool's connections are kept; the same
+// load straight to the server loses queries (the test can fail).
+func TestSwitchoverLosesNoQuery(t *testing.T) {
+	testutil.SkipShort(t, "PostgreSQL servers")
+	primary, standby := harborServer(t, false), harborServer(t, true)
+	addr, logs := startProxy(t, primary.Addr(), standby.Addr())
+	db := harborDB(t, addr)
+	if got := serverPort(t, db); got != fmt.Sprint(primary.Port) {
+		t.Fatalf("through the proxy the server is on port %s, want the primary's %d (the standby is read-only)", got, primary.Port)
+	}
+
+	w := runWorkload(db, 4)
+	time.Sleep(300 * time.Millisecond)
+	before := w.ok.Load()
+	primary.PgCtl(t, "stop", "-m", "fast")
+	time.Sleep(700 * time.Millisecond) // no primary
+	promote(t, standby)
+	time.Sleep(700 * time.Millisecond)
+	ok, failed, errs := w.end()
+
+	t.Logf("through the proxy: %d queries before the fault, %d in all, %d failed", before, ok, failed)
+	if failed != 0 {
+		t.Errorf("%d queries failed through the proxy, want 0: %v", failed, errs)
+	}
+	if ok <= before {
+		t.Errorf("no query succeeded after the switchover (%d before, %d in all)", before, ok)
+	}
+	if got := serverPort(t, db); got != fmt.Sprint(standby.Port) {
+		t.Errorf("after the switchover the server is on port %s, want the promoted standby's %d", got, standby.Port)
+	}
+	if logs.count("lost (57P01") == 0 && logs.count("lost (the connection ended") == 0 {
+		t.Errorf("the proxy logged no server connection lost")
+	}
+	if logs.count("prepared again") == 0 {
+		t.Errorf("the proxy logged no session carried over to the new primary")
+	}
+	if n := logs.count("client connection closed"); n != 0 {
+		t.Errorf("the proxy closed %d client connection(s), want none", n)
+	}
+}
+
+// TestRestartWithoutProxyFails is the same fault on the same load with
+// Harbor's pool straight on the server: its stale connections fail (the
+// measurement the proxy exists for; if this ever passes with 0, the
+// switchover test above proves nothing).
+func TestRestartWithoutProxyFails(t *testing.T) {
+	testutil.SkipShort(t, "PostgreSQL servers")
+	for _, via := range []string{"direct", "proxy"} {
+		t.Run(via, func(t *testing.T) {
+			s := harborServer(t, false)
+			addr := s.Addr()
+			if via == "proxy" {
+				addr, _ = startProxy(t, s.Addr())
+			}
+			db := harborDB(t, addr)
+			w := runWorkload(db, 4)
+			time.Sleep(300 * time.Millisecond)
+			s.PgCtl(t, "restart", "-m", "fast")
+			time.Sleep(500 * time.Millisecond)
+			ok, failed, errs := w.end()
+			t.Logf("%s: %d queries, %d failed", via, ok, failed)
+			switch {
+			case via == "direct" && failed == 0:
+				t.Errorf("straight to the server a fast restart failed no query: the fault was not played")
+			case via == "proxy" && failed != 0:
+				t.Errorf("%d queries failed through the proxy, want 0: %v", failed, errs)
+			}
+		})
+	}
+}
+
+// TestInFlightQueryIsSentAgain: a query running when the server ends the
+// session (57P01) did not commit; the proxy sends it to the next primary
+// and the client gets its answer, later.
+func TestInFlightQueryIsSentAgain(t *testing.T) {
+	testutil.SkipShort(t, "PostgreSQL servers")
+	s := harborServer(t, false)
+	addr, logs := startProxy(t, s.Addr())
+	db := harborDB(t, addr)
+	res := make(chan error, 1)
+	go func() {
+		var slept string
+		res <- db.QueryRow("SELECT pg_sleep($1)::text", 1.5).Scan(&slept)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	s.PgCtl(t, "restart", "-m", "fast")
+	if err := <-res; err != nil {
+		t.Fatalf("the query in flight failed through the proxy: %v", err)
+	}
+	if logs.count("1 request(s) sent again") == 0 {
+		t.Errorf("the proxy did not log the request sent again")
+	}
+}
+
+// TestOpenTransactionFailsCleanly: what was done in a transaction is gone
+// with its server; the proxy must not hide that, so the client's
+// connection ends and the next one works.
+func TestOpenTransactionFailsCleanly(t *testing.T) {
+	testutil.SkipShort(t, "PostgreSQL servers")
+	s := harborServer(t, false)
+	addr, logs := startProxy(t, s.Addr())
+	db := harborDB(t, addr)
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO artifact (digest) VALUES ($1)", "sha256:in-tx"); err != nil {
+		t.Fatal(err)
+	}
+	s.PgCtl(t, "restart", "-m", "fast")
+	if _, err := tx.Exec("INSERT INTO artifact (digest) VALUES ($1)", "sha256:in-tx-2"); err == nil {
+		if err := tx.Commit(); err == nil {
+			t.Fatalf("a transaction whose server went committed through the proxy")
+		}
+	}
+	tx.Rollback()
+	if logs.count("a transaction was open") == 0 {
+		t.Errorf("the proxy did not log why it closed the client's connection")
+	}
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM artifact WHERE digest LIKE $1", "sha256:in-tx%").Scan(&n); err != nil {
+		t.Fatalf("the pool did not recover after the transaction's failure: %v", err)
+	}
+	if n != 0 {
+		t.Errorf("%d rows of the lost transaction are in the table", n)
+	}
+}
+
+// TestSessionStateIsNotReplaced: a session with a setting of its own
+// would silently lose it on a new server, so it is not carried over.
+func TestSessionStateIsNotReplaced(t *testing.T) {
+	testutil.SkipShort(t, "PostgreSQL servers")
+	s := harborServer(t, false)
+	addr, logs := startProxy(t, s.Addr())
+	db := harborDB(t, addr)
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec("SET application_name = 'pinned'"); err != nil {
+		t.Fatal(err)
+	}
+	s.PgCtl(t, "restart", "-m", "fast")
+	var name string
+	err := db.QueryRow("SELECT current_setting('application_name')").Scan(&name)
+	if err == nil && name == "pinned" {
+		t.Fatalf("the setting survived a restart: the test played no fault")
+	}
+	if logs.count("holds server state") == 0 {
+		t.Errorf("the proxy did not log why it closed the session (err %v, application_name %q)", err, name)
+	}
+}
+
+// TestRefusals: what waiting cannot mend is said once it has lasted
+// finalGrace; no primary at all is said after the hold, naming the
+// upstreams.
+func TestRefusals(t *testing.T) {
+	testutil.SkipShort(t, "PostgreSQL servers")
+	s := harborServer(t, false)
+	t.Run("wrong password", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go New(Config{Upstreams: []string{s.Addr()}, Password: "not-it", SSLMode: "disable", Hold: 20 * time.Second}).Serve(ctx, l)
+		start := time.Now()
+		db := harborDB(t, l.Addr().String())
+		err = db.Ping()
+		if err == nil || !strings.Contains(err.Error(), "28P01") {
+			t.Fatalf("ping with the proxy's password wrong: %v, want SQLSTATE 28P01", err)
+		}
+		if d := time.Since(start); d > finalGrace+2*time.Second {
+			t.Errorf("a refused password was held %s, want an answer after %s", d, finalGrace)
+		}
+		if strings.Contains(err.Error(), harborPassword) || strings.Contains(err.Error(), "not-it") {
+			t.Errorf("the error shows a password: %v", err)
+		}
+	})
+	t.Run("no primary", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		down := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go New(Config{Upstreams: []string{down}, Password: harborPassword, SSLMode: "disable", Hold: time.Second}).Serve(ctx, l)
+		err = harborDB(t, l.Addr().String()).Ping()
+		if err == nil || !strings.Contains(err.Error(), "no PostgreSQL primary took writes within 1s at "+down) {
+			t.Fatalf("ping with no server: %v, want the hold and the upstream named", err)
+		}
+		var pe interface{ SQLState() string }
+		if errors.As(err, &pe) && pe.SQLState() != "08006" {
+			t.Errorf("SQLSTATE %s, want 08006", pe.SQLState())
+		}
+	})
+}
+
+// TestCancelReachesTheServer: a query the client cancels (its context)
+// is cancelled on the server through the proxy's key.
+func TestCancelReachesTheServer(t *testing.T) {
+	testutil.SkipShort(t, "PostgreSQL servers")
+	s := harborServer(t, false)
+	addr, _ := startProxy(t, s.Addr())
+	db := harborDB(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := db.ExecContext(ctx, "SELECT pg_sleep(20)")
+	if err == nil {
+		t.Fatal("a query cancelled after 300 ms returned no error")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the cancelled query returned after %s", d)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := s.Super(t, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(20)%' AND state = 'active'")
+		if n == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server still runs the cancelled query")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
