@@ -46,7 +46,8 @@ const (
 
 // addresses collects the database and Redis addresses of the release's
 // configuration: core's POSTGRESQL_HOST and POSTGRESQL_PORT (an env value
-// in the container wins over its ConfigMap's), and every Redis URL and
+// in the container wins over its ConfigMap's; through a database proxy,
+// the proxy's DBPROXY_UPSTREAM), and every Redis URL and
 // config file redis.addr the release reads (harbor's RedisSettings: its
 // ConfigMaps, and its containers' env values, where post-render puts the
 // URLs with the password as a $(VAR) reference). Same address, one entry.
@@ -98,8 +99,13 @@ func configMapDocs(configMaps map[string]*corev1.ConfigMap, pos int) []*manifest
 	return docs
 }
 
-// databaseAddress reads core's database host and port.
+// databaseAddress reads core's database host and port: its database
+// proxy's upstream when post-render put one beside it (core's own
+// variables then say 127.0.0.1, the proxy on the pod's loopback).
 func databaseAddress(core *harbor.Workload, sources *harbor.Sources) (address, bool) {
+	if up, ok := core.ProxyUpstream(); ok {
+		return address{engine: discover.PostgreSQL, host: strings.ToLower(up.Host), port: up.Port, sources: []string{up.Where}}, true
+	}
 	host, hostSrc := coreSetting(core, sources, envDBHost)
 	if host == "" {
 		return address{}, false

@@ -116,3 +116,46 @@ func TestServiceName(t *testing.T) {
 		}
 	}
 }
+
+// Behind post-render's database proxy, core's own variables say 127.0.0.1:
+// doctor reads the database's address from the proxy's upstream.
+func TestDatabaseAddressThroughProxy(t *testing.T) {
+	docs, err := manifest.Parse([]byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: myharbor-core, namespace: harbor}
+spec:
+  selector: {matchLabels: {release: myharbor, app: harbor, component: core}}
+  template:
+    metadata: {labels: {release: myharbor, app: harbor, component: core}}
+    spec:
+      initContainers:
+        - name: harborha-dbproxy
+          restartPolicy: Always
+          env: [{name: DBPROXY_UPSTREAM, value: "MyPG-postgresql-postgresql.db.svc:5433"}]
+      containers:
+        - name: core
+          envFrom: [{configMapRef: {name: myharbor-core}}]
+          env: [{name: POSTGRESQL_HOST, value: 127.0.0.1}, {name: POSTGRESQL_PORT, value: "6432"}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := harbor.Read(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cms := map[string]*corev1.ConfigMap{"myharbor-core": {
+		ObjectMeta: metav1.ObjectMeta{Name: "myharbor-core", Namespace: "harbor"},
+		Data:       map[string]string{"POSTGRESQL_HOST": "127.0.0.1", "POSTGRESQL_PORT": "6432"},
+	}}
+	var got []string
+	for _, a := range addresses(rel, cms) {
+		if a.engine == discover.PostgreSQL {
+			got = append(got, a.String()+" from "+a.where())
+		}
+	}
+	want := "mypg-postgresql-postgresql.db.svc:5433 from Deployment myharbor-core init container harborha-dbproxy env DBPROXY_UPSTREAM"
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("database addresses %q, want [%q]", got, want)
+	}
+}

@@ -44,6 +44,12 @@ type DrillResult struct {
 	// FirstWriteSeconds is from the fault to the end of the first
 	// successful push that started after it (-1: none).
 	FirstWriteSeconds float64 `json:"firstWriteSeconds"`
+	// WriteAfterOverSeconds is from the fault being over (Seconds after
+	// it: the new primary labelled and its Service at it, the pods Ready)
+	// to the end of the first successful push that ended after that: how
+	// soon writes were back once they could be, a push held through the
+	// fault included (-1: none).
+	WriteAfterOverSeconds float64 `json:"writeAfterOverSeconds"`
 	// FailedAfterOver counts the failed requests that started once the
 	// fault was over (Seconds after it): the ones a better configuration
 	// could save, as no fault excuses them any more.
@@ -218,7 +224,7 @@ func terminal(in io.Reader) bool {
 // runFault probes Harbor from a baseline before the fault until writes
 // are back and --settle after, and judges the fault by both.
 func (o *Options) runFault(ctx context.Context, f fault, target probe.Target) DrillResult {
-	res := DrillResult{Fault: f.name(), FirstWriteSeconds: -1}
+	res := DrillResult{Fault: f.name(), FirstWriteSeconds: -1, WriteAfterOverSeconds: -1}
 	skip, err := f.prepare(ctx, &res)
 	defer f.close()
 	switch {

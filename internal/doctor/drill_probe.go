@@ -262,6 +262,7 @@ func (o *Options) judge(res *DrillResult, reqs []probe.Request, lost []string, a
 	fig.RecoveredSeconds = round(fig.RecoveredSeconds)
 	res.Figures = &fig
 	res.FirstWriteSeconds = firstWrite(reqs, at)
+	res.WriteAfterOverSeconds = writeAfter(reqs, at.Add(time.Duration(res.Seconds*float64(time.Second))))
 	res.Failures, res.FailedAfterOver = failures(reqs, at, res.Seconds)
 	var verdicts []string
 	status := OK
@@ -292,6 +293,20 @@ func firstWrite(reqs []probe.Request, at time.Time) float64 {
 		}
 	}
 	return -1
+}
+
+// writeAfter is the seconds from over to the end of the first successful
+// push that ended after it, whenever it started; -1 when there is none.
+func writeAfter(reqs []probe.Request, over time.Time) float64 {
+	best := -1.0
+	for _, q := range reqs {
+		if end := q.Start.Add(q.Duration); q.Kind == probe.Push && !q.Failed() && end.After(over) {
+			if s := seconds(over, end); best < 0 || s < best {
+				best = s
+			}
+		}
+	}
+	return best
 }
 
 // round is to 10 ms, as the drill's other seconds.

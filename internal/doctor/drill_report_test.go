@@ -31,7 +31,7 @@ func drillReport() *Report {
 			Figures: &probe.Figures{Requests: 44, FailedRequests: 22, ByKind: tally([2]int{15, 11}, [2]int{14, 0}, [2]int{15, 11}),
 				LongestFailureRun: 9, LongestFailureRunSeconds: 2.6, RecoveredSeconds: 6.1, DigestsChecked: 14,
 				Errors: []string{"GET /api/v2.0/projects/library: HTTP 500 {\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"unknown: FATAL: terminating connection due to administrator command (SQLSTATE 57P01)\"}]}"}},
-			FirstWriteSeconds: 6.1, FailedAfterOver: 18, Failures: switchoverFailures(), Status: Warning,
+			FirstWriteSeconds: 6.1, WriteAfterOverSeconds: 2.4, FailedAfterOver: 18, Failures: switchoverFailures(), Status: Warning,
 			Message: "OpsRequest mypg-harborha-switchover-x7k2p to switch over primary mypg-postgresql-0: mypg-postgresql-1 labelled primary after 1.82s, Service mypg-postgresql-postgresql at it after 1.95s"},
 		{Fault: "redis/crash", ClusterFault: &ClusterFault{Cluster: "harbor/myredis", OldPrimary: "myredis-redis-0", NewPrimary: "myredis-redis-1",
 			RoleMovedSeconds: 0.9, ServiceFollowedSeconds: 1.1}, Seconds: 1.1,

@@ -233,3 +233,31 @@ func TestDrillFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteAfter: writes are back when a push ends successfully after the
+// fault is over, a push held through it included; failed pushes, pulls
+// and pushes that ended before do not count.
+func TestWriteAfter(t *testing.T) {
+	over := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	req := func(kind probe.Kind, startS, durS float64, err string) probe.Request {
+		return probe.Request{Kind: kind, Start: over.Add(time.Duration(startS * float64(time.Second))), Duration: time.Duration(durS * float64(time.Second)), Err: err}
+	}
+	for _, tt := range []struct {
+		name string
+		reqs []probe.Request
+		want float64
+	}{
+		{"none", nil, -1},
+		{"held through the fault", []probe.Request{req(probe.Push, -1.5, 2.25, "")}, 0.75},
+		{"the first to end wins", []probe.Request{req(probe.Push, 0.1, 3, ""), req(probe.Push, -0.5, 1.7, "")}, 1.2},
+		{"ended before", []probe.Request{req(probe.Push, -2, 1.5, ""), req(probe.Push, 1, 1, "")}, 2},
+		{"failed and pulls ignored", []probe.Request{req(probe.Push, 0, 0.5, "HTTP 500"), req(probe.Pull, 0, 0.2, ""), req(probe.Push, 0.4, 0.6, "")}, 1},
+		{"only failures", []probe.Request{req(probe.Push, 0, 0.5, "HTTP 500")}, -1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := writeAfter(tt.reqs, over); got != tt.want {
+				t.Errorf("writeAfter = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -19,17 +19,40 @@ type DatabasePool struct {
 	// core's for jobservice.
 	Reads                                string
 	MaxOpen, MaxIdle, Lifetime, IdleTime string
+	// Host, Port, SSLMode and Password are the variables of Reads'
+	// container that say where the database is and how to log in
+	// (src/lib/config/metadata/metadatalist.go, src/cmd/exporter/main.go).
+	Host, Port, SSLMode, Password string
 }
 
 var corePool = DatabasePool{Component: "core", Reads: "core", MaxOpen: "POSTGRESQL_MAX_OPEN_CONNS", MaxIdle: "POSTGRESQL_MAX_IDLE_CONNS",
-	Lifetime: "POSTGRESQL_CONN_MAX_LIFETIME", IdleTime: "POSTGRESQL_CONN_MAX_IDLE_TIME"}
+	Lifetime: "POSTGRESQL_CONN_MAX_LIFETIME", IdleTime: "POSTGRESQL_CONN_MAX_IDLE_TIME",
+	Host: "POSTGRESQL_HOST", Port: "POSTGRESQL_PORT", SSLMode: "POSTGRESQL_SSLMODE", Password: "POSTGRESQL_PASSWORD"}
 
 // DatabasePools are the components that open a pool, core first.
 var DatabasePools = []DatabasePool{
 	corePool,
-	{Component: "jobservice", Reads: "core", MaxOpen: corePool.MaxOpen, MaxIdle: corePool.MaxIdle, Lifetime: corePool.Lifetime, IdleTime: corePool.IdleTime},
+	jobservicePool(corePool),
 	{Component: "exporter", Reads: "exporter", MaxOpen: "HARBOR_DATABASE_MAX_OPEN_CONNS", MaxIdle: "HARBOR_DATABASE_MAX_IDLE_CONNS",
-		Lifetime: "HARBOR_DATABASE_CONN_MAX_LIFETIME", IdleTime: "HARBOR_DATABASE_CONN_MAX_IDLE_TIME"},
+		Lifetime: "HARBOR_DATABASE_CONN_MAX_LIFETIME", IdleTime: "HARBOR_DATABASE_CONN_MAX_IDLE_TIME",
+		Host: "HARBOR_DATABASE_HOST", Port: "HARBOR_DATABASE_PORT", SSLMode: "HARBOR_DATABASE_SSLMODE", Password: "HARBOR_DATABASE_PASSWORD"},
+}
+
+// jobservicePool is jobservice's pool: core's settings, read from core.
+func jobservicePool(core DatabasePool) DatabasePool {
+	core.Component = "jobservice"
+	return core
+}
+
+// PoolOf is the pool a component opens; ok is false for one that opens
+// none.
+func PoolOf(component string) (DatabasePool, bool) {
+	for _, p := range DatabasePools {
+		if p.Component == component {
+			return p, true
+		}
+	}
+	return DatabasePool{}, false
 }
 
 // ConnectionReserve are the connections a budget keeps for others than

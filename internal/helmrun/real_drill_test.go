@@ -14,11 +14,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/harborha/helm-harborha/internal/bootstrap"
+	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 	"github.com/harborha/helm-harborha/internal/doctor"
 	"github.com/harborha/helm-harborha/internal/kube"
 	"github.com/harborha/helm-harborha/internal/probe"
@@ -271,6 +273,7 @@ func (r *realHarbor) drills(t *testing.T, h *helmHome, s drillSetup, major, runs
 			}
 			// A failed fault does not stop the next: each starts settled.
 			t.Run(fmt.Sprintf("%s/%d", f.name, run), func(t *testing.T) {
+				began := time.Now()
 				var took time.Duration
 				var fig probe.Figures
 				if f.doctor != nil {
@@ -281,6 +284,9 @@ func (r *realHarbor) drills(t *testing.T, h *helmHome, s drillSetup, major, runs
 				d := drillFigures{major: major, setup: s.name, fault: f.name, run: run, faultS: took.Seconds(), Figures: fig}
 				t.Logf("drill figures: %s", d.line())
 				out = append(out, d)
+				if strings.HasPrefix(f.name, "PostgreSQL") {
+					r.proxyLog(t, began)
+				}
 				r.settled(t)
 				if s.name == "ours" && f.name == "rollout" {
 					r.checkRolledOut(t, rollout)
@@ -314,6 +320,25 @@ func (r *realHarbor) drills(t *testing.T, h *helmHome, s drillSetup, major, runs
 }
 
 const podFault = "pod of each component"
+
+// proxyLog logs what each database proxy said since began (ours runs
+// one beside core, jobservice and exporter): the server connections it
+// lost, and whether each went on, on which server, after how long.
+func (r *realHarbor) proxyLog(t *testing.T, began time.Time) {
+	since := metav1.NewTime(began.Add(-time.Second))
+	for _, comp := range []string{"core", "jobservice", "exporter"} {
+		for _, pod := range r.podsOf(t, comp) {
+			if !slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == contract.Container }) {
+				continue
+			}
+			for _, l := range strings.Split(strings.TrimSpace(r.logs(t, pod.Name, contract.Container, &since)), "\n") {
+				if l != "" {
+					t.Logf("dbproxy %s: %s", pod.Name, l)
+				}
+			}
+		}
+	}
+}
 
 // drillFault is one fault; run returns how long the fault itself took.
 // With doctor flags, doctor causes the fault and measures it, and run

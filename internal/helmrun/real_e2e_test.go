@@ -70,7 +70,10 @@ type realHarbor struct {
 	chart  string
 	values string // bin/images/harbor-values.yaml
 	tools  string // the tools image: bootstrap's --psql-image and --redis-image
-	url    string // Harbor's external URL: the nginx NodePort on the node's IP
+	// dbproxy is the harborha-dbproxy image: our install's
+	// --database-proxy-image.
+	dbproxy string
+	url     string // Harbor's external URL: the nginx NodePort on the node's IP
 	// pushed are images pushed by earlier releases: each later one pulls them.
 	pushed []string
 	// redisUser is the release's --redis-user: Harbor's own ACL user, or
@@ -95,7 +98,7 @@ func startRealHarbor(t *testing.T) *realHarbor {
 	}
 	c.EnsureNamespace(t, realNS)
 	r := &realHarbor{c: c, chart: testutil.Chart(t, "harbor-1.19.1.tgz"), values: values, tools: c.Image(t, "tools"),
-		url: fmt.Sprintf("http://%s:%d", kubetest.NodeIP, realNodePort)}
+		dbproxy: c.Image(t, "dbproxy"), url: fmt.Sprintf("http://%s:%d", kubetest.NodeIP, realNodePort)}
 	r.pg = c.KubeBlocksCluster(t, realNS, "mypg", kubetest.PostgreSQL)
 	r.rd = c.KubeBlocksCluster(t, realNS, "myredis", kubetest.Redis)
 	// After the clusters, whose 1Gi claims would otherwise bind these.
@@ -146,6 +149,9 @@ func (r *realHarbor) flags() []string {
 	flags := []string{"-n", realNS, "--psql-image", r.tools, "--redis-image", r.tools,
 		"--shared-pvc", realClaim, "--create-shared-pvc", "--replicas", "2", fmt.Sprintf("--node-port=%d", realNodePort),
 		"-f", r.values, "--set", "metrics.enabled=true"}
+	if r.dbproxy != "" {
+		flags = append(flags, "--database-proxy-image", r.dbproxy)
+	}
 	if r.redisUser != "" {
 		flags = append(flags, "--redis-user", r.redisUser)
 	}

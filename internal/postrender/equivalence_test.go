@@ -3,6 +3,8 @@ package postrender
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,6 +107,9 @@ type containerEnv struct {
 	Env   map[string]string `json:"env"`
 	Error string            `json:"error"`
 	files map[string]any
+	// component and container name it: its workload's component, its
+	// own name.
+	component, container string
 }
 
 // effective computes every workload container's environment with
@@ -140,6 +145,7 @@ func effective(t *testing.T, envexpand string, stream []byte, extra corev1.Secre
 	for i, key := range keys {
 		ce := out[i]
 		ce.files = configFiles(t, owners[i], &in.Containers[i], in.ConfigMaps, ce.Env)
+		ce.component, ce.container = owners[i].Component, in.Containers[i].Name
 		res[key] = ce
 	}
 	return res
@@ -249,12 +255,14 @@ func configFiles(t *testing.T, w *harbor.Workload, c *corev1.Container, cms []co
 }
 
 // compareEffective: the same containers, each with the same variables and
-// values, no container the kubelet would refuse, the same files. Two
-// variables may be new: ours, the password variable (it must hold the
+// values, no container the kubelet would refuse, the same files; a
+// database proxy is checked apart (checkProxyEnv). Two variables may be
+// new: ours, the password variable (it must hold the
 // password), and jobservice's JOB_SERVICE_POOL_REDIS_URL, which replaces
 // its config file's URL (the files must then be equal).
 func compareEffective(t *testing.T, name string, want, got map[string]*containerEnv, v redisValues) {
 	t.Helper()
+	checkProxyEnv(t, name, want, got)
 	if len(got) != len(want) {
 		t.Errorf("%s: %d containers, the old render has %d", name, len(got), len(want))
 	}
@@ -338,4 +346,73 @@ func assertNoPassword(t *testing.T, name string, stream []byte, password string)
 			}
 		}
 	}
+}
+
+// checkProxyEnv: each database proxy (--database-proxy-image) gets, as
+// the kubelet resolves its environment, the very database address,
+// sslmode and password its process had in the old render (core's for
+// jobservice), and the process (core, exporter) connects to the proxy.
+// The proxy then leaves the comparison, and the process's three variables
+// get their old values back: the rest must be equal.
+func checkProxyEnv(t *testing.T, name string, want, got map[string]*containerEnv) {
+	t.Helper()
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	for _, key := range harbor.SortedKeys(got) {
+		g := got[key]
+		if g.container != contract.Container {
+			continue
+		}
+		delete(got, key)
+		pool, opens := harbor.PoolOf(g.component)
+		old := findContainer(want, pool.Reads)
+		if !opens || old == nil {
+			t.Errorf("%s: %s: a proxy beside a process that opens no pool, or whose settings the old render lacks", name, key)
+			continue
+		}
+		password := old.Env[pool.Password]
+		wantEnv := map[string]string{
+			contract.EnvListen:   contract.Listen,
+			contract.EnvUpstream: net.JoinHostPort(old.Env[pool.Host], or(old.Env[pool.Port], "5432")),
+			contract.EnvSSLMode:  or(old.Env[pool.SSLMode], "disable"),
+			contract.EnvPassword: password,
+		}
+		if g.Error != "" || password == "" || !equalJSON(g.Env, wantEnv) {
+			t.Errorf("%s: %s: the kubelet gives the proxy %s (error %q), want %s", name, key,
+				redact(jsonText(g.Env), password), g.Error, redact(jsonText(wantEnv), password))
+		}
+		if pool.Reads != g.component {
+			continue
+		}
+		proc := findContainer(got, g.component)
+		if proc == nil {
+			t.Errorf("%s: %s: no %s container beside it", name, key, g.component)
+			continue
+		}
+		for v, at := range map[string]string{pool.Host: contract.Host, pool.Port: "6432", pool.SSLMode: "disable"} {
+			if proc.Env[v] != at {
+				t.Errorf("%s: %s: %s = %q, want %q (the proxy)", name, key, v, proc.Env[v], at)
+			}
+			if was, ok := old.Env[v]; ok {
+				proc.Env[v] = was
+			} else {
+				delete(proc.Env, v)
+			}
+		}
+	}
+}
+
+// findContainer is the container named as component of that component's
+// workload (core's core, exporter's exporter).
+func findContainer(envs map[string]*containerEnv, component string) *containerEnv {
+	for _, key := range harbor.SortedKeys(envs) {
+		if e := envs[key]; e.component == component && e.container == component {
+			return e
+		}
+	}
+	return nil
 }

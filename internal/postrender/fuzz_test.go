@@ -21,7 +21,8 @@ import (
 // FuzzPostRender: no input makes the post-renderer panic; a success is
 // never empty, every workload it patches reads exactly as kustomize's own
 // JSON6902 filter writes it, and post-rendering a success again changes
-// nothing.
+// nothing. Every knob that adds objects or containers is on (the
+// database proxy too).
 // Seeded from the golden outputs (real chart renders), one document at a
 // time: whole 100 KB streams as seeds stall the fuzzer's mutator.
 func FuzzPostRender(f *testing.F) {
@@ -61,6 +62,7 @@ func FuzzPostRender(f *testing.F) {
 	opts.SharedPVC = "harbor-shared"
 	opts.CreateSharedPVC = true
 	opts.ZoneSpread = true
+	opts.DatabaseProxyImage = testProxyImage
 	r, err := New(opts, io.Discard)
 	if err != nil {
 		f.Fatal(err)

@@ -199,6 +199,7 @@ func checkMeaning(t *testing.T, in, out []byte, o Knobs) {
 	}
 
 	checkLevers(t, rel, o)
+	checkProxy(t, before, rel, o)
 
 	// Helm 4's filename annotation survives on every document that had it.
 	for _, d := range inDocs {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -44,6 +45,10 @@ type Knobs struct {
 	// DatabaseMaxConnections is the PostgreSQL cluster's max_connections,
 	// which the pools are sized to fit (pool.go); 0: DefaultMaxConnections.
 	DatabaseMaxConnections int `json:"databaseMaxConnections,omitempty"`
+	// DatabaseProxyImage is the harborha-dbproxy image put beside every
+	// process that opens a database pool as a native sidecar (proxy.go);
+	// empty: none.
+	DatabaseProxyImage string `json:"databaseProxyImage,omitempty"`
 }
 
 // WithRedisSecret are the knobs with the Redis password read from key of
@@ -248,7 +253,7 @@ func pathErrReason(err error) string {
 
 // Validate checks every knob and names the flag of the first bad one.
 func (o Knobs) Validate() error {
-	for _, check := range []func() error{o.validateReplicas, o.validateAutoscale, o.validatePlacement, o.validateClaim, o.validateRedis, o.validateLevers} {
+	for _, check := range []func() error{o.validateReplicas, o.validateAutoscale, o.validatePlacement, o.validateClaim, o.validateRedis, o.validateLevers, o.validateProxy} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -355,6 +360,20 @@ func (o Knobs) validateLevers() error {
 	}
 	if o.DatabaseMaxConnections < 0 || o.DatabaseMaxConnections > maxMaxConnections {
 		return fmt.Errorf("--database-max-connections: %d is out of range; give the cluster's max_connections (SHOW max_connections), or 0 for %d", o.DatabaseMaxConnections, DefaultMaxConnections)
+	}
+	return nil
+}
+
+// validateProxy checks --database-proxy-image: empty, or an image
+// reference as container runtimes read one (go-containerregistry's
+// parser, the probe's).
+func (o Knobs) validateProxy() error {
+	img := o.DatabaseProxyImage
+	if img == "" {
+		return nil
+	}
+	if _, err := name.ParseReference(img); err != nil || strings.TrimSpace(img) != img || strings.HasPrefix(img, "-") {
+		return fmt.Errorf("--database-proxy-image: %q is not an image reference such as registry.example.com/harborha-dbproxy:v1 (a lower-case name, then an optional :tag and @sha256:digest)", img)
 	}
 	return nil
 }

@@ -108,6 +108,7 @@ func makePlan(rel *harbor.Release, o Knobs) (*plan, error) {
 		}
 		ops = append(ops, drainOps(w, o)...)
 		ops = registryDrainOps(w, poolOps(w, pools, append(ops, creds.workloads[w]...)))
+		ops = proxyOps(p, rel, w, o, ops) // last: it may shift the init containers
 		p.patches = append(p.patches, patch{doc: w.Doc, selector: w.Selector(), ops: ops})
 	}
 	p.patches = append(p.patches, creds.sources...)

@@ -120,6 +120,20 @@ func TestParseArgs(t *testing.T) {
 				t.Errorf("autoscale: %+v", a)
 			}
 		}},
+		{"database proxy image from a config file, a flag overriding it", []string{"--config", write("proxy.yaml", "databaseProxyImage: harborha-dbproxy:file\n")}, func(t *testing.T, o Knobs) {
+			if o.DatabaseProxyImage != "harborha-dbproxy:file" {
+				t.Errorf("databaseProxyImage %q", o.DatabaseProxyImage)
+			}
+			o2, _, err := parseKnobs([]string{"--config", filepath.Join(dir, "proxy.yaml"), "--database-proxy-image=registry.example.com/harborha-dbproxy:v1"})
+			if err != nil || o2.DatabaseProxyImage != "registry.example.com/harborha-dbproxy:v1" {
+				t.Errorf("flag over file: %q %v", o2.DatabaseProxyImage, err)
+			}
+		}},
+		{"no database proxy by default", nil, func(t *testing.T, o Knobs) {
+			if o.DatabaseProxyImage != "" {
+				t.Errorf("databaseProxyImage %q by default", o.DatabaseProxyImage)
+			}
+		}},
 		{"autoscale config as the flag's text", []string{"--config", write("as-text.yaml", "autoscale: \"2:5,core=3:9\"\n")}, func(t *testing.T, o Knobs) {
 			if a := o.Autoscale; a.All == nil || *a.All != (Range{2, 5}) || a.Exact["core"] != (Range{3, 9}) {
 				t.Errorf("autoscale: %+v", a)
@@ -181,6 +195,11 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--autoscale", "core=2:5", "--replicas", "core=3"}, "--autoscale core=2:5 and --replicas core=3 both set core's replicas"},
 		{[]string{"--config", write("badautoscale.yaml", "autoscale: [2]\n")}, "autoscale must be"},
 		{[]string{"--config", write("badrange.yaml", "autoscale: {core: \"9:2\"}\n")}, "--autoscale: core=9:2: MIN is above MAX"},
+		{[]string{"--database-proxy-image", "Harborha-DBProxy:test"}, `--database-proxy-image: "Harborha-DBProxy:test" is not an image reference`},
+		{[]string{"--database-proxy-image=harborha dbproxy"}, `--database-proxy-image: "harborha dbproxy" is not an image reference`},
+		{[]string{"--database-proxy-image= "}, `--database-proxy-image: " " is not an image reference`},
+		{[]string{"--config", write("badimage.yaml", "databaseProxyImage: \"dbproxy:\"\n")}, `--database-proxy-image: "dbproxy:" is not an image reference`},
+		{[]string{"--config", write("typoimage.yaml", "databaseProxyImages: x\n")}, "databaseMaxConnections, databaseProxyImage)"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
