@@ -436,13 +436,11 @@ $(IMAGES_DIR)/pause/config.json $(IMAGES_DIR)/probe/config.json: $(IMAGES_DIR)/%
 
 # dbproxy: harborha-dbproxy, the database proxy sidecar the post-render
 # adds with --database-proxy-image (internal/dbproxy), alone in the image,
-# built as scripts/build.sh builds the plugin (static, reproducible).
-DBPROXY_SOURCES := $(wildcard cmd/harborha-dbproxy/*.go internal/dbproxy/*.go) go.mod go.sum plugin.yaml
-$(IMAGES_DIR)/dbproxy/config.json: $(DBPROXY_SOURCES)
+# built by scripts/build.sh as the plugin is (static, reproducible).
+DBPROXY_SOURCES := $(wildcard cmd/harborha-dbproxy/*.go internal/dbproxy/*.go internal/dbproxy/contract/*.go) go.mod go.sum plugin.yaml
+$(IMAGES_DIR)/dbproxy/config.json: $(DBPROXY_SOURCES) scripts/build.sh
 	rm -rf $(@D) && mkdir -p $(@D)/rootfs
-	CGO_ENABLED=0 GOFLAGS=-mod=readonly GOAMD64=v1 $(GO) build -trimpath -buildvcs=false \
-		-ldflags "-s -w -buildid= -X main.version=$$(sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' plugin.yaml)" \
-		-o $(@D)/rootfs/harborha-dbproxy ./cmd/harborha-dbproxy
+	GO=$(GO) sh scripts/build.sh $(@D)/rootfs harborha-dbproxy
 	echo '{"ref": "harborha.local/dbproxy", "entrypoint": ["/harborha-dbproxy"]}' >$@
 
 # postgres, redis, tools: Debian's binaries with their libraries.

@@ -5,6 +5,7 @@
 # checkout is the binary a release ships, byte for byte.
 #
 #   sh scripts/build.sh OUTDIR      both binaries into OUTDIR (.exe on Windows)
+#   sh scripts/build.sh OUTDIR CMD   ./cmd/CMD alone (make images: harborha-dbproxy)
 #
 # GO names the go command (default go). The flags, and why:
 #   CGO_ENABLED=0       a static binary: a dynamically linked one dirties
@@ -19,11 +20,15 @@
 # POSIX sh: the install hook runs it with busybox's sh on alpine too.
 set -eu
 
-if [ $# -ne 1 ] || [ -z "$1" ]; then
-	echo "usage: sh scripts/build.sh OUTDIR" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ] || [ -z "$1" ]; then
+	echo "usage: sh scripts/build.sh OUTDIR [CMD]" >&2
 	exit 2
 fi
 out=$1
+pkgs="./cmd/harborha ./cmd/harborha-post-render"
+if [ $# -eq 2 ]; then
+	pkgs=./cmd/$2
+fi
 case $out in
 /* | [A-Za-z]:*) ;;
 *) out=$(pwd)/$out ;;
@@ -35,6 +40,7 @@ if [ -z "$version" ]; then
 	exit 1
 fi
 mkdir -p "$out"
+# shellcheck disable=SC2086 # $pkgs is a list of packages
 CGO_ENABLED=0 GOFLAGS=-mod=readonly GOAMD64=v1 GOARM64=v8.0 \
 	"${GO:-go}" build -trimpath -buildvcs=false -ldflags "-s -w -buildid= -X main.version=$version" \
-	-o "$out/" ./cmd/harborha ./cmd/harborha-post-render
+	-o "$out/" $pkgs
