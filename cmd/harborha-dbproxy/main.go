@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 	"log"
 	"net"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/harborha/helm-harborha/internal/dbproxy"
+	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 )
 
 // version is set at build time, like the plugin's.

@@ -32,7 +32,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
+	"io"
 	"log"
 	"net"
 	"strings"
@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgconn"
+
+	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 )
 
 // Config is the proxy's configuration; the sidecar reads it from its
@@ -117,17 +119,13 @@ type Proxy struct {
 // New returns a proxy for cfg (from ConfigFromEnv, or a test's).
 func New(cfg Config) *Proxy {
 	if cfg.Log == nil {
-		cfg.Log = log.New(discard{}, "", 0)
+		cfg.Log = log.New(io.Discard, "", 0)
 	}
 	if cfg.Hold <= 0 {
 		cfg.Hold = DefaultHold
 	}
 	return &Proxy{cfg: cfg, sessions: map[uint64]*session{}}
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Serve accepts connections on l until ctx is done.
 func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {

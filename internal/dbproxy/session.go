@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -458,8 +457,6 @@ func pins(queries []string) bool {
 	}
 	return false
 }
-
-func (e serverError) String() string { return fmt.Sprintf("%s %s", e.code, e.message) }
 
 // halfClose ends what the proxy sends a server, so that its reader still
 // gets what the server said before it went.

@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 )
 
 func TestConfigFromEnv(t *testing.T) {

@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/harborha/helm-harborha/internal/manifest"
 )
 
 const configMapStream = `
@@ -47,14 +45,7 @@ data: {a: [not, a, string]}
 `
 
 func TestConfigMapNamesAndSources(t *testing.T) {
-	docs, err := manifest.Parse([]byte(configMapStream))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := Read(docs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rel := readStream(t, configMapStream)
 	w := rel.Workload("core")
 	want := []string{"init-env", "myharbor-core", "keyed", "mounted", "projected"}
 	if got := w.ConfigMapNames(); !slices.Equal(got, want) {

@@ -1,12 +1,13 @@
 package harbor
 
 import (
-	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 	"net"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 )
 
 // The database proxy sidecar (post-render --database-proxy-image): a

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/harborha/helm-harborha/internal/manifest"
 )
 
 // redisStream reads Redis every way the index knows: env values (an init
@@ -74,15 +72,7 @@ spec:
 
 func readRedisStream(t *testing.T) *Release {
 	t.Helper()
-	docs, err := manifest.Parse([]byte(redisStream))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := Read(docs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rel
+	return readStream(t, redisStream)
 }
 
 func TestRedisUses(t *testing.T) {

@@ -3,7 +3,6 @@ package postrender
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/manifest"
 	"github.com/harborha/helm-harborha/internal/testutil"

@@ -2,12 +2,12 @@ package postrender
 
 import (
 	"fmt"
-	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 	"github.com/harborha/helm-harborha/internal/harbor"
 )
 

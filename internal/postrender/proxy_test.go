@@ -2,7 +2,6 @@ package postrender
 
 import (
 	"bytes"
-	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/manifest"
 	"github.com/harborha/helm-harborha/internal/testutil"
