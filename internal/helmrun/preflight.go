@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/harborha/helm-harborha/internal/harbor"
 	"github.com/harborha/helm-harborha/internal/helmexec"
@@ -30,7 +31,8 @@ import (
 // release), an install or upgrade the cluster cannot run: hard pod
 // anti-affinity with more replicas than schedulable nodes (or topology
 // domains), --zone-spread on nodes that carry fewer than 2 zones, and
-// --create-shared-pvc with a StorageClass that does not exist. Without it,
+// --create-shared-pvc with a StorageClass that does not exist, and knobs
+// the API server's release cannot run (kubeFeatures). Without it,
 // `helm --wait` hangs on a Pending pod, and without --wait the release is
 // quietly degraded.
 //
@@ -69,7 +71,7 @@ func (o *Options) preflight(ctx context.Context, progress io.Writer) error {
 	}
 	needs := placementNeeds(knobs, vals, o.Release.Name, !o.Flags.NoDiscover)
 	classCheck := knobs.CreateSharedPVC && knobs.StorageClass != ""
-	if !placementCheck(needs) && !classCheck {
+	if !placementCheck(needs) && !classCheck && !versionCheck(knobs) {
 		return nil
 	}
 	if _, err := o.input.Cluster.Client(); err != nil {
@@ -92,6 +94,11 @@ func runPreflight(ctx context.Context, cluster *pipeline.Cluster, needs []need, 
 	skipped := func(err error, op kube.Op) {
 		fmt.Fprintf(progress, "harborha: preflight skipped a check: %v\n", c.Explain(err, op))
 	}
+	if versionCheck(knobs) {
+		if err := checkVersion(c, knobs, skipped); err != nil {
+			return err
+		}
+	}
 	if knobs.CreateSharedPVC && knobs.StorageClass != "" {
 		_, err := c.Typed.StorageV1().StorageClasses().Get(ctx, knobs.StorageClass, metav1.GetOptions{})
 		switch {
@@ -110,6 +117,51 @@ func runPreflight(ctx context.Context, cluster *pipeline.Cluster, needs []need, 
 		return nil
 	}
 	return checkPlacement(needs, slices.Clone(nodes))
+}
+
+// versionCheck: a knob puts into the pods a field that Kubernetes runs by
+// default only from some release on (kubeFeatures).
+func versionCheck(k postrender.Knobs) bool {
+	return slices.ContainsFunc(kubeFeatures(k), func(f kubeFeature) bool { return f.used })
+}
+
+// kubeFeature is a field the knobs put into the pods, and the first
+// Kubernetes minor release (1.x) that runs it by default. An older API
+// server drops the field or refuses the pod in its own words, after the
+// bootstrap and the release were made.
+type kubeFeature struct {
+	used          bool
+	flag, feature string
+	minor         uint
+	remedy        string
+}
+
+func kubeFeatures(k postrender.Knobs) []kubeFeature {
+	return []kubeFeature{
+		{k.DatabaseProxyImage != "", "--database-proxy-image", "the proxy runs as a native sidecar", 29, "leave --database-proxy-image out"},
+		{k.PreStopSleep > 0, fmt.Sprintf("--prestop-sleep=%d", k.PreStopSleep), "the preStop sleep action", 30, "pass --prestop-sleep=0"},
+	}
+}
+
+// checkVersion refuses knobs the API server's release cannot run. A
+// version it does not tell, or tells as 0.x (a build without version
+// stamps), is not judged.
+func checkVersion(c *kube.Client, k postrender.Knobs, skipped func(error, kube.Op)) error {
+	info, err := c.Typed.Discovery().ServerVersion()
+	if err != nil {
+		skipped(err, kube.Op{Verb: "get", Resource: "version"})
+		return nil
+	}
+	v, err := version.ParseGeneric(info.GitVersion)
+	if err != nil || v.Major() == 0 {
+		return nil
+	}
+	for _, f := range kubeFeatures(k) {
+		if f.used && v.LessThan(version.MajorMinor(1, f.minor)) {
+			return fmt.Errorf("preflight: %s needs Kubernetes 1.%d or later (%s), and %s runs %s: upgrade the cluster, or %s; nothing was created", f.flag, f.minor, f.feature, c.Where(), info.GitVersion, f.remedy)
+		}
+	}
+	return nil
 }
 
 // userValues merges the values Helm will get from the user's flags, with

@@ -2,6 +2,7 @@ package helmrun
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -18,6 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/version"
+	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -206,22 +209,30 @@ func TestRunPreflight(t *testing.T) {
 		forbid   string
 		err      string
 		progress string
+		version  string // the API server's; default v1.34.1
 		requests int
 	}{
 		{name: "class exists", knobs: []string{"--shared-pvc=s", "--create-shared-pvc", "--storage-class=cephfs"},
-			objs: []runtime.Object{&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "cephfs"}}}, requests: 1},
+			objs: []runtime.Object{&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "cephfs"}}}, requests: 2},
 		{name: "class missing", knobs: []string{"--shared-pvc=s", "--create-shared-pvc", "--storage-class=cephfs"},
-			err: "preflight: --storage-class cephfs does not exist on https://fake:6443 (context \"fake\"), so the shared claim would stay Pending", requests: 1},
+			err: "preflight: --storage-class cephfs does not exist on https://fake:6443 (context \"fake\"), so the shared claim would stay Pending", requests: 2},
 		{name: "classes not readable", knobs: []string{"--shared-pvc=s", "--create-shared-pvc", "--storage-class=cephfs"}, forbid: "get storageclasses",
-			progress: `harborha: preflight skipped a check: forbidden: the current user may not get storageclasses.storage.k8s.io "cephfs" cluster-wide`, requests: 1},
+			progress: `harborha: preflight skipped a check: forbidden: the current user may not get storageclasses.storage.k8s.io "cephfs" cluster-wide`, requests: 2},
 		{name: "nodes not listable", knobs: []string{"--replicas=3", "--anti-affinity=hard"}, objs: nodes, forbid: "list nodes",
-			progress: `harborha: preflight skipped a check: forbidden: the current user may not list nodes cluster-wide`, requests: 1},
+			progress: `harborha: preflight skipped a check: forbidden: the current user may not list nodes cluster-wide`, requests: 2},
 		{name: "nodes refuse", knobs: []string{"--replicas=3", "--anti-affinity=hard"}, objs: nodes,
-			err: "hard anti-affinity needs 3 schedulable nodes for core's 3 replicas, the cluster has 2", requests: 1},
+			err: "hard anti-affinity needs 3 schedulable nodes for core's 3 replicas, the cluster has 2", requests: 2},
+		{name: "the proxy on 1.28", knobs: []string{"--database-proxy-image=dbproxy:1", "--prestop-sleep=0"}, version: "v1.28.3",
+			err: `preflight: --database-proxy-image needs Kubernetes 1.29 or later (the proxy runs as a native sidecar), and https://fake:6443 (context "fake") runs v1.28.3: upgrade the cluster, or leave --database-proxy-image out; nothing was created`, requests: 1},
+		{name: "the default pause on 1.29", version: "v1.29.0", err: "needs Kubernetes 1.30 or later (the preStop sleep action)", requests: 1},
+		{name: "the proxy and no pause on 1.29", knobs: []string{"--database-proxy-image=dbproxy:1", "--prestop-sleep=0"}, version: "v1.29.0", requests: 1},
+		{name: "the version hidden", forbid: "get version", progress: "harborha: preflight skipped a check: forbidden", requests: 1},
+		{name: "an unstamped build", version: "v0.0.0-master+$Format:%H$", requests: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cs := fake.NewClientset(tt.objs...)
+			cs.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{GitVersion: cmp.Or(tt.version, "v1.34.1")}
 			if tt.forbid != "" {
 				verb, res, _ := strings.Cut(tt.forbid, " ")
 				cs.PrependReactor(verb, res, func(k8stesting.Action) (bool, runtime.Object, error) {
