@@ -35,6 +35,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,15 @@ type Config struct {
 	Password string
 	// SSLMode is libpq's sslmode for the upstream connections.
 	SSLMode string
+	// Pods are host:port naming every database pod (the cluster's
+	// headless Service; a name resolves to each pod's address). When the
+	// Upstreams fail or are slow to answer, every pod is asked at once
+	// and the one that takes writes serves, if exactly one does: the
+	// Service's route reaches a new primary only once kube-proxy has
+	// rewritten its rules (about a second after the role label moved),
+	// the pods' addresses the moment it is promoted. Two pods that take
+	// writes leave the choice to the Service.
+	Pods []string
 	// Hold is how long a client waits for a primary before it is told
 	// none is there.
 	Hold time.Duration
@@ -76,14 +86,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return c, fmt.Errorf("%s %q is not host:port", contract.EnvListen, c.Listen)
 	}
-	for _, u := range strings.Split(getenv(contract.EnvUpstream), ",") {
-		if u = strings.TrimSpace(u); u == "" {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(u); err != nil {
-			return c, fmt.Errorf("%s: %q is not host:port", contract.EnvUpstream, u)
-		}
-		c.Upstreams = append(c.Upstreams, u)
+	var err error
+	if c.Upstreams, err = hostPorts(getenv(contract.EnvUpstream), contract.EnvUpstream); err != nil {
+		return c, err
+	}
+	if c.Pods, err = hostPorts(getenv(contract.EnvPods), contract.EnvPods); err != nil {
+		return c, err
 	}
 	if len(c.Upstreams) == 0 {
 		return c, fmt.Errorf("%s is not set: give the database's host:port", contract.EnvUpstream)
@@ -108,12 +116,40 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// hostPorts reads a comma-separated list of host:port.
+func hostPorts(list, name string) ([]string, error) {
+	var out []string
+	for _, u := range strings.Split(list, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(u); err != nil {
+			return nil, fmt.Errorf("%s: %q is not host:port", name, u)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
 // Proxy serves client connections.
 type Proxy struct {
 	cfg Config
 
 	mu       sync.Mutex
 	sessions map[uint64]*session // by the cancel key handed to the client
+	saidAt   time.Time           // of the last line firstInASecond allowed
+}
+
+// firstInASecond tells whether a line every waiting client would write
+// each round is the first in a second: one line says it.
+func (p *Proxy) firstInASecond() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.saidAt) < time.Second {
+		return false
+	}
+	p.saidAt = time.Now()
+	return true
 }
 
 // New returns a proxy for cfg (from ConfigFromEnv, or a test's).
@@ -246,19 +282,14 @@ func (p *Proxy) connect(ctx context.Context, user, database string, params map[s
 	defer cancel()
 	var finalSince time.Time
 	for {
-		var last error
-		for _, addr := range p.cfg.Upstreams {
-			up, err := p.connectTo(ctx, addr, user, database, params)
-			if err == nil {
-				return up, nil
-			}
-			last = err
-			if !final(err) {
-				continue
-			}
+		up, err := p.connectOnce(ctx, user, database, params)
+		if err == nil {
+			return up, nil
+		}
+		if final(err) {
 			if finalSince.IsZero() {
 				finalSince = time.Now()
-				p.cfg.Log.Printf("%s: %v; trying again for %s", addr, err, finalGrace)
+				p.cfg.Log.Printf("%v; trying again for %s", err, finalGrace)
 			}
 			if time.Since(finalSince) >= finalGrace {
 				return nil, err
@@ -266,10 +297,129 @@ func (p *Proxy) connect(ctx context.Context, user, database string, params map[s
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("no PostgreSQL primary took writes within %s at %s: %w", p.cfg.Hold, strings.Join(p.cfg.Upstreams, ", "), last)
+			return nil, fmt.Errorf("no PostgreSQL primary took writes within %s at %s: %w", p.cfg.Hold, strings.Join(p.cfg.Upstreams, ", "), err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// serviceWait is how long the Upstreams have to answer before the pods
+// are asked too: a login through the Service takes milliseconds, while
+// a route kube-proxy has not yet rewritten may lead to a deleted pod's
+// address, where a connection hangs until its timeout.
+const serviceWait = 250 * time.Millisecond
+
+// podWait bounds one round of asking every pod.
+const podWait = time.Second
+
+// connectOnce is one round: the Upstreams (the primary Service), and the
+// pods themselves when the Service's route fails or is slow.
+func (p *Proxy) connectOnce(ctx context.Context, user, database string, params map[string]string) (*upstream, error) {
+	if len(p.cfg.Pods) == 0 {
+		return p.viaUpstreams(ctx, user, database, params)
+	}
+	type answer struct {
+		up  *upstream
+		err error
+	}
+	service := make(chan answer, 1)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		up, err := p.viaUpstreams(sctx, user, database, params)
+		service <- answer{up, err}
+	}()
+	select {
+	case a := <-service:
+		if a.err == nil {
+			return a.up, nil
+		}
+		if up := p.viaPods(ctx, user, database, params); up != nil {
+			return up, nil
+		}
+		return nil, a.err
+	case <-time.After(serviceWait):
+	}
+	up := p.viaPods(ctx, user, database, params)
+	if up == nil {
+		a := <-service
+		return a.up, a.err
+	}
+	cancel()
+	go func() {
+		if a := <-service; a.up != nil {
+			a.up.close()
+		}
+	}()
+	return up, nil
+}
+
+// viaUpstreams tries every upstream in turn; the first that takes writes
+// serves.
+func (p *Proxy) viaUpstreams(ctx context.Context, user, database string, params map[string]string) (*upstream, error) {
+	var last error
+	for _, addr := range p.cfg.Upstreams {
+		up, err := p.connectTo(ctx, addr, user, database, params)
+		if err == nil {
+			return up, nil
+		}
+		last = err
+	}
+	return nil, last
+}
+
+// viaPods asks every pod at once (up to podWait) and returns the
+// connection to the one that takes writes, when exactly one does.
+func (p *Proxy) viaPods(ctx context.Context, user, database string, params map[string]string) *upstream {
+	ctx, cancel := context.WithTimeout(ctx, podWait)
+	defer cancel()
+	addrs := p.podAddrs(ctx)
+	answers := make(chan *upstream, len(addrs))
+	for _, addr := range addrs {
+		go func() {
+			up, _ := p.connectTo(ctx, addr, user, database, params)
+			answers <- up
+		}()
+	}
+	var writable []*upstream
+	for range addrs {
+		if up := <-answers; up != nil {
+			writable = append(writable, up)
+		}
+	}
+	if len(writable) == 1 {
+		return writable[0]
+	}
+	var at []string
+	for _, up := range writable {
+		at = append(at, up.addr)
+		up.close()
+	}
+	if len(at) > 1 && p.firstInASecond() {
+		sort.Strings(at)
+		p.cfg.Log.Printf("%d database pods take writes (%s): following the Service alone", len(at), strings.Join(at, ", "))
+	}
+	return nil
+}
+
+// podAddrs resolves Pods to every pod's host:port, each once.
+func (p *Proxy) podAddrs(ctx context.Context) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, hp := range p.cfg.Pods {
+		host, port, _ := net.SplitHostPort(hp)
+		ips, err := net.DefaultResolver.LookupHost(ctx, host)
+		if err != nil {
+			continue
+		}
+		for _, ip := range ips {
+			if addr := net.JoinHostPort(ip, port); !seen[addr] {
+				seen[addr] = true
+				out = append(out, addr)
+			}
+		}
+	}
+	return out
 }
 
 // finalGrace is how long an error that waiting should not mend is tried
@@ -319,4 +469,12 @@ func (p *Proxy) connectTo(ctx context.Context, addr, user, database string, para
 	}
 	return &upstream{addr: addr, conn: h.Conn, r: bufio.NewReader(h.Conn), w: bufio.NewWriter(h.Conn),
 		pid: h.PID, secret: h.SecretKey, params: h.ParameterStatuses}, nil
+}
+
+// close ends a server connection politely (Terminate), so the server
+// logs no lost client.
+func (u *upstream) close() {
+	u.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	u.conn.Write([]byte{'X', 0, 0, 0, 4})
+	u.conn.Close()
 }

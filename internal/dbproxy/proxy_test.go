@@ -50,10 +50,19 @@ func promote(t *testing.T, s *testutil.Postgres) {
 	s.Super(t, "SELECT pg_reload_conf()")
 }
 
-// startProxy serves cfg on a free loopback port until the test ends.
+// startProxy serves the upstreams on a free loopback port until the test
+// ends.
 func startProxy(t *testing.T, upstreams ...string) (addr string, logs *syncLog) {
 	t.Helper()
+	return serveProxy(t, Config{Upstreams: upstreams, Hold: 20 * time.Second})
+}
+
+// serveProxy serves cfg, Harbor's password and no TLS set, on a free
+// loopback port until the test ends.
+func serveProxy(t *testing.T, cfg Config) (addr string, logs *syncLog) {
+	t.Helper()
 	logs = &syncLog{t: t}
+	cfg.Password, cfg.SSLMode, cfg.Log = harborPassword, "disable", newLog(logs)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,8 +71,7 @@ func startProxy(t *testing.T, upstreams ...string) (addr string, logs *syncLog) 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		New(Config{Upstreams: upstreams, Password: harborPassword, SSLMode: "disable", Hold: 20 * time.Second,
-			Log: newLog(logs)}).Serve(ctx, l)
+		New(cfg).Serve(ctx, l)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return l.Addr().String(), logs
@@ -401,5 +409,90 @@ func TestCancelReachesTheServer(t *testing.T) {
 			t.Fatalf("the server still runs the cancelled query")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// staleRoute is a Service route kube-proxy has not rewritten yet, to a
+// deleted pod's address: connections are taken and never answered.
+func staleRoute(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// TestPodsServeWhileTheServiceLags: with the pods named (the headless
+// Service), a connection reaches the one pod that takes writes while the
+// primary Service's route fails or hangs; the Service still decides
+// whenever it answers, and two pods that take writes are not chosen
+// between.
+func TestPodsServeWhileTheServiceLags(t *testing.T) {
+	testutil.SkipShort(t, "PostgreSQL servers")
+	primary, standby, other := harborServer(t, false), harborServer(t, true), harborServer(t, false)
+	cases := []struct {
+		name     string
+		service  string
+		pods     []string
+		wantPort int    // 0: no connection
+		wantLog  string // a line the proxy must log
+	}{
+		{"route to a deleted pod", staleRoute(t), []string{standby.Addr(), primary.Addr()}, primary.Port, ""},
+		{"route to the old primary, now a standby", standby.Addr(), []string{standby.Addr(), primary.Addr()}, primary.Port, ""},
+		{"nothing at the route", fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), []string{primary.Addr(), standby.Addr()}, primary.Port, ""},
+		{"the Service answers", other.Addr(), []string{standby.Addr(), primary.Addr()}, other.Port, ""},
+		{"two pods take writes", standby.Addr(), []string{primary.Addr(), other.Addr()}, 0, "2 database pods take writes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, logs := serveProxy(t, Config{Upstreams: []string{tc.service}, Pods: tc.pods, Hold: 2 * time.Second})
+			db := harborDB(t, addr)
+			start := time.Now()
+			var port string
+			err := db.QueryRow("SELECT current_setting('port')").Scan(&port)
+			took := time.Since(start)
+			if tc.wantPort == 0 {
+				if err == nil {
+					t.Fatalf("connected to port %s, want no connection (two servers take writes)", port)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("no connection: %v", err)
+				}
+				if port != fmt.Sprint(tc.wantPort) {
+					t.Errorf("served by port %s, want %d", port, tc.wantPort)
+				}
+				// The pods are asked after serviceWait, and answer in
+				// milliseconds: not the 3 s a hung attempt lasts.
+				if took > serviceWait+podWait {
+					t.Errorf("the connection took %s, want under %s", took, serviceWait+podWait)
+				}
+			}
+			if tc.wantLog != "" && logs.count(tc.wantLog) == 0 {
+				t.Errorf("the proxy did not log %q", tc.wantLog)
+			}
+		})
 	}
 }

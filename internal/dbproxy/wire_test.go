@@ -32,6 +32,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "defaults", env: base, want: Config{Listen: contract.Listen, Upstreams: []string{"pg-postgresql:5432"}, Password: "p", SSLMode: "disable", Hold: DefaultHold}},
 		{name: "a list and settings", env: with(contract.EnvUpstream, "a:5432, b:5433", contract.EnvListen, "127.0.0.1:7000", contract.EnvSSLMode, "require", contract.EnvHold, "5s"),
 			want: Config{Listen: "127.0.0.1:7000", Upstreams: []string{"a:5432", "b:5433"}, Password: "p", SSLMode: "require", Hold: 5 * time.Second}},
+		{name: "the pods", env: with(contract.EnvPods, "pg-postgresql-headless.harbor.svc:5432"),
+			want: Config{Listen: contract.Listen, Upstreams: []string{"pg-postgresql:5432"}, Pods: []string{"pg-postgresql-headless.harbor.svc:5432"}, Password: "p", SSLMode: "disable", Hold: DefaultHold}},
+		{name: "pods without port", env: with(contract.EnvPods, "pg-postgresql-headless"), wantErr: `DBPROXY_PODS: "pg-postgresql-headless" is not host:port`},
 		{name: "no upstream", env: with(contract.EnvUpstream, ""), wantErr: "DBPROXY_UPSTREAM is not set"},
 		{name: "upstream without port", env: with(contract.EnvUpstream, "pg"), wantErr: `DBPROXY_UPSTREAM: "pg" is not host:port`},
 		{name: "no password", env: with(contract.EnvPassword, ""), wantErr: "DBPROXY_PASSWORD is not set"},
@@ -54,6 +57,7 @@ func TestConfigFromEnv(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.Listen != tc.want.Listen || strings.Join(got.Upstreams, ",") != strings.Join(tc.want.Upstreams, ",") ||
+				strings.Join(got.Pods, ",") != strings.Join(tc.want.Pods, ",") ||
 				got.Password != tc.want.Password || got.SSLMode != tc.want.SSLMode || got.Hold != tc.want.Hold {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}

@@ -129,6 +129,30 @@ func check(t *testing.T, got *Endpoint, w want, objs []*unstructured.Unstructure
 	if gotW != w {
 		t.Errorf("%s:\n got  %+v\n want %+v", got.Engine, gotW, w)
 	}
+	// Pods: the headless Service the primary pod's subdomain names, which
+	// the fixture must hold, headless.
+	var wantPods string
+	for _, o := range objs {
+		if o.GetKind() != "Pod" || o.GetName() != got.PrimaryPod {
+			continue
+		}
+		sub, _, _ := unstructured.NestedString(o.Object, "spec", "subdomain")
+		if sub == "" {
+			break
+		}
+		wantPods = fmt.Sprintf("%s.%s.svc:%d", sub, got.Namespace, got.Port)
+		headless := false
+		for _, s := range objs {
+			ip, _, _ := unstructured.NestedString(s.Object, "spec", "clusterIP")
+			headless = headless || s.GetKind() == "Service" && s.GetName() == sub && ip == "None"
+		}
+		if !headless {
+			t.Errorf("%s: pod %s names subdomain %s, which is no headless Service of the fixture", got.Engine, got.PrimaryPod, sub)
+		}
+	}
+	if got.Pods != wantPods {
+		t.Errorf("%s: pods %q, want %q", got.Engine, got.Pods, wantPods)
+	}
 	if got.Password.Reveal() != secretValue(t, objs, w.secret, "password") {
 		t.Errorf("%s: the password is not the one in secret %s", got.Engine, w.secret)
 	}

@@ -55,17 +55,27 @@ func (d *discoverer) endpoint(c kbCluster, e Engine, objs *nsObjects) (*Endpoint
 	if server := c.server(); server != string(e) {
 		ep.Server = server
 	}
-	var primaries []string
+	var primaries, subdomains []string
 	for _, p := range objs.pods {
 		if p.Labels[LabelInstance] != c.name {
 			continue
 		}
 		pods = append(pods, p.Labels)
-		if p.Labels[LabelComponent] == comp.name && p.Labels[LabelRole] == RolePrimary {
+		if p.Labels[LabelComponent] != comp.name {
+			continue
+		}
+		if p.Labels[LabelRole] == RolePrimary {
 			primaries = append(primaries, p.Name)
+		}
+		if sub := p.Spec.Subdomain; sub != "" {
+			subdomains = append(subdomains, fmt.Sprintf("%s.%s.svc:%d", sub, c.namespace, podPort(&p, f)))
 		}
 	}
 	sort.Strings(primaries)
+	sort.Strings(subdomains)
+	if subdomains = slices.Compact(subdomains); len(subdomains) == 1 {
+		ep.Pods = subdomains[0]
+	}
 	ep.KubeBlocks = c.shape(pods)
 
 	svc, port, err := d.service(c, comp.name, f, e.Title(), true, objs)
@@ -187,6 +197,19 @@ func nameRank(svc, cluster, comp string) int {
 		return 1
 	}
 	return 2
+}
+
+// podPort is the port the engine listens on in pod p: by name, else its
+// default number.
+func podPort(p *corev1.Pod, f engineFacts) int32 {
+	for _, c := range p.Spec.Containers {
+		for _, port := range c.Ports {
+			if port.Name == f.portName {
+				return port.ContainerPort
+			}
+		}
+	}
+	return f.port
 }
 
 // servicePort is the port Harbor uses: by name, else by number.

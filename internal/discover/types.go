@@ -96,6 +96,10 @@ type Endpoint struct {
 	// Password is the credential's password; it prints as output.Redacted.
 	Password Password  `json:"-"`
 	Sentinel *Sentinel `json:"sentinel,omitempty"`
+	// Pods is host:port naming every pod of the component: the DNS name
+	// of the headless Service the pods' subdomain names, which resolves
+	// to each pod's address (empty when the pods name none).
+	Pods string `json:"pods,omitempty"`
 	// Problems are health problems (values refuses them unless --force).
 	Problems []string `json:"problems,omitempty"`
 }

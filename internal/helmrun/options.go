@@ -144,6 +144,9 @@ func (o *Options) overlay(ctx context.Context, r *helmexec.Run, progress io.Writ
 	if res.MaxConnections > 0 {
 		r.PostRender = append(r.PostRender, "--database-max-connections="+strconv.Itoa(res.MaxConnections))
 	}
+	if res.DatabasePods != "" {
+		r.PostRender = append(r.PostRender, "--database-pods="+res.DatabasePods)
+	}
 	return nil
 }
 

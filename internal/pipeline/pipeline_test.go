@@ -7,6 +7,7 @@ import (
 
 	"github.com/harborha/helm-harborha/internal/discover"
 	"github.com/harborha/helm-harborha/internal/kube"
+	"github.com/harborha/helm-harborha/internal/postrender"
 )
 
 // One run, one client (one kubeconfig reading, one connection pool for
@@ -84,6 +85,29 @@ func TestInstallStage(t *testing.T) {
 		f.NoBootstrap = tt.noBootstrap
 		if got := f.InstallStage(tt.action, tt.dryRun); got != tt.want {
 			t.Errorf("%s dry-run %v no-bootstrap %v: stage %d, want %d", tt.action, tt.dryRun, tt.noBootstrap, got, tt.want)
+		}
+	}
+}
+
+// The PostgreSQL pods discovery found reach the database proxy, unless
+// there is no proxy or the user named the pods.
+func TestLearnPods(t *testing.T) {
+	found := &discover.Result{PostgreSQL: &discover.Endpoint{Pods: "mypg-postgresql-headless.db.svc:5432"}}
+	for _, tt := range []struct {
+		name        string
+		knobs       postrender.Knobs
+		found       *discover.Result
+		learnt, set string
+	}{
+		{"proxy", postrender.Knobs{DatabaseProxyImage: "dbproxy:1"}, found, "mypg-postgresql-headless.db.svc:5432", "mypg-postgresql-headless.db.svc:5432"},
+		{"no proxy", postrender.Knobs{}, found, "", ""},
+		{"the user's pods", postrender.Knobs{DatabaseProxyImage: "dbproxy:1", DatabasePods: "pg:5432"}, found, "", "pg:5432"},
+		{"no PostgreSQL found", postrender.Knobs{DatabaseProxyImage: "dbproxy:1"}, &discover.Result{}, "", ""},
+		{"pods that name no headless Service", postrender.Knobs{DatabaseProxyImage: "dbproxy:1"}, &discover.Result{PostgreSQL: &discover.Endpoint{}}, "", ""},
+	} {
+		k := tt.knobs
+		if got := learnPods(&k, tt.found); got != tt.learnt || k.DatabasePods != tt.set {
+			t.Errorf("%s: learnt %q, knob %q; want %q, %q", tt.name, got, k.DatabasePods, tt.learnt, tt.set)
 		}
 	}
 }

@@ -28,6 +28,10 @@ type Result struct {
 	// read, which the post-renderer sizes Harbor's pools to; 0 when the
 	// user gave it or no Job ran.
 	MaxConnections int
+	// DatabasePods is the PostgreSQL pods' host:port discovery found, for
+	// the database proxy to find a new primary by; empty without a proxy,
+	// when the user gave it, or when the pods name no headless Service.
+	DatabasePods string
 	// Redis is the Secret the run learnt Harbor's pods read the Redis
 	// password from; nil when the user named one, or without an overlay.
 	Redis *values.RedisRef
@@ -107,11 +111,23 @@ func (r *run) discover(ctx context.Context) error {
 		return err
 	}
 	r.warn(r.res.Found.Warnings...)
+	r.res.DatabasePods = learnPods(&r.res.Knobs, r.res.Found)
 	warning, err := r.in.Health.check(r.res.Found, r.in.Overlay != nil)
 	if warning != "" {
 		r.warn(warning)
 	}
 	return err
+}
+
+// learnPods sets the knobs' DatabasePods to the PostgreSQL pods found,
+// when there is a database proxy and the user named none, and returns
+// what it set.
+func learnPods(k *postrender.Knobs, found *discover.Result) string {
+	if k.DatabaseProxyImage == "" || k.DatabasePods != "" || found.PostgreSQL == nil {
+		return ""
+	}
+	k.DatabasePods = found.PostgreSQL.Pods
+	return k.DatabasePods
 }
 
 // prior is what bootstrap left, for the stages that read it.

@@ -150,10 +150,11 @@ func addKnobs(fs *pflag.FlagSet, o *Knobs) {
 	fs.Int32Var(&o.PreStopSleep, "prestop-sleep", o.PreStopSleep, "seconds a serving pod waits (preStop sleep) before its process is stopped, so endpoints drain first; 0: no pause (Kubernetes before 1.30)")
 	fs.IntVar(&o.DatabaseMaxConnections, "database-max-connections", o.DatabaseMaxConnections, fmt.Sprintf("the PostgreSQL cluster's max_connections, which Harbor's connection pools are sized to fit (install and upgrade read it from the cluster; default %d)", DefaultMaxConnections))
 	fs.StringVar(&o.DatabaseProxyImage, "database-proxy-image", o.DatabaseProxyImage, "image of harborha-dbproxy, put beside core, jobservice and exporter as a native sidecar (Kubernetes 1.29+) that holds their database connections through a PostgreSQL switchover; empty: no proxy")
+	fs.StringVar(&o.DatabasePods, "database-pods", o.DatabasePods, "host:port naming every PostgreSQL pod (the cluster's headless Service), where the database proxy finds a new primary the moment it is promoted, before the primary Service's route follows (install and upgrade read it from the cluster; empty: the Service alone)")
 }
 
 // configKeys are the keys a config file may hold, for its error messages.
-const configKeys = "replicas, autoscale, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize, redisPasswordSecret, redisUsername, preStopSleep, databaseMaxConnections, databaseProxyImage"
+const configKeys = "replicas, autoscale, antiAffinity, topologyKey, zoneSpread, sharedPVC, subPaths, createSharedPVC, storageClass, size, kustomize, redisPasswordSecret, redisUsername, preStopSleep, databaseMaxConnections, databaseProxyImage, databasePods"
 
 // loadConfig reads the config file over the defaults. Unknown keys are
 // errors: a misspelt knob must not be silently ignored.

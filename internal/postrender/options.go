@@ -3,6 +3,7 @@ package postrender
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"strconv"
@@ -49,6 +50,11 @@ type Knobs struct {
 	// process that opens a database pool as a native sidecar (proxy.go);
 	// empty: none.
 	DatabaseProxyImage string `json:"databaseProxyImage,omitempty"`
+	// DatabasePods is host:port naming every PostgreSQL pod (the
+	// cluster's headless Service), where the proxy looks for a new
+	// primary itself while the primary Service's route lags behind a
+	// switchover; empty: the Service alone. Install and upgrade learn it.
+	DatabasePods string `json:"databasePods,omitempty"`
 }
 
 // WithRedisSecret are the knobs with the Redis password read from key of
@@ -366,14 +372,23 @@ func (o Knobs) validateLevers() error {
 
 // validateProxy checks --database-proxy-image: empty, or an image
 // reference as container runtimes read one (go-containerregistry's
-// parser, the probe's).
+// parser, the probe's); and --database-pods: empty, or host:port, each
+// host an IP or a DNS name.
 func (o Knobs) validateProxy() error {
 	img := o.DatabaseProxyImage
-	if img == "" {
+	if _, err := name.ParseReference(img); img != "" && (err != nil || strings.TrimSpace(img) != img || strings.HasPrefix(img, "-")) {
+		return fmt.Errorf("--database-proxy-image: %q is not an image reference such as registry.example.com/harborha-dbproxy:v1 (a lower-case name, then an optional :tag and @sha256:digest)", img)
+	}
+	if o.DatabasePods == "" {
 		return nil
 	}
-	if _, err := name.ParseReference(img); err != nil || strings.TrimSpace(img) != img || strings.HasPrefix(img, "-") {
-		return fmt.Errorf("--database-proxy-image: %q is not an image reference such as registry.example.com/harborha-dbproxy:v1 (a lower-case name, then an optional :tag and @sha256:digest)", img)
+	for _, hp := range strings.Split(o.DatabasePods, ",") {
+		host, port, err := net.SplitHostPort(hp)
+		n, perr := strconv.Atoi(port)
+		badHost := net.ParseIP(host) == nil && len(validation.IsDNS1123Subdomain(host)) > 0
+		if err != nil || badHost || perr != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("--database-pods: %q is not host:port; give the PostgreSQL cluster's headless Service, such as pg-postgresql-headless.db.svc:5432", hp)
+		}
 	}
 	return nil
 }

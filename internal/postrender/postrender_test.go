@@ -199,7 +199,11 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--database-proxy-image=harborha dbproxy"}, `--database-proxy-image: "harborha dbproxy" is not an image reference`},
 		{[]string{"--database-proxy-image= "}, `--database-proxy-image: " " is not an image reference`},
 		{[]string{"--config", write("badimage.yaml", "databaseProxyImage: \"dbproxy:\"\n")}, `--database-proxy-image: "dbproxy:" is not an image reference`},
-		{[]string{"--config", write("typoimage.yaml", "databaseProxyImages: x\n")}, "databaseMaxConnections, databaseProxyImage)"},
+		{[]string{"--config", write("typoimage.yaml", "databaseProxyImages: x\n")}, "databaseMaxConnections, databaseProxyImage, databasePods)"},
+		{[]string{"--database-pods", "pg-postgresql-headless"}, `--database-pods: "pg-postgresql-headless" is not host:port`},
+		{[]string{"--database-pods", "pg-postgresql-headless.db.svc:0"}, `--database-pods: "pg-postgresql-headless.db.svc:0" is not host:port`},
+		{[]string{"--database-pods", "Pg Headless:5432"}, `--database-pods: "Pg Headless:5432" is not host:port`},
+		{[]string{"--config", write("badpods.yaml", "databasePods: \"a:5432,b\"\n")}, `--database-pods: "b" is not host:port`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -91,7 +91,7 @@ func proxyOps(p *plan, rel *harbor.Release, w *harbor.Workload, o Knobs, ops []j
 			{Name: pool.SSLMode, Value: proxyTarget.sslmode},
 		})
 	}
-	return sidecarOps(w, proxyContainer(o.DatabaseProxyImage, up, pw.Secret), ops)
+	return sidecarOps(w, proxyContainer(o, up, pw.Secret), ops)
 }
 
 // sidecarOps make want the workload's first init container: added, or the
@@ -112,23 +112,29 @@ func sidecarOps(w *harbor.Workload, want corev1.Container, ops []jsonOp) []jsonO
 	return append(ops, jsonOp{Op: "remove", Path: fmt.Sprintf("%s/%d", path, at)}, set(path+"/0", toMap(want)))
 }
 
-// proxyContainer is the sidecar forwarding to up, logging in with the
-// password of the Secret key password.
-func proxyContainer(image string, up harbor.DatabaseAddress, password *corev1.SecretKeySelector) corev1.Container {
+// proxyContainer is the sidecar of the knobs' image forwarding to up (and
+// to the knobs' pods while up lags), logging in with the password of the
+// Secret key password.
+func proxyContainer(o Knobs, up harbor.DatabaseAddress, password *corev1.SecretKeySelector) corev1.Container {
+	env := []corev1.EnvVar{
+		{Name: contract.EnvListen, Value: contract.Listen},
+		{Name: contract.EnvUpstream, Value: up.Upstream},
+	}
+	if o.DatabasePods != "" {
+		env = append(env, corev1.EnvVar{Name: contract.EnvPods, Value: o.DatabasePods})
+	}
+	env = append(env,
+		corev1.EnvVar{Name: contract.EnvSSLMode, Value: up.SSLMode},
+		corev1.EnvVar{Name: contract.EnvPassword, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: password}})
 	always := corev1.ContainerRestartPolicyAlways
 	yes, no := true, false
 	user := int64(proxyUser)
 	return corev1.Container{
 		Name:            contract.Container,
-		Image:           image,
+		Image:           o.DatabaseProxyImage,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		RestartPolicy:   &always,
-		Env: []corev1.EnvVar{
-			{Name: contract.EnvListen, Value: contract.Listen},
-			{Name: contract.EnvUpstream, Value: up.Upstream},
-			{Name: contract.EnvSSLMode, Value: up.SSLMode},
-			{Name: contract.EnvPassword, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: password}},
-		},
+		Env:             env,
 		StartupProbe: &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{contract.Binary, "--probe"}}},
 			PeriodSeconds:    proxyProbePeriod,

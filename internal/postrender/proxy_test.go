@@ -77,12 +77,21 @@ func checkProxy(t *testing.T, before, after *harbor.Release, o Knobs) {
 		if env[contract.EnvUpstream] != wantUp || env[contract.EnvListen] != "127.0.0.1:6432" || env[contract.EnvSSLMode] != setting(pool.SSLMode, "disable") {
 			t.Errorf("%s: proxy env %v; want DBPROXY_LISTEN 127.0.0.1:6432, DBPROXY_UPSTREAM %s, DBPROXY_SSLMODE %s (the chart's)", w.Name(), env, wantUp, setting(pool.SSLMode, "disable"))
 		}
+		// The pods, where the proxy finds a new primary before the
+		// Service does, are the knob's, and absent without it.
+		if pods, set := env[contract.EnvPods]; pods != o.DatabasePods || set != (o.DatabasePods != "") {
+			t.Errorf("%s: proxy %s %q (set: %v), want the knob's %q", w.Name(), contract.EnvPods, pods, set, o.DatabasePods)
+		}
 		got := secretRefOf(c.Env, contract.EnvPassword)
 		if want := passwordRef(before, reads, pool); got == nil || want == nil || !equalJSON(got, want) {
 			t.Errorf("%s: DBPROXY_PASSWORD reads %+v; want the Secret key %s reads %s from, %+v", w.Name(), got, pool.Reads, pool.Password, want)
 		}
-		if len(c.Env) != 4 {
-			t.Errorf("%s: proxy env has %d entries, want the four of the contract", w.Name(), len(c.Env))
+		want := 4 // listen, upstream, sslmode, password
+		if o.DatabasePods != "" {
+			want++
+		}
+		if len(c.Env) != want {
+			t.Errorf("%s: proxy env has %d entries, want the %d of the contract", w.Name(), len(c.Env), want)
 		}
 
 		// The process connects to the proxy (jobservice through core's

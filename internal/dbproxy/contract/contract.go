@@ -21,6 +21,10 @@ const (
 	EnvPassword = "DBPROXY_PASSWORD"
 	EnvSSLMode  = "DBPROXY_SSLMODE"
 	EnvHold     = "DBPROXY_HOLD"
+	// EnvPods is host:port naming every database pod (the cluster's
+	// headless Service): where the proxy looks for the primary itself
+	// while the Service's route lags behind a switchover.
+	EnvPods = "DBPROXY_PODS"
 
 	// Host and Port are where the proxy listens, and so where the process
 	// it serves connects: the pod's loopback.
