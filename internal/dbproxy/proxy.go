@@ -38,6 +38,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgconn"
@@ -59,12 +60,13 @@ type Config struct {
 	SSLMode string
 	// Pods are host:port naming every database pod (the cluster's
 	// headless Service; a name resolves to each pod's address). When the
-	// Upstreams fail or are slow to answer, every pod is asked at once
-	// and the one that takes writes serves, if exactly one does: the
-	// Service's route reaches a new primary only once kube-proxy has
-	// rewritten its rules (about a second after the role label moved),
-	// the pods' addresses the moment it is promoted. Two pods that take
-	// writes leave the choice to the Service.
+	// Upstreams reach a server that does not take writes, or are slow to
+	// answer, every pod is asked at once and the one that takes writes
+	// serves, if exactly one does: the Service's route reaches a new
+	// primary only once kube-proxy has rewritten its rules (about a
+	// second after the role label moved), the pods' addresses the moment
+	// it is promoted. Two pods that take writes leave the choice to the
+	// Service, and so does a Service that refuses (noPrimary).
 	Pods []string
 	// Hold is how long a client waits for a primary before it is told
 	// none is there.
@@ -331,8 +333,8 @@ func (p *Proxy) connectOnce(ctx context.Context, user, database string, params m
 	}()
 	select {
 	case a := <-service:
-		if a.err == nil {
-			return a.up, nil
+		if a.err == nil || noPrimary(a.err) {
+			return a.up, a.err
 		}
 		if up := p.viaPods(ctx, user, database, params); up != nil {
 			return up, nil
@@ -352,6 +354,16 @@ func (p *Proxy) connectOnce(ctx context.Context, user, database string, params m
 		}
 	}()
 	return up, nil
+}
+
+// noPrimary tells a connection the Service refused: kube-proxy refuses
+// one to a Service without endpoints, which is the orchestrator saying no
+// pod is the primary right now (a crashed primary gone, its successor not
+// yet labelled). The pods are not asked then: a deleted primary can still
+// run, take writes and be listed by DNS for its TTL, and a write it took
+// would be lost with it.
+func noPrimary(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // viaUpstreams tries every upstream in turn; the first that takes writes

@@ -446,9 +446,9 @@ func staleRoute(t *testing.T) string {
 
 // TestPodsServeWhileTheServiceLags: with the pods named (the headless
 // Service), a connection reaches the one pod that takes writes while the
-// primary Service's route fails or hangs; the Service still decides
-// whenever it answers, and two pods that take writes are not chosen
-// between.
+// primary Service's route reaches a server that does not, or hangs; the
+// Service still decides whenever it answers or refuses, and two pods that
+// take writes are not chosen between.
 func TestPodsServeWhileTheServiceLags(t *testing.T) {
 	testutil.SkipShort(t, "PostgreSQL servers")
 	primary, standby, other := harborServer(t, false), harborServer(t, true), harborServer(t, false)
@@ -461,7 +461,10 @@ func TestPodsServeWhileTheServiceLags(t *testing.T) {
 	}{
 		{"route to a deleted pod", staleRoute(t), []string{standby.Addr(), primary.Addr()}, primary.Port, ""},
 		{"route to the old primary, now a standby", standby.Addr(), []string{standby.Addr(), primary.Addr()}, primary.Port, ""},
-		{"nothing at the route", fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), []string{primary.Addr(), standby.Addr()}, primary.Port, ""},
+		// A Service without endpoints refuses: no pod is the primary as
+		// the orchestrator sees it, and a writable pod may be a deleted
+		// primary still running.
+		{"the Service refuses", fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), []string{primary.Addr(), standby.Addr()}, 0, "no PostgreSQL primary took writes"},
 		{"the Service answers", other.Addr(), []string{standby.Addr(), primary.Addr()}, other.Port, ""},
 		{"two pods take writes", standby.Addr(), []string{primary.Addr(), other.Addr()}, 0, "2 database pods take writes"},
 	}
