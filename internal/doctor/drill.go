@@ -95,6 +95,12 @@ type ClusterFault struct {
 	NewPrimary             string  `json:"newPrimary,omitempty"`
 	RoleMovedSeconds       float64 `json:"roleMovedSeconds"`
 	ServiceFollowedSeconds float64 `json:"serviceFollowedSeconds"`
+	// WriteAfterLabelledSeconds is from the new primary labelled to the
+	// end of the first successful push that ended after that, one held
+	// through the fault included: writes measured against the moment the
+	// operator named the new primary, before kube-proxy made its Service
+	// follow (-1: no push, or no new primary).
+	WriteAfterLabelledSeconds float64 `json:"writeAfterLabelledSeconds"`
 }
 
 // A fault is one thing the drill breaks, and how to tell that it is over.

@@ -263,6 +263,12 @@ func (o *Options) judge(res *DrillResult, reqs []probe.Request, lost []string, a
 	res.Figures = &fig
 	res.FirstWriteSeconds = firstWrite(reqs, at)
 	res.WriteAfterOverSeconds = writeAfter(reqs, at.Add(time.Duration(res.Seconds*float64(time.Second))))
+	if c := res.ClusterFault; c != nil {
+		c.WriteAfterLabelledSeconds = -1
+		if c.NewPrimary != "" {
+			c.WriteAfterLabelledSeconds = writeAfter(reqs, at.Add(time.Duration(c.RoleMovedSeconds*float64(time.Second))))
+		}
+	}
 	res.Failures, res.FailedAfterOver = failures(reqs, at, res.Seconds)
 	var verdicts []string
 	status := OK

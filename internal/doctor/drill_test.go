@@ -261,3 +261,40 @@ func TestWriteAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteAfterLabelled: a database fault's writes are also timed from
+// the new primary's label, which comes before its Service follows; no new
+// primary, no figure; pod faults have none.
+func TestWriteAfterLabelled(t *testing.T) {
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	push := func(startS, durS float64) probe.Request {
+		return probe.Request{Kind: probe.Push, Start: at.Add(time.Duration(startS * float64(time.Second))), Duration: time.Duration(durS * float64(time.Second))}
+	}
+	// Labelled at 1 s, the Service at 2 s: the held push ends at 1.3 s,
+	// the next at 2.5 s.
+	reqs := []probe.Request{push(-0.5, 1.8), push(1.3, 1.2)}
+	for _, tt := range []struct {
+		name             string
+		res              DrillResult
+		labelled, overS  float64
+		wantClusterFault bool
+	}{
+		{"switchover", DrillResult{Seconds: 2, ClusterFault: &ClusterFault{NewPrimary: "mypg-postgresql-1", RoleMovedSeconds: 1, ServiceFollowedSeconds: 2}}, 0.3, 0.5, true},
+		{"no new primary", DrillResult{Seconds: 2, ClusterFault: &ClusterFault{}}, -1, 0.5, true},
+		{"a pod fault", DrillResult{Seconds: 2, PodFault: &PodFault{}}, 0, 0.5, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := tt.res
+			(&Options{}).judge(&res, reqs, nil, at, true)
+			if got := round(res.WriteAfterOverSeconds); got != tt.overS {
+				t.Errorf("writeAfterOverSeconds %v, want %v", got, tt.overS)
+			}
+			if (res.ClusterFault != nil) != tt.wantClusterFault {
+				t.Fatalf("cluster fault %v, want %v", res.ClusterFault, tt.wantClusterFault)
+			}
+			if res.ClusterFault != nil && round(res.WriteAfterLabelledSeconds) != tt.labelled {
+				t.Errorf("writeAfterLabelledSeconds %v, want %v", res.WriteAfterLabelledSeconds, tt.labelled)
+			}
+		})
+	}
+}

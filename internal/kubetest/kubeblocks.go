@@ -499,20 +499,26 @@ func (k *KBCluster) demote(t testing.TB, p, s int) {
 	}
 }
 
-// waitDown waits until the server of a deleted pod, at ip, no longer
-// answers (asked from pod s): a pod deleted with no grace is gone from the
-// API at once while its container still runs, and KubeBlocks promotes a
-// standby only once the old primary's lease has lapsed, never while it
-// still takes writes.
+// waitDown waits until the server of a deleted pod, at ip, is gone (asked
+// from pod s): a pod deleted with no grace is gone from the API at once
+// while its container still runs, and KubeBlocks promotes a standby only
+// once the old primary's lease has lapsed, never while it still takes
+// writes. A PostgreSQL server told to stop (the kubelet's SIGTERM, then
+// SIGKILL after its 2 s minimum grace) refuses new clients at once but
+// serves and commits for the sessions it has until it exits: pg_isready's
+// "rejecting" (1) is not gone, only "no response" (2) is. Promoting at
+// "rejecting" would let the old primary acknowledge writes the new one
+// never gets, which no KubeBlocks failover does.
 func (k *KBCluster) waitDown(t testing.TB, ip string, s int) {
 	t.Helper()
-	script := fmt.Sprintf("pg_isready -q -t 1 -h %s -p %d", ip, k.Engine.port)
+	// Each script exits 0 once the server is gone.
+	script := fmt.Sprintf("pg_isready -q -t 1 -h %s -p %d; [ $? -eq 2 ]", ip, k.Engine.port)
 	if k.Engine != PostgreSQL {
-		script = fmt.Sprintf(`timeout 1 redis-cli --no-auth-warning -a "$REDIS_PASSWORD" -h %s -p %d PING | grep -qx PONG`, ip, k.Engine.port)
+		script = fmt.Sprintf(`! timeout 1 redis-cli --no-auth-warning -a "$REDIS_PASSWORD" -h %s -p %d PING | grep -qx PONG`, ip, k.Engine.port)
 	}
 	err := wait.PollUntilContextTimeout(ctx(t), 100*time.Millisecond, time.Minute, true, func(c context.Context) (bool, error) {
 		_, err := k.c.Exec(c, k.Namespace, k.Pod(s), k.Engine.component, "sh", "-c", script)
-		return err != nil, nil
+		return err == nil, nil
 	})
 	if err != nil {
 		t.Fatalf("kubetest: the deleted primary at %s still answers after 1m", ip)

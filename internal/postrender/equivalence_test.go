@@ -381,6 +381,15 @@ func checkProxyEnv(t *testing.T, name string, want, got map[string]*containerEnv
 			contract.EnvSSLMode:  or(old.Env[pool.SSLMode], "disable"),
 			contract.EnvPassword: password,
 		}
+		// The pods are no setting of the old render but a knob's
+		// (checkProxy holds them to it): here they need only resolve to
+		// a host:port.
+		if pods, ok := g.Env[contract.EnvPods]; ok {
+			if _, _, err := net.SplitHostPort(pods); err != nil {
+				t.Errorf("%s: %s: %s %q is not host:port", name, key, contract.EnvPods, pods)
+			}
+			wantEnv[contract.EnvPods] = pods
+		}
 		if g.Error != "" || password == "" || !equalJSON(g.Env, wantEnv) {
 			t.Errorf("%s: %s: the kubelet gives the proxy %s (error %q), want %s", name, key,
 				redact(jsonText(g.Env), password), g.Error, redact(jsonText(wantEnv), password))
