@@ -38,9 +38,22 @@ func checkUnmarshal(t *testing.T, data []byte) {
 	if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
 		t.Fatalf("UnmarshalMap(%q): error %v, sigs.k8s.io/yaml: %v", data, gotErr, wantErr)
 	}
-	if !reflect.DeepEqual(got, want) {
+	if !reflect.DeepEqual(got, want) && !sigsMayGive(data, got) {
 		t.Fatalf("UnmarshalMap(%q) = %#v, sigs.k8s.io/yaml: %#v", data, got, want)
 	}
+}
+
+// sigsMayGive tells whether sigs.k8s.io/yaml gives v for data in some of
+// a few more tries: for two keys that differ in YAML and not in JSON
+// ("!!aaa 0" and 0, found by the fuzzer) it keeps whichever its map
+// iteration writes last, so its answer changes from call to call.
+func sigsMayGive(data []byte, v map[string]any) bool {
+	for range 50 {
+		if again, _ := sigsUnmarshal(data); reflect.DeepEqual(again, v) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestUnmarshalMapIsSigs(t *testing.T) {
