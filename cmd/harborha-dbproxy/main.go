@@ -32,7 +32,8 @@ func main() {
 		return
 	}
 	if len(os.Args) > 1 {
-		fail("takes no arguments but --version and --probe: it is configured by DBPROXY_LISTEN, DBPROXY_UPSTREAM, DBPROXY_PASSWORD, DBPROXY_SSLMODE and DBPROXY_HOLD")
+		fail(fmt.Sprintf("takes no arguments but --version and --probe: it is configured by %s, %s, %s, %s, %s and %s",
+			contract.EnvListen, contract.EnvUpstream, contract.EnvPods, contract.EnvPassword, contract.EnvSSLMode, contract.EnvHold))
 	}
 	cfg, err := dbproxy.ConfigFromEnv(os.Getenv)
 	if err != nil {

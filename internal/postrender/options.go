@@ -3,7 +3,6 @@ package postrender
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/harborha/helm-harborha/internal/dbproxy/contract"
 	"github.com/harborha/helm-harborha/internal/harbor"
 )
 
@@ -372,23 +372,15 @@ func (o Knobs) validateLevers() error {
 
 // validateProxy checks --database-proxy-image: empty, or an image
 // reference as container runtimes read one (go-containerregistry's
-// parser, the probe's); and --database-pods: empty, or host:port, each
-// host an IP or a DNS name.
+// parser, the probe's); and --database-pods: empty, or host:port as the
+// proxy reads DBPROXY_PODS.
 func (o Knobs) validateProxy() error {
 	img := o.DatabaseProxyImage
 	if _, err := name.ParseReference(img); img != "" && (err != nil || strings.TrimSpace(img) != img || strings.HasPrefix(img, "-")) {
 		return fmt.Errorf("--database-proxy-image: %q is not an image reference such as registry.example.com/harborha-dbproxy:v1 (a lower-case name, then an optional :tag and @sha256:digest)", img)
 	}
-	if o.DatabasePods == "" {
-		return nil
-	}
-	for _, hp := range strings.Split(o.DatabasePods, ",") {
-		host, port, err := net.SplitHostPort(hp)
-		n, perr := strconv.Atoi(port)
-		badHost := net.ParseIP(host) == nil && len(validation.IsDNS1123Subdomain(host)) > 0
-		if err != nil || badHost || perr != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("--database-pods: %q is not host:port; give the PostgreSQL cluster's headless Service, such as pg-postgresql-headless.db.svc:5432", hp)
-		}
+	if _, err := contract.HostPorts(o.DatabasePods); err != nil {
+		return fmt.Errorf("--database-pods: %v; give the PostgreSQL cluster's headless Service, such as pg-postgresql-headless.db.svc:5432", err)
 	}
 	return nil
 }

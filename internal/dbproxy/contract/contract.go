@@ -6,8 +6,10 @@
 package contract
 
 import (
+	"fmt"
 	"net"
 	"strconv"
+	"strings"
 )
 
 const (
@@ -34,3 +36,41 @@ const (
 
 // Listen is DBPROXY_LISTEN's default: Host:Port.
 var Listen = net.JoinHostPort(Host, strconv.Itoa(Port))
+
+// HostPorts reads a comma-separated list of host:port, as DBPROXY_UPSTREAM
+// and DBPROXY_PODS hold it: each host an IP or a DNS name, each port
+// 1-65535; blanks around an entry and empty entries are ignored. The
+// post-render checks what it writes with the same reading the proxy makes
+// of it. An error names the entry.
+func HostPorts(list string) ([]string, error) {
+	var out []string
+	for _, hp := range strings.Split(list, ",") {
+		if hp = strings.TrimSpace(hp); hp == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(hp)
+		n, perr := strconv.Atoi(port)
+		if err != nil || !hostName(host) || perr != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%q is not host:port", hp)
+		}
+		out = append(out, hp)
+	}
+	return out, nil
+}
+
+// hostName tells an IP address or a DNS name (letters, digits, '-', '_'
+// and '.'; resolvers take more than RFC 1123 allows, so this is lenient).
+func hostName(host string) bool {
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	if host == "" || len(host) > 253 || strings.HasPrefix(host, "-") || strings.HasPrefix(host, ".") {
+		return false
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
