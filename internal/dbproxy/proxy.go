@@ -65,8 +65,11 @@ type Config struct {
 	// serves, if exactly one does: the Service's route reaches a new
 	// primary only once kube-proxy has rewritten its rules (about a
 	// second after the role label moved), the pods' addresses the moment
-	// it is promoted. Two pods that take writes leave the choice to the
-	// Service, and so does a Service that refuses (noPrimary).
+	// it is promoted. After a crash the route may even lead for seconds
+	// to the deleted pod (kube-proxy keeps a terminating endpoint that
+	// was serving while no other is ready), where the connection is
+	// refused, told the server is shutting down, or unanswered. Two pods
+	// that take writes leave the choice to the Service.
 	Pods []string
 	// Hold is how long a client waits for a primary before it is told
 	// none is there.
@@ -118,17 +121,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// hostPorts reads a comma-separated list of host:port.
+// hostPorts reads the list in variable name.
 func hostPorts(list, name string) ([]string, error) {
-	var out []string
-	for _, u := range strings.Split(list, ",") {
-		if u = strings.TrimSpace(u); u == "" {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(u); err != nil {
-			return nil, fmt.Errorf("%s: %q is not host:port", name, u)
-		}
-		out = append(out, u)
+	out, err := contract.HostPorts(list)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return out, nil
 }
@@ -278,31 +275,80 @@ type upstream struct {
 // database gives for the credentials or the database itself ends it once
 // it has lasted finalGrace: a server changing roles may say so for a
 // moment (its pg_hba.conf or roles being rewritten), a wrong password says
-// so for good.
-func (p *Proxy) connect(ctx context.Context, user, database string, params map[string]string) (*upstream, error) {
+// so for good. The rounds say how each failed round ended, for the line
+// that tells how long a client waited.
+func (p *Proxy) connect(ctx context.Context, user, database string, params map[string]string) (*upstream, rounds, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Hold)
 	defer cancel()
+	r := rounds{}
 	var finalSince time.Time
 	for {
-		up, err := p.connectOnce(ctx, user, database, params)
+		up, err := p.connectOnce(ctx, r, user, database, params)
 		if err == nil {
-			return up, nil
+			return up, r, nil
 		}
+		r.add(outcome(err))
 		if final(err) {
 			if finalSince.IsZero() {
 				finalSince = time.Now()
-				p.cfg.Log.Printf("%v; trying again for %s", err, finalGrace)
+				if p.firstInASecond() {
+					p.cfg.Log.Printf("%v; trying again for %s", err, finalGrace)
+				}
 			}
 			if time.Since(finalSince) >= finalGrace {
-				return nil, err
+				return nil, r, err
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("no PostgreSQL primary took writes within %s at %s: %w", p.cfg.Hold, strings.Join(p.cfg.Upstreams, ", "), err)
+			return nil, r, fmt.Errorf("no PostgreSQL primary took writes within %s at %s: %w", p.cfg.Hold, strings.Join(p.cfg.Upstreams, ", "), err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// rounds counts how connect's rounds went, by what happened.
+type rounds map[string]int
+
+func (r rounds) add(what string) { r[what]++ }
+
+// String is "3 refused, 1 read-only", most frequent first.
+func (r rounds) String() string {
+	if len(r) == 0 {
+		return "none failed"
+	}
+	whats := make([]string, 0, len(r))
+	for w := range r {
+		whats = append(whats, w)
+	}
+	sort.Slice(whats, func(i, j int) bool {
+		if r[whats[i]] != r[whats[j]] {
+			return r[whats[i]] > r[whats[j]]
+		}
+		return whats[i] < whats[j]
+	})
+	for i, w := range whats {
+		whats[i] = fmt.Sprintf("%d %s", r[w], w)
+	}
+	return strings.Join(whats, ", ")
+}
+
+// outcome names how a round failed, in the words of the log.
+func outcome(err error) string {
+	var ne net.Error
+	switch pe := asPgError(err); {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case pe != nil:
+		return "SQLSTATE " + pe.Code
+	case strings.Contains(err.Error(), "read only connection"): // pgconn's words for target_session_attrs
+		return "read-only"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "no answer"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "unreachable"
+	}
+	return "failed"
 }
 
 // serviceWait is how long the Upstreams have to answer before the pods
@@ -314,9 +360,19 @@ const serviceWait = 250 * time.Millisecond
 // podWait bounds one round of asking every pod.
 const podWait = time.Second
 
+// podGrace is how long the other pods have to answer once a server has:
+// a live server answers a login in milliseconds, while the address of a
+// pod deleted a moment ago (still in DNS) may not answer at all, and would
+// hold every round for podWait.
+const podGrace = 150 * time.Millisecond
+
+// podsAgain is the pause between rounds of asking the pods while the
+// Service's attempt lasts.
+const podsAgain = 100 * time.Millisecond
+
 // connectOnce is one round: the Upstreams (the primary Service), and the
 // pods themselves when the Service's route fails or is slow.
-func (p *Proxy) connectOnce(ctx context.Context, user, database string, params map[string]string) (*upstream, error) {
+func (p *Proxy) connectOnce(ctx context.Context, r rounds, user, database string, params map[string]string) (*upstream, error) {
 	if len(p.cfg.Pods) == 0 {
 		return p.viaUpstreams(ctx, user, database, params)
 	}
@@ -333,19 +389,28 @@ func (p *Proxy) connectOnce(ctx context.Context, user, database string, params m
 	}()
 	select {
 	case a := <-service:
-		if a.err == nil || noPrimary(a.err) {
-			return a.up, a.err
+		if a.err == nil {
+			return a.up, nil
 		}
-		if up := p.viaPods(ctx, user, database, params); up != nil {
+		if up := p.viaPods(ctx, r, user, database, params); up != nil {
+			r.add(outcome(a.err))
 			return up, nil
 		}
 		return nil, a.err
 	case <-time.After(serviceWait):
+		r.add("Service slow")
 	}
-	up := p.viaPods(ctx, user, database, params)
-	if up == nil {
-		a := <-service
-		return a.up, a.err
+	// The pods are asked again while the Service's attempt lasts: a
+	// standby promoted meanwhile serves at once, not when the attempt
+	// ends (up to its 3 s timeout on a route that drops connections).
+	up := p.viaPods(ctx, r, user, database, params)
+	for up == nil {
+		select {
+		case a := <-service:
+			return a.up, a.err
+		case <-time.After(podsAgain):
+		}
+		up = p.viaPods(ctx, r, user, database, params)
 	}
 	cancel()
 	go func() {
@@ -354,16 +419,6 @@ func (p *Proxy) connectOnce(ctx context.Context, user, database string, params m
 		}
 	}()
 	return up, nil
-}
-
-// noPrimary tells a connection the Service refused: kube-proxy refuses
-// one to a Service without endpoints, which is the orchestrator saying no
-// pod is the primary right now (a crashed primary gone, its successor not
-// yet labelled). The pods are not asked then: a deleted primary can still
-// run, take writes and be listed by DNS for its TTL, and a write it took
-// would be lost with it.
-func noPrimary(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // viaUpstreams tries every upstream in turn; the first that takes writes
@@ -382,26 +437,39 @@ func (p *Proxy) viaUpstreams(ctx context.Context, user, database string, params 
 
 // viaPods asks every pod at once (up to podWait) and returns the
 // connection to the one that takes writes, when exactly one does.
-func (p *Proxy) viaPods(ctx context.Context, user, database string, params map[string]string) *upstream {
+func (p *Proxy) viaPods(ctx context.Context, r rounds, user, database string, params map[string]string) *upstream {
 	ctx, cancel := context.WithTimeout(ctx, podWait)
 	defer cancel()
 	addrs := p.podAddrs(ctx)
-	answers := make(chan *upstream, len(addrs))
+	answers := make(chan podAnswer, len(addrs))
 	for _, addr := range addrs {
 		go func() {
-			up, _ := p.connectTo(ctx, addr, user, database, params)
-			answers <- up
+			up, err := p.connectTo(ctx, addr, user, database, params)
+			answers <- podAnswer{up, err}
 		}()
 	}
 	var writable []*upstream
-	for range addrs {
-		if up := <-answers; up != nil {
-			writable = append(writable, up)
+	var grace <-chan time.Time
+	for pending := len(addrs); pending > 0; {
+		select {
+		case a := <-answers:
+			pending--
+			if a.up != nil {
+				writable = append(writable, a.up)
+			}
+			if grace == nil && a.live() {
+				grace = time.After(podGrace)
+			}
+		case <-grace:
+			cancel()
+			go closeAll(answers, pending)
+			pending = 0
 		}
 	}
 	if len(writable) == 1 {
 		return writable[0]
 	}
+	r.add(fmt.Sprintf("pods asked, %d of %d writable", len(writable), len(addrs)))
 	var at []string
 	for _, up := range writable {
 		at = append(at, up.addr)
@@ -412,6 +480,27 @@ func (p *Proxy) viaPods(ctx context.Context, user, database string, params map[s
 		p.cfg.Log.Printf("%d database pods take writes (%s): following the Service alone", len(at), strings.Join(at, ", "))
 	}
 	return nil
+}
+
+// podAnswer is how asking one pod went.
+type podAnswer struct {
+	up  *upstream
+	err error
+}
+
+// live tells a server answered: it took writes, or logged the proxy in
+// read-only, or said an error of its own.
+func (a podAnswer) live() bool {
+	return a.up != nil || asPgError(a.err) != nil || outcome(a.err) == "read-only"
+}
+
+// closeAll closes the server connections of the n answers still to come.
+func closeAll(answers <-chan podAnswer, n int) {
+	for range n {
+		if a := <-answers; a.up != nil {
+			a.up.close()
+		}
+	}
 }
 
 // podAddrs resolves Pods to every pod's host:port, each once.
@@ -465,8 +554,7 @@ func (p *Proxy) connectTo(ctx context.Context, addr, user, database string, para
 			cfg.RuntimeParams[k] = v
 		}
 	}
-	dialer := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}}
-	cfg.DialFunc = dialer.DialContext
+	cfg.DialFunc = dial
 	cfg.ValidateConnect = pgconn.ValidateConnectTargetSessionAttrsReadWrite
 	attempt, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -481,6 +569,29 @@ func (p *Proxy) connectTo(ctx context.Context, addr, user, database string, para
 	}
 	return &upstream{addr: addr, conn: h.Conn, r: bufio.NewReader(h.Conn), w: bufio.NewWriter(h.Conn),
 		pid: h.PID, secret: h.SecretKey, params: h.ParameterStatuses}, nil
+}
+
+// synWait is how long a connection's first SYN has to be answered before
+// a new connection is tried (each time twice as long). The kernel sends
+// its own again only after 1 s, then 2 s: a SYN dropped while kube-proxy
+// rewrites a Service's rules (its ICMP rejects are rate-limited into
+// silence) would cost a second each time. A server in the cluster
+// answers a SYN in a millisecond; one far away still gets through on a
+// later try.
+const synWait = 250 * time.Millisecond
+
+// dial connects to addr with keepalives that tell a vanished server
+// within seconds, trying a new connection after synWait, 2×synWait, ...
+// until ctx ends.
+func dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	for wait := synWait; ; wait *= 2 {
+		d := net.Dialer{Timeout: wait, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}}
+		c, err := d.DialContext(ctx, network, addr)
+		var ne net.Error
+		if err == nil || ctx.Err() != nil || !errors.As(err, &ne) || !ne.Timeout() {
+			return c, err
+		}
+	}
 }
 
 // close ends a server connection politely (Terminate), so the server

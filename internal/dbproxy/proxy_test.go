@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,6 +95,12 @@ func (l *syncLog) Write(p []byte) (int, error) {
 }
 
 func newLog(l *syncLog) *log.Logger { return log.New(l, "", 0) }
+
+func (l *syncLog) all() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
 
 func (l *syncLog) count(sub string) int {
 	l.mu.Lock()
@@ -456,17 +465,21 @@ func TestPodsServeWhileTheServiceLags(t *testing.T) {
 		name     string
 		service  string
 		pods     []string
-		wantPort int    // 0: no connection
-		wantLog  string // a line the proxy must log
+		wantPort int      // 0: no connection
+		wantLogs []string // what the proxy must log
+		within   time.Duration
 	}{
-		{"route to a deleted pod", staleRoute(t), []string{standby.Addr(), primary.Addr()}, primary.Port, ""},
-		{"route to the old primary, now a standby", standby.Addr(), []string{standby.Addr(), primary.Addr()}, primary.Port, ""},
-		// A Service without endpoints refuses: no pod is the primary as
-		// the orchestrator sees it, and a writable pod may be a deleted
-		// primary still running.
-		{"the Service refuses", fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), []string{primary.Addr(), standby.Addr()}, 0, "no PostgreSQL primary took writes"},
-		{"the Service answers", other.Addr(), []string{standby.Addr(), primary.Addr()}, other.Port, ""},
-		{"two pods take writes", standby.Addr(), []string{primary.Addr(), other.Addr()}, 0, "2 database pods take writes"},
+		{"route to a deleted pod", staleRoute(t), []string{standby.Addr(), primary.Addr()}, primary.Port, []string{"(rounds: 1 Service slow)"}, 0},
+		{"route to the old primary, now a standby", standby.Addr(), []string{standby.Addr(), primary.Addr()}, primary.Port, []string{"(rounds: 1 read-only)"}, 0},
+		// A refusal is no sign that no pod is the primary: after a
+		// crash kube-proxy routes to the deleted pod while it
+		// terminates, where nothing listens any more.
+		{"the Service refuses", fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), []string{primary.Addr(), standby.Addr()}, primary.Port, []string{"(rounds: 1 refused)"}, 0},
+		{"the Service answers", other.Addr(), []string{standby.Addr(), primary.Addr()}, other.Port, nil, 0},
+		{"two pods take writes", standby.Addr(), []string{primary.Addr(), other.Addr()}, 0, []string{"2 database pods take writes", "pods asked, 2 of 2 writable"}, 0},
+		// A pod deleted a moment ago may still be in DNS and answer
+		// nothing: the others are not kept waiting for it.
+		{"a deleted pod still listed", staleRoute(t), []string{staleRoute(t), standby.Addr(), primary.Addr()}, primary.Port, nil, serviceWait + podGrace + 300*time.Millisecond},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -489,13 +502,132 @@ func TestPodsServeWhileTheServiceLags(t *testing.T) {
 				}
 				// The pods are asked after serviceWait, and answer in
 				// milliseconds: not the 3 s a hung attempt lasts.
-				if took > serviceWait+podWait {
-					t.Errorf("the connection took %s, want under %s", took, serviceWait+podWait)
+				within := tc.within
+				if within == 0 {
+					within = serviceWait + podWait
+				}
+				if took > within {
+					t.Errorf("the connection took %s, want under %s", took, within)
 				}
 			}
-			if tc.wantLog != "" && logs.count(tc.wantLog) == 0 {
-				t.Errorf("the proxy did not log %q", tc.wantLog)
+			for _, want := range tc.wantLogs {
+				if logs.count(want) == 0 {
+					t.Errorf("the proxy did not log %q", want)
+				}
 			}
 		})
+	}
+}
+
+// TestPromotedWhileTheServiceHangs: while the Service's route hangs (its
+// attempt lasts up to 3 s), the pods are asked again, so a standby
+// promoted meanwhile serves within a round, not after the attempt, and a
+// pod address that answers nothing does not make each round last podWait.
+func TestPromotedWhileTheServiceHangs(t *testing.T) {
+	testutil.SkipShort(t, "PostgreSQL servers")
+	standby := harborServer(t, true)
+	// A deleted pod's address, still listed, answers nothing: it holds
+	// no round up.
+	addr, logs := serveProxy(t, Config{Upstreams: []string{staleRoute(t)}, Pods: []string{staleRoute(t), standby.Addr()}, Hold: 10 * time.Second})
+	db := harborDB(t, addr)
+	start := time.Now()
+	promoted := make(chan time.Duration, 1)
+	go func() {
+		time.Sleep(600 * time.Millisecond)
+		promote(t, standby)
+		promoted <- time.Since(start)
+	}()
+	var port string
+	if err := db.QueryRow("SELECT current_setting('port')").Scan(&port); err != nil {
+		t.Fatalf("no connection: %v", err)
+	}
+	took, at := time.Since(start), <-promoted
+	if port != fmt.Sprint(standby.Port) {
+		t.Errorf("served by port %s, want the promoted standby's %d", port, standby.Port)
+	}
+	// A round lasts podGrace after the standby's answer, then podsAgain;
+	// the silent address alone would make it podWait.
+	if after, want := took-at, 2*(podGrace+podsAgain)+200*time.Millisecond; after > want {
+		t.Errorf("served %s after the promotion, want within %s (about a round of asking the pods)", after, want)
+	}
+	if m := regexp.MustCompile(`(\d+) pods asked, 0 of 2 writable`).FindStringSubmatch(logs.all()); m == nil || m[1] == "1" {
+		t.Errorf("the proxy did not log asking the pods again while the Service hung (rounds: %v)", m)
+	}
+}
+
+// TestDialTriesAgain: a SYN the network drops (here: a listener whose
+// accept queue is full) is not left to the kernel, which sends it again
+// only after 1 s; a new connection is tried after synWait.
+func TestDialTriesAgain(t *testing.T) {
+	addr, free := fullListener(t)
+	start := time.Now()
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		free()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	c.Close()
+	// The first SYN is dropped; the second try, at synWait, is taken.
+	took := time.Since(start)
+	t.Logf("connected after %s", took)
+	if kernel := time.Second; took > kernel-300*time.Millisecond {
+		t.Errorf("connected after %s, want about %s (the kernel alone: %s)", took, synWait, kernel)
+	}
+}
+
+// fullListener is a loopback listener whose accept queue is full, so
+// that the kernel drops new SYNs until free accepts what is queued.
+func fullListener(t *testing.T) (addr string, free func()) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil { // room for one
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "listener")
+	l, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = l.Addr().String()
+	var queued []net.Conn
+	for range 2 { // fills the queue (the kernel takes backlog+1)
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		queued = append(queued, c)
+	}
+	t.Cleanup(func() {
+		l.Close()
+		for _, c := range queued {
+			c.Close()
+		}
+	})
+	if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatal("the kernel took a connection beyond a full accept queue: the test cannot drop a SYN")
+	}
+	return addr, func() {
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+			}
+		}()
 	}
 }

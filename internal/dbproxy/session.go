@@ -90,11 +90,15 @@ func (s *session) run(ctx context.Context) {
 		database = user
 	}
 	s.params["user"], s.params["database"] = user, database
-	up, err := s.p.connect(ctx, user, database, s.params)
+	start := time.Now()
+	up, r, err := s.p.connect(ctx, user, database, s.params)
 	if err != nil {
-		s.p.cfg.Log.Printf("session %016x: no server for the client: %v", s.key, err)
+		s.p.cfg.Log.Printf("session %016x: no server for the client (rounds: %v): %v", s.key, r, err)
 		s.refuse(err)
 		return
+	}
+	if len(r) > 0 {
+		s.p.cfg.Log.Printf("session %016x: new; on %s after %.2f s (rounds: %v)", s.key, up.addr, time.Since(start).Seconds(), r)
 	}
 	s.setServer(up)
 	defer func() { s.setServer(nil) }()
@@ -333,9 +337,9 @@ func (s *session) serverLost(ctx context.Context, fromServer chan serverMsg, don
 		return false
 	}
 	start := time.Now()
-	up, err := s.p.connect(ctx, s.params["user"], s.params["database"], s.params)
+	up, r, err := s.p.connect(ctx, s.params["user"], s.params["database"], s.params)
 	if err != nil {
-		s.p.cfg.Log.Printf("session %016x: %s lost (%s); %v", s.key, lost, why, err)
+		s.p.cfg.Log.Printf("session %016x: %s lost (%s); rounds: %v; %v", s.key, lost, why, r, err)
 		s.refuse(err)
 		return false
 	}
@@ -355,8 +359,8 @@ func (s *session) serverLost(ctx context.Context, fromServer chan serverMsg, don
 		return false
 	}
 	s.readServer(up, fromServer, done)
-	s.p.cfg.Log.Printf("session %016x: %s lost (%s); on %s after %.2f s, %d statement(s) prepared again, %d request(s) sent again",
-		s.key, lost, why, up.addr, time.Since(start).Seconds(), len(s.order), inFlight)
+	s.p.cfg.Log.Printf("session %016x: %s lost (%s); on %s after %.2f s (rounds: %v), %d statement(s) prepared again, %d request(s) sent again",
+		s.key, lost, why, up.addr, time.Since(start).Seconds(), r, len(s.order), inFlight)
 	return true
 }
 
