@@ -549,10 +549,16 @@ func (k *KBCluster) failover(t testing.TB, p int, ip string, began time.Time) ti
 	t.Helper()
 	s := k.secondary(p)
 	k.waitDown(t, ip, s)
+	down := time.Now()
 	k.promote(t, s)
+	promoted := time.Now()
 	k.setRole(t, s, "primary")
+	labelled := time.Now()
 	k.waitServiceAt(t, s)
 	tookOver := time.Since(began)
+	// Clock times, to read beside the logs of the pods (same clock).
+	t.Logf("kubetest: failover of %s/%s from %s: old primary gone at %s, promoted at %s, labelled at %s, Service there at %s",
+		k.Namespace, k.Name, began.Format(clock), down.Format(clock), promoted.Format(clock), labelled.Format(clock), began.Add(tookOver).Format(clock))
 	k.createPod(t, p, "secondary")
 	k.waitReady(t, k.Pod(p))
 	k.WaitReplicated(t)
@@ -560,6 +566,9 @@ func (k *KBCluster) failover(t testing.TB, p int, ip string, began time.Time) ti
 		k.Namespace, k.Name, tookOver.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	return tookOver
 }
+
+// clock formats the times logged to read beside the pods' logs.
+const clock = "15:04:05.000000"
 
 func (k *KBCluster) promote(t testing.TB, i int) {
 	t.Helper()
