@@ -50,6 +50,11 @@ type DrillResult struct {
 	// soon writes were back once they could be, a push held through the
 	// fault included (-1: none).
 	WriteAfterOverSeconds float64 `json:"writeAfterOverSeconds"`
+	// PushSeconds is how long a push took before the fault (the median
+	// of those that succeeded): every writes-back figure above counts to
+	// the end of a push, so none can be less than one push (-1: no push
+	// before the fault).
+	PushSeconds float64 `json:"pushSeconds"`
 	// FailedAfterOver counts the failed requests that started once the
 	// fault was over (Seconds after it): the ones a better configuration
 	// could save, as no fault excuses them any more.
@@ -230,7 +235,7 @@ func terminal(in io.Reader) bool {
 // runFault probes Harbor from a baseline before the fault until writes
 // are back and --settle after, and judges the fault by both.
 func (o *Options) runFault(ctx context.Context, f fault, target probe.Target) DrillResult {
-	res := DrillResult{Fault: f.name(), FirstWriteSeconds: -1, WriteAfterOverSeconds: -1}
+	res := DrillResult{Fault: f.name(), FirstWriteSeconds: -1, WriteAfterOverSeconds: -1, PushSeconds: -1}
 	skip, err := f.prepare(ctx, &res)
 	defer f.close()
 	switch {

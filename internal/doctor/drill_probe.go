@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -263,6 +264,7 @@ func (o *Options) judge(res *DrillResult, reqs []probe.Request, lost []string, a
 	res.Figures = &fig
 	res.FirstWriteSeconds = firstWrite(reqs, at)
 	res.WriteAfterOverSeconds = writeAfter(reqs, at.Add(time.Duration(res.Seconds*float64(time.Second))))
+	res.PushSeconds = pushBefore(reqs, at)
 	if c := res.ClusterFault; c != nil {
 		c.WriteAfterLabelledSeconds = -1
 		if c.NewPrimary != "" {
@@ -313,6 +315,26 @@ func writeAfter(reqs []probe.Request, over time.Time) float64 {
 		}
 	}
 	return best
+}
+
+// pushBefore is the median seconds of the successful pushes that ended
+// before at, -1 when there is none.
+func pushBefore(reqs []probe.Request, at time.Time) float64 {
+	var took []float64
+	for _, q := range reqs {
+		if q.Kind == probe.Push && !q.Failed() && !q.Start.Add(q.Duration).After(at) {
+			took = append(took, q.Duration.Seconds())
+		}
+	}
+	if len(took) == 0 {
+		return -1
+	}
+	slices.Sort(took)
+	mid := len(took) / 2
+	if len(took)%2 == 0 {
+		return round((took[mid-1] + took[mid]) / 2)
+	}
+	return round(took[mid])
 }
 
 // round is to 10 ms, as the drill's other seconds.

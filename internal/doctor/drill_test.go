@@ -239,9 +239,7 @@ func TestDrillFlag(t *testing.T) {
 // and pushes that ended before do not count.
 func TestWriteAfter(t *testing.T) {
 	over := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	req := func(kind probe.Kind, startS, durS float64, err string) probe.Request {
-		return probe.Request{Kind: kind, Start: over.Add(time.Duration(startS * float64(time.Second))), Duration: time.Duration(durS * float64(time.Second)), Err: err}
-	}
+	req := requestsAt(over)
 	for _, tt := range []struct {
 		name string
 		reqs []probe.Request
@@ -296,5 +294,37 @@ func TestWriteAfterLabelled(t *testing.T) {
 				t.Errorf("writeAfterLabelledSeconds %v, want %v", res.WriteAfterLabelledSeconds, tt.labelled)
 			}
 		})
+	}
+}
+
+// TestPushBefore: how long a push takes is the median of the successful
+// pushes that ended before the fault; failed ones, pulls and pushes held
+// across the fault do not count.
+func TestPushBefore(t *testing.T) {
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	req := requestsAt(at)
+	for _, tt := range []struct {
+		name string
+		reqs []probe.Request
+		want float64
+	}{
+		{"none", nil, -1},
+		{"odd", []probe.Request{req(probe.Push, -3, 0.9, ""), req(probe.Push, -2, 0.8, ""), req(probe.Push, -1, 0.95, "")}, 0.9},
+		{"even", []probe.Request{req(probe.Push, -3, 0.8, ""), req(probe.Push, -2, 1, "")}, 0.9},
+		{"held across the fault, failed and pulls ignored", []probe.Request{req(probe.Push, -0.5, 2, ""), req(probe.Push, -2, 0.1, "HTTP 500"),
+			req(probe.Pull, -2, 0.2, ""), req(probe.Push, -3, 0.85, "")}, 0.85},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := pushBefore(tt.reqs, at); got != tt.want {
+				t.Errorf("pushBefore = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// requestsAt makes the probe's requests timed in seconds from at.
+func requestsAt(at time.Time) func(kind probe.Kind, startS, durS float64, err string) probe.Request {
+	return func(kind probe.Kind, startS, durS float64, err string) probe.Request {
+		return probe.Request{Kind: kind, Start: at.Add(time.Duration(startS * float64(time.Second))), Duration: time.Duration(durS * float64(time.Second)), Err: err}
 	}
 }
