@@ -134,9 +134,10 @@ func hostPorts(list, name string) ([]string, error) {
 type Proxy struct {
 	cfg Config
 
-	mu       sync.Mutex
-	sessions map[uint64]*session // by the cancel key handed to the client
-	saidAt   time.Time           // of the last line firstInASecond allowed
+	mu        sync.Mutex
+	sessions  map[uint64]*session  // by the cancel key handed to the client
+	saidAt    time.Time            // of the last line firstInASecond allowed
+	podRounds map[string]*podRound // the last, by user and database
 }
 
 // firstInASecond tells whether a line every waiting client would write
@@ -159,7 +160,7 @@ func New(cfg Config) *Proxy {
 	if cfg.Hold <= 0 {
 		cfg.Hold = DefaultHold
 	}
-	return &Proxy{cfg: cfg, sessions: map[uint64]*session{}}
+	return &Proxy{cfg: cfg, sessions: map[uint64]*session{}, podRounds: map[string]*podRound{}}
 }
 
 // Serve accepts connections on l until ctx is done.
@@ -435,10 +436,64 @@ func (p *Proxy) viaUpstreams(ctx context.Context, user, database string, params 
 	return nil, last
 }
 
-// viaPods asks every pod at once (up to podWait) and returns the
-// connection to the one that takes writes, when exactly one does.
+// viaPods returns a connection to the one pod that takes writes, when
+// exactly one does, as the current round of asking the pods says.
 func (p *Proxy) viaPods(ctx context.Context, r rounds, user, database string, params map[string]string) *upstream {
-	ctx, cancel := context.WithTimeout(ctx, podWait)
+	round := p.podRound(user, database, params)
+	select {
+	case <-round.done:
+	case <-ctx.Done():
+		return nil
+	}
+	if round.addr == "" {
+		r.add(round.none)
+		return nil
+	}
+	up, err := p.connectTo(ctx, round.addr, user, database, params)
+	if err != nil {
+		r.add("the writable pod " + outcome(err))
+		return nil
+	}
+	return up
+}
+
+// podRound is one round of asking every pod, shared by the sessions of a
+// user and database that wait meanwhile: a failover with a hundred
+// connections waiting would otherwise have each of them log in to every
+// pod several times a second, on a new primary that is just starting.
+type podRound struct {
+	done  chan struct{} // closed when the round is over
+	ended time.Time
+	addr  string // the one pod that took writes; "" for none
+	none  string // why none: "pods asked, 0 of 2 writable"
+}
+
+// podRound returns the round in flight for user and database, or the
+// last one if it ended less than podsAgain ago, or starts a new one.
+func (p *Proxy) podRound(user, database string, params map[string]string) *podRound {
+	key := user + "\x00" + database
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if last := p.podRounds[key]; last != nil {
+		select {
+		case <-last.done:
+			if time.Since(last.ended) < podsAgain {
+				return last
+			}
+		default:
+			return last
+		}
+	}
+	round := &podRound{done: make(chan struct{})}
+	p.podRounds[key] = round
+	go p.askPods(round, user, database, params)
+	return round
+}
+
+// askPods asks every pod at once (up to podWait) whether it takes writes:
+// the round's own connections, closed once it is over.
+func (p *Proxy) askPods(round *podRound, user, database string, params map[string]string) {
+	ctx, cancel := context.WithTimeout(context.Background(), podWait)
 	defer cancel()
 	addrs := p.podAddrs(ctx)
 	answers := make(chan podAnswer, len(addrs))
@@ -448,14 +503,15 @@ func (p *Proxy) viaPods(ctx context.Context, r rounds, user, database string, pa
 			answers <- podAnswer{up, err}
 		}()
 	}
-	var writable []*upstream
+	var writable []string
 	var grace <-chan time.Time
 	for pending := len(addrs); pending > 0; {
 		select {
 		case a := <-answers:
 			pending--
 			if a.up != nil {
-				writable = append(writable, a.up)
+				writable = append(writable, a.up.addr)
+				a.up.close()
 			}
 			if grace == nil && a.live() {
 				grace = time.After(podGrace)
@@ -467,19 +523,18 @@ func (p *Proxy) viaPods(ctx context.Context, r rounds, user, database string, pa
 		}
 	}
 	if len(writable) == 1 {
-		return writable[0]
+		round.addr = writable[0]
+	} else {
+		round.none = fmt.Sprintf("pods asked, %d of %d writable", len(writable), len(addrs))
 	}
-	r.add(fmt.Sprintf("pods asked, %d of %d writable", len(writable), len(addrs)))
-	var at []string
-	for _, up := range writable {
-		at = append(at, up.addr)
-		up.close()
+	if len(writable) > 1 && p.firstInASecond() {
+		sort.Strings(writable)
+		p.cfg.Log.Printf("%d database pods take writes (%s): following the Service alone", len(writable), strings.Join(writable, ", "))
 	}
-	if len(at) > 1 && p.firstInASecond() {
-		sort.Strings(at)
-		p.cfg.Log.Printf("%d database pods take writes (%s): following the Service alone", len(at), strings.Join(at, ", "))
-	}
-	return nil
+	p.mu.Lock()
+	round.ended = time.Now()
+	p.mu.Unlock()
+	close(round.done)
 }
 
 // podAnswer is how asking one pod went.

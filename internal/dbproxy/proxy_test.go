@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"os"
@@ -630,4 +631,74 @@ func fullListener(t *testing.T) (addr string, free func()) {
 			}
 		}()
 	}
+}
+
+// TestWaitingSessionsShareThePods: connections waiting at once for a
+// primary share each round of asking the pods, so the pods see a few
+// logins a round, not one from every waiting connection.
+func TestWaitingSessionsShareThePods(t *testing.T) {
+	testutil.SkipShort(t, "PostgreSQL servers")
+	standby := harborServer(t, true)
+	pod, logins := countingRelay(t, standby.Addr())
+	addr, _ := serveProxy(t, Config{Upstreams: []string{staleRoute(t)}, Pods: []string{pod}, Hold: 10 * time.Second})
+	db := harborDB(t, addr)
+	const waiting = 8 // harborDB's pool
+	var wg sync.WaitGroup
+	errs := make(chan error, waiting)
+	for range waiting {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var port string
+			errs <- db.QueryRow("SELECT current_setting('port') FROM pg_sleep(0.2)").Scan(&port)
+		}()
+	}
+	time.Sleep(time.Second)
+	before := logins()
+	promote(t, standby)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a waiting connection failed: %v", err)
+		}
+	}
+	// A round at most every podsAgain (about 9 in the second) shared by
+	// all, then one login each; unshared, every connection asks every
+	// round (56 logins here).
+	t.Logf("%d logins at the pod while %d connections waited 1s, %d in all", before, waiting, logins())
+	if before > 20 {
+		t.Errorf("%d logins at the pod while %d connections waited 1s: the rounds of asking the pods are not shared", before, waiting)
+	}
+}
+
+// countingRelay forwards connections to target and counts them.
+func countingRelay(t *testing.T, target string) (addr string, accepted func() int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var n atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	return l.Addr().String(), func() int { return int(n.Load()) }
 }

@@ -500,10 +500,10 @@ func (k *KBCluster) demote(t testing.TB, p, s int) {
 }
 
 // waitDown waits until the server of a deleted pod, at ip, is gone (asked
-// from pod s): a pod deleted with no grace is gone from the API at once
-// while its container still runs, and KubeBlocks promotes a standby only
-// once the old primary's lease has lapsed, never while it still takes
-// writes. A PostgreSQL server told to stop (the kubelet's SIGTERM, then
+// from pod s): a pod deleted with no grace may still run while its
+// endpoint is terminating (still serving) or already gone, and KubeBlocks
+// promotes a standby only once the old primary's lease has lapsed, never
+// while it still takes writes. A PostgreSQL server told to stop (the kubelet's SIGTERM, then
 // SIGKILL after its 2 s minimum grace) refuses new clients at once but
 // serves and commits for the sessions it has until it exits: pg_isready's
 // "rejecting" (1) is not gone, only "no response" (2) is. Promoting at
