@@ -336,6 +336,9 @@ func (r rounds) String() string {
 
 // outcome names how a round failed, in the words of the log.
 func outcome(err error) string {
+	if err == nil {
+		return "none"
+	}
 	var ne net.Error
 	switch pe := asPgError(err); {
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -628,9 +631,9 @@ func (p *Proxy) connectTo(ctx context.Context, addr, user, database string, para
 
 // synWait is how long a connection's first SYN has to be answered before
 // a new connection is tried (each time twice as long). The kernel sends
-// its own again only after 1 s, then 2 s: a SYN dropped while kube-proxy
-// rewrites a Service's rules (its ICMP rejects are rate-limited into
-// silence) would cost a second each time. A server in the cluster
+// its own again only after 1 s, then 2 s: a SYN left unanswered while
+// kube-proxy's rules still lead to a pod that is gone (they are rewritten
+// at most once a second) would cost a second each time. A server in the cluster
 // answers a SYN in a millisecond; one far away still gets through on a
 // later try.
 const synWait = 250 * time.Millisecond

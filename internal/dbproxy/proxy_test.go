@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgconn"
 	_ "github.com/jackc/pgx/v4/stdlib" // Harbor v2.15.1's driver, at its version
 
 	"github.com/harborha/helm-harborha/internal/testutil"
@@ -701,4 +702,35 @@ func countingRelay(t *testing.T, target string) (addr string, accepted func() in
 		}
 	}()
 	return l.Addr().String(), func() int { return int(n.Load()) }
+}
+
+// TestRoundsSayWhatHappened: the log's words for how a round failed, and
+// the tally most frequent first.
+func TestRoundsSayWhatHappened(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "refused"},
+		{&pgconn.PgError{Severity: "FATAL", Code: "57P03", Message: "the database system is shutting down"}, "SQLSTATE 57P03"},
+		{fmt.Errorf("failed to connect to `host=10.0.0.1`: %w", errors.New("read only connection")), "read-only"},
+		{fmt.Errorf("dial: %w", context.DeadlineExceeded), "no answer"},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}, "unreachable"},
+		{errors.New("tls: bad certificate"), "failed"},
+		{nil, "none"},
+	} {
+		if got := outcome(tc.err); got != tc.want {
+			t.Errorf("outcome(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+	r := rounds{}
+	for _, w := range []string{"refused", "Service slow", "refused", "read-only", "refused", "read-only"} {
+		r.add(w)
+	}
+	if got, want := r.String(), "3 refused, 2 read-only, 1 Service slow"; got != want {
+		t.Errorf("rounds = %q, want %q", got, want)
+	}
+	if got := (rounds{}).String(); got != "none failed" {
+		t.Errorf("no rounds = %q", got)
+	}
 }
