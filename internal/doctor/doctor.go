@@ -81,7 +81,7 @@ type Options struct {
 	progress   io.Writer
 	now        func() time.Time
 	baseline   time.Duration // probe before each fault (0: DefaultBaseline)
-	probePause time.Duration // between a probe worker's rounds (0: DefaultProbePause)
+	probePause time.Duration // between a probe worker's rounds and writes (0: probe.DrillLoad's)
 }
 
 // AddFlags defines Helm's connection flags and the command's on fs.

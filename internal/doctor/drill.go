@@ -42,18 +42,18 @@ type DrillResult struct {
 	Seconds float64 `json:"seconds"`
 	*probe.Figures
 	// FirstWriteSeconds is from the fault to the end of the first
-	// successful push that started after it (-1: none).
+	// successful write (a push or the probe's API write) that started
+	// after it (-1: none).
 	FirstWriteSeconds float64 `json:"firstWriteSeconds"`
 	// WriteAfterOverSeconds is from the fault being over (Seconds after
 	// it: the new primary labelled and its Service at it, the pods Ready)
-	// to the end of the first successful push that ended after that: how
-	// soon writes were back once they could be, a push held through the
+	// to the end of the first successful write that ended after that: how
+	// soon writes were back once they could be, a write held through the
 	// fault included (-1: none).
 	WriteAfterOverSeconds float64 `json:"writeAfterOverSeconds"`
 	// PushSeconds is how long a push took before the fault (the median
-	// of those that succeeded): every writes-back figure above counts to
-	// the end of a push, so none can be less than one push (-1: no push
-	// before the fault).
+	// of those that succeeded): a push-only figure cannot be less (-1: no
+	// push before the fault).
 	PushSeconds float64 `json:"pushSeconds"`
 	// FailedAfterOver counts the failed requests that started once the
 	// fault was over (Seconds after it): the ones a better configuration
@@ -101,11 +101,15 @@ type ClusterFault struct {
 	RoleMovedSeconds       float64 `json:"roleMovedSeconds"`
 	ServiceFollowedSeconds float64 `json:"serviceFollowedSeconds"`
 	// WriteAfterLabelledSeconds is from the new primary labelled to the
-	// end of the first successful push that ended after that, one held
+	// end of the first successful write that ended after that, one held
 	// through the fault included: writes measured against the moment the
 	// operator named the new primary, before kube-proxy made its Service
-	// follow (-1: no push, or no new primary).
+	// follow (-1: no write, or no new primary). The probe's API write
+	// (tens of milliseconds, one every 200 ms) resolves it;
+	// PushAfterLabelledSeconds is the same for pushes alone, which
+	// cannot be less than a push takes (PushSeconds).
 	WriteAfterLabelledSeconds float64 `json:"writeAfterLabelledSeconds"`
+	PushAfterLabelledSeconds  float64 `json:"pushAfterLabelledSeconds"`
 }
 
 // A fault is one thing the drill breaks, and how to tell that it is over.
@@ -245,7 +249,7 @@ func (o *Options) runFault(ctx context.Context, f fault, target probe.Target) Dr
 		res.Status, res.Message = Warning, "not drilled: "+skip
 		return res
 	}
-	run, err := startProbe(ctx, target, o.probePauseOrDefault())
+	run, err := startProbe(ctx, target, o.probeLoad())
 	if err != nil {
 		return o.unchecked(res, err)
 	}
@@ -288,11 +292,13 @@ func (o *Options) baselineOrDefault() time.Duration {
 	return DefaultBaseline
 }
 
-func (o *Options) probePauseOrDefault() time.Duration {
+// probeLoad is the drills' probe, its pauses shortened in tests.
+func (o *Options) probeLoad() probe.Load {
+	l := probe.DrillLoad
 	if o.probePause > 0 {
-		return o.probePause
+		l.Pause, l.WriteEvery = o.probePause, o.probePause
 	}
-	return DefaultProbePause
+	return l
 }
 
 // sleep waits d, or less if ctx ends.

@@ -257,8 +257,13 @@ func TestClusterDrill(t *testing.T) {
 				if res.NewPrimary != k.to || res.RoleMovedSeconds <= 0 || res.ServiceFollowedSeconds < res.RoleMovedSeconds || res.Seconds != res.ServiceFollowedSeconds {
 					t.Errorf("role and Service: %+v, seconds %v", res.ClusterFault, res.Seconds)
 				}
-				if res.ByKind[probe.Push].Failed == 0 || res.RecoveredSeconds <= 0 || res.FirstWriteSeconds < 0 {
+				if res.ByKind[probe.Push].Failed == 0 || res.ByKind[probe.Write].Failed == 0 || res.RecoveredSeconds <= 0 || res.FirstWriteSeconds < 0 {
 					t.Errorf("probe: %+v, first write %v", res.Figures, res.FirstWriteSeconds)
+				}
+				// The API writes resolve writes back after the label: never
+				// later than the first push.
+				if w, p := res.WriteAfterLabelledSeconds, res.PushAfterLabelledSeconds; w < 0 || p < 0 || w > p {
+					t.Errorf("after the label: a write %v, a push %v", w, p)
 				}
 				// Each failure listed, timed from the fault (one in flight when
 				// the fault hit started a moment before it).

@@ -19,13 +19,6 @@ import (
 	"github.com/harborha/helm-harborha/internal/probe"
 )
 
-// The drill's probe: as many workers as the real-node tests use, each a
-// round (push, pull, API) at a time.
-const (
-	ProbeWorkers      = 2
-	DefaultProbePause = 200 * time.Millisecond
-)
-
 // Harbor's configuration keys the drill reads: its URL (the chart's
 // externalURL) and the initial admin password (harborAdminPassword, or
 // existingSecretAdminPassword's Secret).
@@ -177,7 +170,7 @@ type probeRun struct {
 // startProbe logs in, pushes a first image (so that no pull fails for
 // want of one, and Harbor is known to take writes before the fault) and
 // starts the loop.
-func startProbe(ctx context.Context, t probe.Target, pause time.Duration) (*probeRun, error) {
+func startProbe(ctx context.Context, t probe.Target, load probe.Load) (*probeRun, error) {
 	p, err := probe.New(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("the probe could not log in to Harbor before the fault: %v", err)
@@ -189,7 +182,7 @@ func startProbe(ctx context.Context, t probe.Target, pause time.Duration) (*prob
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	run.cancel = cancel
 	go func() {
-		p.Loop(loopCtx, ProbeWorkers, pause, &run.rec)
+		p.Loop(loopCtx, load, &run.rec)
 		close(run.done)
 	}()
 	return run, nil
@@ -263,12 +256,14 @@ func (o *Options) judge(res *DrillResult, reqs []probe.Request, lost []string, a
 	fig.RecoveredSeconds = round(fig.RecoveredSeconds)
 	res.Figures = &fig
 	res.FirstWriteSeconds = firstWrite(reqs, at)
-	res.WriteAfterOverSeconds = writeAfter(reqs, at.Add(time.Duration(res.Seconds*float64(time.Second))))
+	res.WriteAfterOverSeconds = endAfter(reqs, at.Add(time.Duration(res.Seconds*float64(time.Second))), probe.Kind.Writes)
 	res.PushSeconds = pushBefore(reqs, at)
 	if c := res.ClusterFault; c != nil {
-		c.WriteAfterLabelledSeconds = -1
+		c.WriteAfterLabelledSeconds, c.PushAfterLabelledSeconds = -1, -1
 		if c.NewPrimary != "" {
-			c.WriteAfterLabelledSeconds = writeAfter(reqs, at.Add(time.Duration(c.RoleMovedSeconds*float64(time.Second))))
+			labelled := at.Add(time.Duration(c.RoleMovedSeconds * float64(time.Second)))
+			c.WriteAfterLabelledSeconds = endAfter(reqs, labelled, probe.Kind.Writes)
+			c.PushAfterLabelledSeconds = endAfter(reqs, labelled, isPush)
 		}
 	}
 	res.Failures, res.FailedAfterOver = failures(reqs, at, res.Seconds)
@@ -293,22 +288,24 @@ func (o *Options) judge(res *DrillResult, reqs []probe.Request, lost []string, a
 }
 
 // firstWrite is the seconds from at to the end of the first successful
-// push that started after it, -1 when there is none.
+// write (a push or an API write) that started after it, -1 when there is
+// none.
 func firstWrite(reqs []probe.Request, at time.Time) float64 {
 	for _, q := range reqs {
-		if q.Kind == probe.Push && !q.Failed() && !q.Start.Before(at) {
+		if q.Kind.Writes() && !q.Failed() && !q.Start.Before(at) {
 			return seconds(at, q.Start.Add(q.Duration))
 		}
 	}
 	return -1
 }
 
-// writeAfter is the seconds from over to the end of the first successful
-// push that ended after it, whenever it started; -1 when there is none.
-func writeAfter(reqs []probe.Request, over time.Time) float64 {
+// endAfter is the seconds from over to the first end of a successful
+// request of a kind counted, that ended after over whenever it started
+// (held through the fault included); -1 when there is none.
+func endAfter(reqs []probe.Request, over time.Time, counted func(probe.Kind) bool) float64 {
 	best := -1.0
 	for _, q := range reqs {
-		if end := q.Start.Add(q.Duration); q.Kind == probe.Push && !q.Failed() && end.After(over) {
+		if end := q.Start.Add(q.Duration); counted(q.Kind) && !q.Failed() && end.After(over) {
 			if s := seconds(over, end); best < 0 || s < best {
 				best = s
 			}
@@ -316,6 +313,8 @@ func writeAfter(reqs []probe.Request, over time.Time) float64 {
 	}
 	return best
 }
+
+func isPush(k probe.Kind) bool { return k == probe.Push }
 
 // pushBefore is the median seconds of the successful pushes that ended
 // before at, -1 when there is none.

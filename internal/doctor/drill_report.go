@@ -14,7 +14,7 @@ func writeDrill(w io.Writer, results []DrillResult) {
 	if len(results) == 0 {
 		return
 	}
-	io.WriteString(w, "\nDrill: one fault at a time, Harbor probed throughout (push, pull, API)\n")
+	io.WriteString(w, "\nDrill: one fault at a time, Harbor probed throughout (push, pull, API read and write)\n")
 	fw := 0
 	for _, d := range results {
 		fw = max(fw, len(d.Fault))
@@ -33,10 +33,11 @@ func writeDrill(w io.Writer, results []DrillResult) {
 }
 
 // probeLine sums up the probe's figures of one fault: "3 of 24 requests
-// failed (push 1/8, pull 0/8, api 2/8), longest run 2 (1.10s); writes
-// back 3.10s after the fault, 1.20s after the new primary was labelled
-// (a push takes 0.90s); 8 digests checked". The time a push takes is the
-// least any writes-back figure can be: each counts to a push's end.
+// failed (push 1/8, pull 0/8, api 2/8, write 0/20), longest run 2
+// (1.10s); writes back 3.10s after the fault; after the new primary was
+// labelled a write 0.30s, a push 1.20s (a push takes 0.90s); 8 digests
+// checked". Figures after the fault and after the label may count
+// different writes, so each says which it counts.
 func probeLine(d DrillResult) string {
 	f := d.Figures
 	var kinds []string
@@ -61,10 +62,13 @@ func probeLine(d DrillResult) string {
 		s += fmt.Sprintf("; first write %.2fs after the fault", d.FirstWriteSeconds)
 	}
 	if c := d.ClusterFault; c != nil && c.WriteAfterLabelledSeconds >= 0 {
-		s += fmt.Sprintf(", %.2fs after the new primary was labelled", c.WriteAfterLabelledSeconds)
-	}
-	if d.PushSeconds >= 0 && (f.RecoveredSeconds != 0 || d.FirstWriteSeconds >= 0) {
-		s += fmt.Sprintf(" (a push takes %.2fs)", d.PushSeconds)
+		s += fmt.Sprintf("; after the new primary was labelled a write %.2fs", c.WriteAfterLabelledSeconds)
+		if c.PushAfterLabelledSeconds >= 0 {
+			s += fmt.Sprintf(", a push %.2fs", c.PushAfterLabelledSeconds)
+			if d.PushSeconds >= 0 {
+				s += fmt.Sprintf(" (a push takes %.2fs)", d.PushSeconds)
+			}
+		}
 	}
 	return s + fmt.Sprintf("; %d digests checked", f.DigestsChecked)
 }

@@ -161,7 +161,7 @@ func TestPodDrill(t *testing.T) {
 					t.Errorf("%s: fewest Ready %d, want %d", res.Component, res.MinReady, want)
 				}
 				// The fake Harbor never fails: every request of the probe succeeded, pushes and pulls among them.
-				if f := res.Figures; f == nil || f.FailedRequests != 0 || f.ByKind[probe.Push].Requests == 0 || f.DigestsChecked == 0 {
+				if f := res.Figures; f == nil || f.FailedRequests != 0 || f.ByKind[probe.Push].Requests == 0 || f.ByKind[probe.Write].Requests == 0 || f.DigestsChecked == 0 {
 					t.Errorf("%s: probe figures %+v", res.Component, f)
 				}
 			}
@@ -251,10 +251,12 @@ func TestWriteAfter(t *testing.T) {
 		{"ended before", []probe.Request{req(probe.Push, -2, 1.5, ""), req(probe.Push, 1, 1, "")}, 2},
 		{"failed and pulls ignored", []probe.Request{req(probe.Push, 0, 0.5, "HTTP 500"), req(probe.Pull, 0, 0.2, ""), req(probe.Push, 0.4, 0.6, "")}, 1},
 		{"only failures", []probe.Request{req(probe.Push, 0, 0.5, "HTTP 500")}, -1},
+		{"an API write ends before a push", []probe.Request{req(probe.Push, -0.5, 1.7, ""), req(probe.Write, 0.1, 0.05, ""), req(probe.API, 0, 0.01, "")}, 0.15},
+		{"an API write held through the fault", []probe.Request{req(probe.Write, -1, 1.3, ""), req(probe.Write, 0, 0.05, "HTTP 500")}, 0.3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := writeAfter(tt.reqs, over); got != tt.want {
-				t.Errorf("writeAfter = %v, want %v", got, tt.want)
+			if got := endAfter(tt.reqs, over, probe.Kind.Writes); got != tt.want {
+				t.Errorf("endAfter = %v, want %v", got, tt.want)
 			}
 		})
 	}
@@ -265,21 +267,21 @@ func TestWriteAfter(t *testing.T) {
 // primary, no figure; pod faults have none.
 func TestWriteAfterLabelled(t *testing.T) {
 	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	push := func(startS, durS float64) probe.Request {
-		return probe.Request{Kind: probe.Push, Start: at.Add(time.Duration(startS * float64(time.Second))), Duration: time.Duration(durS * float64(time.Second))}
-	}
-	// Labelled at 1 s, the Service at 2 s: the held push ends at 1.3 s,
-	// the next at 2.5 s.
-	reqs := []probe.Request{push(-0.5, 1.8), push(1.3, 1.2)}
+	req := requestsAt(at)
+	// Labelled at 1 s, the Service at 2 s: an API write held through
+	// the fault ends at 1.1 s, the held push at 1.3 s, the next at 2.5 s,
+	// a write at 2.2 s.
+	reqs := []probe.Request{req(probe.Push, -0.5, 1.8, ""), req(probe.Write, 0.5, 0.6, ""), req(probe.Push, 1.3, 1.2, ""), req(probe.Write, 2.15, 0.05, "")}
 	for _, tt := range []struct {
-		name             string
-		res              DrillResult
-		labelled, overS  float64
-		wantClusterFault bool
+		name                   string
+		res                    DrillResult
+		labelled, pushLabelled float64
+		overS                  float64
+		wantClusterFault       bool
 	}{
-		{"switchover", DrillResult{Seconds: 2, ClusterFault: &ClusterFault{NewPrimary: "mypg-postgresql-1", RoleMovedSeconds: 1, ServiceFollowedSeconds: 2}}, 0.3, 0.5, true},
-		{"no new primary", DrillResult{Seconds: 2, ClusterFault: &ClusterFault{}}, -1, 0.5, true},
-		{"a pod fault", DrillResult{Seconds: 2, PodFault: &PodFault{}}, 0, 0.5, false},
+		{"switchover", DrillResult{Seconds: 2, ClusterFault: &ClusterFault{NewPrimary: "mypg-postgresql-1", RoleMovedSeconds: 1, ServiceFollowedSeconds: 2}}, 0.1, 0.3, 0.2, true},
+		{"no new primary", DrillResult{Seconds: 2, ClusterFault: &ClusterFault{}}, -1, -1, 0.2, true},
+		{"a pod fault", DrillResult{Seconds: 2, PodFault: &PodFault{}}, 0, 0, 0.2, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res := tt.res
@@ -290,8 +292,9 @@ func TestWriteAfterLabelled(t *testing.T) {
 			if (res.ClusterFault != nil) != tt.wantClusterFault {
 				t.Fatalf("cluster fault %v, want %v", res.ClusterFault, tt.wantClusterFault)
 			}
-			if res.ClusterFault != nil && round(res.WriteAfterLabelledSeconds) != tt.labelled {
-				t.Errorf("writeAfterLabelledSeconds %v, want %v", res.WriteAfterLabelledSeconds, tt.labelled)
+			if res.ClusterFault != nil && (round(res.WriteAfterLabelledSeconds) != tt.labelled || round(res.PushAfterLabelledSeconds) != tt.pushLabelled) {
+				t.Errorf("writeAfterLabelledSeconds %v, pushAfterLabelledSeconds %v, want %v, %v",
+					res.WriteAfterLabelledSeconds, res.PushAfterLabelledSeconds, tt.labelled, tt.pushLabelled)
 			}
 		})
 	}

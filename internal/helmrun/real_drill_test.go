@@ -443,7 +443,7 @@ func (r *realHarbor) settled(t *testing.T) {
 // served: once the fault is over, a round of each request succeeds
 // (asserted of our output; the chart alone's failures are logged).
 func (r *realHarbor) served(t *testing.T, p *probe.Probe, must bool) {
-	for _, rq := range p.Round(context.Background()) {
+	for _, rq := range append(p.Round(context.Background()), p.Write(context.Background())) {
 		switch {
 		case rq.Failed() && must:
 			t.Errorf("after the fault: %s failed: %s", rq.Kind, rq.Err)
@@ -455,9 +455,9 @@ func (r *realHarbor) served(t *testing.T, p *probe.Probe, must bool) {
 
 func (d drillFigures) line() string {
 	k := d.ByKind
-	return fmt.Sprintf("helm%d %s | %s | run %d | %d requests, %d failed (push %d/%d, pull %d/%d, api %d/%d) | longest failure run %d (%.1fs) | writes back %.1fs | fault %.1fs | %d digests",
+	return fmt.Sprintf("helm%d %s | %s | run %d | %d requests, %d failed (push %d/%d, pull %d/%d, api %d/%d, write %d/%d) | longest failure run %d (%.1fs) | writes back %.1fs | fault %.1fs | %d digests",
 		d.major, d.setup, d.fault, d.run, d.Requests, d.FailedRequests,
-		k[probe.Push].Failed, k[probe.Push].Requests, k[probe.Pull].Failed, k[probe.Pull].Requests, k[probe.API].Failed, k[probe.API].Requests,
+		k[probe.Push].Failed, k[probe.Push].Requests, k[probe.Pull].Failed, k[probe.Pull].Requests, k[probe.API].Failed, k[probe.API].Requests, k[probe.Write].Failed, k[probe.Write].Requests,
 		d.LongestFailureRun, d.LongestFailureRunSeconds, d.RecoveredSeconds, d.faultS, d.DigestsChecked)
 }
 

@@ -302,7 +302,7 @@ func (r *realHarbor) underLoad(t *testing.T, p *probe.Probe, what string, fault 
 	rec := &probe.Recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { p.Loop(ctx, 2, 200*time.Millisecond, rec); close(done) }()
+	go func() { p.Loop(ctx, probe.DrillLoad, rec); close(done) }()
 	defer func() { cancel(); <-done }() // also when fault fails the test
 	time.Sleep(5 * time.Second)
 

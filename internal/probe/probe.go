@@ -36,10 +36,19 @@ const (
 	Push  Kind = "push"  // a new random image, every blob and the manifest
 	Pull  Kind = "pull"  // an image pushed earlier: manifest and blobs, digests compared
 	API   Kind = "api"   // an API call on the session (reads the database)
+	// Write is a small write through the API on the session: the
+	// repository's description, as the portal edits it. One UPDATE in
+	// Harbor's database, tens of milliseconds where a push takes about a
+	// second: the probe's measure of when writes are back.
+	Write Kind = "write"
 )
 
 // Kinds in report order.
-var Kinds = []Kind{Push, Pull, API, Login}
+var Kinds = []Kind{Push, Pull, API, Write, Login}
+
+// Writes reports whether a request of kind k writes Harbor's database:
+// a push (its artifact, tag and blobs) or an API write.
+func (k Kind) Writes() bool { return k == Push || k == Write }
 
 // Target is the Harbor to probe.
 type Target struct {
@@ -89,6 +98,8 @@ type Probe struct {
 	pushed  []name.Digest // images pushed and not yet pulled back
 	all     []name.Digest
 	counter int
+	writes  int
+	csrf    string // the session's CSRF token, for its API writes
 }
 
 // ErrRefused is returned by New when Harbor refuses the credentials.
@@ -271,6 +282,31 @@ func verify(img v1.Image, want string) error {
 func (p *Probe) API(ctx context.Context) Request {
 	return p.timed(ctx, API, func(ctx context.Context) (string, error) {
 		return "", p.get(ctx, "/api/v2.0/projects/"+url.PathEscape(p.t.Project), http.StatusOK)
+	})
+}
+
+// Write sets the description of the probe's repository through the
+// session, as the portal does (Harbor checks the CSRF token of a session
+// that writes). The repository exists once the probe has pushed.
+func (p *Probe) Write(ctx context.Context) Request {
+	p.mu.Lock()
+	pushed, token := len(p.all) > 0, p.csrf
+	p.writes++
+	desc := fmt.Sprintf(`{"description":"written by the harborha probe, write %d"}`, p.writes)
+	p.mu.Unlock()
+	if !pushed {
+		return Request{Kind: Write, Start: time.Now(), Err: "nothing pushed yet: the repository to write does not exist"}
+	}
+	return p.timed(ctx, Write, func(ctx context.Context) (string, error) {
+		// Harbor wants a slash in a repository name encoded twice.
+		path := "/api/v2.0/projects/" + url.PathEscape(p.t.Project) + "/repositories/" + url.PathEscape(url.PathEscape(p.t.Repository))
+		req, err := p.request(ctx, http.MethodPut, path, strings.NewReader(desc))
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(csrfHeader, token)
+		return "", p.do(req, http.StatusOK)
 	})
 }
 

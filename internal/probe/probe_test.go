@@ -132,6 +132,47 @@ func TestNewRefusesBadInput(t *testing.T) {
 	}
 }
 
+// Write sets the repository's description through the session, with its
+// CSRF token; before a push there is no repository to write.
+func TestWrite(t *testing.T) {
+	f := probetest.NewHarbor(t, "s3cret-Passw0rd")
+	p := newProbe(t, f)
+	if r := p.Write(context.Background()); !r.Failed() || !strings.Contains(r.Err, "nothing pushed yet") {
+		t.Fatalf("a write before any push: %+v, want a failure saying nothing was pushed", r)
+	}
+	if r := p.Push(context.Background()); r.Failed() {
+		t.Fatal(r.Err)
+	}
+	for i := range 2 {
+		if r := p.Write(context.Background()); r.Failed() || r.Kind != Write {
+			t.Fatalf("write %d: %+v", i, r)
+		}
+	}
+	if n := f.Descriptions.Load(); n != 2 {
+		t.Errorf("Harbor saw %d descriptions written, want 2", n)
+	}
+	f.FailingWrites.Store(true)
+	if r := p.Write(context.Background()); !r.Failed() || !strings.Contains(r.Err, "HTTP 500") {
+		t.Errorf("a write while writes fail: %+v", r)
+	}
+	// A session that never logged in has no CSRF token: Harbor refuses.
+	f.FailingWrites.Store(false)
+	p.mu.Lock()
+	p.csrf = ""
+	p.mu.Unlock()
+	if r := p.Write(context.Background()); !r.Failed() || !strings.Contains(r.Err, "403") {
+		t.Errorf("a write without the CSRF token: %+v, want 403", r)
+	}
+}
+
+func TestKindWrites(t *testing.T) {
+	for k, want := range map[Kind]bool{Push: true, Write: true, Pull: false, API: false, Login: false} {
+		if k.Writes() != want {
+			t.Errorf("%s.Writes() = %v", k, !want)
+		}
+	}
+}
+
 // A failed request is made once: the probe counts what a client without
 // retries sees, so the server sees one request per failed operation.
 func TestFailuresAreNotRetried(t *testing.T) {
@@ -163,7 +204,10 @@ func TestLoopCountsAFault(t *testing.T) {
 	var rec Recorder
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { p.Loop(ctx, 2, 5*time.Millisecond, &rec); close(done) }()
+	go func() {
+		p.Loop(ctx, Load{Workers: 2, Pause: 5 * time.Millisecond, WriteEvery: 5 * time.Millisecond}, &rec)
+		close(done)
+	}()
 	waitFor(t, &rec, time.Time{}, false)
 	fault := time.Now()
 	f.Failing.Store(true)
@@ -174,7 +218,7 @@ func TestLoopCountsAFault(t *testing.T) {
 	cancel()
 	<-done
 	fig := Summarize(rec.Requests(), fault)
-	if fig.FailedRequests == 0 || fig.ByKind[Push].Failed == 0 {
+	if fig.FailedRequests == 0 || fig.ByKind[Push].Failed == 0 || fig.ByKind[Write].Failed == 0 {
 		t.Fatalf("a 100 ms fault cost nothing: %+v", fig)
 	}
 	if lasted := cleared.Sub(fault).Seconds(); fig.RecoveredSeconds < lasted || fig.RecoveredSeconds > lasted+5 {
@@ -203,6 +247,8 @@ func TestSummarize(t *testing.T) {
 		{"writes back", []Request{req(Push, 0, ""), req(Push, 1000, "HTTP 500"), req(API, 1020, "HTTP 500"), req(Pull, 1040, ""), req(Push, 2000, "")}, 2, 2, 1.01, 1},
 		{"writes never back", []Request{req(Push, 1000, "EOF"), req(Push, 2000, "EOF")}, 2, 2, -1, 0},
 		{"a failed push before the fault is not the fault's", []Request{req(Push, 500, "EOF"), req(Push, 1500, "")}, 1, 1, 0, 0},
+		{"an API write is back before a push", []Request{req(Write, 1000, "HTTP 500"), {Kind: Push, Start: at(1100), Duration: time.Second}, req(Write, 1200, "")}, 1, 1, 0.21, 0},
+		{"a failed API write is a failed write", []Request{req(Push, 1000, ""), req(Write, 1100, "HTTP 500"), req(Push, 1500, "")}, 1, 1, 0.51, 0},
 		{"runs are broken by a success", []Request{req(API, 1000, "x"), req(Pull, 1100, ""), req(API, 1200, "x"), req(API, 1300, "y"), req(API, 1400, "y")}, 4, 3, 0, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,26 +29,46 @@ func (rec *Recorder) Requests() []Request {
 	return out
 }
 
-// Loop runs rounds with workers goroutines until ctx is done, pausing
-// pause between a worker's rounds, and records each request.
-func (p *Probe) Loop(ctx context.Context, workers int, pause time.Duration, rec *Recorder) {
+// Load is how hard the probe works a Harbor.
+type Load struct {
+	// Workers each run rounds (push, pull, API), pausing Pause between
+	// a worker's rounds.
+	Workers int
+	Pause   time.Duration
+	// WriteEvery is the pause between the writer's API writes, beside
+	// the workers (0: no writer). A push takes about a second, too
+	// coarse a measure of when writes are back; an API write is short.
+	WriteEvery time.Duration
+}
+
+// DrillLoad is the probe of the drills (doctor's and the real-node
+// tests'): two workers and a writer.
+var DrillLoad = Load{Workers: 2, Pause: 200 * time.Millisecond, WriteEvery: 200 * time.Millisecond}
+
+// Loop works Harbor under l until ctx is done and records each request.
+func (p *Probe) Loop(ctx context.Context, l Load, rec *Recorder) {
 	var wg sync.WaitGroup
-	for range max(workers, 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				for _, r := range p.Round(ctx) {
-					if ctx.Err() == nil || !r.Failed() { // a request cut by the end is not a failure
-						rec.Add(r)
-					}
-				}
-				select {
-				case <-ctx.Done():
-				case <-time.After(pause):
+	loop := func(pause time.Duration, once func(context.Context) []Request) {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			for _, r := range once(ctx) {
+				if ctx.Err() == nil || !r.Failed() { // a request cut by the end is not a failure
+					rec.Add(r)
 				}
 			}
-		}()
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
+		}
+	}
+	for range max(l.Workers, 1) {
+		wg.Add(1)
+		go loop(l.Pause, p.Round)
+	}
+	if l.WriteEvery > 0 {
+		wg.Add(1)
+		go loop(l.WriteEvery, func(ctx context.Context) []Request { return []Request{p.Write(ctx)} })
 	}
 	wg.Wait()
 }
@@ -62,9 +82,10 @@ type Figures struct {
 	// order) and the seconds from the first's start to the last's end.
 	LongestFailureRun        int     `json:"longestFailureRun"`
 	LongestFailureRunSeconds float64 `json:"longestFailureRunSeconds"`
-	// RecoveredSeconds is from the fault to the end of the first push that
-	// succeeded after every push that failed since the fault; 0 when no
-	// write failed, -1 when writes never came back.
+	// RecoveredSeconds is from the fault to the end of the first write
+	// (a push or an API write) that succeeded after every write that
+	// failed since the fault; 0 when no write failed, -1 when writes
+	// never came back.
 	RecoveredSeconds float64 `json:"recoveredSeconds"`
 	// DigestsChecked counts pulls whose manifest and blobs matched what
 	// was pushed.
@@ -85,7 +106,7 @@ func Summarize(reqs []Request, fault time.Time) Figures {
 	f := Figures{ByKind: map[Kind]Tally{}}
 	errs := map[string]int{}
 	run, runStart := 0, time.Time{}
-	lastFailedPush := time.Time{}
+	lastFailedWrite := time.Time{}
 	for _, r := range reqs {
 		t := f.ByKind[r.Kind]
 		t.Requests++
@@ -102,8 +123,8 @@ func Summarize(reqs []Request, fault time.Time) Figures {
 				f.LongestFailureRun = run
 				f.LongestFailureRunSeconds = r.Start.Add(r.Duration).Sub(runStart).Seconds()
 			}
-			if r.Kind == Push && !r.Start.Before(fault) {
-				lastFailedPush = r.Start
+			if r.Kind.Writes() && !r.Start.Before(fault) {
+				lastFailedWrite = r.Start
 			}
 		} else {
 			run = 0
@@ -113,23 +134,29 @@ func Summarize(reqs []Request, fault time.Time) Figures {
 		}
 		f.ByKind[r.Kind] = t
 	}
-	f.RecoveredSeconds = recovered(reqs, fault, lastFailedPush)
+	f.RecoveredSeconds = recovered(reqs, fault, lastFailedWrite)
 	f.Errors = topErrors(errs, 5)
 	return f
 }
 
-// recovered: seconds from fault to the end of the first successful push
-// that started after the last failed one.
-func recovered(reqs []Request, fault, lastFailedPush time.Time) float64 {
-	if lastFailedPush.IsZero() {
+// recovered: seconds from fault to the first end of a successful write
+// that started after the last failed one (a short API write may end
+// before a push that started earlier).
+func recovered(reqs []Request, fault, lastFailedWrite time.Time) float64 {
+	if lastFailedWrite.IsZero() {
 		return 0
 	}
+	var first time.Time
 	for _, r := range reqs {
-		if r.Kind == Push && !r.Failed() && r.Start.After(lastFailedPush) {
-			return r.Start.Add(r.Duration).Sub(fault).Seconds()
+		end := r.Start.Add(r.Duration)
+		if r.Kind.Writes() && !r.Failed() && r.Start.After(lastFailedWrite) && (first.IsZero() || end.Before(first)) {
+			first = end
 		}
 	}
-	return -1
+	if first.IsZero() {
+		return -1
+	}
+	return first.Sub(fault).Seconds()
 }
 
 func topErrors(errs map[string]int, n int) []string {

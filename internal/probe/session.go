@@ -29,7 +29,14 @@ func (p *Probe) login(ctx context.Context) Request {
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set(csrfHeader, token)
-		return "", p.do(req, http.StatusOK)
+		if err := p.do(req, http.StatusOK); err != nil {
+			return "", err
+		}
+		// The token stays valid with the CSRF cookie the jar keeps.
+		p.mu.Lock()
+		p.csrf = token
+		p.mu.Unlock()
+		return "", nil
 	})
 }
 

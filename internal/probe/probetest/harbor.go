@@ -1,13 +1,15 @@
 // Package probetest is a stand-in for Harbor's HTTP surface in unit tests
 // of the probe and of what drives it (doctor --drill): a real in-memory
 // OCI registry (go-containerregistry's) behind Basic auth, the
-// CSRF-guarded session login and one API path. The real Harbor is probed
-// in the real-node tests.
+// CSRF-guarded session login, one API path to read and one to write
+// (a repository's description). The real Harbor is probed in the
+// real-node tests.
 package probetest
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -34,9 +36,12 @@ type Harbor struct {
 	// Failing makes every request answer 500 (the answer quotes the
 	// password: a client must not print it).
 	Failing atomic.Bool
-	// FailingWrites makes registry writes (PUT, POST, PATCH) answer 500,
-	// as a database without a primary does; reads still work.
+	// FailingWrites makes registry writes (PUT, POST, PATCH) and API
+	// writes answer 500, as a database without a primary does; reads
+	// still work.
 	FailingWrites atomic.Bool
+	// Descriptions counts the repository descriptions written.
+	Descriptions atomic.Int64
 	// Corrupt alters blob downloads.
 	Corrupt atomic.Bool
 	// forgotten are manifests answered 404 (Forget); pushed the digests
@@ -64,6 +69,7 @@ func NewHarbor(t testing.TB, password string) *Harbor {
 		}
 		w.Write([]byte(`{"name":"library"}`))
 	})
+	mux.HandleFunc("PUT /api/v2.0/projects/library/repositories/{repo}", f.describe)
 	mux.Handle("/v2/", f.registry(reg))
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.Hits.Add(1)
@@ -110,6 +116,27 @@ func (f *Harbor) session(id string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.sessions[id]
+}
+
+// describe writes a repository's description as Harbor's API does for a
+// session: with its CSRF token, a JSON body, 200 without one.
+func (f *Harbor) describe(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie("sid")
+	switch {
+	case err != nil || !f.session(c.Value):
+		http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
+	case r.Header.Get(csrfHeader) != "token-1":
+		http.Error(w, `{"errors":[{"code":"FORBIDDEN","message":"CSRF token invalid"}]}`, http.StatusForbidden)
+	case f.FailingWrites.Load():
+		http.Error(w, "injected write fault", http.StatusInternalServerError)
+	default:
+		var body struct{ Description *string }
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Description == nil {
+			http.Error(w, `{"errors":[{"code":"BAD_REQUEST"}]}`, http.StatusBadRequest)
+			return
+		}
+		f.Descriptions.Add(1)
+	}
 }
 
 func (f *Harbor) login(w http.ResponseWriter, r *http.Request) {
