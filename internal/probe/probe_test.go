@@ -249,6 +249,8 @@ func TestSummarize(t *testing.T) {
 		{"a failed push before the fault is not the fault's", []Request{req(Push, 500, "EOF"), req(Push, 1500, "")}, 1, 1, 0, 0},
 		{"an API write is back before a push", []Request{req(Write, 1000, "HTTP 500"), {Kind: Push, Start: at(1100), Duration: time.Second}, req(Write, 1200, "")}, 1, 1, 0.21, 0},
 		{"a failed API write is a failed write", []Request{req(Push, 1000, ""), req(Write, 1100, "HTTP 500"), req(Push, 1500, "")}, 1, 1, 0.51, 0},
+		{"a push in flight at the fault that failed is the fault's", []Request{{Kind: Push, Start: at(500), Duration: time.Second, Err: "HTTP 500"}, req(Write, 1000, ""), req(Write, 1600, "")}, 1, 1, 0.61, 0},
+		{"a write held through the failures counts when it ends after them", []Request{req(Push, 1000, "HTTP 500"), {Kind: Write, Start: at(900), Duration: 300 * time.Millisecond}}, 1, 1, 0.2, 0},
 		{"runs are broken by a success", []Request{req(API, 1000, "x"), req(Pull, 1100, ""), req(API, 1200, "x"), req(API, 1300, "y"), req(API, 1400, "y")}, 4, 3, 0, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -84,8 +84,8 @@ type Figures struct {
 	LongestFailureRunSeconds float64 `json:"longestFailureRunSeconds"`
 	// RecoveredSeconds is from the fault to the end of the first write
 	// (a push or an API write) that succeeded after every write that
-	// failed since the fault; 0 when no write failed, -1 when writes
-	// never came back.
+	// failed since the fault (one in flight at the fault included) had
+	// ended; 0 when no write failed, -1 when writes never came back.
 	RecoveredSeconds float64 `json:"recoveredSeconds"`
 	// DigestsChecked counts pulls whose manifest and blobs matched what
 	// was pushed.
@@ -106,7 +106,7 @@ func Summarize(reqs []Request, fault time.Time) Figures {
 	f := Figures{ByKind: map[Kind]Tally{}}
 	errs := map[string]int{}
 	run, runStart := 0, time.Time{}
-	lastFailedWrite := time.Time{}
+	lastFailedWrite := time.Time{} // the latest end of a failed write
 	for _, r := range reqs {
 		t := f.ByKind[r.Kind]
 		t.Requests++
@@ -123,8 +123,9 @@ func Summarize(reqs []Request, fault time.Time) Figures {
 				f.LongestFailureRun = run
 				f.LongestFailureRunSeconds = r.Start.Add(r.Duration).Sub(runStart).Seconds()
 			}
-			if r.Kind.Writes() && !r.Start.Before(fault) {
-				lastFailedWrite = r.Start
+			// One in flight at the fault that failed is the fault's.
+			if end := r.Start.Add(r.Duration); r.Kind.Writes() && !end.Before(fault) && end.After(lastFailedWrite) {
+				lastFailedWrite = end
 			}
 		} else {
 			run = 0
@@ -140,8 +141,9 @@ func Summarize(reqs []Request, fault time.Time) Figures {
 }
 
 // recovered: seconds from fault to the first end of a successful write
-// that started after the last failed one (a short API write may end
-// before a push that started earlier).
+// after the last failed one ended (one held through the failures
+// included; a short API write may end before a push that started
+// earlier).
 func recovered(reqs []Request, fault, lastFailedWrite time.Time) float64 {
 	if lastFailedWrite.IsZero() {
 		return 0
@@ -149,7 +151,7 @@ func recovered(reqs []Request, fault, lastFailedWrite time.Time) float64 {
 	var first time.Time
 	for _, r := range reqs {
 		end := r.Start.Add(r.Duration)
-		if r.Kind.Writes() && !r.Failed() && r.Start.After(lastFailedWrite) && (first.IsZero() || end.Before(first)) {
+		if r.Kind.Writes() && !r.Failed() && end.After(lastFailedWrite) && (first.IsZero() || end.Before(first)) {
 			first = end
 		}
 	}
