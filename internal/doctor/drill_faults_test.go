@@ -366,6 +366,26 @@ func TestDrillPasswordFromStdin(t *testing.T) {
 	}
 }
 
+// A user who may push but not write through the API (below maintainer)
+// leaves each fault unchecked, saying so, before anything is broken:
+// every API write of the fault would fail and tell nothing.
+func TestDrillUserMayNotWrite(t *testing.T) {
+	d := newDrill(t, nil)
+	d.o.Drill = drillDatabase
+	d.serve(&opsRequests10)
+	d.harbor.RefusingDescriptions.Store(true)
+	if err := d.runErr(t, ""); err != nil {
+		t.Fatal(err)
+	}
+	want := `the probe's first API write to Harbor (its repository's description) failed before the fault: PUT /api/v2.0/projects/library/repositories/harborha-probe: HTTP 403`
+	if len(d.r.Drill) != 1 || d.r.Drill[0].Status != Unchecked || !containsAll(d.r.Drill[0].Message, []string{want, `user "admin" may not update repositories in project library; drill as a maintainer of it or an admin (--harbor-user)`}) {
+		t.Fatalf("%+v", d.r.Drill)
+	}
+	if deleted(d) {
+		t.Error("something was broken")
+	}
+}
+
 // A watch the server refuses leaves the fault unchecked, saying which
 // RBAC it needs, and nothing is broken: the watches start before the
 // fault.

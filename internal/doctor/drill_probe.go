@@ -168,8 +168,9 @@ type probeRun struct {
 }
 
 // startProbe logs in, pushes a first image (so that no pull fails for
-// want of one, and Harbor is known to take writes before the fault) and
-// starts the loop.
+// want of one, and Harbor is known to take writes before the fault),
+// writes once through the API (a user who may not would fail every
+// write of the fault) and starts the loop.
 func startProbe(ctx context.Context, t probe.Target, load probe.Load) (*probeRun, error) {
 	p, err := probe.New(ctx, t)
 	if err != nil {
@@ -177,6 +178,13 @@ func startProbe(ctx context.Context, t probe.Target, load probe.Load) (*probeRun
 	}
 	if r := p.Push(ctx); r.Failed() {
 		return nil, fmt.Errorf("the probe's first push to Harbor failed before the fault: %s", r.Err)
+	}
+	if r := p.Write(ctx); r.Failed() {
+		fix := ""
+		if strings.Contains(r.Err, "HTTP 403") {
+			fix = fmt.Sprintf(": user %q may not update repositories in project %s; drill as a maintainer of it or an admin (--harbor-user)", t.Username, p.Project())
+		}
+		return nil, fmt.Errorf("the probe's first API write to Harbor (its repository's description) failed before the fault: %s%s", r.Err, fix)
 	}
 	run := &probeRun{p: p, done: make(chan struct{})}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

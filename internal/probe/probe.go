@@ -310,6 +310,9 @@ func (p *Probe) Write(ctx context.Context) Request {
 	})
 }
 
+// Project is where the probe pushes and writes.
+func (p *Probe) Project() string { return p.t.Project }
+
 // Digests are the images pushed so far, oldest first.
 func (p *Probe) Digests() []string {
 	p.mu.Lock()

@@ -40,8 +40,11 @@ type Harbor struct {
 	// writes answer 500, as a database without a primary does; reads
 	// still work.
 	FailingWrites atomic.Bool
-	// Descriptions counts the repository descriptions written.
-	Descriptions atomic.Int64
+	// Descriptions counts the repository descriptions written;
+	// RefusingDescriptions answers 403, as Harbor does to a user below
+	// the maintainer role.
+	Descriptions         atomic.Int64
+	RefusingDescriptions atomic.Bool
 	// Corrupt alters blob downloads.
 	Corrupt atomic.Bool
 	// forgotten are manifests answered 404 (Forget); pushed the digests
@@ -127,6 +130,8 @@ func (f *Harbor) describe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
 	case r.Header.Get(csrfHeader) != "token-1":
 		http.Error(w, `{"errors":[{"code":"FORBIDDEN","message":"CSRF token invalid"}]}`, http.StatusForbidden)
+	case f.RefusingDescriptions.Load():
+		http.Error(w, `{"errors":[{"code":"FORBIDDEN","message":"forbidden"}]}`, http.StatusForbidden)
 	case f.FailingWrites.Load():
 		http.Error(w, "injected write fault", http.StatusInternalServerError)
 	default:
