@@ -269,6 +269,9 @@ func (o *Options) runFault(ctx context.Context, f fault, target probe.Target) Dr
 	}
 	reqs := run.stop()
 	o.judge(&res, reqs, run.gone(ctx), at, back)
+	if left := run.cleanup(ctx); left != "" {
+		res.Message += "; " + left
+	}
 	o.say("%s: %s", res.Fault, res.Message)
 	return res
 }

@@ -54,7 +54,7 @@ func newDrill(t *testing.T, edit func(w *world)) *drillRig {
 	}
 	d.c, _ = d.w.client()
 	d.o = &Options{Release: release, PendingAfter: time.Minute, Timeout: time.Minute, Yes: true,
-		Harbor:   HarborFlags{URL: d.harbor.URL, User: probetest.User},
+		Harbor:   HarborFlags{URL: d.harbor.URL, User: probetest.User, Project: "library"},
 		baseline: 50 * time.Millisecond, Settle: 50 * time.Millisecond, probePause: 5 * time.Millisecond,
 		now: func() time.Time { return d.w.now }}
 	r, err := Diagnose(t.Context(), d.c, d.o)
@@ -319,6 +319,8 @@ func TestDrillCannotStart(t *testing.T) {
 			"", `Harbor at {url} refused user "admin" with the password from Secret myharbor-core key HARBOR_ADMIN_PASSWORD (401): pass the current one with --harbor-password-stdin`},
 		{"stdin's password refused", func(d *drillRig) { d.o.Harbor.PasswordStdin = true },
 			"wrong\n", `refused user "admin" with the password from --harbor-password-stdin (401): check the password and --harbor-user`},
+		{"no such project", func(d *drillRig) { d.o.Harbor.Project = "nope" },
+			"", `Harbor at {url}: reading project "nope": GET /api/v2.0/projects/nope: HTTP 404 404 page not found: no project "nope" that user "admin" can see: pass an existing one with --harbor-project`},
 		{"no Secret", func(d *drillRig) { d.r.harbor.secrets = nil },
 			"", "no admin password: release myharbor's core reads HARBOR_ADMIN_PASSWORD from no Secret that has it: pass the password with --harbor-password-stdin"},
 	}
@@ -383,6 +385,30 @@ func TestDrillUserMayNotWrite(t *testing.T) {
 	}
 	if deleted(d) {
 		t.Error("something was broken")
+	}
+}
+
+// Each fault's probe deletes its repository once the fault is judged; a
+// refused delete is said in the fault's message, which keeps its status.
+func TestDrillCleansUp(t *testing.T) {
+	for _, refused := range []bool{false, true} {
+		d := newDrill(t, nil)
+		d.o.Drill = drillDatabase
+		d.serve(&opsRequests10)
+		k := pgOperator(d)
+		k.run(t, opsRequests10)
+		d.harbor.RefusingDeletes.Store(refused)
+		if err := d.runErr(t, ""); err != nil {
+			t.Fatal(err)
+		}
+		res := d.r.Drill[0]
+		left := "the probe's images are left in repository library/harborha-probe: DELETE /api/v2.0/projects/library/repositories/harborha-probe: HTTP 412"
+		if res.Status == Unchecked || strings.Contains(res.Message, left) != refused || strings.Contains(res.Message, "\n") {
+			t.Errorf("refused %v: %s %s", refused, res.Status, res.Message)
+		}
+		if n := d.harbor.Deleted.Load(); n != map[bool]int64{false: 1, true: 0}[refused] {
+			t.Errorf("refused %v: %d repositories deleted", refused, n)
+		}
 	}
 }
 

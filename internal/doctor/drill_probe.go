@@ -31,6 +31,7 @@ const (
 type HarborFlags struct {
 	URL           string
 	User          string
+	Project       string
 	PasswordStdin bool
 	Insecure      bool
 }
@@ -42,18 +43,21 @@ func (h *HarborFlags) AddFlags(fs interface {
 }) {
 	fs.StringVar(&h.URL, "harbor-url", "", "with --drill: Harbor's URL as this machine reaches it (default: the release's externalURL, core's EXT_ENDPOINT)")
 	fs.StringVar(&h.User, "harbor-user", "admin", "with --drill: the Harbor user the probe logs in as")
+	fs.StringVar(&h.Project, "harbor-project", "library", "with --drill: the existing project the probe pushes to, in repository "+probe.DefaultRepository+", which it deletes when done")
 	fs.BoolVar(&h.PasswordStdin, "harbor-password-stdin", false, "with --drill: read the Harbor user's password from stdin (default: the release's admin password Secret)")
 	fs.BoolVar(&h.Insecure, "harbor-insecure", false, "with --drill: accept Harbor's certificate unverified (self-signed)")
 }
 
 func (h *HarborFlags) validate(drill, yes bool) error {
 	switch {
-	case !drill && (h.URL != "" || h.PasswordStdin || h.Insecure):
+	case !drill && (h.URL != "" || h.PasswordStdin || h.Insecure || (h.Project != "" && h.Project != "library")):
 		return errors.New("the --harbor-* flags tell the drill's probe how to reach Harbor: add --drill, or drop them")
 	case h.PasswordStdin && !yes:
 		return errors.New("--harbor-password-stdin takes stdin, where the drill would ask for confirmation: add --yes")
 	case h.User == "":
 		return errors.New("--harbor-user is empty: give the Harbor user the probe logs in as (admin)")
+	case h.Project == "":
+		return errors.New("--harbor-project is empty: give an existing project the probe may push to (library)")
 	}
 	return nil
 }
@@ -99,7 +103,7 @@ func harborAccessOf(rel *harbor.Release, configMaps map[string]*corev1.ConfigMap
 // release, the password from stdin or the release's Secret. It logs in
 // once, so that a wrong URL or password stops the drill before any fault.
 func (o *Options) harborTarget(ctx context.Context, c *kube.Client, r *Report, in io.Reader) (probe.Target, error) {
-	t := probe.Target{URL: o.Harbor.URL, Username: o.Harbor.User, Insecure: o.Harbor.Insecure}
+	t := probe.Target{URL: o.Harbor.URL, Username: o.Harbor.User, Project: o.Harbor.Project, Insecure: o.Harbor.Insecure}
 	urlSource := "--harbor-url"
 	if t.URL == "" {
 		if r.harbor.url == "" {
@@ -112,8 +116,18 @@ func (o *Options) harborTarget(ctx context.Context, c *kube.Client, r *Report, i
 		return t, err
 	}
 	t.Password = password
-	if _, err := probe.New(ctx, t); err != nil {
+	p, err := probe.New(ctx, t)
+	if err != nil {
 		return t, loginError(err, t, urlSource, passwordSource)
+	}
+	// The project is read as the probe will use it, before the
+	// confirmation: a probe that cannot push tells nothing of a fault.
+	if r := p.API(ctx); r.Failed() {
+		fix := "check that Harbor serves its API at " + t.URL
+		if strings.Contains(r.Err, "HTTP 404") || strings.Contains(r.Err, "HTTP 403") {
+			fix = fmt.Sprintf("no project %q that user %q can see: pass an existing one with --harbor-project", t.Project, t.Username)
+		}
+		return t, fmt.Errorf("Harbor at %s: reading project %q: %s: %s", t.URL, t.Project, r.Err, fix)
 	}
 	return t, nil
 }
@@ -222,6 +236,21 @@ func pushedSince(reqs []probe.Request, since time.Time) bool {
 		}
 	}
 	return ok
+}
+
+// cleanupTimeout bounds deleting the probe's repository.
+const cleanupTimeout = time.Minute
+
+// cleanup deletes the probe's repository once the fault is judged: a
+// drill leaves no images behind (their blobs go with Harbor's next
+// garbage collection). It says what is left when it cannot.
+func (r *probeRun) cleanup(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := r.p.DeleteRepository(ctx); err != nil {
+		return fmt.Sprintf("the probe's images are left in repository %s: %v: delete it in Harbor", r.p.Repository(), err)
+	}
+	return ""
 }
 
 // stop ends the loop and returns every request, in start order.

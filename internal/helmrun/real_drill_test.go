@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -488,6 +489,7 @@ func (r *realHarbor) doctorDrill(t *testing.T, h *helmHome, flags []string, play
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Drill) == 0 {
 		t.Fatalf("doctor %v: exit %d, %d drill entries, %v\n%s", flags, code, len(rep.Drill), err, out)
 	}
+	r.probeRepositoryGone(t)
 	sum := probe.Figures{ByKind: map[probe.Kind]probe.Tally{}}
 	for _, d := range rep.Drill {
 		js, _ := json.Marshal(d)
@@ -536,6 +538,33 @@ func (r *realHarbor) doctorDrill(t *testing.T, h *helmHome, flags []string, play
 		sum.Errors = append(sum.Errors, d.Errors...)
 	}
 	return sum, took
+}
+
+// probeRepositoryGone: doctor's drill deleted the repository its probe
+// pushed to (Harbor's API, with the admin's Basic credentials, answers
+// 404), where the end-to-end test's own repository is still there (200:
+// the question is asked right).
+func (r *realHarbor) probeRepositoryGone(t *testing.T) {
+	t.Helper()
+	status := func(repo string) int {
+		req, err := http.NewRequest(http.MethodGet, r.url+"/api/v2.0/projects/library/repositories/"+repo, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("admin", r.secret(t, realRelease+"-core", "HARBOR_ADMIN_PASSWORD"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("asking Harbor for repository %s: %v", repo, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("harborha-e2e"); got != http.StatusOK {
+		t.Errorf("GET library/harborha-e2e (pushed by the end-to-end test): HTTP %d, want 200", got)
+	}
+	if got := status(probe.DefaultRepository); got != http.StatusNotFound {
+		t.Errorf("after doctor's drill, GET library/%s: HTTP %d, want 404: the drill left its images behind", probe.DefaultRepository, got)
+	}
 }
 
 // runDoctor runs `helm harborha doctor RELEASE --yes` with flags while

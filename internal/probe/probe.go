@@ -59,7 +59,7 @@ type Target struct {
 	// Project is where images are pushed; it must exist ("library" does
 	// in every Harbor).
 	Project string
-	// Repository under Project (default "harborha-probe").
+	// Repository under Project (default DefaultRepository).
 	Repository string
 	// Insecure accepts a self-signed certificate.
 	Insecure bool
@@ -68,6 +68,9 @@ type Target struct {
 	// ImageSize is each random image's layer size in bytes (default 4 KiB).
 	ImageSize int64
 }
+
+// DefaultRepository is where the probe pushes, under Target.Project.
+const DefaultRepository = "harborha-probe"
 
 // Request is one request's outcome. Err is "" on success.
 type Request struct {
@@ -112,7 +115,7 @@ func New(ctx context.Context, t Target) (*Probe, error) {
 		t.Project = "library"
 	}
 	if t.Repository == "" {
-		t.Repository = "harborha-probe"
+		t.Repository = DefaultRepository
 	}
 	if t.Timeout == 0 {
 		t.Timeout = 10 * time.Second
@@ -298,9 +301,7 @@ func (p *Probe) Write(ctx context.Context) Request {
 		return Request{Kind: Write, Start: time.Now(), Err: "nothing pushed yet: the repository to write does not exist"}
 	}
 	return p.timed(ctx, Write, func(ctx context.Context) (string, error) {
-		// Harbor wants a slash in a repository name encoded twice.
-		path := "/api/v2.0/projects/" + url.PathEscape(p.t.Project) + "/repositories/" + url.PathEscape(url.PathEscape(p.t.Repository))
-		req, err := p.request(ctx, http.MethodPut, path, strings.NewReader(desc))
+		req, err := p.request(ctx, http.MethodPut, p.repositoryPath(), strings.NewReader(desc))
 		if err != nil {
 			return "", err
 		}
@@ -309,6 +310,36 @@ func (p *Probe) Write(ctx context.Context) Request {
 		return "", p.do(req, http.StatusOK)
 	})
 }
+
+// DeleteRepository deletes the probe's repository, every image in it,
+// through the session; one already gone is no error.
+func (p *Probe) DeleteRepository(ctx context.Context) error {
+	p.mu.Lock()
+	token := p.csrf
+	p.mu.Unlock()
+	req, err := p.request(ctx, http.MethodDelete, p.repositoryPath(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(csrfHeader, token)
+	var se *statusError
+	switch err := p.do(req, http.StatusOK); {
+	case errors.As(err, &se) && se.code == http.StatusNotFound:
+		return nil
+	case err != nil:
+		return errors.New(oneLine(p.redact(err.Error())))
+	}
+	return nil
+}
+
+// repositoryPath is the API's path of the probe's repository (Harbor
+// wants a slash in a repository name encoded twice).
+func (p *Probe) repositoryPath() string {
+	return "/api/v2.0/projects/" + url.PathEscape(p.t.Project) + "/repositories/" + url.PathEscape(url.PathEscape(p.t.Repository))
+}
+
+// Repository is the probe's repository, project/name.
+func (p *Probe) Repository() string { return p.t.Project + "/" + p.t.Repository }
 
 // Project is where the probe pushes and writes.
 func (p *Probe) Project() string { return p.t.Project }

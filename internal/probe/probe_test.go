@@ -165,6 +165,28 @@ func TestWrite(t *testing.T) {
 	}
 }
 
+// DeleteRepository deletes through the session; a repository already
+// gone is no error, a refusal is one line without the password.
+func TestDeleteRepository(t *testing.T) {
+	f := probetest.NewHarbor(t, "s3cret-Passw0rd")
+	p := newProbe(t, f)
+	if err := p.DeleteRepository(context.Background()); err != nil || f.Deleted.Load() != 1 {
+		t.Fatalf("delete: %v, %d deleted", err, f.Deleted.Load())
+	}
+	f.RefusingDeletes.Store(true)
+	err := p.DeleteRepository(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "DELETE /api/v2.0/projects/library/repositories/harborha-probe: HTTP 412") || strings.Contains(err.Error(), f.Password) {
+		t.Errorf("a refused delete: %v", err)
+	}
+	gone, err := New(context.Background(), Target{URL: f.URL, Username: probetest.User, Password: f.Password, Project: "elsewhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gone.DeleteRepository(context.Background()); err != nil {
+		t.Errorf("a repository Harbor does not know (404): %v", err)
+	}
+}
+
 func TestKindWrites(t *testing.T) {
 	for k, want := range map[Kind]bool{Push: true, Write: true, Pull: false, API: false, Login: false} {
 		if k.Writes() != want {

@@ -90,7 +90,16 @@ func (p *Probe) do(req *http.Request, want int) error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: HTTP %d %s", req.Method, req.URL.Path, resp.StatusCode, strings.TrimSpace(string(body)))
+		return &statusError{req.Method + " " + req.URL.Path, resp.StatusCode, strings.TrimSpace(string(body))}
 	}
 	return nil
 }
+
+// statusError is an API answer other than the one wanted.
+type statusError struct {
+	request string
+	code    int
+	body    string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("%s: HTTP %d %s", e.request, e.code, e.body) }

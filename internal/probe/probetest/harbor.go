@@ -45,6 +45,10 @@ type Harbor struct {
 	// the maintainer role.
 	Descriptions         atomic.Int64
 	RefusingDescriptions atomic.Bool
+	// Deleted counts the repositories deleted; RefusingDeletes answers
+	// 412, as Harbor does to an image an immutability rule keeps.
+	Deleted         atomic.Int64
+	RefusingDeletes atomic.Bool
 	// Corrupt alters blob downloads.
 	Corrupt atomic.Bool
 	// forgotten are manifests answered 404 (Forget); pushed the digests
@@ -73,6 +77,7 @@ func NewHarbor(t testing.TB, password string) *Harbor {
 		w.Write([]byte(`{"name":"library"}`))
 	})
 	mux.HandleFunc("PUT /api/v2.0/projects/library/repositories/{repo}", f.describe)
+	mux.HandleFunc("DELETE /api/v2.0/projects/library/repositories/{repo}", f.deleteRepository)
 	mux.Handle("/v2/", f.registry(reg))
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.Hits.Add(1)
@@ -121,15 +126,26 @@ func (f *Harbor) session(id string) bool {
 	return f.sessions[id]
 }
 
-// describe writes a repository's description as Harbor's API does for a
-// session: with its CSRF token, a JSON body, 200 without one.
-func (f *Harbor) describe(w http.ResponseWriter, r *http.Request) {
+// sessionWrite checks what Harbor checks of a session that writes: its
+// cookie and its CSRF token. On false it has answered.
+func (f *Harbor) sessionWrite(w http.ResponseWriter, r *http.Request) bool {
 	c, err := r.Cookie("sid")
 	switch {
 	case err != nil || !f.session(c.Value):
 		http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
 	case r.Header.Get(csrfHeader) != "token-1":
 		http.Error(w, `{"errors":[{"code":"FORBIDDEN","message":"CSRF token invalid"}]}`, http.StatusForbidden)
+	default:
+		return true
+	}
+	return false
+}
+
+// describe writes a repository's description as Harbor's API does: a
+// JSON body, 200 without one.
+func (f *Harbor) describe(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case !f.sessionWrite(w, r):
 	case f.RefusingDescriptions.Load():
 		http.Error(w, `{"errors":[{"code":"FORBIDDEN","message":"forbidden"}]}`, http.StatusForbidden)
 	case f.FailingWrites.Load():
@@ -141,6 +157,18 @@ func (f *Harbor) describe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.Descriptions.Add(1)
+	}
+}
+
+// deleteRepository answers a session's DELETE of a repository as Harbor
+// does, without deleting anything from the in-memory registry.
+func (f *Harbor) deleteRepository(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case !f.sessionWrite(w, r):
+	case f.RefusingDeletes.Load():
+		http.Error(w, `{"errors":[{"code":"PRECONDITION","message":"the operation isn't allowed by immutable rule"}]}`, http.StatusPreconditionFailed)
+	default:
+		f.Deleted.Add(1)
 	}
 }
 
