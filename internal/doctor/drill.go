@@ -314,5 +314,6 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// seconds since at, rounded to 10 ms.
-func seconds(at, t time.Time) float64 { return t.Sub(at).Round(10 * time.Millisecond).Seconds() }
+// seconds since at, rounded to 10 ms: the float nearest, so that JSON
+// says 1.59 where Duration.Seconds of 1.59 s says 1.5899999999999999.
+func seconds(at, t time.Time) float64 { return round(t.Sub(at).Seconds()) }

@@ -3,6 +3,7 @@ package doctor
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -332,5 +333,17 @@ func TestPushBefore(t *testing.T) {
 func requestsAt(at time.Time) func(kind probe.Kind, startS, durS float64, err string) probe.Request {
 	return func(kind probe.Kind, startS, durS float64, err string) probe.Request {
 		return probe.Request{Kind: kind, Start: at.Add(time.Duration(startS * float64(time.Second))), Duration: time.Duration(durS * float64(time.Second)), Err: err}
+	}
+}
+
+// The drill's seconds are JSON's shortest form: 1.59, not the
+// 1.5899999999999999 that Duration.Seconds gives.
+func TestSecondsAreShort(t *testing.T) {
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for ms, want := range map[int]string{1590: "1.59", 2280: "2.28", 1594: "1.59", 1596: "1.6", -490: "-0.49", 0: "0"} {
+		b, err := json.Marshal(seconds(at, at.Add(time.Duration(ms)*time.Millisecond)))
+		if err != nil || string(b) != want {
+			t.Errorf("%d ms: %s %v, want %s", ms, b, err, want)
+		}
 	}
 }
