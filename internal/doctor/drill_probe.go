@@ -336,19 +336,15 @@ func firstWrite(reqs []probe.Request, at time.Time) float64 {
 	return -1
 }
 
-// endAfter is the seconds from over to the first end of a successful
-// request of a kind counted, that ended after over whenever it started
-// (held through the fault included); -1 when there is none.
+// endAfter is the seconds from over to the first end after it of a
+// successful request of a kind counted (probe.FirstEndAfter); -1 when
+// there is none.
 func endAfter(reqs []probe.Request, over time.Time, counted func(probe.Kind) bool) float64 {
-	best := -1.0
-	for _, q := range reqs {
-		if end := q.Start.Add(q.Duration); counted(q.Kind) && !q.Failed() && end.After(over) {
-			if s := seconds(over, end); best < 0 || s < best {
-				best = s
-			}
-		}
+	end, ok := probe.FirstEndAfter(reqs, over, counted)
+	if !ok {
+		return -1
 	}
-	return best
+	return seconds(over, end)
 }
 
 func isPush(k probe.Kind) bool { return k == probe.Push }

@@ -148,17 +148,24 @@ func recovered(reqs []Request, fault, lastFailedWrite time.Time) float64 {
 	if lastFailedWrite.IsZero() {
 		return 0
 	}
-	var first time.Time
-	for _, r := range reqs {
-		end := r.Start.Add(r.Duration)
-		if r.Kind.Writes() && !r.Failed() && end.After(lastFailedWrite) && (first.IsZero() || end.Before(first)) {
-			first = end
-		}
-	}
-	if first.IsZero() {
+	end, ok := FirstEndAfter(reqs, lastFailedWrite, Kind.Writes)
+	if !ok {
 		return -1
 	}
-	return first.Sub(fault).Seconds()
+	return end.Sub(fault).Seconds()
+}
+
+// FirstEndAfter is the earliest end, after t, of a successful request of
+// a kind counted, whenever it started (one held through a fault
+// included); ok is false when there is none.
+func FirstEndAfter(reqs []Request, t time.Time, counted func(Kind) bool) (first time.Time, ok bool) {
+	for _, r := range reqs {
+		end := r.Start.Add(r.Duration)
+		if counted(r.Kind) && !r.Failed() && end.After(t) && (!ok || end.Before(first)) {
+			first, ok = end, true
+		}
+	}
+	return first, ok
 }
 
 func topErrors(errs map[string]int, n int) []string {
